@@ -33,8 +33,8 @@ class BinaryDotProduct(wiring.Component):
     ----------
     n : int
         Number of taps, at least 1.
-    pipeline_depth : int
-        Register stages, from 1 (registered output only) to ``max_pipeline_depth(n)``
+    pipeline_depth : int or None
+        Register stages (default: 2, or 1 where the tree is that shallow), from 1 (registered output only) to ``max_pipeline_depth(n)``
         (``ceil(log2(n)) + 1``: a register after every adder level).
 
     Attributes
@@ -58,12 +58,14 @@ class BinaryDotProduct(wiring.Component):
     def max_pipeline_depth(n):
         return tree_levels(n) + 1
 
-    def __init__(self, n, pipeline_depth=DEFAULT_PIPELINE_DEPTH):
+    def __init__(self, n, pipeline_depth=None):
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise TypeError(f"n must be a positive integer, not {n!r}")
+        max_depth = self.max_pipeline_depth(n)
+        if pipeline_depth is None:
+            pipeline_depth = min(self.DEFAULT_PIPELINE_DEPTH, max_depth)
         if not isinstance(pipeline_depth, int) or isinstance(pipeline_depth, bool):
             raise TypeError(f"pipeline_depth must be an integer, not {pipeline_depth!r}")
-        max_depth = self.max_pipeline_depth(n)
         if not 1 <= pipeline_depth <= max_depth:
             raise ValueError(f"pipeline_depth must be between 1 and {max_depth} for n={n}, "
                              f"not {pipeline_depth}")
@@ -81,12 +83,13 @@ class BinaryDotProduct(wiring.Component):
         levels = tree_levels(self.n) + 1  # the adder levels, then the final 2*agree - valid
         registered = register_levels(levels, self.pipeline_depth)
 
+        # One tree over 2-bit leaves u = 2*(agree & valid) + ~valid, which is 0 or 2 on a valid tap and
+        # 1 on padding: sum(u) - n = 2*pc(agree & valid) - pc(valid). One tree of 2-bit leaves maps to
+        # fewer LUTs than two popcount trees (bench/synth_binary_dot.py measured both).
         p = self.i.payload
-        agree_bits = [~(p.a[k] ^ p.w[k]) & p.valid[k] for k in range(self.n)]
-        valid_bits = [p.valid[k] for k in range(self.n)]
-        agree, level = pipe.reduce(agree_bits, registered)
-        count, _ = pipe.reduce(valid_bits, registered)
-        result = (agree << 1) - count
+        leaves = [Cat(~p.valid[k], ~(p.a[k] ^ p.w[k]) & p.valid[k]) for k in range(self.n)]
+        total, level = pipe.reduce(leaves, registered)
+        result = total - self.n
         m.d.comb += self.o.payload.eq(pipe.stage(result, self.o.payload.shape(), name="result")
                                       if level in registered else result)
         return m

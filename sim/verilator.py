@@ -79,10 +79,10 @@ def build_design(verilog_text, toplevel):
     return build_dir
 
 
-def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name=None):
+def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name=None, quiet=False):
     """Run the cocotb ``test_module`` on ``component`` in Verilator; raise :class:`BenchFailure` if any
     test fails. ``env`` is passed to the bench (its parameters: seed, sizes, flow-control pattern).
-    Returns the results XML path.
+    ``quiet`` keeps the simulator's log to warnings and errors. Returns the results XML path.
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -92,11 +92,17 @@ def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     runner = get_runner("verilator")
-    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-                          testcase=testcase,
-                          build_dir=build_dir, test_dir=run_dir, results_xml=str(run_dir / "results.xml"),
-                          extra_env={k: str(v) for k, v in (env or {}).items()},
-                          waves=waves_requested(), seed=(env or {}).get("LOWBIT_SEED"))
+    results = run_dir / "results.xml"
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                    testcase=testcase, build_dir=build_dir, test_dir=run_dir, results_xml=str(results),
+                    extra_env={**{k: str(v) for k, v in (env or {}).items()},
+                               **({"COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"} if quiet else {})},
+                    waves=waves_requested(), seed=(env or {}).get("LOWBIT_SEED"))
+    except SystemExit as exit:  # cocotb's runner exits when it runs under pytest and a test failed
+        if not results.exists():
+            raise BenchFailure(f"the simulation of {toplevel} ended abnormally (exit code {exit.code}); "
+                               f"see the log above") from None
     tests, failed = get_results(Path(results))
     if tests == 0 or failed:
         raise BenchFailure(f"{test_module} on {toplevel}: {failed} of {tests} cocotb tests failed "

@@ -5,6 +5,9 @@ the corner vectors first, then the random ones; it is parametrized over idle cyc
 back-pressure on the output.
 """
 
+import json
+from pathlib import Path
+
 import cocotb
 import numpy as np
 
@@ -65,6 +68,11 @@ async def binary_dot_matches_golden(dut, idle, backpressure):
     got = await sink.receive(len(vectors))
     await send
 
+    # The agreement count, for `lowbit demo`; written before the assertions so it exists on failure too.
+    equal = sum(g == e for g, e in zip(got, expected))
+    tag = f"idle{int(idle)}_backpressure{int(backpressure)}"
+    Path(f"summary_{tag}.json").write_text(json.dumps({"n": n, "seed": seed, "equal": equal,
+                                                         "total": len(expected), "received": len(got)}))
     for i, (g, e) in enumerate(zip(got, expected)):
         assert g == e, (f"seed {seed}, n {n}, idle {idle}, backpressure {backpressure}, vector {i}: "
                         f"a={bits_to_int(a[i]):#x} w={bits_to_int(w[i]):#x} valid={bits_to_int(valid[i]):#x}: "

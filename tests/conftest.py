@@ -1,0 +1,15 @@
+import os
+
+import pytest
+
+
+def pytest_report_header(config):
+    return f"lowbit build folder: {os.environ.get('LOWBIT_BUILD_DIR', 'build/')} (waves: LOWBIT_WAVES=1)"
+
+
+@pytest.fixture
+def seed(request):
+    """A fixed seed per test, shown in the test id via parametrization or printed here on failure."""
+    value = getattr(request, "param", 20261123)
+    print(f"seed = {value}")
+    return value

