@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 from amaranth.hdl import signed
-from amaranth.sim import Simulator
 
 from lowbit.hw.binary_dot import BinaryDotInput, BinaryDotProduct
 from lowbit.sw.golden import binary_dot
 from lowbit.sw.packing import bits_to_int, encode_binary, pack_bits
+
+from . import streamsim
 
 
 def test_init():
@@ -36,37 +37,9 @@ def test_init_wrong_pipeline_depth_type():
         BinaryDotProduct(8, "2")
 
 
-def simulate(unit, vectors, ready_pattern=(1,), valid_pattern=(1,)):
-    """Run vectors through ``unit`` in the Amaranth simulator; return the outputs and their cycle numbers."""
-    outputs, cycles = [], []
-
-    async def source(ctx):
-        for k, (a, w, v) in enumerate(vectors):
-            while not valid_pattern[k % len(valid_pattern)]:
-                ctx.set(unit.i.valid, 0)
-                await ctx.tick()
-                k += 1
-            ctx.set(unit.i.payload, {"a": bits_to_int(a), "w": bits_to_int(w), "valid": bits_to_int(v)})
-            ctx.set(unit.i.valid, 1)
-            await ctx.tick().until(unit.i.ready)
-        ctx.set(unit.i.valid, 0)
-
-    async def sink(ctx):
-        cycle = 0
-        while len(outputs) < len(vectors):
-            ctx.set(unit.o.ready, ready_pattern[cycle % len(ready_pattern)])
-            _, _, payload, valid, ready = await ctx.tick().sample(unit.o.payload, unit.o.valid, unit.o.ready)
-            cycle += 1
-            if valid and ready:
-                outputs.append(payload)
-                cycles.append(cycle)
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
-    return outputs, cycles
+def simulate(unit, vectors, **flow):
+    payloads = [{"a": bits_to_int(a), "w": bits_to_int(w), "valid": bits_to_int(v)} for a, w, v in vectors]
+    return streamsim.simulate(unit, payloads, **flow)
 
 
 def expected(vectors):

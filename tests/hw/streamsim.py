@@ -1,0 +1,39 @@
+"""Run payloads through a stream-in / stream-out unit in Amaranth's simulator."""
+
+from amaranth.sim import Simulator
+
+
+def simulate(unit, payloads, ready_pattern=(1,), valid_pattern=(1,)):
+    """Send ``payloads`` (dicts or ints) to ``unit.i``; return the outputs of ``unit.o`` and the cycle
+    (counted in clock edges from the start) at which each was transferred."""
+    outputs, cycles = [], []
+
+    async def source(ctx):
+        k = 0
+        for payload in payloads:
+            while not valid_pattern[k % len(valid_pattern)]:
+                ctx.set(unit.i.valid, 0)
+                await ctx.tick()
+                k += 1
+            ctx.set(unit.i.payload, payload)
+            ctx.set(unit.i.valid, 1)
+            await ctx.tick().until(unit.i.ready)
+            k += 1
+        ctx.set(unit.i.valid, 0)
+
+    async def sink(ctx):
+        cycle = 0
+        while len(outputs) < len(payloads):
+            ctx.set(unit.o.ready, ready_pattern[cycle % len(ready_pattern)])
+            _, _, payload, valid, ready = await ctx.tick().sample(unit.o.payload, unit.o.valid, unit.o.ready)
+            cycle += 1
+            if valid and ready:
+                outputs.append(payload)
+                cycles.append(cycle)
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source)
+    sim.add_testbench(sink)
+    sim.run()
+    return outputs, cycles
