@@ -7,12 +7,14 @@ through ``cocotb_tools.runner``. Waveforms are written only when ``LOWBIT_WAVES=
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["BenchFailure", "setup_verilator", "build_root", "verilog_of", "build_design", "run_bench"]
+__all__ = ["BenchFailure", "setup_verilator", "build_root", "verilog_of", "build_design", "run_bench",
+           "run_vectors"]
 
 
 class BenchFailure(AssertionError):
@@ -108,3 +110,17 @@ def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name
         raise BenchFailure(f"{test_module} on {toplevel}: {failed} of {tests} cocotb tests failed "
                            f"(log above; results in {results})")
     return results
+
+
+def run_vectors(component, inputs, expected, *, toplevel, seed, name, signed=True):
+    """Stream ``inputs`` (payloads as integers) through ``component`` in Verilator and compare its
+    outputs with ``expected`` in order, with and without idle input and output back-pressure
+    (the generic bench :mod:`lowbit.sim.benches.stream_vectors`). Raises :class:`BenchFailure`."""
+    if len(inputs) != len(expected):
+        raise ValueError(f"{len(inputs)} inputs but {len(expected)} expected outputs")
+    vectors = build_root() / "vectors" / f"{toplevel}-{name}.json"
+    vectors.parent.mkdir(parents=True, exist_ok=True)
+    vectors.write_text(json.dumps({"inputs": [int(x) for x in inputs], "expected": [int(x) for x in expected],
+                                   "signed": signed, "seed": seed}))
+    return run_bench(component, toplevel=toplevel, test_module="lowbit.sim.benches.stream_vectors",
+                     name=name, env={"LOWBIT_VECTORS": vectors, "LOWBIT_SEED": seed})

@@ -1,0 +1,54 @@
+"""TernaryDotProduct's Verilog in Verilator against a plain integer sum of products (== only)."""
+
+import numpy as np
+import pytest
+
+from lowbit.hw.ternary_dot import TernaryDotProduct
+from lowbit.sim.verilator import run_vectors
+
+pytestmark = pytest.mark.verilator
+
+
+def field_packer(unit):
+    """``field(name, rows)``: rows of 0/1 (one vector per row) as payload integers placed at the
+    offset of ``name`` in the unit's input layout (element i at bit i of the field)."""
+    layout = unit.i.payload.shape()
+    def field(name, rows):
+        weights = 1 << np.arange(rows.shape[1], dtype=object)
+        return (rows.astype(object) * weights).sum(axis=1) << layout[name].offset
+    return field
+
+
+def corners(n, count, rng):
+    a = rng.integers(-1, 2, (count, n))
+    w = rng.integers(-1, 2, (count, n))
+    a[:4], w[:4] = 0, 0           # all zero
+    a[4:8], w[4:8] = 1, 1         # maximum: +n
+    a[8:12], w[8:12] = 1, -1      # minimum: -n
+    w[12:16] = 0                  # all-zero weights
+    return a, w
+
+
+@pytest.mark.parametrize("n, seed", [(1, 301), (13, 313), (64, 364), (100, 400)])
+def test_ternary_activations(n, seed):
+    unit = TernaryDotProduct(n, "ternary")
+    a, w = corners(n, 1500, np.random.default_rng(seed))
+    field = field_packer(unit)
+    inputs = field("a_nz", a != 0) + field("a_sign", a < 0) + field("w_nz", w != 0) + field("w_sign", w < 0)
+    run_vectors(unit, inputs.tolist(), (a * w).sum(axis=1).tolist(), toplevel=f"ternary_dot_n{n}",
+                seed=seed, name=f"seed{seed}")
+
+
+@pytest.mark.parametrize("n, seed", [(7, 507), (64, 564)])
+def test_binary_activations(n, seed):
+    unit = TernaryDotProduct(n, "binary")
+    rng = np.random.default_rng(seed)
+    bits, valid = rng.integers(0, 2, (2, 1500, n))
+    valid[: 500] = 1
+    valid[500:510] = 0  # nothing valid
+    w = rng.integers(-1, 2, (1500, n))
+    field = field_packer(unit)
+    inputs = field("a", bits) + field("valid", valid) + field("w_nz", w != 0) + field("w_sign", w < 0)
+    expected = ((2 * bits - 1) * w * valid).sum(axis=1)
+    run_vectors(unit, inputs.tolist(), expected.tolist(), toplevel=f"ternary_binary_dot_n{n}",
+                seed=seed, name=f"seed{seed}")
