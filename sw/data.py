@@ -66,7 +66,8 @@ def input_codes(pixels, bits):
         pixels = pixels.astype(np.int64)
     pixels = pixels.astype(np.int64)
     if pixels.size and (pixels.min() < 0 or pixels.max() > PIXEL_MAX):
-        raise ValueError(f"pixels must lie in 0 .. {PIXEL_MAX}, not {int(pixels.max() if pixels.max() > PIXEL_MAX else pixels.min())}")
+        bad = pixels.max() if pixels.max() > PIXEL_MAX else pixels.min()
+        raise ValueError(f"pixels must lie in 0 .. {PIXEL_MAX}, not {int(bad)}")
     levels = (1 << bits) - 1
     if levels >= PIXEL_MAX:
         return pixels.astype(np.uint8)

@@ -187,7 +187,8 @@ def test_bitserial_dot_random(seed, signed):
         w = _ternary(rng, (3, n))
         got = bitserial_dot(a, k, signed, *_planes(w))
         expected = a[:, 0] @ w.T
-        assert np.array_equal(got, expected), f"seed {seed}, k {k}, signed {signed}, n {n}: got {got}, expected {expected}"
+        assert np.array_equal(got, expected), \
+            f"seed {seed}, k {k}, signed {signed}, n {n}: got {got}, expected {expected}"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
