@@ -112,7 +112,7 @@ def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name
     return results
 
 
-def run_vectors(component, inputs, expected, *, toplevel, seed, name, signed=True):
+def run_vectors(component, inputs, expected, *, toplevel, seed, name, signed=True, quiet=False):
     """Stream ``inputs`` (payloads as integers) through ``component`` in Verilator and compare its
     outputs with ``expected`` in order, with and without idle input and output back-pressure
     (the generic bench :mod:`lowbit.sim.benches.stream_vectors`). Raises :class:`BenchFailure`."""
@@ -123,4 +123,4 @@ def run_vectors(component, inputs, expected, *, toplevel, seed, name, signed=Tru
     vectors.write_text(json.dumps({"inputs": [int(x) for x in inputs], "expected": [int(x) for x in expected],
                                    "signed": signed, "seed": seed}))
     return run_bench(component, toplevel=toplevel, test_module="lowbit.sim.benches.stream_vectors",
-                     name=name, env={"LOWBIT_VECTORS": vectors, "LOWBIT_SEED": seed})
+                     name=name, quiet=quiet, env={"LOWBIT_VECTORS": vectors, "LOWBIT_SEED": seed})

@@ -48,7 +48,8 @@ def add_demo_arguments(parser):
 def run_demo(args):
     from lowbit.boards.synth import synthesize
     from lowbit.hw.binary_dot import BinaryDotProduct
-    from lowbit.sim.verilator import build_root, run_bench, verilog_of
+    from lowbit.sim.vectors import binary_dot_vectors
+    from lowbit.sim.verilator import build_root, run_vectors, verilog_of
 
     unit = BinaryDotProduct(args.n)
     verilog_path = build_root() / "demo" / "binary_dot.v"
@@ -58,9 +59,9 @@ def run_demo(args):
 
     print(f"[2/3] Verilator: corner vectors + {args.vectors} random vectors (seed {args.seed}), "
           f"with and without idle input / output back-pressure ...", flush=True)
-    results = run_bench(unit, toplevel="binary_dot_demo", test_module="lowbit.sim.benches.binary_dot",
-                        name="demo", quiet=True, env={"LOWBIT_N": args.n, "LOWBIT_SEED": args.seed,
-                                          "LOWBIT_COUNT": args.vectors})
+    inputs, expected = binary_dot_vectors(args.n, args.vectors, args.seed)
+    results = run_vectors(unit, inputs, expected, toplevel="binary_dot_demo", seed=args.seed, name="demo",
+                          quiet=True)
     equal = total = 0
     for summary in sorted(Path(results).parent.glob("summary_*.json")):
         figures = json.loads(summary.read_text())

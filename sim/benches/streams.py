@@ -6,22 +6,12 @@ so a transfer is counted exactly when ``valid & ready`` is true at a clock edge.
 """
 
 import itertools
-import os
 import random
 
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["env_int", "flow_pattern", "start_clock_and_reset", "StreamSource", "StreamSink"]
-
-
-def env_int(name, default=None):
-    value = os.environ.get(name)
-    if value is None:
-        if default is None:
-            raise RuntimeError(f"the bench needs the environment variable {name}")
-        return default
-    return int(value)
+__all__ = ["flow_pattern", "start_clock_and_reset", "StreamSource", "StreamSink"]
 
 
 def flow_pattern(enabled, seed):

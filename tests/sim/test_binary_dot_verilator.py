@@ -1,28 +1,26 @@
 """BinaryDotProduct's generated Verilog in Verilator (cocotb), compared with == against binary_dot.
 
-Each run covers the corner vectors and LOWBIT_COUNT random vectors, with and without idle cycles on the
-input and back-pressure on the output (the bench parametrizes over both). The seed is in the test id
-and in every assertion message.
+Each run covers the corner vectors and 2000 random vectors (lowbit.sim.vectors), with and without idle
+cycles on the input and back-pressure on the output (the generic bench parametrizes over both). The seed
+is in the test id and in every assertion message.
 """
 
 import pytest
 from amaranth.hdl import Module
 
 from lowbit.hw.binary_dot import BinaryDotProduct
-from lowbit.sim.verilator import BenchFailure, run_bench
+from lowbit.sim.vectors import binary_dot_vectors
+from lowbit.sim.verilator import BenchFailure, run_vectors
 
 pytestmark = pytest.mark.verilator
-
-BENCH = "lowbit.sim.benches.binary_dot"
-
 
 @pytest.mark.parametrize("n, depth, seed", [
     (1, None, 1001), (7, None, 1007), (64, None, 1064), (100, None, 1100), (64, 7, 2064), (7, 1, 2007),
 ])
 def test_matches_golden(n, depth, seed):
     unit = BinaryDotProduct(n, depth)
-    run_bench(unit, toplevel=f"binary_dot_n{n}", test_module=BENCH, name=f"seed{seed}",
-              env={"LOWBIT_N": n, "LOWBIT_SEED": seed, "LOWBIT_COUNT": 2000})
+    inputs, expected = binary_dot_vectors(n, 2000, seed)
+    run_vectors(unit, inputs, expected, toplevel=f"binary_dot_n{n}", seed=seed, name=f"seed{seed}")
 
 
 class _OffByOneOnPadding(BinaryDotProduct):
@@ -43,5 +41,5 @@ class _OffByOneOnPadding(BinaryDotProduct):
 
 def test_bench_catches_a_broken_unit():
     with pytest.raises(BenchFailure, match="tests failed"):
-        run_bench(_OffByOneOnPadding(7), toplevel="binary_dot_broken", test_module=BENCH, name="broken",
-                  env={"LOWBIT_N": 7, "LOWBIT_SEED": 5, "LOWBIT_COUNT": 50})
+        inputs, expected = binary_dot_vectors(7, 50, 5)
+        run_vectors(_OffByOneOnPadding(7), inputs, expected, toplevel="binary_dot_broken", seed=5, name="broken")
