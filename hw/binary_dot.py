@@ -48,6 +48,9 @@ class BinaryDotProduct(SignedTapSum):
     so back-pressure stalls the whole pipeline and no result is lost or duplicated.
     """
 
+    #: In a PEArray the activations and the valid mask (the layer's width) are shared.
+    SHARED_FIELDS = ("a", "valid")
+
     def __init__(self, n, pipeline_depth=None):
         super().__init__(n, pipeline_depth, BinaryDotInput)
 

@@ -1,10 +1,9 @@
 """The shared core of the popcount dot products: a pipelined sum of taps that are each -1, 0 or +1."""
 
-from amaranth.hdl import Module, Cat, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Cat, signed
 
-from .tree import StallPipeline, tree_levels, register_levels
+from .tree import tree_levels
+from .unit import PipelinedUnit
 
 __all__ = ["signed_tap_width", "SignedTapSum"]
 
@@ -14,58 +13,55 @@ def signed_tap_width(n):
     return n.bit_length() + 1
 
 
-class SignedTapSum(wiring.Component):
+class SignedTapSum(PipelinedUnit):
     """Base of the units whose tap ``k`` contributes ``+1``, ``-1`` or ``0``.
 
     A subclass gives the input payload layout and :meth:`tap`, which returns two 1-bit expressions
     ``(nonzero, negative)`` for tap ``k``. The sum is built as one tree over 2-bit leaves
     ``u = 2 * (nonzero & ~negative) + ~nonzero`` (0, 1 or 2), and the result is ``sum(u) - n``: one
-    tree of 2-bit leaves maps to fewer LUTs than separate popcounts of the +1 and -1 taps.
+    tree of 2-bit leaves maps to fewer LUTs than separate popcounts of the +1 and -1 taps. A subclass
+    may add a signed per-vector term with :meth:`extra_leaves` (it rides the same tree).
 
     Latency is ``pipeline_depth`` cycles; throughput one vector per cycle; all stages stall together
-    under back-pressure on ``o`` (see :class:`lowbit.hw.tree.StallPipeline`).
+    under back-pressure on ``o`` (see :class:`lowbit.hw.unit.PipelinedUnit`).
     """
 
-    DEFAULT_PIPELINE_DEPTH = 2
+    #: Number of values :meth:`extra_leaves` returns.
+    EXTRA_LEAVES = 0
 
-    @staticmethod
-    def max_pipeline_depth(n):
-        return tree_levels(n) + 1
+    @classmethod
+    def max_pipeline_depth(cls, n):
+        return tree_levels(n + cls.EXTRA_LEAVES) + 1
 
-    def __init__(self, n, pipeline_depth, payload_layout):
+    def __init__(self, n, pipeline_depth, payload_layout, result_width=None):
         """``payload_layout(n)`` gives the input payload layout once ``n`` is checked."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise TypeError(f"n must be a positive integer, not {n!r}")
-        max_depth = self.max_pipeline_depth(n)
-        if pipeline_depth is None:
-            pipeline_depth = min(self.DEFAULT_PIPELINE_DEPTH, max_depth)
-        if not isinstance(pipeline_depth, int) or isinstance(pipeline_depth, bool):
-            raise TypeError(f"pipeline_depth must be an integer, not {pipeline_depth!r}")
-        if not 1 <= pipeline_depth <= max_depth:
-            raise ValueError(f"pipeline_depth must be between 1 and {max_depth} for n={n}, "
-                             f"not {pipeline_depth}")
         self.n = n
-        self.pipeline_depth = pipeline_depth
-        self.latency = pipeline_depth
-        super().__init__({
-            "i": In(stream.Signature(payload_layout(n))),
-            "o": Out(stream.Signature(signed(signed_tap_width(n)))),
-        })
+        super().__init__(payload_layout(n), signed(result_width or signed_tap_width(n)), pipeline_depth)
+
+    def describe(self):
+        return f"n={self.n}"
+
+    def levels(self):
+        return self.max_pipeline_depth(self.n)
 
     def tap(self, payload, k):
         raise NotImplementedError
 
-    def elaborate(self, platform):
-        m = Module()
-        pipe = StallPipeline(m, self.i, self.o, self.pipeline_depth, name="dot")
-        levels = tree_levels(self.n) + 1  # the adder levels, then the final subtraction of n
-        registered = register_levels(levels, self.pipeline_depth)
+    def extra_leaves(self, payload):
+        """``EXTRA_LEAVES`` further (signed) values added into the tree; none by default."""
+        return []
+
+    def datapath(self, m, pipe, payload):
         leaves = []
         for k in range(self.n):
-            nonzero, negative = self.tap(self.i.payload, k)
+            nonzero, negative = self.tap(payload, k)
             leaves.append(Cat(~nonzero, nonzero & ~negative))
-        total, level = pipe.reduce(leaves, registered)
+        leaves += self.extra_leaves(payload)
+        # The adder levels, then the final subtraction of n, which the last register follows.
+        total, level = pipe.reduce(leaves, self.registered)
         result = total - self.n
-        m.d.comb += self.o.payload.eq(pipe.stage(result, self.o.payload.shape(), name="result")
-                                      if level in registered else result)
-        return m
+        if level in self.registered:
+            return pipe.stage(result, self._result_shape, name="result")
+        return result

@@ -41,6 +41,7 @@ class TernaryDotProduct(SignedTapSum):
         if activations not in self.ACTIVATIONS:
             raise ValueError(f"activations must be one of {', '.join(self.ACTIVATIONS)}, not {activations!r}")
         self.activations = activations
+        self.SHARED_FIELDS = ("a_nz", "a_sign") if activations == "ternary" else ("a", "valid")
         layout = TernaryDotInput if activations == "ternary" else TernaryBinaryDotInput
         super().__init__(n, pipeline_depth, layout)
 
