@@ -10,7 +10,59 @@ from lowbit.hw.binary_dot import BinaryDotInput
 from lowbit.sw.golden import binary_dot
 from lowbit.sw.packing import bits_to_int, pack_bits
 
-__all__ = ["binary_corner_vectors", "binary_dot_vectors"]
+__all__ = ["pack_field", "pack_payloads", "unpack_array", "binary_corner_vectors", "binary_dot_vectors"]
+
+
+def pack_field(values, element_width):
+    """Rows of integers ``(count, m)`` (or scalars ``(count,)``) as Python ints, element ``i`` of a row
+    at bits ``i * element_width``, each in two's complement of ``element_width`` bits."""
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[:, None]
+    mask = (1 << element_width) - 1
+    weights = [1 << (i * element_width) for i in range(values.shape[1])]
+    return [sum((int(v) & mask) * wt for v, wt in zip(row, weights)) for row in values]
+
+
+def _element_width(shape):
+    from amaranth.hdl import Shape
+    from amaranth.lib import data
+    if isinstance(shape, data.ArrayLayout):
+        return Shape.cast(shape.elem_shape).width
+    return 1  # a plain unsigned(n) field is a vector of n bits (or one scalar, see pack_payloads)
+
+
+def pack_payloads(layout, **fields):
+    """Payload integers of ``layout`` (a ``StructLayout``) from one array per field.
+
+    A field that is an ``ArrayLayout`` takes rows ``(count, length)`` of integers; a plain field takes
+    rows of 0/1 ``(count, width)`` (a bit vector, element ``i`` at bit ``i``) or, given as ``(count,)``,
+    one integer per payload (two's complement: a signed ``w_sum`` or ``acc``).
+    """
+    names = set(layout.members)
+    if set(fields) != names:
+        raise ValueError(f"fields {sorted(fields)} do not match the layout's {sorted(names)}")
+    count = {len(np.asarray(v)) for v in fields.values()}
+    if len(count) != 1:
+        raise ValueError(f"every field needs the same number of payloads, not {sorted(count)}")
+    total = [0] * count.pop()
+    for name, values in fields.items():
+        field = layout[name]
+        values = np.asarray(values)
+        width = field.width if values.ndim == 1 else _element_width(field.shape)
+        for j, word in enumerate(pack_field(values, width)):
+            total[j] |= word << field.offset
+    return total
+
+
+def unpack_array(words, length, element_width, signed=True):
+    """Inverse of :func:`pack_field` for one packed int per row: ``int64`` ``(count, length)``."""
+    mask = (1 << element_width) - 1
+    rows = [[(w >> (i * element_width)) & mask for i in range(length)] for w in words]
+    out = np.array(rows, dtype=np.int64).reshape(len(words), length)
+    if signed:
+        out = np.where(out >= 1 << (element_width - 1), out - (1 << element_width), out)
+    return out
 
 
 def binary_corner_vectors(n):

@@ -56,6 +56,51 @@ def verilog_of(component, name):
     return verilog.convert(component, name=name, emit_src=False)
 
 
+#: Verilator's runtime library, compiled into every build folder by its makefile. It does not depend on the
+#: design, so it is compiled once and copied into each new folder (with its mtime, so make skips it):
+#: this halves the build time of a small design.
+_RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_dpi", "verilated_threads")
+
+
+def _runtime_cache(waves):
+    from importlib.metadata import version
+    key = hashlib.sha256(f"{version('verilator')}\0{os.environ.get('CXXFLAGS')}\0waves={waves}".encode())
+    return build_root() / "sim" / f"_runtime-{key.hexdigest()[:16]}"
+
+
+def _copy_runtime(source, target):
+    """Copy the runtime objects (and their make dependency files) that ``source`` has and ``target``
+    lacks; return the stems of the objects now in ``target``."""
+    present = []
+    for stem in _RUNTIME_OBJECTS:
+        for suffix in (".o", ".d"):
+            src, dst = source / f"{stem}{suffix}", target / f"{stem}{suffix}"
+            if src.exists() and not dst.exists():
+                target.mkdir(parents=True, exist_ok=True)
+                part = dst.with_suffix(f"{suffix}.{os.getpid()}.part")  # concurrent builders
+                shutil.copy2(src, part)
+                part.rename(dst)
+        if (target / f"{stem}.o").exists():
+            present.append(stem)
+    return present
+
+
+def _runner_keeping(build_dir, stems):
+    """cocotb's Verilator runner, with the copied runtime objects ``stems`` touched between verilation
+    and make: Verilator's makefile has them depend on the freshly written ``Vtop.mk``."""
+    from cocotb_tools.runner import get_runner
+    runner = get_runner("verilator")
+    if not stems:
+        return runner
+
+    class KeepingRuntime(type(runner)):
+        def _build_command(self):
+            verilate, *make = super()._build_command()
+            return [verilate, ["touch", *(str(build_dir / f"{stem}.o") for stem in stems)], *make]
+
+    return KeepingRuntime()
+
+
 def build_design(verilog_text, toplevel):
     """Build ``verilog_text`` with Verilator once; return the build folder.
 
@@ -73,10 +118,12 @@ def build_design(verilog_text, toplevel):
         if not stamp.exists():
             source = build_dir / f"{toplevel}.v"
             source.write_text(verilog_text)
-            from cocotb_tools.runner import get_runner
-            runner = get_runner("verilator")
+            runtime = _runtime_cache(waves)
+            reused = _copy_runtime(runtime, build_dir)
+            runner = _runner_keeping(build_dir, reused)
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, waves=waves,
                          build_args=["-Wno-fatal", "-O3"], log_file=build_dir / "build.log")
+            _copy_runtime(build_dir, runtime)
             stamp.touch()
     return build_dir
 

@@ -1,10 +1,12 @@
-"""TernaryDotProduct's Verilog in Verilator against a plain integer sum of products (== only)."""
+"""TernaryDotProduct's Verilog in Verilator against golden ternary_dot / ternary_binary_dot (== only)."""
 
 import numpy as np
 import pytest
 
 from lowbit.hw.ternary_dot import TernaryDotProduct
 from lowbit.sim.verilator import run_vectors
+from lowbit.sw.golden import ternary_binary_dot, ternary_dot
+from lowbit.sw.packing import pack_bits
 
 pytestmark = pytest.mark.verilator
 
@@ -35,7 +37,9 @@ def test_ternary_activations(n, seed):
     a, w = corners(n, 1500, np.random.default_rng(seed))
     field = field_packer(unit)
     inputs = field("a_nz", a != 0) + field("a_sign", a < 0) + field("w_nz", w != 0) + field("w_sign", w < 0)
-    run_vectors(unit, inputs.tolist(), (a * w).sum(axis=1).tolist(), toplevel=f"ternary_dot_n{n}",
+    expected = ternary_dot(pack_bits(a != 0), pack_bits(a < 0), pack_bits(w != 0), pack_bits(w < 0))
+    assert expected.tolist() == (a * w).sum(axis=1).tolist()  # the golden model agrees with plain integers
+    run_vectors(unit, inputs.tolist(), expected.tolist(), toplevel=f"ternary_dot_n{n}",
                 seed=seed, name=f"seed{seed}")
 
 
@@ -49,6 +53,7 @@ def test_binary_activations(n, seed):
     w = rng.integers(-1, 2, (1500, n))
     field = field_packer(unit)
     inputs = field("a", bits) + field("valid", valid) + field("w_nz", w != 0) + field("w_sign", w < 0)
-    expected = ((2 * bits - 1) * w * valid).sum(axis=1)
+    expected = ternary_binary_dot(pack_bits(bits), pack_bits(valid), pack_bits(w != 0), pack_bits(w < 0))
+    assert expected.tolist() == ((2 * bits - 1) * w * valid).sum(axis=1).tolist()
     run_vectors(unit, inputs.tolist(), expected.tolist(), toplevel=f"ternary_binary_dot_n{n}",
                 seed=seed, name=f"seed{seed}")

@@ -24,3 +24,7 @@ def test_build_is_keyed_by_verilog(tmp_path, monkeypatch):
     other = build_design(verilog_of(BinaryDotProduct(3, 2), "unit"), "unit")
     assert other != first and Path(other, "built.stamp").exists()
     assert Path(first).parent == tmp_path / "sim"
+    # Verilator's runtime library was compiled for the first design only and reused by the second.
+    assert "verilated_vpi.cpp" in (first / "build.log").read_text()
+    assert "verilated_vpi.cpp" not in (other / "build.log").read_text()
+    assert (other / "verilated_vpi.o").exists() and list(tmp_path.glob("sim/_runtime-*/verilated_vpi.o"))
