@@ -85,20 +85,25 @@ def _copy_runtime(source, target):
     return present
 
 
-def _runner_keeping(build_dir, stems):
-    """cocotb's Verilator runner, with the copied runtime objects ``stems`` touched between verilation
-    and make: Verilator's makefile has them depend on the freshly written ``Vtop.mk``."""
+def _runner(build_dir, stems):
+    """cocotb's Verilator runner, with two changes to the make step.
+
+    The copied runtime objects ``stems`` are touched between verilation and make (Verilator's makefile
+    has them depend on the freshly written ``Vtop.mk``). And ``CFG_CXXFLAGS_PCH_I``, which the
+    ``verilator`` package's ``verilated.mk`` leaves empty, is set to ``-include``: Verilator splits a
+    large design into several C++ files compiled against a precompiled header, and without the flag the
+    compiler is handed ``Vtop__pch.h.fast`` as an input file and fails.
+    """
     from cocotb_tools.runner import get_runner
-    runner = get_runner("verilator")
-    if not stems:
-        return runner
+    base = type(get_runner("verilator"))
 
-    class KeepingRuntime(type(runner)):
+    class LowbitVerilator(base):
         def _build_command(self):
-            verilate, *make = super()._build_command()
-            return [verilate, ["touch", *(str(build_dir / f"{stem}.o") for stem in stems)], *make]
+            verilate, make = super()._build_command()
+            touch = [["touch", *(str(build_dir / f"{stem}.o") for stem in stems)]] if stems else []
+            return [verilate, *touch, [*make, "CFG_CXXFLAGS_PCH_I=-include"]]
 
-    return KeepingRuntime()
+    return LowbitVerilator()
 
 
 def build_design(verilog_text, toplevel):
@@ -120,7 +125,7 @@ def build_design(verilog_text, toplevel):
             source.write_text(verilog_text)
             runtime = _runtime_cache(waves)
             reused = _copy_runtime(runtime, build_dir)
-            runner = _runner_keeping(build_dir, reused)
+            runner = _runner(build_dir, reused)
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, waves=waves,
                          build_args=["-Wno-fatal", "-O3"], log_file=build_dir / "build.log")
             _copy_runtime(build_dir, runtime)

@@ -81,7 +81,10 @@ class StreamSink:
             await ReadOnly()
             if ready and self.valid.value:
                 value = self.payload.value
-                self.received.append(value.to_signed() if self.signed else value.to_unsigned())
+                if len(self.payload) == 1:  # cocotb 2 gives a 1-bit port as a Logic, not a LogicArray
+                    self.received.append(int(value))
+                else:
+                    self.received.append(value.to_signed() if self.signed else value.to_unsigned())
             await RisingEdge(self.clk)
         self.ready.value = 0
         return self.received
