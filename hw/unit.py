@@ -128,7 +128,7 @@ class PEArray(wiring.Component):
     ``latency`` and ``SHARED_FIELDS``). The payload of ``i`` is ``{"shared": <the SHARED_FIELDS>,
     "channels": ArrayLayout(<the other fields>, pe)}``; ``o`` carries ``ArrayLayout(result, pe)``,
     channel ``c`` at index ``c``. Every unit sees the same ``valid`` and ``ready``, so they run in
-    lockstep: the array has the unit's latency and throughput.
+    lockstep: the array has the unit's ``latency`` and ``cycles_per_vector``.
     """
 
     def __init__(self, make_unit, pe):
@@ -137,6 +137,7 @@ class PEArray(wiring.Component):
         self.units = [make_unit() for _ in range(pe)]
         unit = self.units[0]
         self.latency = unit.latency
+        self.cycles_per_vector = getattr(unit, "cycles_per_vector", 1)
         layout = unit.i.payload.shape()
         fields = dict(layout)
         unknown = [f for f in unit.SHARED_FIELDS if f not in fields]

@@ -3,9 +3,14 @@
 from amaranth.sim import Simulator
 
 
-def simulate(unit, payloads, ready_pattern=(1,), valid_pattern=(1,)):
+def simulate(unit, payloads, ready_pattern=(1,), valid_pattern=(1,), max_cycles=None):
     """Send ``payloads`` (dicts or ints) to ``unit.i``; return the outputs of ``unit.o`` and the cycle
-    (counted in clock edges from the start) at which each was transferred."""
+    (counted in clock edges from the start) at which each was transferred.
+
+    A unit that loses results would keep the sink waiting: after ``max_cycles`` (by default generous:
+    100 per payload plus 1000) the simulation stops with an AssertionError saying how many came out."""
+    if max_cycles is None:
+        max_cycles = 1000 + 100 * len(payloads)
     outputs, cycles = [], []
 
     async def source(ctx):
@@ -24,6 +29,8 @@ def simulate(unit, payloads, ready_pattern=(1,), valid_pattern=(1,)):
     async def sink(ctx):
         cycle = 0
         while len(outputs) < len(payloads):
+            assert cycle < max_cycles, (f"{len(outputs)} of {len(payloads)} results after {max_cycles} "
+                                        f"cycles: the unit lost or withheld results")
             ctx.set(unit.o.ready, ready_pattern[cycle % len(ready_pattern)])
             _, _, payload, valid, ready = await ctx.tick().sample(unit.o.payload, unit.o.valid, unit.o.ready)
             cycle += 1
