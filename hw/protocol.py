@@ -171,8 +171,12 @@ class TileGeometry:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
                 raise ProtocolError(f"{name} must be an integer from 1 to {high}, not {value!r}")
-        if self.family == Family.NHOT and not 1 <= self.n_terms <= 4:
-            raise ProtocolError(f"an n-hot tile needs n_terms from 1 to 4, not {self.n_terms}")
+        for name in ("pe", "simd"):
+            value = getattr(self, name)
+            if value & (value - 1):
+                raise ProtocolError(f"{name} must be a power of two, not {value}")
+        if self.family == Family.NHOT and not 1 <= self.n_terms <= 3:
+            raise ProtocolError(f"an n-hot tile needs n_terms from 1 to 3, not {self.n_terms}")
         if not 2 <= self.acc_width <= WORD_BITS:
             raise ProtocolError(f"acc_width must be between 2 and {WORD_BITS}, not {self.acc_width}")
 
@@ -215,10 +219,20 @@ class TileGeometry:
         return _ceil_div(self.weight_row_bits, WORD_BITS)
 
     # --- per layer ------------------------------------------------------------------------------------
-    def code_bits(self, layer):
-        """Bits of one input code on the wire and in the input buffer."""
+    def input_planes(self, layer):
+        """Bit-planes of one input row on the POPCOUNT array: 1 (binary: the code), 2 (ternary, FATNN:
+        the non-zero and sign planes of ``code - 1``), ``input_bits`` (uint: plane ``p`` holds bit
+        ``input_bits - 1 - p``, the most significant first)."""
         return {InputKind.BINARY: 1, InputKind.TERNARY: 2, InputKind.FATNN: 2}.get(layer.input_kind,
                                                                                     layer.input_bits)
+
+    def input_row_bits(self, layer):
+        """Bits of one input row (``simd`` inputs). POPCOUNT: plane-major, plane ``j`` at bits
+        ``j * simd .. (j + 1) * simd - 1`` (:meth:`input_planes`), input ``t`` at bit ``t`` of each plane.
+        NHOT: ``simd`` codes of ``max_input_bits`` bits each, code ``t`` at bit ``t * max_input_bits``."""
+        if self.family == Family.POPCOUNT:
+            return self.simd * self.input_planes(layer)
+        return self.simd * self.max_input_bits
 
     def in_folds(self, layer):
         return _ceil_div(layer.in_features, self.simd)
@@ -241,7 +255,11 @@ class TileGeometry:
         return self.weight_planes(layer)
 
     def input_row_words(self, layer):
-        return _ceil_div(self.simd * self.code_bits(layer), WORD_BITS)
+        return _ceil_div(self.input_row_bits(layer), WORD_BITS)
+
+    @property
+    def max_input_row_words(self):
+        return _ceil_div(self.simd * self.max_input_bits, WORD_BITS)
 
     def weight_rows(self, layer):
         return self.out_folds(layer) * self.weight_planes(layer) * self.in_folds(layer)

@@ -1,0 +1,530 @@
+"""The accelerator tile: a command decoder, weight / threshold / input memories, a PE x SIMD MAC array,
+accumulators, the threshold unit and an output packer, behind one 32-bit command stream.
+
+The protocol is :mod:`lowbit.hw.protocol` (``docs/protocol.md``). The host configures a layer, loads
+its weights and thresholds once, and streams a batch of input vectors; the tile answers every command
+with exactly one response. A malformed command is drained and answered with ERROR; the tile is then
+ready for the next command.
+
+Data path of one input vector (held in one of two input banks, so that the next vector loads while
+this one computes)::
+
+    for o_fold in ceil(out / PE):          # PE output channels at a time
+        for p in planes:                   # bit-planes of a k-bit side, most significant first
+            for i_fold in ceil(in / SIMD): # one MAC-array cycle each
+                acc = (first ? 0 : (i_fold == 0 ? 2 * acc : acc)) + (negative plane ? -d : d)
+        result = acc + bias  ->  thresholds (hidden layer) or the raw accumulator (last layer)
+
+so a layer takes ``ceil(out/PE) * ceil(in/SIMD) * planes`` array cycles per vector
+(:meth:`lowbit.hw.protocol.TileGeometry.cycles_per_vector`). The accumulator wraps modulo
+``2**acc_width``; the host checks that every result fits (then the wrapped partial sums are exact).
+
+Families (:class:`lowbit.hw.protocol.Family`): POPCOUNT is a :class:`~lowbit.hw.unit.PEArray` of
+:class:`~lowbit.hw.ternary_dot.TernaryDotProduct`, fed binary / ternary / FATNN activations as ternary
+planes, uint activations bit-serially (one plane per pass) and, for k-bit integer weights against binary
+activations, the weight planes bit-serially; FATNN's ``sum(w)`` correction is the per-channel bias.
+NHOT is a PEArray of :class:`~lowbit.hw.nhot.NHotDotProduct` against uint activations.
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from .nhot import NHotDotProduct, exponent_bits
+from .protocol import (WORD_BITS, MAX_LENGTH, ErrorCode, Family, InputKind, Opcode, Response, TileGeometry,
+                       WeightKind, header, output_code_bits)
+from .ternary_dot import TernaryDotProduct
+from .threshold import MultiThreshold
+from .unit import PEArray
+
+__all__ = ["Tile"]
+
+
+def _ceil_shift(value, log2):
+    """``ceil(value / 2**log2)`` for an unsigned value."""
+    return (value + (1 << log2) - 1) >> log2
+
+
+class Tile(wiring.Component):
+    """The accelerator tile for one :class:`~lowbit.hw.protocol.TileGeometry`.
+
+    Ports: ``i``, a stream of 32-bit command words from the host; ``o``, a stream of 32-bit response
+    words. ``mac_beats`` counts the MAC-array cycles that did work (for utilization figures).
+    ``pe`` and ``simd`` must be powers of two.
+    """
+
+    def __init__(self, geometry, *, mac_pipeline_depth=None):
+        if not isinstance(geometry, TileGeometry):
+            raise TypeError(f"geometry must be a TileGeometry, not {geometry!r}")
+        g = self.geometry = geometry
+        if g.family == Family.NHOT and g.exponent_bits != exponent_bits(8):
+            raise ValueError(f"an n-hot tile takes 8-bit weights: exponent_bits must be {exponent_bits(8)}, "
+                             f"not {g.exponent_bits}")
+        self.mac_pipeline_depth = mac_pipeline_depth
+        self.out_bits_max = output_code_bits(g.max_thresholds + 1)
+        super().__init__({
+            "i": In(stream.Signature(WORD_BITS)),
+            "o": Out(stream.Signature(WORD_BITS)),
+            "mac_beats": Out(32),
+        })
+
+    # --- the MAC array of the family ------------------------------------------------------------------
+    def _make_array(self):
+        g = self.geometry
+        if g.family == Family.POPCOUNT:
+            unit = lambda: TernaryDotProduct(g.simd, "ternary", self.mac_pipeline_depth)
+        else:
+            unit = lambda: NHotDotProduct(g.simd, g.n_terms, g.max_input_bits, False, 8, self.mac_pipeline_depth)
+        return PEArray(unit, g.pe)
+
+    def elaborate(self, platform):
+        g = self.geometry
+        m = Module()
+        pe_log2, simd_log2 = exact_log2(g.pe), exact_log2(g.simd)
+
+        # --- memories --------------------------------------------------------------------------------
+        m.submodules.weights = wmem = Memory(shape=unsigned(g.weight_row_words * WORD_BITS),
+                                             depth=g.max_weight_rows, init=[])
+        w_wr, w_rd = wmem.write_port(granularity=WORD_BITS), wmem.read_port()
+        m.submodules.inputs = imem = Memory(shape=unsigned(g.max_input_row_words * WORD_BITS),
+                                            depth=2 * g.max_in_folds, init=[])
+        i_wr, i_rd = imem.write_port(granularity=WORD_BITS), imem.read_port()
+        record_words_max = 2 + g.max_thresholds
+        t_mems = []
+        for c in range(g.pe):
+            mem = Memory(shape=unsigned(record_words_max * WORD_BITS), depth=g.max_out_folds, init=[])
+            m.submodules[f"thresholds{c}"] = mem
+            t_mems.append((mem.write_port(granularity=WORD_BITS), mem.read_port()))
+
+        # --- layer configuration: the raw words, and what follows from them ------------------------
+        cfg = [Signal(WORD_BITS, name=f"cfg{k}") for k in range(3)]
+        in_f, out_f = cfg[0][:16], cfg[0][16:]
+        wk, wb, nt, ik, ib = cfg[1][0:4], cfg[1][4:8], cfg[1][8:12], cfg[1][12:16], cfg[1][16:20]
+        levels = cfg[2][:9]
+        popcount = g.family == Family.POPCOUNT
+
+        error = Signal(8)  # the ErrorCode of the configuration in cfg (0: none)
+        self._check_config(m, error, in_f, out_f, wk, wb, nt, ik, ib, levels)
+
+        # Derived values, registered when a configuration is accepted.
+        ifolds, ofolds = Signal(17), Signal(17)
+        planes, wplanes = Signal(4), Signal(4)
+        weight_plane_mode, last_layer = Signal(), Signal()
+        act_mode = Signal(2)          # 0 binary, 1 ternary planes (ternary, FATNN), 2 uint planes
+        thresholds = Signal(9)
+        out_k = Signal(4)
+        weight_words, threshold_words = Signal(48), Signal(48)
+        input_words, output_words = Signal(40), Signal(40)
+        in_row_words, record_words, out_fold_words = Signal(8), Signal(9), Signal(range(g.pe + 1))
+
+        n_ifolds, n_ofolds = _ceil_shift(in_f, simd_log2), _ceil_shift(out_f, pe_log2)
+        is_int_pop = Const(popcount) & (wk == WeightKind.INT)
+        n_wplanes = Mux(is_int_pop, wb, 1)
+        n_planes = Mux(Const(popcount) & (ik == InputKind.UINT), ib, n_wplanes) if popcount else Const(1, 4)
+        n_thresholds = Mux(levels == 0, 0, levels - 1)
+        n_out_k = Const(1, 4)
+        for k in range(2, self.out_bits_max + 1):
+            n_out_k = Mux(levels > (1 << (k - 1)), k, n_out_k)
+        if popcount:
+            n_in_planes = Mux(ik == InputKind.BINARY, 1, Mux(ik == InputKind.UINT, ib, 2))
+            n_in_row_words = (n_in_planes * g.simd + WORD_BITS - 1) >> exact_log2(WORD_BITS)
+        else:
+            n_in_row_words = Const(g.max_input_row_words, 8)
+        n_out_fold_words = Mux(levels == 0, g.pe, 0)
+        for k in range(1, self.out_bits_max + 1):
+            n_out_fold_words = Mux((levels != 0) & (n_out_k == k), -(-g.pe * k // WORD_BITS), n_out_fold_words)
+
+        def derive():
+            return [ifolds.eq(n_ifolds), ofolds.eq(n_ofolds), planes.eq(n_planes), wplanes.eq(n_wplanes),
+                    weight_plane_mode.eq(is_int_pop), last_layer.eq(levels == 0),
+                    act_mode.eq(Mux(ik == InputKind.BINARY, 0, Mux(ik == InputKind.UINT, 2, 1))),
+                    thresholds.eq(n_thresholds), out_k.eq(n_out_k),
+                    weight_words.eq(n_ofolds * n_wplanes * n_ifolds * g.weight_row_words),
+                    threshold_words.eq(n_ofolds * g.pe * (n_thresholds + 2)),
+                    in_row_words.eq(n_in_row_words), record_words.eq(n_thresholds + 2),
+                    input_words.eq(n_ifolds * n_in_row_words),
+                    out_fold_words.eq(n_out_fold_words), output_words.eq(n_ofolds * n_out_fold_words)]
+
+        # --- the engine: sequencer, read stage, MAC array, accumulators, thresholds, packer ---------
+        full = Signal(2)        # input banks holding a complete vector
+        engine_o = stream.Signature(WORD_BITS).create()
+        release = self._engine(m, g, w_rd, i_rd, t_mems, full, engine_o, locals())
+
+        # --- the command decoder ---------------------------------------------------------------------
+        self._decoder(m, g, w_wr, i_wr, t_mems, cfg, error, derive, full, release, engine_o, locals())
+        return m
+
+    # -------------------------------------------------------------------------------------------------
+    def _check_config(self, m, error, in_f, out_f, wk, wb, nt, ik, ib, levels):
+        """The error code :meth:`TileGeometry.check` gives, computed in hardware (0 when accepted)."""
+        g = self.geometry
+        unsupported = (in_f == 0) | (out_f == 0)
+        if g.family == Family.POPCOUNT:
+            ternary_weights = (wk == WeightKind.BINARY) | (wk == WeightKind.TERNARY) | (wk == WeightKind.FATNN)
+            bad_uint = (ik == InputKind.UINT) & ((ib < 1) | (ib > g.max_input_bits))
+            bad_input = ik > InputKind.FATNN
+            ok_int = (wk == WeightKind.INT) & (ik == InputKind.BINARY) & (wb >= 2) & (wb <= 8)
+            unsupported |= Mux(ternary_weights, bad_uint | bad_input, ~ok_int)
+        else:
+            terms = Mux(wk == WeightKind.NHOT, nt, (wb + 1) >> 1)
+            ok = (((wk == WeightKind.NHOT) | (wk == WeightKind.INT)) & (ik == InputKind.UINT)
+                  & (ib >= 1) & (ib <= g.max_input_bits) & (wb >= 2) & (wb <= 8)
+                  & (terms >= 1) & (terms <= g.n_terms) & (wb <= (1 << g.exponent_bits)))
+            unsupported |= ~ok
+        unsupported |= (levels == 1) | ((levels != 0) & (levels - 1 > g.max_thresholds))
+        ifolds = _ceil_shift(in_f, exact_log2(g.simd))
+        ofolds = _ceil_shift(out_f, exact_log2(g.pe))
+        wplanes = Mux((wk == WeightKind.INT) & (g.family == Family.POPCOUNT), wb, 1)
+        too_large = ((in_f > g.max_in_features) | (out_f > g.max_out_features)
+                     | (ofolds * wplanes * ifolds > g.max_weight_rows))
+        m.d.comb += error.eq(Mux(unsupported, ErrorCode.UNSUPPORTED, Mux(too_large, ErrorCode.TOO_LARGE, 0)))
+
+    # -------------------------------------------------------------------------------------------------
+    def _engine(self, m, g, w_rd, i_rd, t_mems, full, engine_o, v):
+        ifolds, ofolds, planes = v["ifolds"], v["ofolds"], v["planes"]
+        weight_plane_mode, act_mode, last_layer = v["weight_plane_mode"], v["act_mode"], v["last_layer"]
+        thresholds, out_k, out_fold_words = v["thresholds"], v["out_k"], v["out_fold_words"]
+        acc_width = g.acc_width
+
+        m.submodules.array = array = self._make_array()
+        release = Signal()      # the sequencer has read the last row of its bank
+
+        # Sequencer: one beat per array cycle over (o_fold, plane, i_fold) of the vector in bank `bank`.
+        busy, bank = Signal(), Signal()
+        of, p, fi = Signal(16), Signal(4), Signal(16)
+        w_addr, w_base = Signal(range(max(g.max_weight_rows, 2))), Signal(range(max(g.max_weight_rows, 2)))
+        valid_b = Signal()
+        adv_b = ~valid_b | array.i.ready
+        issue = busy & adv_b
+        fi_last, p_last, of_last = fi == ifolds - 1, p == planes - 1, of == ofolds - 1
+        m.d.comb += [w_rd.addr.eq(w_addr), i_rd.addr.eq(Mux(bank, g.max_in_folds, 0) + fi),
+                     w_rd.en.eq(adv_b), i_rd.en.eq(adv_b)]
+        with m.If(~busy & full.bit_select(bank, 1)):
+            m.d.sync += [busy.eq(1), of.eq(0), p.eq(0), fi.eq(0), w_addr.eq(0), w_base.eq(0)]
+        # The beat's side information, registered beside the memories' read data (stage B).
+        beat_p, beat_first, beat_last, beat_double, beat_neg, beat_of = (
+            Signal(4), Signal(), Signal(), Signal(), Signal(), Signal(16))
+        with m.If(adv_b):
+            m.d.sync += [valid_b.eq(issue), beat_p.eq(p), beat_first.eq((p == 0) & (fi == 0)),
+                         beat_last.eq(p_last & fi_last), beat_double.eq((p != 0) & (fi == 0)),
+                         beat_neg.eq(weight_plane_mode & (p == 0)), beat_of.eq(of)]
+        with m.If(issue):
+            with m.If(~fi_last):
+                m.d.sync += [fi.eq(fi + 1), w_addr.eq(w_addr + 1)]
+            with m.Else():
+                m.d.sync += fi.eq(0)
+                with m.If(~p_last):
+                    m.d.sync += [p.eq(p + 1), w_addr.eq(Mux(weight_plane_mode, w_addr + 1, w_base))]
+                with m.Else():
+                    m.d.sync += [p.eq(0), of.eq(of + 1), w_addr.eq(w_addr + 1), w_base.eq(w_addr + 1)]
+                    with m.If(of_last):
+                        m.d.comb += release.eq(1)
+                        m.d.sync += [busy.eq(0), bank.eq(~bank), full.bit_select(bank, 1).eq(0)]
+
+        # Stage B -> the MAC array: activations decoded from the input row, weights are the row itself.
+        m.d.comb += array.i.valid.eq(valid_b)
+        shared, channels = array.i.payload.shared, array.i.payload.channels
+        row = i_rd.data
+        if g.family == Family.POPCOUNT:
+            plane = Signal(g.simd)
+            with m.Switch(beat_p):
+                for j in range(g.max_input_bits):
+                    with m.Case(j):
+                        m.d.comb += plane.eq(row[j * g.simd:(j + 1) * g.simd])
+            with m.Switch(act_mode):
+                with m.Case(0):   # binary: every tap non-zero, negative where the code is 0
+                    m.d.comb += [shared.a_nz.eq(Const(-1, g.simd)), shared.a_sign.eq(~row[:g.simd])]
+                with m.Case(1):   # ternary / FATNN: the non-zero plane, then the sign plane
+                    m.d.comb += [shared.a_nz.eq(row[:g.simd]), shared.a_sign.eq(row[g.simd:2 * g.simd])]
+                with m.Default():  # uint: plane p as a 0/1 activation
+                    m.d.comb += [shared.a_nz.eq(plane), shared.a_sign.eq(0)]
+        else:
+            m.d.comb += shared.x.as_value().eq(row[:len(shared.x.as_value())])
+        m.d.comb += channels.as_value().eq(w_rd.data[:len(channels.as_value())])
+        beats = Signal(32)
+        with m.If(array.i.valid & array.i.ready):
+            m.d.sync += beats.eq(beats + 1)
+        m.d.comb += self.mac_beats.eq(beats)
+
+        # The beats' flags travel beside the array in a FIFO (the array is in order and lossless).
+        m.submodules.sideband = side = SyncFIFO(width=4 + 16, depth=array.latency + 2)
+        m.d.comb += [side.w_data.eq(Cat(beat_first, beat_last, beat_double, beat_neg, beat_of)),
+                     side.w_en.eq(array.i.valid & array.i.ready)]
+        s_first, s_last, s_double, s_neg, s_of = (side.r_data[0], side.r_data[1], side.r_data[2], side.r_data[3],
+                                                  side.r_data[4:20])
+
+        # Accumulators, and stage R: the finished accumulators of one output fold, with the fold's
+        # bias / direction / thresholds read from the threshold memories beside them.
+        acc = [Signal(signed(acc_width), name=f"acc{c}") for c in range(g.pe)]
+        res = [Signal(signed(acc_width), name=f"res{c}") for c in range(g.pe)]
+        valid_r, ready_r = Signal(), Signal()
+        take_r = Signal()
+        take = array.o.valid & array.o.ready
+        m.d.comb += [array.o.ready.eq(~s_last | ~valid_r | ready_r), side.r_en.eq(take),
+                     take_r.eq(take & s_last)]
+        for c in range(g.pe):
+            d = array.o.payload[c]
+            term = Mux(s_neg, -d, d)
+            base = Mux(s_first, 0, Mux(s_double, acc[c] << 1, acc[c]))
+            new = (base + term)[:acc_width].as_signed()
+            with m.If(take):
+                m.d.sync += acc[c].eq(new)
+            with m.If(take_r):
+                m.d.sync += res[c].eq(new)
+            _, t_rd = t_mems[c]
+            m.d.comb += [t_rd.addr.eq(s_of), t_rd.en.eq(take_r)]
+        with m.If(ready_r):
+            m.d.sync += valid_r.eq(0)
+        with m.If(take_r):
+            m.d.sync += valid_r.eq(1)
+
+        # Stage R -> thresholds (hidden layer) or straight to the packer (last layer).
+        total = [Signal(signed(acc_width), name=f"total{c}") for c in range(g.pe)]
+        for c in range(g.pe):
+            record = t_mems[c][1].data
+            m.d.comb += total[c].eq(res[c] + record[:acc_width].as_signed())
+        count = 2 ** self.out_bits_max - 1
+        m.submodules.threshold = thr = PEArray(lambda: MultiThreshold(acc_width + 1, self.out_bits_max), g.pe)
+        never_up, never_down = (1 << acc_width) - 1, -(1 << acc_width)
+        for c in range(g.pe):
+            record = t_mems[c][1].data
+            ch = thr.i.payload.channels[c]
+            descending = record[WORD_BITS]
+            m.d.comb += [ch.acc.eq(total[c]), ch.descending.eq(descending)]
+            for t in range(count):
+                if t < g.max_thresholds:
+                    value = record[(2 + t) * WORD_BITS:(2 + t) * WORD_BITS + acc_width].as_signed()
+                    value = Mux(t < thresholds, value, Mux(descending, never_down, never_up))
+                else:
+                    value = Mux(descending, never_down, never_up)
+                m.d.comb += ch.thresholds[t].eq(value)
+
+        # The packer: a fold's results as words, one per cycle.
+        words_max = max(g.pe, -(-g.pe * self.out_bits_max // WORD_BITS))
+        buf = [Signal(WORD_BITS, name=f"out{j}") for j in range(words_max)]
+        left = Signal(range(words_max + 1))
+        load = Signal()
+        can_load = (left == 0) | ((left == 1) & engine_o.ready)
+        m.d.comb += [engine_o.valid.eq(left != 0), engine_o.payload.eq(buf[0]),
+                     thr.i.valid.eq(valid_r & ~last_layer), thr.o.ready.eq(can_load & ~last_layer),
+                     ready_r.eq(Mux(last_layer, can_load, thr.i.ready)),
+                     load.eq(Mux(last_layer, valid_r & can_load, thr.o.valid & can_load))]
+        with m.If(engine_o.valid & engine_o.ready):
+            m.d.sync += [left.eq(left - 1)] + [buf[j].eq(buf[j + 1]) for j in range(words_max - 1)]
+        codes = Signal(words_max * WORD_BITS)
+        with m.Switch(out_k):
+            for k in range(1, self.out_bits_max + 1):
+                with m.Case(k):
+                    m.d.comb += codes.eq(Cat(thr.o.payload[c][:k] for c in range(g.pe)))
+        with m.If(load):
+            m.d.sync += left.eq(out_fold_words)
+            for j in range(words_max):
+                accumulator = total[j].as_signed() if j < g.pe else Const(0, WORD_BITS)
+                code_word = codes[j * WORD_BITS:(j + 1) * WORD_BITS]
+                m.d.sync += buf[j].eq(Mux(last_layer, accumulator, code_word))
+        return release
+
+    # -------------------------------------------------------------------------------------------------
+    def _decoder(self, m, g, w_wr, i_wr, t_mems, cfg, error, derive, full, release, engine_o, v):
+        config_valid, weights_loaded, thresholds_loaded = Signal(), Signal(), Signal()
+        remaining = Signal(24)
+        opcode = Signal(8)
+        resp = Array(Signal(WORD_BITS, name=f"resp{k}") for k in range(6))
+        resp_count, resp_idx = Signal(3), Signal(3)
+        chunk, row = Signal(8), Signal(range(max(g.max_weight_rows, 2 * g.max_in_folds, 2) + 1))
+        channel, word = Signal(16), Signal(9)
+        out_left = Signal(40)
+        write_bank = Signal()
+        div_q, div_r, div_n, div_step = Signal(24), Signal(25), Signal(24), Signal(5)
+        after_respond = Signal()   # 1: go on loading a RUN's inputs after the DATA header
+
+        in_hdr_op, in_hdr_len = self.i.payload[24:], self.i.payload[:24]
+        take = self.i.valid & self.i.ready
+
+        def respond_error(code):
+            return [resp[0].eq(header(Response.ERROR, 1)), resp[1].eq(Cat(code, opcode)),
+                    resp_count.eq(2), resp_idx.eq(0), after_respond.eq(0)]
+
+        def respond_ok():
+            return [resp[0].eq(header(Response.OK, 0)), resp_count.eq(1), resp_idx.eq(0), after_respond.eq(0)]
+
+        pending_error = Signal(8)
+
+        # The response mux: the decoder's words while responding, else the engine's outputs.
+        responding = Signal()
+        m.d.comb += [self.o.valid.eq(Mux(responding, 1, engine_o.valid)),
+                     self.o.payload.eq(Mux(responding, resp[resp_idx], engine_o.payload)),
+                     engine_o.ready.eq(~responding & self.o.ready)]
+        with m.If(engine_o.valid & engine_o.ready):
+            m.d.sync += out_left.eq(out_left - 1)
+
+        with m.FSM(name="decoder"):
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    m.d.sync += [opcode.eq(in_hdr_op), remaining.eq(in_hdr_len), chunk.eq(0), row.eq(0),
+                                 channel.eq(0), word.eq(0)]
+                    with m.Switch(in_hdr_op):
+                        with m.Case(Opcode.CONFIGURE):
+                            m.d.sync += [config_valid.eq(0), weights_loaded.eq(0), thresholds_loaded.eq(0)]
+                            with m.If(in_hdr_len == 3):
+                                m.next = "CONFIG"
+                            with m.Else():
+                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
+                                m.next = "DRAIN"
+                        with m.Case(Opcode.LOAD_WEIGHTS):
+                            with m.If(~config_valid):
+                                m.d.sync += pending_error.eq(ErrorCode.NOT_CONFIGURED)
+                                m.next = "DRAIN"
+                            with m.Elif(in_hdr_len != v["weight_words"]):
+                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
+                                m.next = "DRAIN"
+                            with m.Else():
+                                m.d.sync += weights_loaded.eq(0)
+                                m.next = "WEIGHTS"
+                        with m.Case(Opcode.LOAD_THRESHOLDS):
+                            with m.If(~config_valid):
+                                m.d.sync += pending_error.eq(ErrorCode.NOT_CONFIGURED)
+                                m.next = "DRAIN"
+                            with m.Elif(in_hdr_len != v["threshold_words"]):
+                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
+                                m.next = "DRAIN"
+                            with m.Else():
+                                m.d.sync += thresholds_loaded.eq(0)
+                                m.next = "THRESHOLDS"
+                        with m.Case(Opcode.RUN):
+                            with m.If(~config_valid):
+                                m.d.sync += pending_error.eq(ErrorCode.NOT_CONFIGURED)
+                                m.next = "DRAIN"
+                            with m.Elif(~weights_loaded | ~thresholds_loaded):
+                                m.d.sync += pending_error.eq(ErrorCode.NOT_LOADED)
+                                m.next = "DRAIN"
+                            with m.Else():
+                                m.d.sync += [div_n.eq(in_hdr_len), div_q.eq(0), div_r.eq(0), div_step.eq(0)]
+                                m.next = "DIVIDE"
+                        with m.Case(Opcode.IDENTIFY):
+                            with m.If(in_hdr_len != 0):
+                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
+                                m.next = "DRAIN"
+                            with m.Else():
+                                words = [header(Response.DATA, 5)] + g.encode()
+                                m.d.sync += [resp[k].eq(w) for k, w in enumerate(words)]
+                                m.d.sync += [resp_count.eq(6), resp_idx.eq(0), after_respond.eq(0)]
+                                m.next = "RESPOND"
+                        with m.Default():
+                            m.d.sync += pending_error.eq(ErrorCode.UNKNOWN_OPCODE)
+                            m.next = "DRAIN"
+
+            with m.State("DRAIN"):   # consume the payload of a rejected command, then answer ERROR
+                with m.If(remaining == 0):
+                    m.d.sync += respond_error(pending_error)
+                    m.next = "RESPOND"
+                with m.Else():
+                    m.d.comb += self.i.ready.eq(1)
+                    with m.If(self.i.valid):
+                        m.d.sync += remaining.eq(remaining - 1)
+
+            with m.State("CONFIG"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    with m.Switch(chunk):
+                        for k in range(3):
+                            with m.Case(k):
+                                m.d.sync += cfg[k].eq(self.i.payload)
+                    m.d.sync += chunk.eq(chunk + 1)
+                    with m.If(chunk == 2):
+                        m.next = "CHECK"
+
+            with m.State("CHECK"):   # the configuration words are in: accept or reject them
+                with m.If(error != 0):
+                    m.d.sync += respond_error(error)
+                with m.Else():
+                    m.d.sync += derive() + [config_valid.eq(1)] + respond_ok()
+                m.next = "RESPOND"
+
+            with m.State("WEIGHTS"):
+                m.d.comb += [self.i.ready.eq(1), w_wr.addr.eq(row),
+                             w_wr.data.eq(Cat(self.i.payload for _ in range(g.weight_row_words))),
+                             w_wr.en.eq(Mux(self.i.valid, 1 << chunk, 0))]
+                with m.If(self.i.valid):
+                    m.d.sync += remaining.eq(remaining - 1)
+                    with m.If(chunk == g.weight_row_words - 1):
+                        m.d.sync += [chunk.eq(0), row.eq(row + 1)]
+                    with m.Else():
+                        m.d.sync += chunk.eq(chunk + 1)
+                    with m.If(remaining == 1):
+                        m.d.sync += [weights_loaded.eq(1)] + respond_ok()
+                        m.next = "RESPOND"
+
+            with m.State("THRESHOLDS"):
+                m.d.comb += self.i.ready.eq(1)
+                pe_log2 = exact_log2(g.pe)
+                for c, (t_wr, _) in enumerate(t_mems):
+                    m.d.comb += [t_wr.addr.eq(channel >> pe_log2),
+                                 t_wr.data.eq(Cat(self.i.payload for _ in range(2 + g.max_thresholds))),
+                                 t_wr.en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0))]
+                with m.If(self.i.valid):
+                    m.d.sync += remaining.eq(remaining - 1)
+                    with m.If(word == v["record_words"] - 1):
+                        m.d.sync += [word.eq(0), channel.eq(channel + 1)]
+                    with m.Else():
+                        m.d.sync += word.eq(word + 1)
+                    with m.If(remaining == 1):
+                        m.d.sync += [thresholds_loaded.eq(1)] + respond_ok()
+                        m.next = "RESPOND"
+
+            with m.State("DIVIDE"):   # batch = length / input_words, restoring division over 24 steps
+                trial = Cat(div_n[23], div_r[:24])
+                fits = trial >= v["input_words"]
+                m.d.sync += [div_n.eq(div_n << 1), div_step.eq(div_step + 1),
+                             div_r.eq(Mux(fits, trial - v["input_words"], trial)), div_q.eq(Cat(fits, div_q[:23]))]
+                with m.If(div_step == 23):
+                    m.next = "BATCH"
+
+            with m.State("BATCH"):
+                data_words = div_q * v["output_words"]
+                with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
+                    m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.d.sync += [resp[0].eq(Cat(data_words[:24], Const(Response.DATA, 8))), resp_count.eq(1),
+                                 resp_idx.eq(0), after_respond.eq(1), out_left.eq(data_words)]
+                    m.next = "RESPOND"
+
+            with m.State("INPUTS"):   # the batch's words into the input banks, a vector per bank
+                bank_free = ~full.bit_select(write_bank, 1)
+                m.d.comb += [self.i.ready.eq(bank_free),
+                             i_wr.addr.eq(Mux(write_bank, g.max_in_folds, 0) + row),
+                             i_wr.data.eq(Cat(self.i.payload for _ in range(g.max_input_row_words))),
+                             i_wr.en.eq(Mux(take, 1 << chunk, 0))]
+                with m.If(take):
+                    m.d.sync += remaining.eq(remaining - 1)
+                    with m.If(chunk == v["in_row_words"] - 1):
+                        m.d.sync += chunk.eq(0)
+                        with m.If(row == v["ifolds"] - 1):
+                            m.d.sync += [row.eq(0), write_bank.eq(~write_bank),
+                                         full.bit_select(write_bank, 1).eq(1)]
+                        with m.Else():
+                            m.d.sync += row.eq(row + 1)
+                    with m.Else():
+                        m.d.sync += chunk.eq(chunk + 1)
+                    with m.If(remaining == 1):
+                        m.next = "OUTPUTS"
+
+            with m.State("OUTPUTS"):   # the last vectors compute and their outputs leave
+                with m.If((out_left == 0) | ((out_left == 1) & engine_o.valid & engine_o.ready)):
+                    m.next = "IDLE"
+
+            with m.State("RESPOND"):
+                m.d.comb += responding.eq(1)
+                with m.If(self.o.ready):
+                    m.d.sync += resp_idx.eq(resp_idx + 1)
+                    with m.If(resp_idx == resp_count - 1):
+                        with m.If(after_respond):
+                            m.next = "INPUTS"
+                        with m.Else():
+                            m.next = "IDLE"
+        return
