@@ -574,6 +574,11 @@ class ModelTile(Transport):
         self._thresholds = None
         self.busy_cycles = 0
 
+    @property
+    def pending(self):
+        """Response words written and not yet read."""
+        return len(self._outbox)
+
     async def write(self, words):
         for word in words:
             word = int(word)
