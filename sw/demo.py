@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-__all__ = ["add_demo_arguments", "run_demo", "add_verilog_arguments", "run_verilog"]
+__all__ = ["cached_model", "add_demo_arguments", "run_demo", "add_verilog_arguments", "run_verilog"]
 
 UNITS = ("binary_dot",)
 
@@ -49,33 +49,40 @@ def add_demo_arguments(parser):
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
+def cached_model(scheme, *, retrain=False, progress=True, step=""):
+    """The path of a trained model of ``scheme`` (default settings) in ``build/models``: reused when it
+    loads, else trained, exported and saved there."""
+    from lowbit.sim.verilator import build_root
+    from lowbit.sw.model_file import ModelFileError, load_model
+
+    path = build_root() / "models" / f"{scheme}.lbm"
+    if path.exists() and not retrain:
+        try:
+            load_model(path)
+            print(f"{step} reusing the trained {scheme} model {path} (--retrain to train again)".strip())
+            return path
+        except ModelFileError as error:
+            print(f"{step} the cached model is unusable ({error}); training again".strip())
+    from lowbit.sw.export import export_model
+    from lowbit.sw.model_file import save_model
+    from lowbit.sw.train import TrainSettings, train_scheme
+    print(f"{step} training the {scheme} scheme on the digits (quantization-aware), exporting {path} ...".strip(),
+          flush=True)
+    result = train_scheme(scheme, TrainSettings(progress=progress))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(export_model(result.net, scheme), path)
+    print(f"      trained in {result.seconds:.0f} s: integer accuracy {100 * result.integer_accuracy:.2f} %")
+    return path
+
+
 def run_demo(args):
     """The main job: a digits model trained (or reused from ``build/models``), exported, and its test
     split run through the golden model and through the Verilog tile in Verilator (``lowbit run``)."""
     import argparse
 
-    from lowbit.sim.verilator import build_root
-    from lowbit.sw.model_file import ModelFileError, load_model
     from lowbit.sw.run import run_run
 
-    path = build_root() / "models" / f"{args.scheme}.lbm"
-    model = None
-    if path.exists() and not args.retrain:
-        try:
-            model = load_model(path)
-            print(f"[1/2] reusing the trained {args.scheme} model {path} (--retrain to train again)")
-        except ModelFileError as error:
-            print(f"[1/2] the cached model is unusable ({error}); training again")
-    if model is None:
-        from lowbit.sw.train import TrainSettings, train_scheme
-        from lowbit.sw.export import export_model
-        from lowbit.sw.model_file import save_model
-        print(f"[1/2] training the {args.scheme} scheme on the digits (quantization-aware), exporting "
-              f"{path} ...", flush=True)
-        result = train_scheme(args.scheme, TrainSettings(progress=args.progress))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_model(export_model(result.net, args.scheme), path)
-        print(f"      trained in {result.seconds:.0f} s: integer accuracy {100 * result.integer_accuracy:.2f} %")
+    path = cached_model(args.scheme, retrain=args.retrain, progress=args.progress, step="[1/2]")
     print("[2/2] the test split through the golden model and through the Verilog tile in Verilator "
           "(driver -> cocotb -> Verilator) ...", flush=True)
     run_args = argparse.Namespace(model=path, backend="sim", pe=args.pe, simd=args.simd, limit=args.limit,
