@@ -1,0 +1,148 @@
+"""Benchmark of the whole simulated path: host driver -> cocotb -> Verilator tile, on trained digits models.
+
+``python bench/tile.py`` writes ``bench/results/tile.{json,md}``. For each model (trained or reused from
+``build/models`` as ``make demo`` does) and tile geometry it measures, in one run:
+
+- the simulation speed of the whole path: simulated cycles per wall-clock second and images per second
+  (the Verilator build is done by a warm-up run first, so it is not timed);
+- per layer, at batch 16 and at the whole test split (360): the MAC array's utilization, useful MACs
+  (``in * out * planes``, the planes of a bit-serial layer included) over ``PE * SIMD * cycles of the RUN
+  command``, and its two factors: busy cycles / RUN cycles and lane occupancy (useful / (PE*SIMD*busy));
+- the share of the stream's words that carry payload while streaming weights and inputs (LOAD_WEIGHTS
+  and RUN: payload words over payload + header words), and the share of those payload bits that carry
+  information (weight bits x weights, input bits x inputs) rather than padding or the popcount tile's
+  non-zero plane.
+
+Targets (issue 5): utilization >= 80 % on the hidden layers at batch >= 16; payload share >= 90 %.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+
+#: (scheme, PE, SIMD); None = the default array of the family.
+CASES = [("binary", None, None), ("binary", 16, 64), ("fatnn", None, None), ("twn", None, None)]
+
+
+def layer_figures(model, geometry, configs, result):
+    rows = []
+    for index, (layer, config, figures) in enumerate(zip(model.layers, configs, result["layers"])):
+        batch = sum(r["batch"] for r in figures["runs"])
+        planes = geometry.planes(config)
+        useful = batch * config.in_features * config.out_features * planes
+        cycles, busy = figures["run_cycles"], figures["busy_cycles"]
+        lanes = geometry.pe * geometry.simd
+        rows.append({
+            "layer": index, "shape": f"{config.in_features}x{config.out_features}",
+            "kind": f"{layer.input_kind}{config.input_bits if layer.input_kind == 'uint' else ''} x "
+                    f"{layer.weight_kind}", "planes": planes, "hidden": 0 < index < len(configs) - 1,
+            "batch": batch, "run_cycles": cycles, "busy_cycles": busy,
+            "busy_share": busy / cycles, "lane_occupancy": useful / (lanes * busy),
+            "utilization": useful / (lanes * cycles),
+        })
+    return rows
+
+
+def stream_figures(model, geometry, configs, result, images):
+    sent = result["stream"]["sent"]
+    words = {k: sent[k]["payload"] for k in ("LOAD_WEIGHTS", "RUN")}
+    headers = {k: sent[k]["header"] for k in ("LOAD_WEIGHTS", "RUN")}
+    info_bits = sum(l.in_features * l.out_features * l.weight_bits for l in model.layers)
+    info_bits += images * sum(c.in_features * (c.input_bits if c.input_kind.name == "UINT" else
+                                                {"BINARY": 1}.get(c.input_kind.name, 2)) for c in configs)
+    payload = sum(words.values())
+    return {"payload_words": payload, "header_words": sum(headers.values()),
+            "payload_share": payload / (payload + sum(headers.values())),
+            "information_share": info_bits / (32 * payload)}
+
+
+def run_case(scheme, pe, simd, progress):
+    from lowbit.sim.tile_transport import default_geometry, run_model_on_tile
+    from lowbit.sw.data import load_digits_split
+    from lowbit.sw.demo import cached_model
+    from lowbit.sw.driver import tile_layers
+    from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.model_file import load_model
+
+    path = cached_model(scheme, progress=progress)
+    model = load_model(path)
+    geometry = default_geometry(model, pe, simd)
+    configs = tile_layers(model, geometry)
+    pixels = load_digits_split().x_test
+    golden = GoldenNetwork(model).run(pixels)
+    label = f"{scheme} PE={geometry.pe} SIMD={geometry.simd}"
+    print(f"{label}: building and warming up ...", file=sys.stderr, flush=True)
+    run_model_on_tile(path, pixels[:4], geometry, name=f"bench-{scheme}-{geometry.pe}x{geometry.simd}-warm")
+    entry = {"scheme": scheme, "pe": geometry.pe, "simd": geometry.simd, "family": geometry.family.name,
+             "acc_width": geometry.acc_width, "batches": {}}
+    for batch in (16, len(pixels)):
+        print(f"{label}: {len(pixels)} images, {batch} per RUN ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        result = run_model_on_tile(path, pixels, geometry, max_batch=batch, progress=progress,
+                                   name=f"bench-{scheme}-{geometry.pe}x{geometry.simd}-b{batch}")
+        seconds = time.perf_counter() - start
+        equal = int((np.asarray(result["outputs"]) == golden).sum())
+        entry["batches"][batch] = {
+            "seconds": seconds, "cycles": result["cycles"], "run_cycles": result["run_cycles"],
+            "simulated_cycles_per_second": result["cycles"] / seconds,
+            "simulated_images_per_second": len(pixels) / seconds,
+            "equal": equal, "total": int(golden.size),
+            "cycles_per_image": result["run_cycles"] / len(pixels),
+            "images_per_second_at_100MHz": 100e6 * len(pixels) / result["run_cycles"],
+            "layers": layer_figures(model, geometry, configs, result),
+            "stream": stream_figures(model, geometry, configs, result, len(pixels)),
+        }
+    return entry
+
+
+def markdown(entries):
+    lines = ["# The tile in simulation (driver -> cocotb -> Verilator)", "",
+             "Written by `bench/tile.py`; all figures from one run. Utilization = useful MACs (x planes for "
+             "bit-serial layers) / (PE x SIMD x cycles of the RUN command).", "",
+             "| model | PE x SIMD | batch | outputs equal | cycles / image | images/s at 100 MHz | "
+             "sim cycles/s | sim images/s | payload share (words) | information share (bits) |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for e in entries:
+        for batch, b in e["batches"].items():
+            lines.append(f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {b['equal']} of {b['total']} | "
+                         f"{b['cycles_per_image']:.1f} | {b['images_per_second_at_100MHz']:.0f} | "
+                         f"{b['simulated_cycles_per_second']:.0f} | {b['simulated_images_per_second']:.1f} | "
+                         f"{100 * b['stream']['payload_share']:.2f} % | "
+                         f"{100 * b['stream']['information_share']:.1f} % |")
+    lines += ["", "## MAC-array utilization per layer (target >= 80 % on hidden layers at batch >= 16)", "",
+              "| model | PE x SIMD | batch | layer | shape | input x weights | planes | busy / RUN cycles | "
+              "lane occupancy | utilization | target |", "|---|---|---:|---|---|---|---:|---:|---:|---:|---|"]
+    for e in entries:
+        for batch, b in e["batches"].items():
+            for l in b["layers"]:
+                target = ("met" if l["utilization"] >= 0.8 else "**missed**") if l["hidden"] else ""
+                lines.append(f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {l['layer']} | {l['shape']} | "
+                             f"{l['kind']} | {l['planes']} | {100 * l['busy_share']:.1f} % | "
+                             f"{100 * l['lane_occupancy']:.1f} % | {100 * l['utilization']:.1f} % | {target} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    entries = [run_case(scheme, pe, simd, args.progress) for scheme, pe, simd in CASES]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "tile.json").write_text(json.dumps(entries, indent=1))
+    text = markdown(entries)
+    (RESULTS / "tile.md").write_text(text)
+    print(text)
+    print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
