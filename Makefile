@@ -24,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/synth_binary_dot.py
+	$(PY) bench/synth_units.py
+	$(PY) bench/tile.py --no-progress
+	$(PY) bench/accuracy.py --no-progress
 
 clean:
 	rm -rf build .pytest_cache
