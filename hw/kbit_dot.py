@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from .ternary_dot import TernaryDotProduct
 from .tree import tree_levels
-from .unit import PipelinedUnit, check_positive_int
+from .unit import PipelinedUnit, check_pipeline_depth, check_positive_int
 
 __all__ = ["WEIGHT_KINDS", "KBitDotInput", "kbit_dot_width", "BitSerialDotProduct", "AddTreeDotProduct"]
 
@@ -96,14 +96,8 @@ class BitSerialDotProduct(wiring.Component):
 
     def __init__(self, n, k, signed=False, weights="ternary", pipeline_depth=None):
         _check_params(n, k, signed, weights)
-        max_depth = TernaryDotProduct.max_pipeline_depth(n)
-        if pipeline_depth is None:
-            pipeline_depth = min(PipelinedUnit.DEFAULT_PIPELINE_DEPTH, max_depth)
-        if not isinstance(pipeline_depth, int) or isinstance(pipeline_depth, bool):
-            raise TypeError(f"pipeline_depth must be an integer, not {pipeline_depth!r}")
-        if not 1 <= pipeline_depth <= max_depth:
-            raise ValueError(f"pipeline_depth must be between 1 and {max_depth} for n={n}, "
-                             f"not {pipeline_depth}")
+        pipeline_depth = check_pipeline_depth(pipeline_depth, TernaryDotProduct.max_pipeline_depth(n), f"n={n}",
+                                              PipelinedUnit.DEFAULT_PIPELINE_DEPTH)
         self.n, self.k, self.signed, self.weights = n, k, signed, weights
         self.pipeline_depth = pipeline_depth
         self.latency = pipeline_depth + 1

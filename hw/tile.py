@@ -361,6 +361,19 @@ class Tile(wiring.Component):
         with m.If(engine_o.valid & engine_o.ready):
             m.d.sync += out_left.eq(out_left - 1)
 
+        def reject(code):   # drain the command's payload, then answer ERROR(code)
+            m.d.sync += pending_error.eq(code)
+            m.next = "DRAIN"
+
+        def start_load(expected_length, loaded, state):
+            with m.If(~config_valid):
+                reject(ErrorCode.NOT_CONFIGURED)
+            with m.Elif(in_hdr_len != expected_length):
+                reject(ErrorCode.BAD_LENGTH)
+            with m.Else():
+                m.d.sync += loaded.eq(0)
+                m.next = state
+
         with m.FSM(name="decoder"):
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(1)
@@ -373,50 +386,29 @@ class Tile(wiring.Component):
                             with m.If(in_hdr_len == 3):
                                 m.next = "CONFIG"
                             with m.Else():
-                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
-                                m.next = "DRAIN"
+                                reject(ErrorCode.BAD_LENGTH)
                         with m.Case(Opcode.LOAD_WEIGHTS):
-                            with m.If(~config_valid):
-                                m.d.sync += pending_error.eq(ErrorCode.NOT_CONFIGURED)
-                                m.next = "DRAIN"
-                            with m.Elif(in_hdr_len != v["weight_words"]):
-                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
-                                m.next = "DRAIN"
-                            with m.Else():
-                                m.d.sync += weights_loaded.eq(0)
-                                m.next = "WEIGHTS"
+                            start_load(v["weight_words"], weights_loaded, "WEIGHTS")
                         with m.Case(Opcode.LOAD_THRESHOLDS):
-                            with m.If(~config_valid):
-                                m.d.sync += pending_error.eq(ErrorCode.NOT_CONFIGURED)
-                                m.next = "DRAIN"
-                            with m.Elif(in_hdr_len != v["threshold_words"]):
-                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
-                                m.next = "DRAIN"
-                            with m.Else():
-                                m.d.sync += thresholds_loaded.eq(0)
-                                m.next = "THRESHOLDS"
+                            start_load(v["threshold_words"], thresholds_loaded, "THRESHOLDS")
                         with m.Case(Opcode.RUN):
                             with m.If(~config_valid):
-                                m.d.sync += pending_error.eq(ErrorCode.NOT_CONFIGURED)
-                                m.next = "DRAIN"
+                                reject(ErrorCode.NOT_CONFIGURED)
                             with m.Elif(~weights_loaded | ~thresholds_loaded):
-                                m.d.sync += pending_error.eq(ErrorCode.NOT_LOADED)
-                                m.next = "DRAIN"
+                                reject(ErrorCode.NOT_LOADED)
                             with m.Else():
                                 m.d.sync += [div_n.eq(in_hdr_len), div_q.eq(0), div_r.eq(0), div_step.eq(0)]
                                 m.next = "DIVIDE"
                         with m.Case(Opcode.IDENTIFY):
                             with m.If(in_hdr_len != 0):
-                                m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
-                                m.next = "DRAIN"
+                                reject(ErrorCode.BAD_LENGTH)
                             with m.Else():
                                 words = [header(Response.DATA, 5)] + g.encode()
                                 m.d.sync += [resp[k].eq(w) for k, w in enumerate(words)]
                                 m.d.sync += [resp_count.eq(6), resp_idx.eq(0), after_respond.eq(0)]
                                 m.next = "RESPOND"
                         with m.Default():
-                            m.d.sync += pending_error.eq(ErrorCode.UNKNOWN_OPCODE)
-                            m.next = "DRAIN"
+                            reject(ErrorCode.UNKNOWN_OPCODE)
 
             with m.State("DRAIN"):   # consume the payload of a rejected command, then answer ERROR
                 with m.If(remaining == 0):
@@ -487,8 +479,7 @@ class Tile(wiring.Component):
             with m.State("BATCH"):
                 data_words = div_q * v["output_words"]
                 with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
-                    m.d.sync += pending_error.eq(ErrorCode.BAD_LENGTH)
-                    m.next = "DRAIN"
+                    reject(ErrorCode.BAD_LENGTH)
                 with m.Else():
                     m.d.sync += [resp[0].eq(Cat(data_words[:24], Const(Response.DATA, 8))), resp_count.eq(1),
                                  resp_idx.eq(0), after_respond.eq(1), out_left.eq(data_words)]

@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from .tree import StallPipeline, register_levels
 
-__all__ = ["check_positive_int", "CombinationalPipe", "PipelinedUnit", "PEArray"]
+__all__ = ["check_positive_int", "check_pipeline_depth", "CombinationalPipe", "PipelinedUnit", "PEArray"]
 
 
 def check_positive_int(value, name, low=1, high=None):
@@ -28,6 +28,18 @@ def check_positive_int(value, name, low=1, high=None):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ValueError(f"{name} must be {bounds}, not {value}")
     return value
+
+
+def check_pipeline_depth(pipeline_depth, max_depth, describe, default=2):
+    """``pipeline_depth`` checked to be an integer in ``1 .. max_depth`` (``describe`` names the unit's
+    parameters in the message); ``None`` gives ``min(default, max_depth)``."""
+    if pipeline_depth is None:
+        return min(default, max_depth)
+    if not isinstance(pipeline_depth, int) or isinstance(pipeline_depth, bool):
+        raise TypeError(f"pipeline_depth must be an integer, not {pipeline_depth!r}")
+    if not 1 <= pipeline_depth <= max_depth:
+        raise ValueError(f"pipeline_depth must be between 1 and {max_depth} for {describe}, not {pipeline_depth}")
+    return pipeline_depth
 
 
 class CombinationalPipe:
@@ -67,13 +79,8 @@ class PipelinedUnit(wiring.Component):
 
     def __init__(self, payload_layout, result_shape, pipeline_depth=None):
         max_depth = self.levels()
-        if pipeline_depth is None:
-            pipeline_depth = min(self.DEFAULT_PIPELINE_DEPTH, max_depth)
-        if not isinstance(pipeline_depth, int) or isinstance(pipeline_depth, bool):
-            raise TypeError(f"pipeline_depth must be an integer, not {pipeline_depth!r}")
-        if not 1 <= pipeline_depth <= max_depth:
-            raise ValueError(f"pipeline_depth must be between 1 and {max_depth} for {self.describe()}, "
-                             f"not {pipeline_depth}")
+        pipeline_depth = check_pipeline_depth(pipeline_depth, max_depth, self.describe(),
+                                              self.DEFAULT_PIPELINE_DEPTH)
         self.pipeline_depth = pipeline_depth
         self.latency = pipeline_depth
         self.registered = register_levels(max_depth, pipeline_depth)
