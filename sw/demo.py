@@ -63,9 +63,12 @@ def cached_model(scheme, *, retrain=False, progress=True, step=""):
             return path
         except ModelFileError as error:
             print(f"{step} the cached model is unusable ({error}); training again".strip())
+    import torch
+
     from lowbit.sw.export import export_model
     from lowbit.sw.model_file import save_model
     from lowbit.sw.train import TrainSettings, train_scheme
+    torch.set_num_threads(1)  # as `lowbit train` does: one thread, so the trained model is reproducible
     print(f"{step} training the {scheme} scheme on the digits (quantization-aware), exporting {path} ...".strip(),
           flush=True)
     result = train_scheme(scheme, TrainSettings(progress=progress))
