@@ -68,7 +68,7 @@ def rows():
     table += [
         Row("fgq4", "FGQ N=4, 8-bit x ternary", "lowbit.hw.fgq", "FGQDotProduct", (N, 4), {"k": 8}),
         Row("baseline", "baseline 8x8 multipliers (LUTs, -nodsp)", "lowbit.hw.int_dot", "IntDotProduct",
-            (N, 8, 8), ecp5_options="-nodsp"),
+            (N, 8, 8), ecp5_options="-nodsp -abc-lut4"),
         Row("baseline_dsp", "baseline 8x8 multipliers, DSP inference allowed (ECP5 only)",
             "lowbit.hw.int_dot", "IntDotProduct", (N, 8, 8), families=("ecp5",), pnr=False),
     ]
@@ -252,10 +252,12 @@ NOTES = [
     "A pinned build (global clock) of BinaryDotProduct(8) reached ~7-10 % more than out of context.",
     "Run time (2 jobs, 2 busy cores): binary, ternary, FATNN ~2.5 min all told; bit-serial and add-tree "
     "~1-2.5 min per design; 1-hot ~7 min P&R per depth; 2-hot ~2.5-6.5 min synthesis per family and depth, "
-    "its P&R (~21k LUT4) was cut as it runs past 10 min per depth; the baseline's iCE40 synthesis takes "
-    "4 (depth 2) to 17 (depth 1) minutes. The whole table is well over 25 minutes; to cut: P&R only at "
-    "the default depth for the rows above ~5k LUT4 (n-hot, FGQ, baseline), and 3-hot at depth 1 only.",
-    "The baseline uses `synth_ecp5 -nodsp` (LUT multipliers); the DSP row shows the same design with "
+    "its P&R (~21k LUT4) 12-15 min per depth; 3-hot 1-7 min synthesis and 8-25 min P&R per depth; the "
+    "baseline's iCE40 synthesis 4 (depth 2) to 17 (depth 1) minutes and its P&R 8 min. The whole table "
+    "takes about 75 minutes from an empty cache (results are cached per design: a re-run takes seconds); "
+    "to cut it: P&R only at the default depth for the rows above ~5k LUT4 (n-hot, FGQ, baseline).",
+    "The baseline uses `synth_ecp5 -nodsp` (LUT multipliers), its LUTs mapped with classic `abc -lut 4`: "
+    "yosys 0.70's ABC9 pass crashes (rtlil.cc:3091 assertion) on this design; the DSP row shows the same design with "
     "DSP inference allowed (MULT18X18D count in the DSP column). iCE40's synth_ice40 never infers DSPs "
     "unless asked (-dsp).",
 ]

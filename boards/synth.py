@@ -68,10 +68,30 @@ def _build_dir():
     return Path(os.environ.get("LOWBIT_BUILD_DIR", Path.cwd() / "build")).resolve() / "synth"
 
 
+#: A pseudo-flag of ``options`` for ECP5: map LUTs with classic ``abc -lut 4`` instead of ``abc9``.
+#: yosys 0.70's ABC9 pass crashes (an assertion in rtlil.cc) on the 8x8 multiplier MAC with ``-nodsp``;
+#: this runs synth_ecp5 up to its LUT mapping, maps with ``abc``, and runs the rest of synth_ecp5.
+ABC_LUT4 = "-abc-lut4"
+
+
 def _check_options(options):
     if not isinstance(options, str) or any(c in options for c in ";\n"):
         raise ValueError(f"options must be a string of synth_* flags without ';', not {options!r}")
     return options.strip()
+
+
+def _script(family, options, extra=""):
+    """The synthesis commands for ``family`` with ``options`` (and ``extra`` flags of the last step)."""
+    options = _check_options(options)
+    flags = " ".join(f for f in options.split() if f != ABC_LUT4)
+    base = FAMILIES[family]["script"]
+    if ABC_LUT4 not in options.split():
+        return " ".join(filter(None, [base, flags, extra]))
+    if family != "ecp5":
+        raise ValueError(f"{ABC_LUT4} applies to ecp5 only, not {family}")
+    head = " ".join(filter(None, [base, flags]))
+    return (f"{head} -run begin:map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
+            + " ".join(filter(None, [head, "-run map_cells:", extra])))
 
 
 def _run_yosys(folder, text, script, what):
@@ -109,7 +129,8 @@ def _counts(family, stat_path):
 def synthesize(component, family, *, name="top", options=""):
     """Synthesize ``component`` for ``family`` (``"ice40"`` or ``"ecp5"``) and count its cells.
 
-    ``options`` are extra flags of ``synth_ice40`` / ``synth_ecp5`` (``"-nodsp"``, ``"-nowidelut"``).
+    ``options`` are extra flags of ``synth_ice40`` / ``synth_ecp5`` (``"-nodsp"``, ``"-nowidelut"``), and
+    :data:`ABC_LUT4` for the ECP5 flow without ABC9.
     Returns a dict with ``lut4``, ``carry``, ``ff``, ``dsp`` (SB_MAC16, or MULT18X18D + ALU54B),
     ``lut4_equiv`` (ECP5: LUT4 + 2 per CCU2C; iCE40: LUT4; see the module docstring) and ``cells``
     (all cell types with counts). Results are cached by a hash of the design and the script.
@@ -117,7 +138,7 @@ def synthesize(component, family, *, name="top", options=""):
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, not {family!r}")
     from amaranth.back import rtlil
-    script = " ".join(filter(None, [FAMILIES[family]["script"], _check_options(options)]))
+    script = _script(family, options)
     text = rtlil.convert(component, name="top", emit_src=False)
     key = hashlib.sha256(f"{text}\0{script}".encode()).hexdigest()[:16]
     folder = _build_dir() / f"{name}-{family}-{key}"
@@ -216,7 +237,7 @@ def place_and_route(component, *, name, device="85k", package="CABGA381", freq_m
     if out_of_context is None:
         out_of_context = nextpnr_has_out_of_context()
     wrapped = RegisteredInput(component) if out_of_context else PinLimited(component)
-    script = " ".join(filter(None, ["synth_ecp5 -top top", _check_options(options), "-json top.json"]))
+    script = _script("ecp5", options, "-json top.json")
     pnr_args = [f"--{device}", "--package", str(package), "--speed", str(speed), "--seed", str(seed),
                 "--freq", str(freq_mhz), "--timing-allow-fail", "--json", "top.json",
                 "--report", "report.json", "-l", "nextpnr.log", "-q"]
