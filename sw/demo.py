@@ -22,11 +22,17 @@ def add_verilog_arguments(parser):
     parser.add_argument("-n", type=int, default=64, help="taps (lanes)")
     parser.add_argument("--pipeline-depth", type=int, default=None, help="register stages (default 2)")
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    from lowbit.boards.build import add_board_argument
+    add_board_argument(parser)
 
 
 def run_verilog(args):
-    from lowbit.sim.verilator import verilog_of
-    text = verilog_of(_unit(args.unit, args.n, args.pipeline_depth), args.unit)
+    if getattr(args, "board", None):
+        from lowbit.boards.build import top_verilog
+        text = top_verilog(args.board)
+    else:
+        from lowbit.sim.verilator import verilog_of
+        text = verilog_of(_unit(args.unit, args.n, args.pipeline_depth), args.unit)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)

