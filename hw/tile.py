@@ -26,6 +26,8 @@ activations, the weight planes bit-serially; FATNN's ``sum(w)`` correction is th
 NHOT is a PEArray of :class:`~lowbit.hw.nhot.NHotDotProduct` against uint activations.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -106,20 +108,7 @@ class Tile(wiring.Component):
         levels = cfg[2][:9]
         popcount = g.family == Family.POPCOUNT
 
-        error = Signal(8)  # the ErrorCode of the configuration in cfg (0: none)
-        self._check_config(m, error, in_f, out_f, wk, wb, nt, ik, ib, levels)
-
-        # Derived values, registered when a configuration is accepted.
-        ifolds, ofolds = Signal(17), Signal(17)
-        planes, wplanes = Signal(4), Signal(4)
-        weight_plane_mode, last_layer = Signal(), Signal()
-        act_mode = Signal(2)          # 0 binary, 1 ternary planes (ternary, FATNN), 2 uint planes
-        thresholds = Signal(9)
-        out_k = Signal(4)
-        weight_words, threshold_words = Signal(48), Signal(48)
-        input_words, output_words = Signal(40), Signal(40)
-        in_row_words, record_words, out_fold_words = Signal(8), Signal(9), Signal(range(g.pe + 1))
-
+        # What follows from the configuration words, as expressions of cfg ...
         n_ifolds, n_ofolds = _ceil_shift(in_f, simd_log2), _ceil_shift(out_f, pe_log2)
         is_int_pop = Const(popcount) & (wk == WeightKind.INT)
         n_wplanes = Mux(is_int_pop, wb, 1)
@@ -136,29 +125,40 @@ class Tile(wiring.Component):
         n_out_fold_words = Mux(levels == 0, g.pe, 0)
         for k in range(1, self.out_bits_max + 1):
             n_out_fold_words = Mux((levels != 0) & (n_out_k == k), -(-g.pe * k // WORD_BITS), n_out_fold_words)
+        n_weight_rows = n_ofolds * n_wplanes * n_ifolds
+
+        error = Signal(8)  # the ErrorCode of the configuration in cfg (0: none)
+        self._check_config(m, error, in_f, out_f, wk, wb, nt, ik, ib, levels, n_weight_rows)
+
+        # ... and the registers that hold them once a configuration is accepted (`derive`).
+        derived = {
+            "ifolds": (17, n_ifolds), "ofolds": (17, n_ofolds), "planes": (4, n_planes),
+            "weight_plane_mode": (1, is_int_pop), "last_layer": (1, levels == 0),
+            # 0 binary, 1 ternary planes (ternary, FATNN), 2 uint planes
+            "act_mode": (2, Mux(ik == InputKind.BINARY, 0, Mux(ik == InputKind.UINT, 2, 1))),
+            "thresholds": (9, n_thresholds), "out_k": (4, n_out_k),
+            "weight_words": (48, n_weight_rows * g.weight_row_words),
+            "threshold_words": (48, n_ofolds * g.pe * (n_thresholds + 2)),
+            "in_row_words": (8, n_in_row_words), "record_words": (9, n_thresholds + 2),
+            "input_words": (40, n_ifolds * n_in_row_words),
+            "out_fold_words": (range(g.pe + 1), n_out_fold_words), "output_words": (40, n_ofolds * n_out_fold_words),
+        }
+        layer = SimpleNamespace(**{name: Signal(shape, name=name) for name, (shape, _) in derived.items()})
 
         def derive():
-            return [ifolds.eq(n_ifolds), ofolds.eq(n_ofolds), planes.eq(n_planes), wplanes.eq(n_wplanes),
-                    weight_plane_mode.eq(is_int_pop), last_layer.eq(levels == 0),
-                    act_mode.eq(Mux(ik == InputKind.BINARY, 0, Mux(ik == InputKind.UINT, 2, 1))),
-                    thresholds.eq(n_thresholds), out_k.eq(n_out_k),
-                    weight_words.eq(n_ofolds * n_wplanes * n_ifolds * g.weight_row_words),
-                    threshold_words.eq(n_ofolds * g.pe * (n_thresholds + 2)),
-                    in_row_words.eq(n_in_row_words), record_words.eq(n_thresholds + 2),
-                    input_words.eq(n_ifolds * n_in_row_words),
-                    out_fold_words.eq(n_out_fold_words), output_words.eq(n_ofolds * n_out_fold_words)]
+            return [getattr(layer, name).eq(value) for name, (_, value) in derived.items()]
 
         # --- the engine: sequencer, read stage, MAC array, accumulators, thresholds, packer ---------
         full = Signal(2)        # input banks holding a complete vector
         engine_o = stream.Signature(WORD_BITS).create()
-        release = self._engine(m, g, w_rd, i_rd, t_mems, full, engine_o, locals())
+        release = self._engine(m, g, w_rd, i_rd, t_mems, full, engine_o, layer)
 
         # --- the command decoder ---------------------------------------------------------------------
-        self._decoder(m, g, w_wr, i_wr, t_mems, cfg, error, derive, full, release, engine_o, locals())
+        self._decoder(m, g, w_wr, i_wr, t_mems, cfg, error, derive, full, release, engine_o, layer)
         return m
 
     # -------------------------------------------------------------------------------------------------
-    def _check_config(self, m, error, in_f, out_f, wk, wb, nt, ik, ib, levels):
+    def _check_config(self, m, error, in_f, out_f, wk, wb, nt, ik, ib, levels, weight_rows):
         """The error code :meth:`TileGeometry.check` gives, computed in hardware (0 when accepted)."""
         g = self.geometry
         unsupported = (in_f == 0) | (out_f == 0)
@@ -175,18 +175,15 @@ class Tile(wiring.Component):
                   & (terms >= 1) & (terms <= g.n_terms) & (wb <= (1 << g.exponent_bits)))
             unsupported |= ~ok
         unsupported |= (levels == 1) | ((levels != 0) & (levels - 1 > g.max_thresholds))
-        ifolds = _ceil_shift(in_f, exact_log2(g.simd))
-        ofolds = _ceil_shift(out_f, exact_log2(g.pe))
-        wplanes = Mux((wk == WeightKind.INT) & (g.family == Family.POPCOUNT), wb, 1)
         too_large = ((in_f > g.max_in_features) | (out_f > g.max_out_features)
-                     | (ofolds * wplanes * ifolds > g.max_weight_rows))
+                     | (weight_rows > g.max_weight_rows))
         m.d.comb += error.eq(Mux(unsupported, ErrorCode.UNSUPPORTED, Mux(too_large, ErrorCode.TOO_LARGE, 0)))
 
     # -------------------------------------------------------------------------------------------------
-    def _engine(self, m, g, w_rd, i_rd, t_mems, full, engine_o, v):
-        ifolds, ofolds, planes = v["ifolds"], v["ofolds"], v["planes"]
-        weight_plane_mode, act_mode, last_layer = v["weight_plane_mode"], v["act_mode"], v["last_layer"]
-        thresholds, out_k, out_fold_words = v["thresholds"], v["out_k"], v["out_fold_words"]
+    def _engine(self, m, g, w_rd, i_rd, t_mems, full, engine_o, layer):
+        ifolds, ofolds, planes = layer.ifolds, layer.ofolds, layer.planes
+        weight_plane_mode, act_mode, last_layer = layer.weight_plane_mode, layer.act_mode, layer.last_layer
+        thresholds, out_k, out_fold_words = layer.thresholds, layer.out_k, layer.out_fold_words
         acc_width = g.acc_width
 
         m.submodules.array = array = self._make_array()
@@ -328,7 +325,7 @@ class Tile(wiring.Component):
         return release
 
     # -------------------------------------------------------------------------------------------------
-    def _decoder(self, m, g, w_wr, i_wr, t_mems, cfg, error, derive, full, release, engine_o, v):
+    def _decoder(self, m, g, w_wr, i_wr, t_mems, cfg, error, derive, full, release, engine_o, layer):
         config_valid, weights_loaded, thresholds_loaded = Signal(), Signal(), Signal()
         remaining = Signal(24)
         opcode = Signal(8)
@@ -388,9 +385,9 @@ class Tile(wiring.Component):
                             with m.Else():
                                 reject(ErrorCode.BAD_LENGTH)
                         with m.Case(Opcode.LOAD_WEIGHTS):
-                            start_load(v["weight_words"], weights_loaded, "WEIGHTS")
+                            start_load(layer.weight_words, weights_loaded, "WEIGHTS")
                         with m.Case(Opcode.LOAD_THRESHOLDS):
-                            start_load(v["threshold_words"], thresholds_loaded, "THRESHOLDS")
+                            start_load(layer.threshold_words, thresholds_loaded, "THRESHOLDS")
                         with m.Case(Opcode.RUN):
                             with m.If(~config_valid):
                                 reject(ErrorCode.NOT_CONFIGURED)
@@ -460,7 +457,7 @@ class Tile(wiring.Component):
                                  t_wr.en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0))]
                 with m.If(self.i.valid):
                     m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(word == v["record_words"] - 1):
+                    with m.If(word == layer.record_words - 1):
                         m.d.sync += [word.eq(0), channel.eq(channel + 1)]
                     with m.Else():
                         m.d.sync += word.eq(word + 1)
@@ -470,14 +467,14 @@ class Tile(wiring.Component):
 
             with m.State("DIVIDE"):   # batch = length / input_words, restoring division over 24 steps
                 trial = Cat(div_n[23], div_r[:24])
-                fits = trial >= v["input_words"]
+                fits = trial >= layer.input_words
                 m.d.sync += [div_n.eq(div_n << 1), div_step.eq(div_step + 1),
-                             div_r.eq(Mux(fits, trial - v["input_words"], trial)), div_q.eq(Cat(fits, div_q[:23]))]
+                             div_r.eq(Mux(fits, trial - layer.input_words, trial)), div_q.eq(Cat(fits, div_q[:23]))]
                 with m.If(div_step == 23):
                     m.next = "BATCH"
 
             with m.State("BATCH"):
-                data_words = div_q * v["output_words"]
+                data_words = div_q * layer.output_words
                 with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
                     reject(ErrorCode.BAD_LENGTH)
                 with m.Else():
@@ -493,9 +490,9 @@ class Tile(wiring.Component):
                              i_wr.en.eq(Mux(take, 1 << chunk, 0))]
                 with m.If(take):
                     m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(chunk == v["in_row_words"] - 1):
+                    with m.If(chunk == layer.in_row_words - 1):
                         m.d.sync += chunk.eq(0)
-                        with m.If(row == v["ifolds"] - 1):
+                        with m.If(row == layer.ifolds - 1):
                             m.d.sync += [row.eq(0), write_bank.eq(~write_bank),
                                          full.bit_select(write_bank, 1).eq(1)]
                         with m.Else():

@@ -4,21 +4,12 @@ import numpy as np
 import pytest
 
 from lowbit.hw.ternary_dot import TernaryDotProduct
+from lowbit.sim.vectors import pack_payloads
 from lowbit.sim.verilator import run_vectors
 from lowbit.sw.golden import ternary_binary_dot, ternary_dot
 from lowbit.sw.packing import pack_bits
 
 pytestmark = pytest.mark.verilator
-
-
-def field_packer(unit):
-    """``field(name, rows)``: rows of 0/1 (one vector per row) as payload integers placed at the
-    offset of ``name`` in the unit's input layout (element i at bit i of the field)."""
-    layout = unit.i.payload.shape()
-    def field(name, rows):
-        weights = 1 << np.arange(rows.shape[1], dtype=object)
-        return (rows.astype(object) * weights).sum(axis=1) << layout[name].offset
-    return field
 
 
 def corners(n, count, rng):
@@ -35,11 +26,10 @@ def corners(n, count, rng):
 def test_ternary_activations(n, seed):
     unit = TernaryDotProduct(n, "ternary")
     a, w = corners(n, 1500, np.random.default_rng(seed))
-    field = field_packer(unit)
-    inputs = field("a_nz", a != 0) + field("a_sign", a < 0) + field("w_nz", w != 0) + field("w_sign", w < 0)
+    inputs = pack_payloads(unit.i.payload.shape(), a_nz=a != 0, a_sign=a < 0, w_nz=w != 0, w_sign=w < 0)
     expected = ternary_dot(pack_bits(a != 0), pack_bits(a < 0), pack_bits(w != 0), pack_bits(w < 0))
     assert expected.tolist() == (a * w).sum(axis=1).tolist()  # the golden model agrees with plain integers
-    run_vectors(unit, inputs.tolist(), expected.tolist(), toplevel=f"ternary_dot_n{n}",
+    run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_dot_n{n}",
                 seed=seed, name=f"seed{seed}")
 
 
@@ -51,9 +41,8 @@ def test_binary_activations(n, seed):
     valid[: 500] = 1
     valid[500:510] = 0  # nothing valid
     w = rng.integers(-1, 2, (1500, n))
-    field = field_packer(unit)
-    inputs = field("a", bits) + field("valid", valid) + field("w_nz", w != 0) + field("w_sign", w < 0)
+    inputs = pack_payloads(unit.i.payload.shape(), a=bits, valid=valid, w_nz=w != 0, w_sign=w < 0)
     expected = ternary_binary_dot(pack_bits(bits), pack_bits(valid), pack_bits(w != 0), pack_bits(w < 0))
     assert expected.tolist() == ((2 * bits - 1) * w * valid).sum(axis=1).tolist()
-    run_vectors(unit, inputs.tolist(), expected.tolist(), toplevel=f"ternary_binary_dot_n{n}",
+    run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_binary_dot_n{n}",
                 seed=seed, name=f"seed{seed}")
