@@ -28,7 +28,7 @@ NHOT is a PEArray of :class:`~lowbit.hw.nhot.NHotDotProduct` against uint activa
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -42,7 +42,11 @@ from .ternary_dot import TernaryDotProduct
 from .threshold import MultiThreshold
 from .unit import PEArray
 
-__all__ = ["Tile"]
+__all__ = ["Tile", "CHECK_LATENCY"]
+
+#: Cycles between a CONFIGURE's last word and its check: the configuration arithmetic (folds, word
+#: counts, weight rows and the error code) is a pipeline of four register stages.
+CHECK_LATENCY = 4
 
 
 def _ceil_shift(value, log2):
@@ -91,6 +95,14 @@ class Tile(wiring.Component):
         m.submodules.weights = wmem = Memory(shape=unsigned(g.weight_row_words * WORD_BITS),
                                              depth=g.max_weight_rows, init=[])
         w_wr, w_rd = wmem.write_port(granularity=WORD_BITS), wmem.read_port()
+        # One address for both ports: LOAD_WEIGHTS writes and RUN reads never overlap (the decoder
+        # leaves RUN only when the last output has left), so the memory is single-ported and maps
+        # to the iCE40's SPRAMs as well as to any block RAM. The engine and the decoder drive views.
+        w_rd_view = SimpleNamespace(addr=Signal.like(w_rd.addr), en=Signal(), data=w_rd.data)
+        w_wr_view = SimpleNamespace(addr=Signal.like(w_wr.addr), en=w_wr.en, data=w_wr.data)
+        writing = w_wr.en.any()
+        m.d.comb += [w_rd.addr.eq(Mux(writing, w_wr_view.addr, w_rd_view.addr)), w_wr.addr.eq(w_rd.addr),
+                     w_rd.en.eq(w_rd_view.en & ~writing)]
         m.submodules.inputs = imem = Memory(shape=unsigned(g.max_input_row_words * WORD_BITS),
                                             depth=2 * g.max_in_folds, init=[])
         i_wr, i_rd = imem.write_port(granularity=WORD_BITS), imem.read_port()
@@ -108,27 +120,46 @@ class Tile(wiring.Component):
         levels = cfg[2][:9]
         popcount = g.family == Family.POPCOUNT
 
-        # What follows from the configuration words, as expressions of cfg ...
-        n_ifolds, n_ofolds = _ceil_shift(in_f, simd_log2), _ceil_shift(out_f, pe_log2)
-        is_int_pop = Const(popcount) & (wk == WeightKind.INT)
-        n_wplanes = Mux(is_int_pop, wb, 1)
-        n_planes = Mux(Const(popcount) & (ik == InputKind.UINT), ib, n_wplanes) if popcount else Const(1, 4)
-        n_thresholds = Mux(levels == 0, 0, levels - 1)
-        n_out_k = Const(1, 4)
+        # What follows from the configuration words: a pipeline of registers refreshed every cycle, so
+        # that no path runs from cfg through a product into a decision. cfg holds still while the
+        # decoder's CHECK state waits CHECK_LATENCY cycles for the pipeline's last stage.
+        def stage(value, name):
+            register = Signal(Value.cast(value).shape(), name=f"check_{name}")
+            m.d.sync += register.eq(value)
+            return register
+
+        # stage 1: folds, planes, words per row, from the words themselves
+        n_ifolds = stage(_ceil_shift(in_f, simd_log2), "ifolds")
+        n_ofolds = stage(_ceil_shift(out_f, pe_log2), "ofolds")
+        is_int_pop = stage(Const(popcount) & (wk == WeightKind.INT), "int_pop")
+        n_wplanes = stage(Mux(Const(popcount) & (wk == WeightKind.INT), wb, 1), "wplanes")
+        n_planes = stage(Mux(Const(popcount) & (ik == InputKind.UINT), ib, Mux(wk == WeightKind.INT, wb, 1))
+                         if popcount else Const(1, 4), "planes")
+        n_thresholds = stage(Mux(levels == 0, 0, levels - 1), "thresholds")
+        out_k = Const(1, 4)
         for k in range(2, self.out_bits_max + 1):
-            n_out_k = Mux(levels > (1 << (k - 1)), k, n_out_k)
+            out_k = Mux(levels > (1 << (k - 1)), k, out_k)
+        n_out_k = stage(out_k, "out_k")
         if popcount:
             n_in_planes = Mux(ik == InputKind.BINARY, 1, Mux(ik == InputKind.UINT, ib, 2))
-            n_in_row_words = (n_in_planes * g.simd + WORD_BITS - 1) >> exact_log2(WORD_BITS)
+            n_in_row_words = stage((n_in_planes * g.simd + WORD_BITS - 1) >> exact_log2(WORD_BITS), "in_row_words")
         else:
             n_in_row_words = Const(g.max_input_row_words, 8)
-        n_out_fold_words = Mux(levels == 0, g.pe, 0)
+        out_fold_words = Mux(levels == 0, g.pe, 0)
         for k in range(1, self.out_bits_max + 1):
-            n_out_fold_words = Mux((levels != 0) & (n_out_k == k), -(-g.pe * k // WORD_BITS), n_out_fold_words)
-        n_weight_rows = n_ofolds * n_wplanes * n_ifolds
-
-        error = Signal(8)  # the ErrorCode of the configuration in cfg (0: none)
-        self._check_config(m, error, in_f, out_f, wk, wb, nt, ik, ib, levels, n_weight_rows)
+            out_fold_words = Mux((levels != 0) & (out_k == k), -(-g.pe * k // WORD_BITS), out_fold_words)
+        n_out_fold_words = stage(out_fold_words, "out_fold_words")
+        # stage 2: the word counts of a vector and of the thresholds; rows per input fold
+        n_input_words = stage(n_ifolds * n_in_row_words, "input_words")
+        n_output_words = stage(n_ofolds * n_out_fold_words, "output_words")
+        n_threshold_words = stage(n_ofolds * g.pe * (n_thresholds + 2), "threshold_words")
+        n_rows_per_ifold = stage(n_ofolds * n_wplanes, "rows_per_ifold")
+        # stage 3: weight rows; stage 4: weight words and the error code
+        n_weight_rows = stage(n_rows_per_ifold * n_ifolds, "weight_rows")
+        n_weight_words = stage(n_weight_rows * g.weight_row_words, "weight_words")
+        check = Signal(8)
+        self._check_config(m, check, in_f, out_f, wk, wb, nt, ik, ib, levels, n_weight_rows)
+        error = stage(check, "error")  # the ErrorCode of the configuration in cfg (0: none)
 
         # ... and the registers that hold them once a configuration is accepted (`derive`).
         derived = {
@@ -137,11 +168,10 @@ class Tile(wiring.Component):
             # 0 binary, 1 ternary planes (ternary, FATNN), 2 uint planes
             "act_mode": (2, Mux(ik == InputKind.BINARY, 0, Mux(ik == InputKind.UINT, 2, 1))),
             "thresholds": (9, n_thresholds), "out_k": (4, n_out_k),
-            "weight_words": (48, n_weight_rows * g.weight_row_words),
-            "threshold_words": (48, n_ofolds * g.pe * (n_thresholds + 2)),
+            "weight_words": (48, n_weight_words), "threshold_words": (48, n_threshold_words),
             "in_row_words": (8, n_in_row_words), "record_words": (9, n_thresholds + 2),
-            "input_words": (40, n_ifolds * n_in_row_words),
-            "out_fold_words": (range(g.pe + 1), n_out_fold_words), "output_words": (40, n_ofolds * n_out_fold_words),
+            "input_words": (40, n_input_words),
+            "out_fold_words": (range(g.pe + 1), n_out_fold_words), "output_words": (40, n_output_words),
         }
         layer = SimpleNamespace(**{name: Signal(shape, name=name) for name, (shape, _) in derived.items()})
 
@@ -151,10 +181,10 @@ class Tile(wiring.Component):
         # --- the engine: sequencer, read stage, MAC array, accumulators, thresholds, packer ---------
         full = Signal(2)        # input banks holding a complete vector
         engine_o = stream.Signature(WORD_BITS).create()
-        release = self._engine(m, g, w_rd, i_rd, t_mems, full, engine_o, layer)
+        release = self._engine(m, g, w_rd_view, i_rd, t_mems, full, engine_o, layer)
 
         # --- the command decoder ---------------------------------------------------------------------
-        self._decoder(m, g, w_wr, i_wr, t_mems, cfg, error, derive, full, release, engine_o, layer)
+        self._decoder(m, g, w_wr_view, i_wr, t_mems, cfg, error, derive, full, release, engine_o, layer)
         return m
 
     # -------------------------------------------------------------------------------------------------
@@ -337,6 +367,7 @@ class Tile(wiring.Component):
         write_bank = Signal()
         div_q, div_r, div_n, div_step = Signal(24), Signal(25), Signal(24), Signal(5)
         after_respond = Signal()   # 1: go on loading a RUN's inputs after the DATA header
+        check_wait = Signal(range(CHECK_LATENCY + 1))
 
         in_hdr_op, in_hdr_len = self.i.payload[24:], self.i.payload[:24]
         take = self.i.valid & self.i.ready
@@ -425,14 +456,17 @@ class Tile(wiring.Component):
                                 m.d.sync += cfg[k].eq(self.i.payload)
                     m.d.sync += chunk.eq(chunk + 1)
                     with m.If(chunk == 2):
+                        m.d.sync += check_wait.eq(0)
                         m.next = "CHECK"
 
-            with m.State("CHECK"):   # the configuration words are in: accept or reject them
-                with m.If(error != 0):
-                    m.d.sync += respond_error(error)
-                with m.Else():
-                    m.d.sync += derive() + [config_valid.eq(1)] + respond_ok()
-                m.next = "RESPOND"
+            with m.State("CHECK"):   # the configuration words are in: wait for the check, accept or reject
+                m.d.sync += check_wait.eq(check_wait + 1)
+                with m.If(check_wait == CHECK_LATENCY):
+                    with m.If(error != 0):
+                        m.d.sync += respond_error(error)
+                    with m.Else():
+                        m.d.sync += derive() + [config_valid.eq(1)] + respond_ok()
+                    m.next = "RESPOND"
 
             with m.State("WEIGHTS"):
                 m.d.comb += [self.i.ready.eq(1), w_wr.addr.eq(row),
