@@ -19,6 +19,7 @@ The protocol itself (opcodes, header and word formats, the geometry arithmetic) 
 
 import abc
 import collections
+import dataclasses
 
 import numpy as np
 
@@ -33,8 +34,8 @@ from .packing import pack_bits, unpack_bits
 
 __all__ = [
     "Transport", "TransportError", "TileError", "StreamStats", "TileInterface", "ModelTile",
-    "layer_config", "tile_layers", "clamp_thresholds", "pack_weights", "pack_thresholds", "pack_inputs",
-    "unpack_outputs", "run_model",
+    "layer_config", "tile_layers", "output_parts", "layer_part", "clamp_thresholds", "pack_weights", "pack_thresholds", "pack_inputs",
+    "unpack_outputs", "run_model", "run_codes",
 ]
 
 _WORD_MASK = (1 << WORD_BITS) - 1
@@ -173,10 +174,14 @@ def tile_layers(model, geometry):
             raise ProtocolError(f"layer {index}: {error}") from None
         code = geometry.check(config)
         if code == ErrorCode.TOO_LARGE:
-            raise ProtocolError(
-                f"layer {index} ({config.in_features} -> {config.out_features}) is too large for the tile: "
-                f"it holds {geometry.max_in_features} inputs, {geometry.max_out_features} outputs and "
-                f"{geometry.max_weight_rows} weight rows; the layer needs {geometry.weight_rows(config)} rows")
+            parts = output_parts(config, geometry)
+            if parts is None:
+                raise ProtocolError(
+                    f"layer {index} ({config.in_features} -> {config.out_features}) is too large for the tile, "
+                    f"even one output fold at a time: it holds {geometry.max_in_features} inputs, "
+                    f"{geometry.max_out_features} outputs and {geometry.max_weight_rows} weight rows; one fold "
+                    f"of {geometry.pe} outputs needs {geometry.weight_rows(_part(config, 0, geometry.pe))} rows")
+            code = geometry.check(_part(config, *parts[0]))
         if code is not None:
             raise ProtocolError(f"layer {index}: the tile cannot run it ({code.name}): "
                                 f"{_unsupported_reason(config, geometry)}")
@@ -187,6 +192,37 @@ def tile_layers(model, geometry):
                                 f"the layer needs a wider accumulator")
         configs.append(config)
     return configs
+
+
+def _part(config, start, stop):
+    return dataclasses.replace(config, out_features=stop - start)
+
+
+def output_parts(config, geometry):
+    """The output channels ``[(start, stop), ...]`` a layer runs in on a tile of ``geometry``.
+
+    One range when the layer fits the tile's memories. A layer with more outputs or weight rows than the
+    tile holds (but inputs within ``max_in_features``) runs in parts of whole output folds: each part is
+    configured, loaded and run over the batch by :func:`run_model` and the outputs are concatenated, as
+    a tile with room for the whole layer computes them (an output channel depends only on its own
+    weights and thresholds). ``None`` when even one fold of ``pe`` outputs does not fit.
+    """
+    if geometry.check(config) != ErrorCode.TOO_LARGE:
+        return [(0, config.out_features)]
+    if config.in_features > geometry.max_in_features:
+        return None
+    rows_per_fold = geometry.weight_rows(_part(config, 0, geometry.pe))
+    folds = min(geometry.max_out_features // geometry.pe, geometry.max_weight_rows // rows_per_fold)
+    if folds < 1:
+        return None
+    size = folds * geometry.pe
+    return [(start, min(start + size, config.out_features)) for start in range(0, config.out_features, size)]
+
+
+def layer_part(layer, start, stop):
+    """Output channels ``start .. stop - 1`` of a model-file layer, as a layer of its own."""
+    arrays = {name: array[start:stop] for name, array in layer.arrays().items()}
+    return dataclasses.replace(layer, out_features=stop - start, **arrays)
 
 
 # --- packing --------------------------------------------------------------------------------------------
@@ -502,33 +538,48 @@ def _chunk_size(config, geometry, batch, max_batch):
 
 async def run_model(interface, model, pixels, progress=None, *, max_batch=None):
     """Run ``model`` on digits ``pixels`` ``(batch, 64)`` on the tile; return the last layer's accumulators
-    ``(batch, classes)`` ``int64``.
+    ``(batch, classes)`` ``int64``. :func:`run_codes` with the model's first-layer input codes."""
+    return await run_codes(interface, model, GoldenNetwork(model).input(pixels), progress, max_batch=max_batch)
 
-    Every layer is checked (:func:`tile_layers`) and packed before the first word is sent; then each is
-    configured and loaded once and the whole batch streams through it in RUN commands of at most
-    ``max_batch`` vectors (and never beyond ``MAX_LENGTH`` words), its outputs becoming the next layer's
-    input. ``progress(layer, done, batch)`` is called after each RUN. The words sent are in
-    ``interface.stats``, the commands (tagged with the layer index) in ``interface.log``.
+
+async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
+    """Run ``model`` on first-layer input ``codes`` ``(batch, in_features)`` on the tile; return the last
+    layer's accumulators ``(batch, classes)`` ``int64``.
+
+    Every layer is checked (:func:`tile_layers`) and packed before the first word is sent; then each
+    (each part of :func:`output_parts`, for a layer larger than the tile) is configured and loaded once
+    and the whole batch streams through it in RUN commands of at most ``max_batch`` vectors (and never
+    beyond ``MAX_LENGTH`` words), its outputs becoming the next layer's input. ``progress(layer, done,
+    batch)`` is called after each RUN. The words sent are in ``interface.stats``, the commands (tagged
+    with the layer index) in ``interface.log``.
     """
     geometry = interface.geometry or await interface.identify()
     configs = tile_layers(model, geometry)
-    packed = [(pack_weights(layer, geometry), pack_thresholds(layer, geometry)) for layer in model.layers]
-    codes = GoldenNetwork(model).input(pixels)
+    plans = []
+    for layer, config in zip(model.layers, configs):
+        parts = []
+        for start, stop in output_parts(config, geometry):
+            part = layer_part(layer, start, stop) if (start, stop) != (0, config.out_features) else layer
+            parts.append((start, stop, layer_config(part), pack_weights(part, geometry),
+                          pack_thresholds(part, geometry)))
+        plans.append(parts)
+    codes = np.asarray(codes)
     batch = len(codes)
-    for index, (config, (weights, thresholds)) in enumerate(zip(configs, packed)):
+    for index, (config, parts) in enumerate(zip(configs, plans)):
         interface.tag = index
-        await interface.configure(config)
-        await interface.load_weights(weights.tolist())
-        await interface.load_thresholds(thresholds.tolist())
-        size = _chunk_size(config, geometry, batch, max_batch)
-        outputs = []
-        for start in range(0, batch, size):
-            chunk = codes[start:start + size]
-            words = await interface.run(pack_inputs(chunk, config, geometry).tolist(), len(chunk))
-            outputs.append(unpack_outputs(words, config, geometry, len(chunk)))
-            if progress is not None:
-                progress(index, start + len(chunk), batch)
-        codes = np.concatenate(outputs) if outputs else np.zeros((0, config.out_features), np.int64)
+        outputs = np.zeros((batch, config.out_features), np.int64)
+        for number, (first, last, part, weights, thresholds) in enumerate(parts):
+            await interface.configure(part)
+            await interface.load_weights(weights.tolist())
+            await interface.load_thresholds(thresholds.tolist())
+            size = _chunk_size(part, geometry, batch, max_batch)
+            for start in range(0, batch, size):
+                chunk = codes[start:start + size]
+                words = await interface.run(pack_inputs(chunk, part, geometry).tolist(), len(chunk))
+                outputs[start:start + len(chunk), first:last] = unpack_outputs(words, part, geometry, len(chunk))
+                if progress is not None:
+                    progress(index, (number * batch + start + len(chunk)) // len(parts), batch)
+        codes = outputs
     interface.tag = None
     return codes.astype(np.int64)
 

@@ -43,11 +43,14 @@ def _per_layer(interface, configs, geometry):
         entries = [e for e in interface.log if e["tag"] == index]
         runs = [{"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]}
                 for e in entries if e["opcode"] == "RUN"]
+        # A layer larger than the tile runs in parts (driver.output_parts), each over the whole batch;
+        # the parts' folds add up to the layer's.
+        parts = max(1, sum(e["opcode"] == "CONFIGURE" for e in entries))
         layers.append({
             "runs": runs,
             "run_cycles": sum(r["cycles"] for r in runs),
             "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] != "RUN"),
-            "busy_cycles": sum(r["batch"] for r in runs) * geometry.cycles_per_vector(config),
+            "busy_cycles": sum(r["batch"] for r in runs) // parts * geometry.cycles_per_vector(config),
         })
     return layers
 

@@ -12,8 +12,8 @@ from lowbit.hw.protocol import (MAX_LENGTH, ErrorCode, Family, InputKind, LayerC
                                 Response, TileGeometry, WeightKind, header, output_code_bits)
 from lowbit.sim.tile_transport import default_geometry, geometry_from_json, geometry_to_json
 from lowbit.sw.driver import (ModelTile, TileError, TileInterface, Transport, TransportError, clamp_thresholds,
-                              layer_config, pack_inputs, pack_thresholds, pack_weights, run_model, tile_layers,
-                              unpack_outputs)
+                              layer_config, output_parts, pack_inputs, pack_thresholds, pack_weights, run_model,
+                              tile_layers, unpack_outputs)
 from lowbit.sw.encodings import nhot_nearest, nhot_terms
 from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.golden.units import multithreshold
@@ -547,3 +547,57 @@ def test_lowbit_run_reports_a_mismatch(models, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(ModelTile, "_accumulate", lambda self, config, codes: original(self, config, codes) + 1)
     assert main(["run", str(path), "--backend", "model", "--limit", "5", "--no-progress"]) == 1
     assert "outputs equal to the golden model: 0 of 50  MISMATCH" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("scheme", MODELS)
+@pytest.mark.parametrize("limit", ["outputs", "rows"])
+def test_layers_larger_than_the_tile_run_in_parts(models, split, scheme, limit):
+    """A tile with room for fewer outputs (or weight rows) than a layer has runs it in parts of whole output
+    folds: outputs equal the golden model's, each part is configured and loaded once, and the MAC array
+    works as many cycles as on a tile that holds the whole layer."""
+    model = models[scheme]
+    whole = default_geometry(model, 2, 4)
+    configs = tile_layers(model, whole)
+    if limit == "outputs":
+        geometry = dataclasses.replace(whole, max_out_features=6)
+    else:   # room for three output folds of the largest layer
+        geometry = dataclasses.replace(whole, max_weight_rows=3 * max(whole.weight_rows(c) // whole.out_folds(c)
+                                                                      for c in configs))
+    assert tile_layers(model, geometry) == configs
+    parts = [output_parts(c, geometry) for c in configs]
+    assert any(len(p) > 1 for p in parts), parts
+    for config, ranges in zip(configs, parts):
+        assert ranges[0][0] == 0 and ranges[-1][1] == config.out_features
+        assert all(a[1] == b[0] and (a[1] - a[0]) % geometry.pe == 0 for a, b in zip(ranges, ranges[1:]))
+        assert all(geometry.check(dataclasses.replace(config, out_features=b - a)) is None for a, b in ranges)
+    tile = ModelTile(geometry)
+    interface = TileInterface(tile)
+    got = run(run_model(interface, model, split.x_test[:40], max_batch=16))
+    expected = GoldenNetwork(model).run(split.x_test[:40])
+    assert (got == expected).all(), f"{scheme}, limited {limit}: {int((got != expected).sum())} outputs differ"
+    assert interface.stats.sent["CONFIGURE"]["commands"] == sum(len(p) for p in parts)
+    assert interface.stats.sent["LOAD_WEIGHTS"]["commands"] == sum(len(p) for p in parts)
+    assert tile.busy_cycles == 40 * sum(whole.cycles_per_vector(c) for c in configs)
+
+
+def test_output_parts():
+    g = popcount(4, 32, max_in=128, max_out=16, rows=32)
+    layer = LayerConfig(100, 10, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 2)
+    assert output_parts(layer, g) == [(0, 10)]                       # fits: one part
+    wide = dataclasses.replace(layer, out_features=50)                # 16 outputs at most: 4 folds
+    assert output_parts(wide, g) == [(0, 16), (16, 32), (32, 48), (48, 50)]
+    uint = dataclasses.replace(layer, out_features=50, input_kind=InputKind.UINT, input_bits=4)
+    assert output_parts(uint, g) == [(0, 16), (16, 32), (32, 48), (48, 50)]   # planes do not take rows
+    int8 = dataclasses.replace(layer, out_features=10, weight_kind=WeightKind.INT, weight_bits=8)
+    assert output_parts(int8, g) == [(0, 4), (4, 8), (8, 10)]         # 8 planes x 4 input folds: 1 fold
+    assert output_parts(dataclasses.replace(layer, in_features=129), g) is None
+    assert output_parts(dataclasses.replace(int8, in_features=128), g) == [(0, 4), (4, 8), (8, 10)]
+    assert output_parts(int8, popcount(4, 32, max_in=128, max_out=16, rows=16)) is None   # a fold needs 32 rows
+
+
+def test_a_layer_too_wide_even_for_one_fold_is_refused(models, split):
+    model = models["binary"]
+    geometry = dataclasses.replace(default_geometry(model, 2, 4), max_weight_rows=8)
+    with pytest.raises(ProtocolError, match=r"layer 0 \(64 -> 32\) is too large for the tile, even one output "
+                                            r"fold at a time: .* one fold of 2 outputs needs 16 rows"):
+        tile_layers(model, geometry)
