@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.hdl import Elaboratable, Module, Signal
-from amaranth.lib import io
+from amaranth.lib import io, wiring
+from amaranth.lib.wiring import In, Out
 
 from .synth import tool
 
-__all__ = ["BOARDS", "BoardTop", "divisor_for", "board_module", "top_verilog", "BuildReport", "parse_report",
+__all__ = ["BOARDS", "BoardCore", "BoardTop", "divisor_for", "board_module", "top_verilog", "BuildReport", "parse_report",
            "build", "add_build_arguments", "run_build", "add_board_argument"]
 
 #: Board name -> (module, FPGA family, bitstream suffix, the YoWASP tool of each Amaranth tool variable).
@@ -55,44 +56,69 @@ def divisor_for(clock_hz, baud):
     return divisor
 
 
-class BoardTop(Elaboratable):
-    """A board's top level: :class:`lowbit.hw.link.LinkTile` (``geometry``, ``divisor`` cycles per bit)
-    on the platform's ``uart`` 0, a heartbeat on ``heartbeat_led`` (bit 23 of a free-running counter: a
-    period of 2**24 cycles, 1.4 s at 12 MHz, 0.67 s at 25 MHz) and ``error_led`` lit from the first
-    frame the link drops or character the UART drops until reset. ``drive_high`` lists further
-    ``(resource, number)`` outputs held at 1. Elaborates only with a platform (it requests pins).
+class BoardCore(wiring.Component):
+    """What a board runs, without its pins: :class:`lowbit.hw.link.LinkTile` (``geometry``, ``divisor``
+    cycles per bit), a heartbeat and a sticky error indicator. Simulated as it is (the Verilator bench of
+    the board, ``tests/sim/test_board_verilator.py``) and wrapped by :class:`BoardTop` on hardware.
+
+    Ports: ``rx`` (in, idle high) and ``tx`` (out, idle high): the UART; ``heartbeat``: bit
+    ``heartbeat_bits - 1`` of a free-running counter (a period of ``2**heartbeat_bits`` cycles: 1.4 s at
+    12 MHz, 0.67 s at 25 MHz with the default 24); ``error``: lit from the first frame the link drops or
+    character the UART drops until reset; the link's ``bad_frames``, ``resent_frames``, ``uart_errors``.
 
     Latency and throughput: those of :class:`~lowbit.hw.link.LinkTile`; the serial line bounds them
     (8N1: 10 bit times per byte, 11520 bytes/s at 115200 baud, 4 bytes per word plus 7 per frame)."""
 
-    def __init__(self, geometry, divisor, *, heartbeat_led, error_led, drive_high=()):
+    def __init__(self, geometry, divisor, *, heartbeat_bits=24):
         from lowbit.hw.link import LinkTile
+        from lowbit.hw.unit import check_positive_int
+        check_positive_int(heartbeat_bits, "heartbeat_bits")
         self.link = LinkTile(geometry, divisor)
+        self.geometry, self.divisor, self.heartbeat_bits = geometry, divisor, heartbeat_bits
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "heartbeat": Out(1), "error": Out(1),
+                          "bad_frames": Out(16), "resent_frames": Out(16), "uart_errors": Out(16)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.link = link = self.link
+        m.d.comb += [link.rx.eq(self.rx), self.tx.eq(link.tx), self.bad_frames.eq(link.bad_frames),
+                     self.resent_frames.eq(link.resent_frames), self.uart_errors.eq(link.uart_errors)]
+        beat = Signal(self.heartbeat_bits)
+        m.d.sync += beat.eq(beat + 1)
+        m.d.comb += self.heartbeat.eq(beat[-1])
+        with m.If((link.bad_frames != 0) | (link.uart_errors != 0)):
+            m.d.sync += self.error.eq(1)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """A board's top level: :class:`BoardCore` (``geometry``, ``divisor``) on the platform's ``uart`` 0,
+    its heartbeat on ``heartbeat_led`` and its error indicator on ``error_led`` (``(resource, number)``
+    each); ``drive_high`` lists further ``(resource, number)`` outputs held at 1. Elaborates only with a
+    platform (it requests pins)."""
+
+    def __init__(self, geometry, divisor, *, heartbeat_led, error_led, drive_high=()):
+        self.core = BoardCore(geometry, divisor)
         self.geometry, self.divisor = geometry, divisor
         self.heartbeat_led, self.error_led, self.drive_high = heartbeat_led, error_led, list(drive_high)
 
     def elaborate(self, platform):
         if platform is None:
-            raise TypeError("a board top level needs its platform (it requests the UART and LED pins)")
+            raise TypeError("a board top level needs its platform (it requests the UART and LED pins); "
+                            "simulate its BoardCore")
         m = Module()
-        m.submodules.link = link = self.link
+        m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
-        m.d.comb += [link.rx.eq(uart_rx.i), uart_tx.o.eq(link.tx)]
+        m.d.comb += [core.rx.eq(uart_rx.i), uart_tx.o.eq(core.tx)]
 
         def output(name, resource):
             m.submodules[name] = buffer = io.Buffer("o", platform.request(*resource, dir="-"))
             return buffer.o
 
-        beat = Signal(24)
-        m.d.sync += beat.eq(beat + 1)
-        m.d.comb += output("heartbeat_led", self.heartbeat_led).eq(beat[-1])
-
-        error = Signal()
-        with m.If((link.bad_frames != 0) | (link.uart_errors != 0)):
-            m.d.sync += error.eq(1)
-        m.d.comb += output("error_led", self.error_led).eq(error)
+        m.d.comb += [output("heartbeat_led", self.heartbeat_led).eq(core.heartbeat),
+                     output("error_led", self.error_led).eq(core.error)]
         for name, number in self.drive_high:
             m.d.comb += output(f"{name}_{number}", (name, number)).eq(1)
         return m

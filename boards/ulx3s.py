@@ -2,11 +2,13 @@
 the FTDI UART (the USB port marked US1).
 
 Geometry (:data:`GEOMETRY`): POPCOUNT array, PE = 8 output channels x SIMD = 32 inputs per cycle, up to
-256 input and 256 output features per layer, 512 weight rows, a 24-bit accumulator, up to 15 thresholds
-per channel (4-bit outputs) and uint inputs of up to 8 bits. It runs every popcount-family digits model
-of the repository (binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see ``lowbit train``): a 256 x 256 layer
-needs 32 output folds x 8 input folds = 256 weight rows of 512 bits, the int8 last layer of the binary
-model 2 x 8 planes x 8 = 128. The whole top level takes 18 of the 208 DP16KD blocks.
+1024 input and 256 output features per layer (larger layers run in parts of output channels,
+:func:`lowbit.sw.driver.output_parts`), 1024 weight rows of 512 bits, a 24-bit accumulator, up to 15
+thresholds per channel (4-bit outputs) and uint inputs of up to 8 bits. It runs every popcount-family
+digits model of the repository (binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see ``lowbit train``): a
+256 x 256 layer needs 32 output folds x 8 input folds = 256 weight rows, the int8 last layer of the
+binary model 2 x 8 planes x 8 = 128; and FINN's LFC topology (784 -> 1024 -> 1024 -> 1024 -> 10, binary),
+each 1024-output layer in four parts of 256 outputs.
 
 Pins: UART rx M1 / tx L4 at 115200 baud (:data:`DIVISOR` = 217 cycles per bit at 25 MHz, +0.01 %);
 ``uart_tx_enable`` is driven high; LED 0: heartbeat (a blink every 0.67 s); LED 7: lit once the link has
@@ -21,8 +23,8 @@ from .build import BoardTop, divisor_for
 
 __all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "Top"]
 
-GEOMETRY = TileGeometry(Family.POPCOUNT, pe=8, simd=32, max_in_features=256, max_out_features=256,
-                        max_weight_rows=512, acc_width=24, max_thresholds=15, max_input_bits=8)
+GEOMETRY = TileGeometry(Family.POPCOUNT, pe=8, simd=32, max_in_features=1024, max_out_features=256,
+                        max_weight_rows=1024, acc_width=24, max_thresholds=15, max_input_bits=8)
 CLOCK_HZ = 25_000_000
 BAUD = 115200
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)

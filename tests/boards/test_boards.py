@@ -24,7 +24,7 @@ def test_top_verilog(board):
     header = re.search(r"^module top\((.*)\);", text, re.M)
     assert header, f"{board}: no top module"
     assert set(PORTS[board]) <= {p.strip() for p in header.group(1).split(",")}, header.group(1)
-    assert "module \\top.link.tile " in text and "module \\top.link.bridge " in text
+    assert "module \\top.core.link.tile " in text and "module \\top.core.link.bridge " in text
 
 
 def test_divisors():
@@ -191,3 +191,4 @@ def test_build_icebreaker(tmp_path):
     assert report.bitstream == tmp_path / "top.bin" and re.fullmatch(r"[0-9a-f]{64}", report.sha256)
     assert report.logic_cells["ICESTORM_LC"][0] <= 5280 and report.bram["ICESTORM_RAM"][0] <= 30
     assert report.luts > 0 and report.ffs > 0
+    assert report.bram["ICESTORM_SPRAM"] == (4, 4), "the weight memory must be in the four SPRAMs"
