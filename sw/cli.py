@@ -2,14 +2,17 @@
 
 Each sub-command lives in the module that does the work and is registered in :data:`COMMANDS` as
 ``name: (module, help)``; the module has ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
-imported only when their command runs, so ``lowbit --help`` does not load PyTorch or Amaranth.
+imported only when their command runs, so ``lowbit --help`` does not load PyTorch or Amaranth. A
+command's errors that the user can act on (:class:`ValueError`, :class:`TypeError`,
+:class:`FileNotFoundError`, :class:`CommandError`) are printed as ``lowbit COMMAND: error: ...`` with exit
+code 2, without a traceback.
 """
 
 import argparse
 import importlib
 import sys
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "CommandError", "main"]
 
 COMMANDS = {
     "demo":    ("lowbit.sw.demo", "run the main job and print its agreement with the golden model"),
@@ -18,8 +21,13 @@ COMMANDS = {
     "build":   ("lowbit.boards.build", "build a board's bitstream (--board icebreaker|ulx3s) and print its report"),
     "train":   ("lowbit.sw.train", "train a scheme (or --all) on the digits, export it and check the golden model"),
     "report":  ("lowbit.sw.report", "print MACs, ACE, CPU64, weight bits and model size of a model file"),
-    "run":     ("lowbit.sw.run", "run a model on the digits test split on the tile (golden, model or sim backend)"),
+    "run":     ("lowbit.sw.run", "run a model on the digits test split (backend golden, model, sim or serial)"),
 }
+
+
+class CommandError(Exception):
+    """A command failed for a reason outside its arguments that its message states in full, e.g. a board
+    that does not answer: printed like a bad argument, without a traceback."""
 
 
 def _parser():
@@ -48,10 +56,12 @@ def main(argv=None):
     run = getattr(module, f"run_{args.command}", None) or getattr(module, "run")
     try:
         return run(args) or 0
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, CommandError) as error:
         print(f"lowbit {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The package's module, not this __main__ copy of it: commands raise lowbit.sw.cli.CommandError.
+    from lowbit.sw.cli import main as package_main
+    sys.exit(package_main())

@@ -1,18 +1,27 @@
-"""The host side of the serial link (``docs/serial.md``): frames, an incremental decoder, and
-:class:`LinkTransport`, a :class:`lowbit.sw.driver.Transport` over a byte port.
+"""The host side of the serial link (``docs/serial.md``): frames, an incremental decoder,
+:class:`LinkTransport`, a :class:`lowbit.sw.driver.Transport` over a byte port, and the real port:
+:func:`open_serial` and :class:`SerialTransport` (``lowbit run --backend serial``).
 
 The frame format, its limits and the CRC are defined once in :mod:`lowbit.hw.link` and imported here.
-Pure Python: no Amaranth elaboration, no pyserial import (a ``serial.Serial`` is one possible port).
+Pure Python: no Amaranth elaboration; pyserial is imported only when a serial port is opened (a
+``serial.Serial`` is one possible port; a test passes its own).
 """
 
 import dataclasses
+import errno
 import inspect
+import os
 import time
 
-from ..hw.link import (CRC_BYTES, HEADER_BYTES, MAX_FRAME_WORDS, SOF, FrameKind, crc16)
+from ..hw.link import (CRC_BYTES, HEADER_BYTES, MAX_FRAME_BYTES, MAX_FRAME_WORDS, SOF, FrameKind, crc16)
+from ..hw.uart import BITS_PER_CHARACTER
 from .driver import Transport, TransportError
 
-__all__ = ["Frame", "FrameError", "encode_frame", "FrameDecoder", "LinkStats", "LinkTransport"]
+__all__ = ["Frame", "FrameError", "encode_frame", "FrameDecoder", "LinkStats", "LinkTransport",
+           "DEFAULT_BAUD", "open_serial", "SerialTransport"]
+
+#: The boards' UART rate (``BAUD`` of :mod:`lowbit.boards.icebreaker` and :mod:`lowbit.boards.ulx3s`).
+DEFAULT_BAUD = 115200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,3 +248,116 @@ class LinkTransport(Transport):
                 attempts, deadline = attempts + 1, self.clock() + self.timeout
         words, self._words = self._words[:count], self._words[count:]
         return words
+
+
+# --- a real serial port ---------------------------------------------------------------------------------
+
+def _positive_seconds(name, value):
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
+def open_serial(port, *, baud=DEFAULT_BAUD, read_timeout=None, write_timeout=None):
+    """Open the serial device ``port`` (``/dev/ttyUSB1``, ``COM3``) as ``serial.Serial`` at ``baud``,
+    8N1, no flow control, with its input buffer flushed (bytes left from an earlier session).
+
+    ``read_timeout`` (seconds) bounds each ``read``: the port's silence that :class:`LinkTransport` takes
+    for the end of a frame cut short. The default is 20 byte times but at least 50 ms: USB serial
+    adapters deliver bytes in packets (an FTDI chip holds them up to its 16 ms latency timer), so a good
+    frame can pause that long on the host's side; a read returns as soon as bytes are there, so a
+    longer timeout costs no speed. ``write_timeout`` bounds each ``write`` (default four of the longest
+    frames' times, at least 1 s).
+
+    Raises :class:`TransportError` naming the port and the operating system's reason when it cannot be
+    opened (no such device, permission denied, not a serial device), or when pyserial is not installed;
+    :class:`ValueError` for a bad ``baud`` or timeout.
+    """
+    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+        raise ValueError(f"baud must be a positive integer, not {baud!r}")
+    byte_seconds = BITS_PER_CHARACTER / baud
+    read_timeout = max(0.05, 20 * byte_seconds) if read_timeout is None else read_timeout
+    write_timeout = max(1.0, 4 * MAX_FRAME_BYTES * byte_seconds) if write_timeout is None else write_timeout
+    _positive_seconds("read_timeout", read_timeout)
+    _positive_seconds("write_timeout", write_timeout)
+    try:
+        import serial
+    except ImportError as error:
+        raise TransportError(f"the serial transport needs pyserial, which cannot be imported ({error}); "
+                             f"install it with: pip install 'pyserial>=3.5'") from None
+    try:
+        connection = serial.Serial(os.fspath(port), baudrate=baud, bytesize=serial.EIGHTBITS,
+                                   parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE,
+                                   timeout=read_timeout, write_timeout=write_timeout,
+                                   xonxoff=False, rtscts=False, dsrdtr=False)
+    except serial.SerialException as error:
+        # pyserial's message repeats the port and the errno; the OS reason alone reads better.
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        hint = ("; is your user in the group that owns the device (dialout, uucp)?"
+                if error.errno == errno.EACCES else "")
+        raise TransportError(f"cannot open the serial port {port}: {reason}{hint}") from None
+    connection.reset_input_buffer()          # bytes left from an earlier session
+    return connection
+
+
+class _SerialPort:
+    """The byte port of :class:`SerialTransport`: a ``serial.Serial`` whose I/O errors (a write that times
+    out, a device unplugged) raise :class:`TransportError` naming the device."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def _failed(self, action, error):
+        return TransportError(f"{action} the serial port {self.connection.port} failed: {error}")
+
+    @property
+    def in_waiting(self):
+        try:
+            return self.connection.in_waiting
+        except OSError as error:            # serial.SerialException is an OSError
+            raise self._failed("polling", error) from None
+
+    def read(self, n):
+        try:
+            return self.connection.read(n)
+        except OSError as error:
+            raise self._failed("reading from", error) from None
+
+    def write(self, data):
+        try:
+            return self.connection.write(data)
+        except OSError as error:
+            raise self._failed("writing to", error) from None
+
+    def close(self):
+        self.connection.close()
+
+
+class SerialTransport(LinkTransport):
+    """:class:`LinkTransport` on the serial device ``port``, opened by :func:`open_serial` (``baud``,
+    ``read_timeout``, ``write_timeout``); ``timeout`` and ``retries`` are the link's. Errors of the port
+    itself raise :class:`TransportError` naming it. A context manager: the port is closed on exit (or by
+    :meth:`close`)::
+
+        with SerialTransport("/dev/ttyUSB1") as link:
+            geometry = asyncio.run(TileInterface(link).identify())
+    """
+
+    def __init__(self, port, *, baud=DEFAULT_BAUD, timeout=1.0, retries=8, read_timeout=None,
+                 write_timeout=None):
+        super().__init__(None, timeout=timeout, retries=retries)     # checks timeout and retries first
+        self.port = _SerialPort(open_serial(port, baud=baud, read_timeout=read_timeout,
+                                            write_timeout=write_timeout))
+
+    @property
+    def connection(self):
+        """The ``serial.Serial``."""
+        return self.port.connection
+
+    async def close(self):
+        self.port.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.port.close()

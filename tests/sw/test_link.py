@@ -14,18 +14,11 @@ from lowbit.hw.protocol import Family, InputKind, LayerConfig, TileGeometry, Wei
 from lowbit.sw.driver import ModelTile, TileInterface, TransportError
 from lowbit.sw.link import Frame, FrameDecoder, FrameError, LinkTransport, encode_frame
 
+from .link_board import BoardModel, tile_app
+
 
 def run(coroutine):
     return asyncio.run(coroutine)
-
-
-def finish(coroutine):
-    """The result of a coroutine that never suspends."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    raise AssertionError("the coroutine suspended")
 
 
 # --- frames ---------------------------------------------------------------------------------------------
@@ -104,57 +97,6 @@ class Channel:
         return frame
 
 
-class BoardModel:
-    """The board's link rules (docs/serial.md) in Python, with ``ModelTile`` (or an echo) behind them."""
-
-    def __init__(self, to_host, app, ack_timeout=0.5):
-        self.to_host, self.app, self.ack_timeout = to_host, app, ack_timeout
-        self.decoder = FrameDecoder()
-        self.expected, self.tx_seq = 0, 0
-        self.outbox = []                 # words for the host not yet framed
-        self.pending = None              # (frame, sent at) until ACKed
-        self.delivered = []
-
-    def receive(self, data, now):
-        events = self.decoder.feed(data)
-        self._handle(events, now)
-
-    def silence(self, now):
-        """The line was silent: cut a frame short; resend an unACKed frame after its timeout; frame words."""
-        self._handle(self.decoder.expire(), now)
-        if self.pending and now - self.pending[1] >= self.ack_timeout:
-            self._send_pending(now)
-        self._frame_words(now)
-
-    def _handle(self, events, now):
-        for event in events:
-            if isinstance(event, FrameError):
-                self.to_host.put(encode_frame(FrameKind.NAK, self.expected))
-            elif event.kind == FrameKind.DATA:
-                if event.seq == self.expected:
-                    self.delivered += event.words
-                    self.outbox += self.app(event.words)
-                    self.expected = (self.expected + 1) & 0xFF
-                    self.to_host.put(encode_frame(FrameKind.ACK, event.seq))
-                elif event.seq == (self.expected - 1) & 0xFF:
-                    self.to_host.put(encode_frame(FrameKind.ACK, event.seq))
-            elif event.kind == FrameKind.ACK and self.pending and event.seq == self.tx_seq:
-                self.pending, self.tx_seq = None, (self.tx_seq + 1) & 0xFF
-            elif event.kind == FrameKind.NAK and self.pending:
-                self._send_pending(now)
-        self._frame_words(now)
-
-    def _frame_words(self, now):
-        if self.pending is None and self.outbox:
-            chunk, self.outbox = self.outbox[:MAX_FRAME_WORDS], self.outbox[MAX_FRAME_WORDS:]
-            self.pending = (encode_frame(FrameKind.DATA, self.tx_seq, chunk), now)
-            self.to_host.put(self.pending[0])
-
-    def _send_pending(self, now):
-        self.pending = (self.pending[0], now)
-        self.to_host.put(self.pending[0])
-
-
 class LoopbackPort:
     """A byte port (``write``, ``read(n)``) to a :class:`BoardModel` through two faulty channels. A read
     that finds nothing lets ``step`` seconds pass (the port's timeout) and the board notice the silence."""
@@ -209,13 +151,7 @@ def test_layers_through_faults_equal_the_model_tile(seed=17):
     responses as ModelTile directly."""
     geometry = TileGeometry(Family.POPCOUNT, 4, 32, max_in_features=128, max_out_features=64, max_weight_rows=64)
     layer = LayerConfig(40, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)
-    tile = ModelTile(geometry)
-
-    def app(words):             # called inside the host's event loop; ModelTile never suspends
-        finish(tile.write(words))
-        return finish(tile.read(tile.pending))
-
-    port = LoopbackPort(app, seed, rate=0.1)
+    port = LoopbackPort(tile_app(ModelTile(geometry)), seed, rate=0.1)
     interface = TileInterface(LinkTransport(port, timeout=0.3, retries=30, clock=port.clock))
     rng = np.random.default_rng(seed)
     weights = rng.integers(0, 1 << 32, geometry.weight_words(layer), dtype=np.uint64).tolist()
