@@ -1,0 +1,197 @@
+"""The iCEBreaker's top level in Verilator (BoardCore: the tile behind the serial link, the heartbeat and
+the error LED; BoardTop adds only pin buffers), driven by the host driver over the serial link bit by
+bit: a small trained model end to end with faults on the wire, every output equal to the golden model
+(==), no word lost or duplicated, the error LED dark after a clean IDENTIFY and lit after the faults, the
+heartbeat's period; and IDENTIFY at the board's real 115200 baud divisor."""
+
+import asyncio
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lowbit.boards import icebreaker
+from lowbit.boards.build import BoardCore
+from lowbit.hw.link import MAX_FRAME_WORDS
+from lowbit.hw.protocol import Opcode, parse_header
+from lowbit.sim.tile_transport import geometry_to_json
+from lowbit.sim.verilator import build_root, run_bench
+from lowbit.sw.driver import ModelTile, TileInterface, run_model
+from lowbit.sw.golden import GoldenNetwork
+
+pytestmark = pytest.mark.verilator
+
+GEOMETRY = icebreaker.GEOMETRY
+#: Clock cycles per bit of the model test. The line takes nearly all of the simulated time (about
+#: 5500 bytes for the model below), so the run time scales with the divisor: 8 instead of the board's 104
+#: makes it 13 times shorter. test_identify_at_board_baud runs the real divisor.
+DIVISOR = 8
+#: A heartbeat period of 256 cycles instead of 2**24, so that the bench sees it toggle.
+HEARTBEAT_BITS = 8
+IMAGES = 20
+#: 8 vectors per RUN: three RUNs per layer (8, 8, 4).
+MAX_BATCH = 8
+SEED = 20261124
+TRAIN_SEED = 5
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    import torch
+    from lowbit.sw.data import load_digits_split
+    from lowbit.sw.export import export_model
+    from lowbit.sw.model_file import load_model, save_model
+    from lowbit.sw.train import TrainSettings, train_scheme
+
+    torch.set_num_threads(1)
+    split = load_digits_split()
+    settings = TrainSettings(hidden=(32,), epochs=3, pretrain_epochs=3, progress=False, seed=TRAIN_SEED)
+    path = tmp_path_factory.mktemp("board_model") / "binary.lbm"
+    save_model(export_model(train_scheme("binary", settings, split).net, "binary"), path)
+    return path, load_model(path), split.x_test[:IMAGES]
+
+
+class _RecordingTile(ModelTile):
+    """:class:`ModelTile` that lists the commands written to it: ``[opcode, words sent, words answered]``."""
+
+    def __init__(self, geometry):
+        super().__init__(geometry)
+        self.commands = []
+
+    async def write(self, words):
+        self.commands.append([Opcode(parse_header(words[0])[0]), len(words), 0])
+        await super().write(words)
+
+    async def read(self, count):
+        self.commands[-1][2] += count
+        return await super().read(count)
+
+
+def session(model, pixels):
+    """The commands of the bench's session (IDENTIFY, then :func:`run_model`), in order:
+    ``(layer, opcode name, the how-many-th such command of the layer, words sent, words answered)``."""
+    tile = _RecordingTile(GEOMETRY)
+
+    async def run():
+        interface = TileInterface(tile)
+        await interface.identify()
+        await run_model(interface, model, pixels, max_batch=MAX_BATCH)
+
+    asyncio.run(run())
+    commands, layer, seen = [], -1, {}
+    for opcode, sent, answered in tile.commands:
+        if opcode == Opcode.CONFIGURE:
+            layer, seen = layer + 1, {}
+        seen[opcode] = seen.get(opcode, -1) + 1
+        commands.append((layer, opcode.name, seen[opcode], sent, answered))
+    return commands
+
+
+def host_frames(commands):
+    """The host's DATA frames on a clean line, in order: ``(layer, opcode name, occurrence, frame of the
+    command)``. LinkTransport sends each command in frames of at most MAX_FRAME_WORDS words."""
+    return [(layer, name, occurrence, k) for layer, name, occurrence, sent, _ in commands
+            for k in range(math.ceil(sent / MAX_FRAME_WORDS))]
+
+
+def as_sent(distinct):
+    """``{distinct frame: its number as SimSerialPort counts (resends included)}`` for faults on the
+    ``distinct`` frames of one side (numbered from 1): each fault makes that side send one frame again,
+    so the i-th fault (from 0) is the frame distinct + i."""
+    return {number: number + index for index, number in enumerate(sorted(distinct))}
+
+
+def test_model_over_the_link(trained):
+    path, model, pixels = trained
+    commands = session(model, pixels)
+    plan = host_frames(commands)
+    # Host frames: in each layer, one weight-load frame and one RUN frame, one with a flipped bit, one cut.
+    host_flip = [plan.index((0, "LOAD_WEIGHTS", 0, 0)) + 1, plan.index((1, "RUN", 1, 0)) + 1]
+    host_cut = [plan.index((0, "RUN", 0, 1)) + 1, plan.index((1, "LOAD_WEIGHTS", 0, 2)) + 1]
+    # Board DATA frames: 1 IDENTIFY's answer, 2..4 the OKs of CONFIGURE and the two loads of layer 0,
+    # 5.. the answer of its first RUN (at least three frames: the bridge sends a frame when it is full
+    # or when the tile has been idle; how the answer splits depends on the timing).
+    first_run = next(c for c in commands if c[:3] == (0, "RUN", 0))
+    assert [c[1] for c in commands[:5]] == ["IDENTIFY", "CONFIGURE", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "RUN"]
+    assert first_run[4] > 2 * MAX_FRAME_WORDS, f"the first RUN's answer is {first_run[4]} words, too short"
+    board_flip, board_cut = [3, 5], [7]
+    host_number, board_number = as_sent(host_flip + host_cut), as_sent(board_flip + board_cut)
+    folder = build_root() / "board_runs" / f"model-{SEED}"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "pixels.npy", pixels)
+    output = folder / "result.json"
+    output.unlink(missing_ok=True)
+    spec = {
+        "seed": SEED, "divisor": DIVISOR, "geometry": geometry_to_json(GEOMETRY), "heartbeat_bits": HEARTBEAT_BITS,
+        "model": str(path), "pixels": str(folder / "pixels.npy"), "max_batch": MAX_BATCH,
+        "flip_host_frames": [host_number[n] for n in host_flip], "cut_host_frames": [host_number[n] for n in host_cut],
+        "flip_board_frames": [board_number[n] for n in board_flip],
+        "cut_board_frames": [board_number[n] for n in board_cut],
+        "output": str(output),
+    }
+    (folder / "spec.json").write_text(json.dumps(spec))
+    run_bench(BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS), toplevel="board_core",
+              test_module="lowbit.sim.benches.board_bench", testcase="model_over_the_link",
+              env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED}, name=f"model-{SEED}", quiet=True)
+    result = json.loads(output.read_text())
+    where = f"seed {SEED} (training seed {TRAIN_SEED})"
+
+    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
+    assert got.shape == expected.shape, f"{where}: outputs of shape {got.shape}, expected {expected.shape}"
+    assert (got == expected).all(), f"{where}: {int((got != expected).sum())} of {expected.size} outputs differ"
+
+    # Every fault landed on the frame it was meant for (the seq of a distinct frame n is n - 1).
+    faults = sorted((f["on"], f["fault"], f["frame"], f["seq"]) for f in result["faults"])
+    assert faults == sorted(
+        [("host", "flip", host_number[n], n - 1) for n in host_flip]
+        + [("host", "cut", host_number[n], n - 1) for n in host_cut]
+        + [("board", "flip", board_number[n], n - 1) for n in board_flip]
+        + [("board", "cut", board_number[n], n - 1) for n in board_cut]), f"{where}: {result['faults']}"
+    host_faults, board_faults = len(host_flip + host_cut), len(board_flip + board_cut)
+    assert result["injected"] == host_faults + board_faults > 0, f"{where}: {result['faults']}"
+
+    board, host = result["board"], result["host"]
+    # The board NAKed each bad host frame, the host resent it once; the host NAKed each bad board frame,
+    # the board resent it once; nothing else went wrong.
+    assert board["bad_frames"] == host_faults, f"{where}: the board should have NAKed {host_faults} frames: {result}"
+    assert host["naks_received"] == host["resent"] == host_faults, f"{where}: {host}"
+    assert host["bad_frames"] == host["naks_sent"] == board_faults, f"{where}: {host}"
+    assert sorted(result["host_dropped"]) == ["crc"] * len(board_flip) + ["truncated"] * len(board_cut), \
+        f"{where}: the host should have seen bad CRCs and a frame cut short: {result['host_dropped']}"
+    assert board["resent_frames"] == board_faults, f"{where}: {board}"
+    assert board["uart_errors"] == 0, f"{where}: {board}"
+    # Words neither lost nor duplicated: every host frame delivered once, every board frame once.
+    assert host["duplicates"] == 0, f"{where}: {host}"
+    assert host["data_frames"] == len(plan) and result["host_frames"] == len(plan) + host_faults, f"{where}: {result}"
+    assert host["received"] == result["board_frames"] - board_faults, f"{where}: {result}"
+
+    assert result["after_identify"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, \
+        f"{where}: the error LED must stay dark through a clean IDENTIFY: {result['after_identify']}"
+    assert board["error_led"] == 1, f"{where}: the error LED must be lit after the bad frames: {board}"
+
+    half = 2 ** (HEARTBEAT_BITS - 1)
+    heartbeat = result["heartbeat"]
+    assert heartbeat["half_periods"] == [half], f"{where}: heartbeat half periods {heartbeat}, expected {half} cycles"
+    assert heartbeat["edges"] >= result["cycles"] // half - 2, \
+        f"{where}: {heartbeat['edges']} heartbeat edges in {result['cycles']} cycles"
+
+
+def test_identify_at_board_baud():
+    """BoardCore exactly as the iCEBreaker runs it (DIVISOR 104, the 24-bit heartbeat): IDENTIFY at
+    115200 baud answers the geometry."""
+    folder = build_root() / "board_runs" / f"identify-{SEED}"
+    folder.mkdir(parents=True, exist_ok=True)
+    output = folder / "result.json"
+    output.unlink(missing_ok=True)
+    spec = {"seed": SEED, "divisor": icebreaker.DIVISOR, "geometry": geometry_to_json(GEOMETRY),
+            "output": str(output)}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    run_bench(BoardCore(GEOMETRY, icebreaker.DIVISOR), toplevel="board_core",
+              test_module="lowbit.sim.benches.board_bench", testcase="identify_at_board_baud",
+              env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED}, name=f"identify-{SEED}", quiet=True)
+    result = json.loads(output.read_text())
+    assert result["geometry"] == geometry_to_json(GEOMETRY), f"seed {SEED}: {result}"
+    assert result["board"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, \
+        f"seed {SEED}: {result}"
+    assert result["host"]["resent"] == result["host"]["bad_frames"] == 0, f"seed {SEED}: {result}"
