@@ -69,7 +69,9 @@ def test_layer_over_the_link_with_faults(seed):
     spec = {
         "seed": seed, "divisor": DIVISOR, "geometry": geometry_to_json(GEOMETRY), "layer": config.encode(),
         "weights": weights, "thresholds": thresholds, "inputs": inputs, "batch": BATCH, "expected": expected,
-        # host DATA frames: 1 IDENTIFY, 2 CONFIGURE, 3 LOAD_WEIGHTS, 4 LOAD_THRESHOLDS, 5.. RUN
+        # host DATA frames as the port counts them, resends included: 1 IDENTIFY, 2 CONFIGURE (a bit
+        # flipped), 3 its resend (cut short), 4 its second resend, 5 the first LOAD_WEIGHTS frame (a bit
+        # flipped), 6 its resend, ... (RUN frames are hit in tests/sim/test_board_verilator.py)
         "flip_host_frames": [2, 5], "cut_host_frames": [3],
         # board bytes: 0..6 the ACK of IDENTIFY, then IDENTIFY's DATA frame: byte 17 is in its payload
         "flip_board_bytes": [17],
