@@ -276,11 +276,12 @@ class TileGeometry:
         return self.in_folds(layer) * self.input_row_words(layer)
 
     def output_words(self, layer):
-        """Words of one output vector in RUN's DATA: per output fold, the ``pe`` codes packed into words,
-        or (last layer) one sign-extended accumulator word per channel."""
+        """Words of one output vector in RUN's DATA: the codes of its ``out_folds * pe`` (padded) channels
+        as one bit string, channel ``j`` at bit ``j * k``, zero-padded to whole words; or (last layer) one
+        sign-extended accumulator word per channel."""
         if layer.last:
             return self.out_folds(layer) * self.pe
-        return self.out_folds(layer) * _ceil_div(self.pe * output_code_bits(layer.output_levels), WORD_BITS)
+        return _ceil_div(self.out_folds(layer) * self.pe * output_code_bits(layer.output_levels), WORD_BITS)
 
     def cycles_per_vector(self, layer):
         """MAC-array cycles per input vector: ceil(out/PE) * ceil(in/SIMD) * planes."""

@@ -145,13 +145,11 @@ class Tile(wiring.Component):
             n_in_row_words = stage((n_in_planes * g.simd + WORD_BITS - 1) >> exact_log2(WORD_BITS), "in_row_words")
         else:
             n_in_row_words = Const(g.max_input_row_words, 8)
-        out_fold_words = Mux(levels == 0, g.pe, 0)
-        for k in range(1, self.out_bits_max + 1):
-            out_fold_words = Mux((levels != 0) & (out_k == k), -(-g.pe * k // WORD_BITS), out_fold_words)
-        n_out_fold_words = stage(out_fold_words, "out_fold_words")
+        # output bits per fold: PE accumulator words (last layer) or PE codes of out_k bits
+        n_fold_bits = stage(Mux(levels == 0, g.pe * WORD_BITS, out_k * g.pe), "fold_bits")
         # stage 2: the word counts of a vector and of the thresholds; rows per input fold
         n_input_words = stage(n_ifolds * n_in_row_words, "input_words")
-        n_output_words = stage(n_ofolds * n_out_fold_words, "output_words")
+        n_output_words = stage((n_ofolds * n_fold_bits + WORD_BITS - 1) >> exact_log2(WORD_BITS), "output_words")
         n_threshold_words = stage(n_ofolds * g.pe * (n_thresholds + 2), "threshold_words")
         n_rows_per_ifold = stage(n_ofolds * n_wplanes, "rows_per_ifold")
         # stage 3: weight rows; stage 4: weight words and the error code
@@ -171,7 +169,7 @@ class Tile(wiring.Component):
             "weight_words": (48, n_weight_words), "threshold_words": (48, n_threshold_words),
             "in_row_words": (8, n_in_row_words), "record_words": (9, n_thresholds + 2),
             "input_words": (40, n_input_words),
-            "out_fold_words": (range(g.pe + 1), n_out_fold_words), "output_words": (40, n_output_words),
+            "fold_bits": (range(g.pe * WORD_BITS + 1), n_fold_bits), "output_words": (40, n_output_words),
         }
         layer = SimpleNamespace(**{name: Signal(shape, name=name) for name, (shape, _) in derived.items()})
 
@@ -213,7 +211,7 @@ class Tile(wiring.Component):
     def _engine(self, m, g, w_rd, i_rd, t_mems, full, engine_o, layer):
         ifolds, ofolds, planes = layer.ifolds, layer.ofolds, layer.planes
         weight_plane_mode, act_mode, last_layer = layer.weight_plane_mode, layer.act_mode, layer.last_layer
-        thresholds, out_k, out_fold_words = layer.thresholds, layer.out_k, layer.out_fold_words
+        thresholds, out_k, fold_bits = layer.thresholds, layer.out_k, layer.fold_bits
         acc_width = g.acc_width
 
         m.submodules.array = array = self._make_array()
@@ -329,8 +327,12 @@ class Tile(wiring.Component):
                     value = Mux(descending, never_down, never_up)
                 m.d.comb += ch.thresholds[t].eq(value)
 
-        # The packer: a fold's results as words, one per cycle.
-        words_max = max(g.pe, -(-g.pe * self.out_bits_max // WORD_BITS))
+        # The packer. Last layer: a fold's PE accumulators, a word each. Hidden layers: the codes of a
+        # vector's folds as one bit string (channel j at bit j * k) cut into words as they fill, the
+        # vector's last word zero-padded; `pending` holds the `pos` bits not yet sent.
+        fold_bits_max = g.pe * self.out_bits_max
+        joined_words = -(-(WORD_BITS + fold_bits_max) // WORD_BITS)
+        words_max = max(g.pe, joined_words)
         buf = [Signal(WORD_BITS, name=f"out{j}") for j in range(words_max)]
         left = Signal(range(words_max + 1))
         load = Signal()
@@ -341,17 +343,32 @@ class Tile(wiring.Component):
                      load.eq(Mux(last_layer, valid_r & can_load, thr.o.valid & can_load))]
         with m.If(engine_o.valid & engine_o.ready):
             m.d.sync += [left.eq(left - 1)] + [buf[j].eq(buf[j + 1]) for j in range(words_max - 1)]
-        codes = Signal(words_max * WORD_BITS)
+        codes = Signal(fold_bits_max)
         with m.Switch(out_k):
             for k in range(1, self.out_bits_max + 1):
                 with m.Case(k):
                     m.d.comb += codes.eq(Cat(thr.o.payload[c][:k] for c in range(g.pe)))
+        pending, pos = Signal(WORD_BITS), Signal(range(WORD_BITS))
+        packed_folds = Signal(16)                 # the folds of the current vector packed so far
+        joined = Signal(joined_words * WORD_BITS)
+        bit_count = Signal(range(WORD_BITS + g.pe * WORD_BITS + 1))
+        last_fold = packed_folds == ofolds - 1
+        m.d.comb += [joined.eq(pending | (codes << pos)), bit_count.eq(pos + fold_bits)]
+        full = bit_count >> exact_log2(WORD_BITS)      # words of `joined` that are complete
+        joined_word = Array(joined[j * WORD_BITS:(j + 1) * WORD_BITS] for j in range(joined_words))
         with m.If(load):
-            m.d.sync += left.eq(out_fold_words)
             for j in range(words_max):
                 accumulator = total[j].as_signed() if j < g.pe else Const(0, WORD_BITS)
-                code_word = codes[j * WORD_BITS:(j + 1) * WORD_BITS]
+                code_word = joined[j * WORD_BITS:(j + 1) * WORD_BITS] if j < joined_words else Const(0, WORD_BITS)
                 m.d.sync += buf[j].eq(Mux(last_layer, accumulator, code_word))
+            with m.If(last_layer):
+                m.d.sync += left.eq(g.pe)
+            with m.Elif(last_fold):
+                m.d.sync += [left.eq((bit_count + WORD_BITS - 1) >> exact_log2(WORD_BITS)), pending.eq(0), pos.eq(0),
+                             packed_folds.eq(0)]
+            with m.Else():
+                m.d.sync += [left.eq(full), pending.eq(joined_word[full]), pos.eq(bit_count[:exact_log2(WORD_BITS)]),
+                             packed_folds.eq(packed_folds + 1)]
         return release
 
     # -------------------------------------------------------------------------------------------------

@@ -409,8 +409,9 @@ def _signed32(words):
 def unpack_outputs(words, layer_config, geometry, batch):
     """RUN's DATA payload to ``int64`` ``(batch, out_features)``: accumulators (last layer) or output codes.
 
-    Per vector and output fold: last layer, ``PE`` sign-extended accumulator words; else the ``PE`` codes
-    of ``output_code_bits(levels)`` bits, slot ``c`` at bit ``c * k``. Padded channels are dropped.
+    Per vector: last layer, a sign-extended accumulator word per (padded) channel; else the codes of
+    ``k = output_code_bits(levels)`` bits of its ``out_folds * PE`` channels as one bit string, channel
+    ``j`` at bit ``j * k``, in whole words. Padded channels are dropped.
     """
     config = layer_config
     words = np.asarray(words, dtype=np.int64)
@@ -422,7 +423,7 @@ def unpack_outputs(words, layer_config, geometry, batch):
         values = _signed32(words).reshape(batch, of * pe)
     else:
         k = output_code_bits(config.output_levels)
-        bits = _rows_of_words(words, batch * of, pe * k).reshape(batch, of * pe, k).astype(np.int64)
+        bits = _rows_of_words(words, batch, of * pe * k).reshape(batch, of * pe, k).astype(np.int64)
         values = (bits << np.arange(k)).sum(axis=-1)
     return values[:, :config.out_features]
 
@@ -741,7 +742,7 @@ class ModelTile(Transport):
             return (acc & _WORD_MASK).reshape(-1).tolist()
         out = multithreshold(acc, self._thresholds["thresholds"], self._thresholds["descending"]).astype(np.int64)
         k = output_code_bits(config.output_levels)
-        out_bits = ((out[..., None] >> np.arange(k)) & 1).reshape(batch * of, pe * k)
+        out_bits = ((out[..., None] >> np.arange(k)) & 1).reshape(batch, of * pe * k)
         return _words_of_rows(out_bits).tolist()
 
     def _accumulate(self, config, codes):

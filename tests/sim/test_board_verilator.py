@@ -110,11 +110,10 @@ def test_model_over_the_link(trained):
     host_flip = [plan.index((0, "LOAD_WEIGHTS", 0, 0)) + 1, plan.index((1, "RUN", 1, 0)) + 1]
     host_cut = [plan.index((0, "RUN", 0, 1)) + 1, plan.index((1, "LOAD_WEIGHTS", 0, 2)) + 1]
     # Board DATA frames: 1 IDENTIFY's answer, 2..4 the OKs of CONFIGURE and the two loads of layer 0,
-    # 5.. the answer of its first RUN (at least three frames: the bridge sends a frame when it is full
-    # or when the tile has been idle; how the answer splits depends on the timing).
-    first_run = next(c for c in commands if c[:3] == (0, "RUN", 0))
+    # 5.. the answers of its three RUNs (at least a frame each: the bridge sends a frame when it is full
+    # or when the tile has been idle; how an answer splits depends on the timing), so 5 and 7 are in them.
     assert [c[1] for c in commands[:5]] == ["IDENTIFY", "CONFIGURE", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "RUN"]
-    assert first_run[4] > 2 * MAX_FRAME_WORDS, f"the first RUN's answer is {first_run[4]} words, too short"
+    assert [c[1] for c in commands[5:8]] == ["RUN", "RUN", "CONFIGURE"], commands[:8]
     board_flip, board_cut = [3, 5], [7]
     host_number, board_number = as_sent(host_flip + host_cut), as_sent(board_flip + board_cut)
     folder = build_root() / "board_runs" / f"model-{SEED}"

@@ -206,10 +206,9 @@ def test_unpack_outputs_round_trip(levels, k):
     config = LayerConfig(8, 19, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, levels)
     codes = np.random.default_rng(levels).integers(0, levels, (3, 24))
     words = []
-    for vector in codes:                            # per fold: PE codes of k bits, slot c at bit c * k
-        for fold in range(3):
-            value = sum(int(vector[fold * 8 + c]) << (c * k) for c in range(8))
-            words += words_of(value, -(-8 * k // 32))
+    for vector in codes:                            # per vector: the 24 codes of k bits, channel j at bit j * k
+        value = sum(int(code) << (j * k) for j, code in enumerate(vector))
+        words += words_of(value, -(-24 * k // 32))
     assert len(words) == 3 * g.output_words(config)
     assert (unpack_outputs(words, config, g, 3) == codes[:, :19]).all()
     last = dataclasses.replace(config, output_levels=0)
@@ -236,14 +235,14 @@ def test_documented_example():
         interface = TileInterface(tile, g)
         out = await run_layer(interface, layer, codes)
         await tile.write([header(Opcode.RUN, 4), 0x2b, 0x1, 0xff, 0x33])
-        data = await tile.read(5)
+        data = await tile.read(3)
         await tile.write([header(Opcode.CONFIGURE, 3), *config.encode(), header(Opcode.RUN, 4), 0x2b, 0x1, 0xff,
                           0x33, 0x7f000000])
         return out, data, await tile.read(5)
 
     out, data, errors = run(session())
     assert out.tolist() == [[2, 1, 2], [1, 1, 1]]
-    assert data == [0x81000004, 0x6, 0xa, 0x5, 0x9]
+    assert data == [0x81000002, 0xa6, 0x95]
     assert errors == [0x80000000, 0xee000001, 0x406, 0xee000001, 0x7f01]
 
 
