@@ -14,10 +14,13 @@ stop-and-wait with its own sequence numbers (0..255, wrapping): a receiver deliv
 with the expected ``seq`` once and answers ACK(seq); the previous ``seq`` again (its ACK was lost) is
 answered ACK(seq) and not delivered; a bad CRC, a ``count`` above the maximum or a frame cut short (no
 byte for :data:`INTERBYTE_TIMEOUT` bit times inside a frame) is dropped and answered NAK(expected seq).
-A sender keeps its last DATA frame until it is ACKed and resends it on NAK or after a timeout.
+A sender keeps its last DATA frame until it is ACKed and resends it on NAK or after a timeout. A
+session starts with SYNC: the board drops whatever it was sending or delivering, resets the tile
+behind it and both sequence numbers to 0, and answers SYNC; a host (re)starting against a board in
+any state is then in step with it.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, ResetInserter, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -37,6 +40,7 @@ class FrameKind(enum.IntEnum, shape=8):
     DATA = 0x01            #: ``count`` 32-bit words
     ACK = 0x02             #: ``seq``: the DATA frame received (count 0)
     NAK = 0x03             #: ``seq``: the DATA frame the receiver expects (count 0)
+    SYNC = 0x04            #: host: start a session; board: the session has started (count 0, seq 0)
 
 
 MAX_FRAME_WORDS = 64       #: the most words in one DATA frame
@@ -143,6 +147,7 @@ class LinkBridge(wiring.Component):
             "bad_frames": Out(16),
             "resent_frames": Out(16),
             "uart_errors": Out(16),
+            "session_start": Out(1),
         })
 
     @staticmethod
@@ -254,6 +259,8 @@ class LinkBridge(wiring.Component):
                     m.d.comb += [ack_seen.eq(1), seen_seq.eq(seq)]
                 with m.Elif(kind == FrameKind.NAK):
                     m.d.comb += [nak_seen.eq(1), seen_seq.eq(seq)]
+                with m.Elif(kind == FrameKind.SYNC):
+                    m.d.comb += self.session_start.eq(1)
 
         # --- deliver a checked frame on cmd -------------------------------------------------------------
         # The read port's address runs one word ahead on a transfer, so ``rx_rd.data`` is always the
@@ -266,6 +273,9 @@ class LinkBridge(wiring.Component):
             with m.If(deliver_index + 1 == deliver_count):
                 m.d.sync += [deliver_index.eq(0), delivering.eq(0), expected.eq(deliver_seq + 1)]
                 m.d.comb += request(FrameKind.ACK, deliver_seq)  # takes precedence over a NAK this cycle
+        with m.If(self.session_start):            # SYNC: drop the frame being delivered, answer SYNC
+            m.d.sync += [deliver_index.eq(0), delivering.eq(0), expected.eq(0)]
+            m.d.comb += request(FrameKind.SYNC, 0)
 
         # --- ACK/NAK frames waiting for the transmitter (a newer request replaces an older one) --------
         ctl_pending, ctl_kind, ctl_seq = Signal(), Signal(8), Signal(8)
@@ -280,6 +290,13 @@ class LinkBridge(wiring.Component):
         idle = Signal(range(self.flush_cycles + 1))
         wait = Signal(range(self.ack_timeout_cycles + 1))
         data_ready, data_sent = Signal(), Signal()
+
+        def restart():
+            """SYNC (last in each state, so it wins): drop the words gathered and the unACKed frame."""
+            with m.If(self.session_start):
+                m.d.sync += [tx_seq.eq(0), fill.eq(0), idle.eq(0)]
+                m.next = "FILL"
+
         with m.FSM():
             with m.State("FILL"):
                 m.d.comb += [self.resp.ready.eq(fill != MAX_FRAME_WORDS),
@@ -291,11 +308,13 @@ class LinkBridge(wiring.Component):
                     m.d.sync += idle.eq(idle + 1)
                 with m.If((fill == MAX_FRAME_WORDS) | ((fill != 0) & (idle == self.flush_cycles))):
                     m.next = "SEND"
+                restart()
             with m.State("SEND"):
                 m.d.comb += data_ready.eq(1)
                 with m.If(data_sent):
                     m.d.sync += wait.eq(0)
                     m.next = "WAIT_ACK"
+                restart()
             with m.State("WAIT_ACK"):
                 m.d.sync += wait.eq(wait + 1)
                 with m.If(ack_seen & (seen_seq == tx_seq)):
@@ -304,6 +323,7 @@ class LinkBridge(wiring.Component):
                 with m.Elif(nak_seen | (wait == self.ack_timeout_cycles)):
                     m.d.sync += self.resent_frames.eq(self.resent_frames + 1)
                     m.next = "SEND"
+                restart()
 
         # --- send frames byte by byte -------------------------------------------------------------------
         s_kind, s_seq, s_count = Signal(8), Signal(8), Signal(range(MAX_FRAME_WORDS + 1))
@@ -418,7 +438,9 @@ class LinkTile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.bridge = bridge = self.bridge
-        m.submodules.tile = tile = self.tile
+        # A SYNC frame resets the tile (a host that restarts may have left a command half sent).
+        m.submodules.tile = ResetInserter(bridge.session_start)(self.tile)
+        tile = self.tile
         wiring.connect(m, bridge.cmd, tile.i)
         wiring.connect(m, tile.o, bridge.resp)
         m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx), self.bad_frames.eq(bridge.bad_frames),

@@ -129,6 +129,8 @@ class LinkStats:
     duplicates: int = 0         #: board DATA frames received again and dropped (ACKed again)
     bad_frames: int = 0         #: bad CRC, count too large, cut short
     naks_received: int = 0
+    syncs_sent: int = 0         #: SYNC frames sent (session starts, resends included)
+    stale_frames: int = 0       #: frames of an earlier session dropped while waiting for the board's SYNC
 
 
 async def _maybe_await(value):
@@ -169,6 +171,7 @@ class LinkTransport(Transport):
         self._words = []                 # words received, not yet read
         self._acked = None               # seq of the last ACK received
         self._nak = False                # a NAK arrived since the last send
+        self._syncing = self._synced = False
 
     async def _send(self, data):
         await _maybe_await(self.port.write(data))
@@ -182,7 +185,37 @@ class LinkTransport(Transport):
             await self._handle(event)
         return bool(data)
 
+    async def synchronize(self):
+        """Start a session: send SYNC and wait for the board's SYNC, resending it after ``timeout``
+        seconds, up to ``retries`` more times (then :class:`TransportError`). The board drops what it
+        was sending or delivering and resets its tile; here both sequence numbers restart at 0, words not
+        yet read are dropped, and whatever arrives before the board's SYNC (frames of an earlier session)
+        is dropped unanswered. Call it first on a board in an unknown state (``lowbit run --backend
+        serial`` does); a freshly reset board needs no SYNC."""
+        self._syncing = True
+        try:
+            for attempt in range(1, self.retries + 2):
+                self._synced = False
+                self.stats.syncs_sent += 1
+                await self._send(encode_frame(FrameKind.SYNC, 0))
+                deadline = self.clock() + self.timeout
+                while not self._synced and self.clock() < deadline:
+                    await self._poll()
+                if self._synced:
+                    self._tx_seq, self._rx_expected, self._words = 0, 0, []
+                    self._acked, self._nak = None, False
+                    return
+        finally:
+            self._syncing = False
+        raise TransportError(f"SYNC was not answered after {self.retries + 1} attempts: the board does not answer")
+
     async def _handle(self, event):
+        if self._syncing:
+            if isinstance(event, Frame) and event.kind == FrameKind.SYNC:
+                self._synced = True
+            else:
+                self.stats.stale_frames += 1
+            return
         if isinstance(event, FrameError):
             self.stats.bad_frames += 1
             await self._control(FrameKind.NAK, self._rx_expected)

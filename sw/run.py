@@ -28,9 +28,9 @@ __all__ = ["BACKENDS", "CLOCK_HZ", "add_run_arguments", "run_run"]
 BACKENDS = ("golden", "model", "sim", "serial")
 #: The clock the images-per-second figure assumes.
 CLOCK_HZ = 100_000_000
-#: Why a board may not answer IDENTIFY, the first command of a session.
-_FRESH_BOARD = ("Is the board programmed (lowbit build --board B) and connected at this baud rate, and was it "
-                "reset since the last session? The link's sequence numbers start at 0 after a reset only.")
+#: Why a board may not answer the start of a session (SYNC, then IDENTIFY).
+_FRESH_BOARD = ("Is the board programmed (lowbit build --board B) and connected, and does --baud match its UART "
+                "(115200 for the boards of lowbit.boards)?")
 
 
 def _positive(text):
@@ -179,10 +179,14 @@ def _run_serial(args, model):
         raise CommandError(str(error)) from error
     with link:
         interface = TileInterface(link)
+        async def start():             # a session: SYNC (the board resets its tile), then IDENTIFY
+            await link.synchronize()
+            return await interface.identify()
+
         try:
-            geometry = asyncio.run(interface.identify())
+            geometry = asyncio.run(start())
         except (TransportError, TileError) as error:
-            raise CommandError(f"{args.port}: IDENTIFY failed: {error}. {_FRESH_BOARD}") from error
+            raise CommandError(f"{args.port}: starting the session failed: {error}. {_FRESH_BOARD}") from error
         print(f"board on {args.port} ({args.baud} baud): {_board_text(geometry)}", flush=True)
         try:
             tile_layers(model, geometry)

@@ -19,6 +19,10 @@ Tests (the caller selects one: each needs its own build of the board):
   half periods to ``output``; comparing them is the caller's job (so a mismatch still yields the figures).
 - ``identify_at_board_baud``: IDENTIFY only, on a board built with its real divisor; writes what it
   answered and the board's counters to ``output``.
+- ``session_restart``: a host session stops in the middle of LOAD_WEIGHTS (sequence numbers advanced,
+  the tile waiting for the rest of the payload); a second host session on the same board, without a
+  reset, starts with SYNC and runs the model (``model``, ``pixels``): writes IDENTIFY's answer, the
+  outputs and both sessions' link statistics to ``output``.
 """
 
 import dataclasses
@@ -35,7 +39,9 @@ from lowbit.hw.link import ACK_TIMEOUT_BITS
 from lowbit.sim.benches.serial_port import CLOCK_NS, SimSerialPort
 from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import geometry_from_json, geometry_to_json
-from lowbit.sw.driver import TileInterface, run_model
+from lowbit.hw.link import MAX_FRAME_WORDS
+from lowbit.hw.protocol import Opcode, header
+from lowbit.sw.driver import TileInterface, run_model, tile_layers
 from lowbit.sw.link import FrameDecoder, FrameError, LinkTransport
 from lowbit.sw.model_file import load_model
 
@@ -135,3 +141,33 @@ async def identify_at_board_baud(dut):
               "board": _board_state(dut), "sim_us": get_sim_time(unit="us")}
     Path(spec["output"]).write_text(json.dumps(result))
     assert identified == geometry, f"seed {seed}: IDENTIFY gave {identified}, the board was built as {geometry}"
+
+
+@cocotb.test(timeout_time=1, timeout_unit="sec")
+async def session_restart(dut):
+    spec = _spec()
+    seed, geometry = spec["seed"], geometry_from_json(spec["geometry"])
+    model, pixels = load_model(spec["model"]), np.load(spec["pixels"])
+    await start_clock_and_reset(dut)
+    port = SimSerialPort(dut, spec["divisor"], seed=seed)
+    first = _link(port, spec["divisor"])
+    interface = TileInterface(first)
+    await interface.identify()
+    config = tile_layers(model, geometry)[0]
+    await interface.configure(config)
+    words = geometry.weight_words(config)
+    assert words > 2 * MAX_FRAME_WORDS - 1, f"the layer's {words} weight words fit in two frames"
+    # The first session ends here: LOAD_WEIGHTS with two frames of its payload sent.
+    await first.write([header(Opcode.LOAD_WEIGHTS, words)] + [0] * (2 * MAX_FRAME_WORDS - 1))
+    second = _link(port, spec["divisor"])
+    await second.synchronize()
+    interface = TileInterface(second)
+    identified = await interface.identify()
+    outputs = await run_model(interface, model, pixels)
+    await Timer(2000 * port.bit_ns, unit="ns")               # nothing more may arrive
+    assert not port.inbox, f"seed {seed}: unexpected bytes after the last response: {port.inbox.hex(' ')}"
+    port.close()
+    result = {"geometry": geometry_to_json(identified), "outputs": outputs.tolist(),
+              "first": dataclasses.asdict(first.stats), "second": dataclasses.asdict(second.stats),
+              "board": _board_state(dut)}
+    Path(spec["output"]).write_text(json.dumps(result))

@@ -24,6 +24,7 @@ class Bench:
         self.cmd = []               # (word, cycle)
         self.frames = []            # (Frame or FrameError, cycle of its last byte)
         self.cycle = 0
+        self.session_starts = []    # cycles of session_start pulses
         self._decoder = FrameDecoder()
 
     def send(self, data):
@@ -89,13 +90,18 @@ class Bench:
                 await ctx.tick().until(dut.resp.ready)
             ctx.set(dut.resp.valid, 0)
 
+        async def session(ctx):
+            async for _, _, start in ctx.tick().sample(dut.session_start):
+                if start:
+                    self.session_starts.append(self.cycle)
+
         async def host(ctx):
             await script(ctx, self)
             await ctx.tick().repeat(500)          # anything more would show up here
 
         sim = Simulator(dut)
         sim.add_clock(1e-8)
-        for process in (clock, line, monitor, cmd_sink, resp_source):
+        for process in (clock, line, monitor, cmd_sink, resp_source, session):
             sim.add_testbench(process, background=True)
         sim.add_testbench(host)
         sim.run()
@@ -229,3 +235,34 @@ def test_full_frames_of_tile_words():
     b = Bench(resp_words=words).run(script)
     assert kinds(b) == [(FrameKind.DATA, 0, tuple(words[:MAX_FRAME_WORDS])),
                         (FrameKind.DATA, 1, tuple(words[MAX_FRAME_WORDS:]))]
+
+
+def sync():
+    return (FrameKind.SYNC, 0, ())
+
+
+def test_sync_starts_a_session():
+    """SYNC: the board drops the tile's words it holds (an unACKed frame) and the frame it delivers,
+    answers SYNC, and both sequence numbers restart at 0; a SYNC with a bad CRC is NAKed and changes
+    nothing. ``session_start`` (the tile's reset) pulses once per good SYNC."""
+    words = [0x11, 0x22, 0x33]
+
+    async def script(ctx, b):
+        await b.wait_frames(ctx, 1)                                     # DATA 0 with the tile's words
+        b.send(encode_frame(FrameKind.DATA, 0, [1]))                    # delivered, expected -> 1
+        b.send(encode_frame(FrameKind.DATA, 1, [2]))                    # delivered, expected -> 2
+        await b.wait_frames(ctx, 3)
+        bad = bytearray(encode_frame(FrameKind.SYNC, 0))
+        bad[-1] ^= 1
+        b.send(bad)                                                     # NAK(2): nothing reset
+        await b.wait_frames(ctx, 4)
+        b.send(encode_frame(FrameKind.SYNC, 0))
+        await b.wait_frames(ctx, 5)
+        b.send(encode_frame(FrameKind.DATA, 0, [3]))                    # seq 0 again: a new frame
+        await b.wait_frames(ctx, 6)
+        await ctx.tick().repeat(ACK_TIMEOUT + 2000)                     # the dropped DATA 0 is never resent
+
+    b = Bench(resp_words=words).run(script)
+    assert kinds(b) == [(FrameKind.DATA, 0, tuple(words)), ack(0), ack(1), nak(2), sync(), ack(0)], kinds(b)
+    assert [w for w, _ in b.cmd] == [1, 2, 3]
+    assert len(b.session_starts) == 1 and b.frames[3][1] < b.session_starts[0] < b.frames[4][1]

@@ -194,3 +194,27 @@ def test_identify_at_board_baud():
     assert result["board"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, \
         f"seed {SEED}: {result}"
     assert result["host"]["resent"] == result["host"]["bad_frames"] == 0, f"seed {SEED}: {result}"
+
+
+def test_session_restart(trained):
+    """A host that stopped in the middle of LOAD_WEIGHTS, then a new session on the same board without a
+    reset: SYNC resets the tile and both sequence numbers, IDENTIFY answers and the model's outputs
+    equal the golden model's."""
+    path, model, pixels = trained
+    folder = build_root() / "board_runs" / f"restart-{SEED}"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "pixels.npy", pixels[:8])
+    output = folder / "result.json"
+    output.unlink(missing_ok=True)
+    spec = {"seed": SEED, "divisor": DIVISOR, "geometry": geometry_to_json(GEOMETRY), "model": str(path),
+            "pixels": str(folder / "pixels.npy"), "output": str(output)}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    run_bench(BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS), toplevel="board_core",
+              test_module="lowbit.sim.benches.board_bench", testcase="session_restart",
+              env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED}, name=f"restart-{SEED}", quiet=True)
+    result = json.loads(output.read_text())
+    assert result["geometry"] == geometry_to_json(GEOMETRY), f"seed {SEED}: {result}"
+    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels[:8])
+    assert (got == expected).all(), f"seed {SEED}: {int((got != expected).sum())} of {expected.size} outputs differ"
+    assert result["first"]["data_frames"] == 4 and result["second"]["syncs_sent"] == 1, f"seed {SEED}: {result}"
+    assert result["board"]["bad_frames"] == 0, f"seed {SEED}: {result}"
