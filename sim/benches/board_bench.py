@@ -88,16 +88,21 @@ async def _time_edges(signal, edges):
         edges.append(_cycle())
 
 
+async def _start_with_model(dut):
+    """The spec, its seed, geometry, model and pixels; the clock started and the board reset."""
+    spec = _spec()
+    await start_clock_and_reset(dut)
+    return (spec, spec["seed"], geometry_from_json(spec["geometry"]), load_model(spec["model"]),
+            np.load(spec["pixels"]))
+
+
 def _board_state(dut):
     return {**{name: int(getattr(dut, name).value) for name in COUNTERS}, "error_led": int(dut.error.value)}
 
 
 @cocotb.test(timeout_time=1, timeout_unit="sec")
 async def model_over_the_link(dut):
-    spec = _spec()
-    seed, geometry = spec["seed"], geometry_from_json(spec["geometry"])
-    model, pixels = load_model(spec["model"]), np.load(spec["pixels"])
-    await start_clock_and_reset(dut)
+    spec, seed, geometry, model, pixels = await _start_with_model(dut)
     edges = []
     beat = cocotb.start_soon(_time_edges(dut.heartbeat, edges))
     port = SimSerialPort(dut, spec["divisor"], seed=seed, flip_host_frames=spec["flip_host_frames"],
@@ -145,10 +150,7 @@ async def identify_at_board_baud(dut):
 
 @cocotb.test(timeout_time=1, timeout_unit="sec")
 async def session_restart(dut):
-    spec = _spec()
-    seed, geometry = spec["seed"], geometry_from_json(spec["geometry"])
-    model, pixels = load_model(spec["model"]), np.load(spec["pixels"])
-    await start_clock_and_reset(dut)
+    spec, seed, geometry, model, pixels = await _start_with_model(dut)
     port = SimSerialPort(dut, spec["divisor"], seed=seed)
     first = _link(port, spec["divisor"])
     interface = TileInterface(first)
