@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) bench/synth_units.py
 	$(PY) bench/tile.py --no-progress
 	$(PY) bench/accuracy.py --no-progress
+	$(PY) bench/boards.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -48,12 +48,27 @@ def test_board_unknown():
 
 
 def test_geometries_run_their_models():
-    """The iCEBreaker holds a 64 -> 64 binary layer; the ULX3S the digits models' 256 -> 256 layers."""
-    assert icebreaker.GEOMETRY.max_in_features == icebreaker.GEOMETRY.max_out_features == 64
-    assert icebreaker.GEOMETRY.max_weight_rows >= (64 // icebreaker.GEOMETRY.pe) * (64 // icebreaker.GEOMETRY.simd)
-    g = ulx3s.GEOMETRY
-    assert g.max_in_features == g.max_out_features == 256 and g.max_thresholds == 15
-    assert g.max_weight_rows >= (256 // g.pe) * (256 // g.simd)
+    """Both boards run the digits binary model (64-256-256-10, 8-bit pixels, an int8 last layer) whole
+    and FINN's LFC (784-1024-1024-1024-10, binary) in parts of output channels; the ULX3S keeps the
+    15 thresholds of TWN's 4-bit activations."""
+    import dataclasses
+    from lowbit.hw.protocol import InputKind, LayerConfig, WeightKind
+    from lowbit.sw.driver import output_parts
+    binary, uint, int_ = WeightKind.BINARY, InputKind.UINT, WeightKind.INT
+    digits = [LayerConfig(64, 256, binary, 1, 0, uint, 8, 2), LayerConfig(256, 256, binary, 1, 0, InputKind.BINARY, 1, 2),
+              LayerConfig(256, 10, int_, 8, 0, InputKind.BINARY, 1, 0)]
+    lfc = [LayerConfig(n_in, n_out, binary, 1, 0, InputKind.BINARY, 1, 0 if n_out == 10 else 2)
+           for n_in, n_out in [(784, 1024), (1024, 1024), (1024, 1024), (1024, 10)]]
+    for board, g in (("icebreaker", icebreaker.GEOMETRY), ("ulx3s", ulx3s.GEOMETRY)):
+        for config in digits:
+            assert g.check(config) is None, f"{board}: {config}"
+        for config in lfc:
+            parts = output_parts(config, g)
+            assert parts is not None and parts[-1][1] == config.out_features, f"{board}: {config}"
+            assert all(g.check(dataclasses.replace(config, out_features=b - a)) is None for a, b in parts)
+    assert output_parts(lfc[1], icebreaker.GEOMETRY) == [(0, 512), (512, 1024)]
+    assert output_parts(lfc[1], ulx3s.GEOMETRY) == [(0, 256), (256, 512), (512, 768), (768, 1024)]
+    assert ulx3s.GEOMETRY.max_thresholds == 15
 
 
 def test_ulx3s_builds_without_openfpgaloader():
