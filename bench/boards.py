@@ -51,16 +51,11 @@ ACK_BYTES = 7
 # --- the build ----------------------------------------------------------------------------------------
 
 def board_report(board, no_build):
-    from lowbit.boards.build import BOARDS, build, parse_report
+    from lowbit.boards.build import build, read_report
     from lowbit.sim.verilator import build_root
     out_dir = build_root() / "board" / board
     if no_build and (out_dir / "top.tim").exists():
-        import hashlib
-        read = lambda name: (out_dir / name).read_text(errors="replace")
-        report = parse_report(board, read("top.rpt"), read("top.tim"))
-        bitstream = out_dir / f"top.{BOARDS[board][2]}"
-        if bitstream.exists():
-            report.bitstream, report.sha256 = bitstream, hashlib.sha256(bitstream.read_bytes()).hexdigest()
+        report = read_report(board, out_dir)
     else:
         print(f"building {board} ...", flush=True)
         report = build(board, out_dir=out_dir)
@@ -136,7 +131,7 @@ def digits_on_board(module, path, model, pixels):
     return result
 
 
-def figures(report, clock_hz, baud, cycles_per_image, link):
+def figures(report, clock_hz, cycles_per_image, link):
     fmax = report.fmax_mhz * 1e6
     return {"cycles_per_image": cycles_per_image,
             "images_per_s_at_fmax": fmax / cycles_per_image,
@@ -166,7 +161,7 @@ def run_board(board, no_build, digits):
     result = digits_on_board(module, path, model, pixels)
     log, _ = session_log(model, geometry, GoldenNetwork(model).input(pixels))
     link = link_seconds(log, module.BAUD) | {"images": len(pixels)}
-    entry["digits"] = figures(report, module.CLOCK_HZ, module.BAUD, result["cycles"] / len(pixels), link)
+    entry["digits"] = figures(report, module.CLOCK_HZ, result["cycles"] / len(pixels), link)
     entry["digits"] |= {"run_cycles": result["run_cycles"], "busy_cycles": result["busy_cycles"],
                         "mac_beats": result["mac_beats"], "sim_seconds": result["seconds"],
                         "layers": [len(p) for p in _parts(model, geometry)]}
@@ -190,7 +185,7 @@ def run_board(board, no_build, digits):
                 scaled.append({**e, "payload": e["payload"] // len(codes) * n,
                                "response": e["response"] // len(codes) * n})
     link = link_seconds(scaled, module.BAUD) | {"images": LFC_BATCH}
-    entry["lfc"] = figures(report, module.CLOCK_HZ, module.BAUD, mac + loads / LFC_BATCH, link)
+    entry["lfc"] = figures(report, module.CLOCK_HZ, mac + loads / LFC_BATCH, link)
     entry["lfc"] |= {"mac_cycles": mac, "load_words": loads, "run_words_per_image": per_image_words,
                      "batch": LFC_BATCH, "layers": [len(p) for p in _parts(lfc, geometry)]}
     for key in ("digits", "lfc"):
@@ -199,10 +194,9 @@ def run_board(board, no_build, digits):
 
 
 def _run_size(entry, batch):
-    """Vectors per RUN at the full batch: the driver's chunk (MAX_LENGTH words per message)."""
-    from lowbit.hw.protocol import MAX_LENGTH
-    per_vector = max(entry["payload"], entry["response"]) // batch
-    return min(LFC_BATCH, MAX_LENGTH // per_vector)
+    """Vectors per RUN at LFC_BATCH, as the driver cuts it, from a RUN of ``batch`` vectors in the log."""
+    from lowbit.sw.driver import vectors_per_run
+    return vectors_per_run(max(entry["payload"], entry["response"]) // batch, LFC_BATCH)
 
 
 def _parts(model, geometry):

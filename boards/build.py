@@ -23,8 +23,8 @@ from amaranth.lib.wiring import In, Out
 
 from .synth import tool
 
-__all__ = ["BOARDS", "BoardCore", "BoardTop", "divisor_for", "board_module", "top_verilog", "BuildReport", "parse_report",
-           "build", "add_build_arguments", "run_build", "add_board_argument"]
+__all__ = ["BOARDS", "BoardCore", "BoardTop", "divisor_for", "board_module", "top_verilog", "BuildReport",
+           "parse_report", "build", "read_report", "add_build_arguments", "run_build", "add_board_argument"]
 
 #: Board name -> (module, FPGA family, bitstream suffix, the YoWASP tool of each Amaranth tool variable).
 BOARDS = {
@@ -99,7 +99,6 @@ class BoardTop(Elaboratable):
 
     def __init__(self, geometry, divisor, *, heartbeat_led, error_led, drive_high=()):
         self.core = BoardCore(geometry, divisor)
-        self.geometry, self.divisor = geometry, divisor
         self.heartbeat_led, self.error_led, self.drive_high = heartbeat_led, error_led, list(drive_high)
 
     def elaborate(self, platform):
@@ -292,15 +291,22 @@ def build(board, *, out_dir, seed=1):
                                     "nextpnr_opts": f"--timing-allow-fail --seed {seed}"})
         except subprocess.CalledProcessError as error:
             failure = f"the build script failed ({error})"
-    read = lambda name: (out_dir / name).read_text(errors="replace") if (out_dir / name).exists() else ""
-    report = parse_report(board, read("top.rpt"), read("top.tim"))
+    report = read_report(board, out_dir, bitstream=failure is None)
     report.seconds = time.monotonic() - started
     if failure and not report.error:
         report.error = failure
-    bitstream = out_dir / f"top.{suffix}"
-    if failure is None and bitstream.exists():
-        report.bitstream = bitstream
-        report.sha256 = hashlib.sha256(bitstream.read_bytes()).hexdigest()
+    return report
+
+
+def read_report(board, out_dir, *, bitstream=True):
+    """The :class:`BuildReport` of the build in ``out_dir`` from its logs (missing logs read as empty),
+    with the bitstream's path and SHA-256 if ``bitstream`` and it exists."""
+    out_dir = Path(out_dir)
+    read = lambda name: (out_dir / name).read_text(errors="replace") if (out_dir / name).exists() else ""
+    report = parse_report(board, read("top.rpt"), read("top.tim"))
+    path = out_dir / f"top.{BOARDS[board][2]}"
+    if bitstream and path.exists():
+        report.bitstream, report.sha256 = path, hashlib.sha256(path.read_bytes()).hexdigest()
     return report
 
 

@@ -131,10 +131,11 @@ class Tile(wiring.Component):
         # stage 1: folds, planes, words per row, from the words themselves
         n_ifolds = stage(_ceil_shift(in_f, simd_log2), "ifolds")
         n_ofolds = stage(_ceil_shift(out_f, pe_log2), "ofolds")
-        is_int_pop = stage(Const(popcount) & (wk == WeightKind.INT), "int_pop")
-        n_wplanes = stage(Mux(Const(popcount) & (wk == WeightKind.INT), wb, 1), "wplanes")
-        n_planes = stage(Mux(Const(popcount) & (ik == InputKind.UINT), ib, Mux(wk == WeightKind.INT, wb, 1))
-                         if popcount else Const(1, 4), "planes")
+        int_pop = Const(popcount) & (wk == WeightKind.INT)
+        wplanes = Mux(int_pop, wb, 1)
+        is_int_pop, n_wplanes = stage(int_pop, "int_pop"), stage(wplanes, "wplanes")
+        n_planes = stage(Mux(Const(popcount) & (ik == InputKind.UINT), ib, wplanes) if popcount else Const(1, 4),
+                         "planes")
         n_thresholds = stage(Mux(levels == 0, 0, levels - 1), "thresholds")
         out_k = Const(1, 4)
         for k in range(2, self.out_bits_max + 1):
@@ -354,12 +355,12 @@ class Tile(wiring.Component):
         bit_count = Signal(range(WORD_BITS + g.pe * WORD_BITS + 1))
         last_fold = packed_folds == ofolds - 1
         m.d.comb += [joined.eq(pending | (codes << pos)), bit_count.eq(pos + fold_bits)]
-        full = bit_count >> exact_log2(WORD_BITS)      # words of `joined` that are complete
-        joined_word = Array(joined[j * WORD_BITS:(j + 1) * WORD_BITS] for j in range(joined_words))
+        complete = bit_count >> exact_log2(WORD_BITS)  # words of `joined` that are complete
+        joined_word = [joined[j * WORD_BITS:(j + 1) * WORD_BITS] for j in range(joined_words)]
         with m.If(load):
             for j in range(words_max):
                 accumulator = total[j].as_signed() if j < g.pe else Const(0, WORD_BITS)
-                code_word = joined[j * WORD_BITS:(j + 1) * WORD_BITS] if j < joined_words else Const(0, WORD_BITS)
+                code_word = joined_word[j] if j < joined_words else Const(0, WORD_BITS)
                 m.d.sync += buf[j].eq(Mux(last_layer, accumulator, code_word))
             with m.If(last_layer):
                 m.d.sync += left.eq(g.pe)
@@ -367,8 +368,8 @@ class Tile(wiring.Component):
                 m.d.sync += [left.eq((bit_count + WORD_BITS - 1) >> exact_log2(WORD_BITS)), pending.eq(0), pos.eq(0),
                              packed_folds.eq(0)]
             with m.Else():
-                m.d.sync += [left.eq(full), pending.eq(joined_word[full]), pos.eq(bit_count[:exact_log2(WORD_BITS)]),
-                             packed_folds.eq(packed_folds + 1)]
+                m.d.sync += [left.eq(complete), pending.eq(Array(joined_word)[complete]),
+                             pos.eq(bit_count[:exact_log2(WORD_BITS)]), packed_folds.eq(packed_folds + 1)]
         return release
 
     # -------------------------------------------------------------------------------------------------
@@ -418,6 +419,19 @@ class Tile(wiring.Component):
             with m.Else():
                 m.d.sync += loaded.eq(0)
                 m.next = state
+
+        def load_word(word_index, last_word, record, loaded):
+            """A LOAD_* payload word taken: the next word of the record (row / channel), the next record
+            after ``last_word``; after the command's last word, ``loaded`` and OK."""
+            with m.If(self.i.valid):
+                m.d.sync += remaining.eq(remaining - 1)
+                with m.If(word_index == last_word):
+                    m.d.sync += [word_index.eq(0), record.eq(record + 1)]
+                with m.Else():
+                    m.d.sync += word_index.eq(word_index + 1)
+                with m.If(remaining == 1):
+                    m.d.sync += [loaded.eq(1)] + respond_ok()
+                    m.next = "RESPOND"
 
         with m.FSM(name="decoder"):
             with m.State("IDLE"):
@@ -489,15 +503,7 @@ class Tile(wiring.Component):
                 m.d.comb += [self.i.ready.eq(1), w_wr.addr.eq(row),
                              w_wr.data.eq(Cat(self.i.payload for _ in range(g.weight_row_words))),
                              w_wr.en.eq(Mux(self.i.valid, 1 << chunk, 0))]
-                with m.If(self.i.valid):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(chunk == g.weight_row_words - 1):
-                        m.d.sync += [chunk.eq(0), row.eq(row + 1)]
-                    with m.Else():
-                        m.d.sync += chunk.eq(chunk + 1)
-                    with m.If(remaining == 1):
-                        m.d.sync += [weights_loaded.eq(1)] + respond_ok()
-                        m.next = "RESPOND"
+                load_word(chunk, g.weight_row_words - 1, row, weights_loaded)
 
             with m.State("THRESHOLDS"):
                 m.d.comb += self.i.ready.eq(1)
@@ -506,15 +512,7 @@ class Tile(wiring.Component):
                     m.d.comb += [t_wr.addr.eq(channel >> pe_log2),
                                  t_wr.data.eq(Cat(self.i.payload for _ in range(2 + g.max_thresholds))),
                                  t_wr.en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0))]
-                with m.If(self.i.valid):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(word == layer.record_words - 1):
-                        m.d.sync += [word.eq(0), channel.eq(channel + 1)]
-                    with m.Else():
-                        m.d.sync += word.eq(word + 1)
-                    with m.If(remaining == 1):
-                        m.d.sync += [thresholds_loaded.eq(1)] + respond_ok()
-                        m.next = "RESPOND"
+                load_word(word, layer.record_words - 1, channel, thresholds_loaded)
 
             with m.State("DIVIDE"):   # batch = length / input_words, restoring division over 24 steps
                 trial = Cat(div_n[23], div_r[:24])

@@ -34,8 +34,8 @@ from .packing import pack_bits, unpack_bits
 
 __all__ = [
     "Transport", "TransportError", "TileError", "StreamStats", "TileInterface", "ModelTile",
-    "layer_config", "tile_layers", "output_parts", "layer_part", "clamp_thresholds", "pack_weights", "pack_thresholds", "pack_inputs",
-    "unpack_outputs", "run_model", "run_codes",
+    "layer_config", "tile_layers", "output_parts", "layer_part", "clamp_thresholds", "pack_weights",
+    "pack_thresholds", "pack_inputs", "unpack_outputs", "vectors_per_run", "run_model", "run_codes",
 ]
 
 _WORD_MASK = (1 << WORD_BITS) - 1
@@ -531,9 +531,10 @@ class TileInterface:
 _PROBE = TileGeometry(Family.POPCOUNT, 1, 1, 1, 1, 1)
 
 
-def _chunk_size(config, geometry, batch, max_batch):
-    per_vector = max(geometry.input_words(config), geometry.output_words(config))
-    size = min(batch, MAX_LENGTH // per_vector)
+def vectors_per_run(words_per_vector, batch, max_batch=None):
+    """Vectors per RUN command for a batch: all of them, unless the RUN or its DATA (``words_per_vector``:
+    the larger of the two per vector) would exceed ``MAX_LENGTH`` words, or ``max_batch``."""
+    size = min(batch, MAX_LENGTH // words_per_vector)
     return max(1, min(size, max_batch) if max_batch else size)
 
 
@@ -560,7 +561,7 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
     for layer, config in zip(model.layers, configs):
         parts = []
         for start, stop in output_parts(config, geometry):
-            part = layer_part(layer, start, stop) if (start, stop) != (0, config.out_features) else layer
+            part = layer_part(layer, start, stop)
             parts.append((start, stop, layer_config(part), pack_weights(part, geometry),
                           pack_thresholds(part, geometry)))
         plans.append(parts)
@@ -573,7 +574,7 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
             await interface.configure(part)
             await interface.load_weights(weights.tolist())
             await interface.load_thresholds(thresholds.tolist())
-            size = _chunk_size(part, geometry, batch, max_batch)
+            size = vectors_per_run(max(geometry.input_words(part), geometry.output_words(part)), batch, max_batch)
             for start in range(0, batch, size):
                 chunk = codes[start:start + size]
                 words = await interface.run(pack_inputs(chunk, part, geometry).tolist(), len(chunk))

@@ -28,11 +28,11 @@ def tile_app(tile):
 
 class BoardModel:
     """The board's link rules (docs/serial.md) in Python, with ``app`` (``words -> response words``)
-    behind them; ``reset()`` is called on SYNC (the board resets its tile). ``to_host.put(frame_bytes)`` sends a frame to the host; the caller passes the time
-    (``now``, seconds) with every call."""
+    behind them; ``on_sync()`` is called on SYNC (the board resets its tile). ``to_host.put(frame_bytes)``
+    sends a frame to the host; the caller passes the time (``now``, seconds) with every call."""
 
-    def __init__(self, to_host, app, ack_timeout=0.5, reset=None):
-        self.to_host, self.app, self.ack_timeout, self.reset = to_host, app, ack_timeout, reset
+    def __init__(self, to_host, app, ack_timeout=0.5, on_sync=None):
+        self.to_host, self.app, self.ack_timeout, self.on_sync = to_host, app, ack_timeout, on_sync
         self.decoder = FrameDecoder()
         self.expected, self.tx_seq = 0, 0
         self.outbox = []                 # words for the host not yet framed
@@ -68,8 +68,8 @@ class BoardModel:
                 self._send_pending(now)
             elif event.kind == FrameKind.SYNC:        # a session starts: drop everything, reset the app
                 self.expected, self.tx_seq, self.outbox, self.pending = 0, 0, [], None
-                if self.reset is not None:
-                    self.reset()
+                if self.on_sync is not None:
+                    self.on_sync()
                 self.to_host.put(encode_frame(FrameKind.SYNC, 0))
         self._frame_words(now)
 

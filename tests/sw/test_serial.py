@@ -53,10 +53,10 @@ class PtyBoard:
         self.frames_to_host = self.corrupted = self.host_data_frames = self.cut = 0
         self.tile = ModelTile(geometry)
 
-        def reset():                     # SYNC resets the board's tile
+        def new_tile():                  # SYNC resets the board's tile
             self.tile = ModelTile(geometry)
 
-        self.board = BoardModel(self, lambda words: tile_app(self.tile)(words), reset=reset)
+        self.board = BoardModel(self, lambda words: tile_app(self.tile)(words), on_sync=new_tile)
         self.error = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"board on {self.name}", daemon=True)
