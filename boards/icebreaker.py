@@ -2,7 +2,7 @@
 
 Geometry (:data:`GEOMETRY`): POPCOUNT array, PE = 2 output channels x SIMD = 16 inputs per cycle,
 up to 1024 input and 512 output features per layer (larger layers run in parts of output channels,
-:func:`lowbit.sw.driver.output_parts`), 16384 weight rows of 64 bits, a 16-bit accumulator, one
+:func:`lowbit.sw.host.output_parts`), 16384 weight rows of 64 bits, a 16-bit accumulator, one
 threshold per channel (binary outputs; the last layer returns the raw accumulator) and uint inputs of up
 to 8 bits. The weight memory (1 Mbit) is the four 256-kbit SPRAMs: the tile's weight memory has one
 address for reading and writing (loads and runs never overlap), which yosys maps to SB_SPRAM256KA with
@@ -19,9 +19,9 @@ character (sticky until reset).
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
-from lowbit.hw.protocol import Family, TileGeometry
+from lowbit.sw.protocol import Family, TileGeometry
 
-from .build import BoardTop, divisor_for
+from lowbit.boards.build import BoardTop, divisor_for
 
 __all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "TOOLCHAIN_OVERRIDES", "Top"]
 
@@ -48,7 +48,7 @@ TOOLCHAIN_OVERRIDES = {
 
 
 class Top(BoardTop):
-    """:class:`lowbit.hw.link.LinkTile` of :data:`GEOMETRY` on the iCEBreaker's UART, with a heartbeat
+    """:class:`lowbit.hw.link.bridge.LinkTile` of :data:`GEOMETRY` on the iCEBreaker's UART, with a heartbeat
     on the green LED and the link's error indicator on the red LED."""
 
     def __init__(self, geometry=GEOMETRY, divisor=DIVISOR):

@@ -16,13 +16,13 @@ ECP5 figure is therefore ``lut4_equiv`` = LUT4 + 2 x CCU2C (slice LUT positions)
 import functools
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from lowbit.sw.paths import build_dir
 from amaranth.hdl import Cat, Module, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -65,7 +65,7 @@ def tool(name):
 
 
 def _build_dir():
-    return Path(os.environ.get("LOWBIT_BUILD_DIR", Path.cwd() / "build")).resolve() / "synth"
+    return build_dir("synth")
 
 
 #: A pseudo-flag of ``options`` for ECP5: map LUTs with classic ``abc -lut 4`` instead of ``abc9``.
@@ -283,7 +283,7 @@ def add_synth_arguments(parser):
 
 
 def run_synth(args):
-    from lowbit.hw.binary_dot import BinaryDotProduct
+    from lowbit.hw.units.binary_dot import BinaryDotProduct
     unit = BinaryDotProduct(args.n, args.pipeline_depth)
     counts = synthesize(unit, args.family, name=f"{args.unit}_n{args.n}_d{args.pipeline_depth}")
     print(f"{args.unit} n={args.n} pipeline_depth={args.pipeline_depth} on {args.family}: "

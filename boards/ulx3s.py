@@ -3,7 +3,7 @@ the FTDI UART (the USB port marked US1).
 
 Geometry (:data:`GEOMETRY`): POPCOUNT array, PE = 8 output channels x SIMD = 32 inputs per cycle, up to
 1024 input and 256 output features per layer (larger layers run in parts of output channels,
-:func:`lowbit.sw.driver.output_parts`), 1024 weight rows of 512 bits, a 24-bit accumulator, up to 15
+:func:`lowbit.sw.host.output_parts`), 1024 weight rows of 512 bits, a 24-bit accumulator, up to 15
 thresholds per channel (4-bit outputs) and uint inputs of up to 8 bits. It runs every popcount-family
 digits model of the repository (binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see ``lowbit train``): a
 256 x 256 layer needs 32 output folds x 8 input folds = 256 weight rows, the int8 last layer of the
@@ -17,9 +17,9 @@ dropped a frame or the UART a character (sticky until reset).
 
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from lowbit.hw.protocol import Family, TileGeometry
+from lowbit.sw.protocol import Family, TileGeometry
 
-from .build import BoardTop, divisor_for
+from lowbit.boards.build import BoardTop, divisor_for
 
 __all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "Top"]
 
@@ -40,7 +40,7 @@ class Platform(ULX3S_85F_Platform):
 
 
 class Top(BoardTop):
-    """:class:`lowbit.hw.link.LinkTile` of :data:`GEOMETRY` on the ULX3S's FTDI UART, with a heartbeat
+    """:class:`lowbit.hw.link.bridge.LinkTile` of :data:`GEOMETRY` on the ULX3S's FTDI UART, with a heartbeat
     on LED 0 and the link's error indicator on LED 7."""
 
     def __init__(self, geometry=GEOMETRY, divisor=DIVISOR):

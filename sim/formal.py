@@ -3,22 +3,24 @@
 :func:`prove_equivalent` converts two components with the same signature (``payload`` In, ``result`` Out)
 to RTLIL, builds a miter of the two (``miter -equiv``) and asks yosys's SAT solver to prove that their
 outputs agree for *every* payload (``sat -prove-asserts``): a proof over all ``2**width`` inputs, not a
-sample. The implementation is ``unit.combinational()`` (:meth:`lowbit.hw.unit.PipelinedUnit.combinational`,
+sample. The implementation is ``unit.combinational()`` (:meth:`lowbit.hw.units.unit.PipelinedUnit.combinational`,
 the same datapath code as the pipelined unit, without registers); the specifications below are written
 independently of it: per-lane decoding with ``Mux`` and a plain ``*`` per lane, then a sum.
 
 See ``docs/formal.md``.
 """
 
-import os
 import re
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lowbit.sw.paths import build_dir
 from amaranth.hdl import Const, Module, Mux, signed
-from amaranth.hdl import signed as _signed_shape  # for NHotSpecification, whose parameter is `signed`
+from amaranth.hdl import (
+    signed as _signed_shape,  # for NHotSpecification, whose parameter is `signed`
+)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,8 +54,8 @@ class ProofResult:
 
 
 def formal_root():
-    """Where proofs run: ``$LOWBIT_BUILD_DIR/formal`` or ``./build/formal``."""
-    return Path(os.environ.get("LOWBIT_BUILD_DIR", Path.cwd() / "build")).resolve() / "formal"
+    """Where proofs run: the build root's ``formal`` folder (:mod:`lowbit.sw.paths`)."""
+    return build_dir("formal")
 
 
 def _check_signature(implementation, specification):
@@ -213,11 +215,11 @@ def _ternary(nonzero, negative):
 
 
 class FATNNSpecification(_Specification):
-    """``sum_k a'_k * w_k + w_sum`` for :class:`lowbit.hw.fatnn.FATNNDotProduct`, with ``a'_k`` and ``w_k``
+    """``sum_k a'_k * w_k + w_sum`` for :class:`lowbit.hw.units.fatnn.FATNNDotProduct`, with ``a'_k`` and ``w_k``
     decoded from their (nz, sign) planes to -1, 0 or +1 and multiplied with ``*``."""
 
     def __init__(self, n):
-        from lowbit.hw.fatnn import FATNNDotInput, fatnn_dot_width
+        from lowbit.hw.units.fatnn import FATNNDotInput, fatnn_dot_width
         self.n = n
         super().__init__(FATNNDotInput(n), signed(fatnn_dot_width(n)))
 
@@ -231,12 +233,12 @@ class FATNNSpecification(_Specification):
 
 
 class NHotSpecification(_Specification):
-    """``sum_i x_i * q_i`` for :class:`lowbit.hw.nhot.NHotDotProduct`, with each weight ``q_i`` decoded from
+    """``sum_i x_i * q_i`` for :class:`lowbit.hw.units.nhot.NHotDotProduct`, with each weight ``q_i`` decoded from
     its terms to a signed integer (``Mux`` of ``±2**e`` constants; a term whose exponent is above
     ``weight_bits - 1`` counts 0) and multiplied with ``*``."""
 
     def __init__(self, n, n_terms, k=8, signed=True, weight_bits=8):
-        from lowbit.hw.nhot import NHotDotInput, nhot_dot_width
+        from lowbit.hw.units.nhot import NHotDotInput, nhot_dot_width
         self.n, self.n_terms, self.weight_bits = n, n_terms, weight_bits
         super().__init__(NHotDotInput(n, n_terms, k, signed, weight_bits),
                          _signed_shape(nhot_dot_width(n, n_terms, k, signed, weight_bits)))

@@ -1,5 +1,5 @@
-"""The tile in simulation: a cocotb :class:`~lowbit.sw.driver.Transport` on its streams, and whole-model
-runs of the driver against the Verilog of :class:`lowbit.hw.tile.Tile` in Verilator.
+"""The tile in simulation: a cocotb :class:`~lowbit.sw.host.Transport` on its streams, and whole-model
+runs of the driver against the Verilog of :class:`lowbit.hw.tile.tile.Tile` in Verilator.
 
 - :class:`CocotbTransport` drives the tile's ``i`` stream with the command words and collects the ``o``
   stream in the background (so a long RUN never deadlocks on a full output), with optional random idle
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hw.protocol import Family, InputKind, ProtocolError, TileGeometry, WeightKind
-from ..sw.driver import TransportError, Transport, layer_config
-from ..sw.encodings import int_weight_terms
+from lowbit.sw.kinds import Family, family_for, nhot_terms_needed
+from lowbit.sw.protocol import ProtocolError, TileGeometry
+from lowbit.sw.host import TransportError, Transport, layer_config
 
 __all__ = ["CocotbTransport", "default_geometry", "geometry_to_json", "geometry_from_json", "run_model_on_tile",
            "DEFAULT_ARRAY"]
@@ -43,7 +43,7 @@ class CocotbTransport(Transport):
 
     def __init__(self, dut, *, idle=False, backpressure=False, seed=0, timeout_cycles=200_000):
         import cocotb
-        from .benches.streams import StreamSink, StreamSource, flow_pattern
+        from lowbit.sim.benches.streams import StreamSink, StreamSource, flow_pattern
 
         self.dut = dut
         self.source = StreamSource(dut, "i", flow_pattern(idle, seed + 1))
@@ -85,16 +85,6 @@ class CocotbTransport(Transport):
 
 # --- geometry -------------------------------------------------------------------------------------------
 
-def _family_of(config):
-    if config.weight_kind in (WeightKind.BINARY, WeightKind.TERNARY, WeightKind.FATNN):
-        return Family.POPCOUNT
-    if config.weight_kind == WeightKind.INT and config.input_kind == InputKind.BINARY:
-        return Family.POPCOUNT
-    if config.weight_kind in (WeightKind.NHOT, WeightKind.INT) and config.input_kind == InputKind.UINT:
-        return Family.NHOT
-    return None
-
-
 def _signed_bits(lo, hi):
     """Bits of the smallest two's-complement integer holding ``lo .. hi``."""
     return max(int(lo).bit_length() if lo >= 0 else (~int(lo)).bit_length(),
@@ -112,7 +102,7 @@ def default_geometry(model, pe=None, simd=None):
             config = layer_config(layer)
         except ProtocolError as error:
             raise ProtocolError(f"layer {index}: {error}") from None
-        family = _family_of(config)
+        family = family_for(config.weight_kind, config.input_kind)
         if family is None:
             raise ProtocolError(f"layer {index}: no tile runs {layer.weight_kind} weights against "
                                 f"{layer.input_kind} input")
@@ -130,13 +120,13 @@ def default_geometry(model, pe=None, simd=None):
         width = max(width, _signed_bits(lo, hi))
     n_terms = 0
     if family == Family.NHOT:
-        terms = [c.n_terms if c.weight_kind == WeightKind.NHOT else int_weight_terms(c.weight_bits) for c in configs]
+        terms = [nhot_terms_needed(c.weight_kind, c.weight_bits, c.n_terms) for c in configs]
         n_terms = max(terms)
         if n_terms > MAX_NHOT_TERMS:
             index = terms.index(n_terms)
             raise ProtocolError(f"layer {index}: its weights need {n_terms} terms, an n-hot tile has at most "
                                 f"{MAX_NHOT_TERMS}")
-    uint_bits = [c.input_bits for c in configs if c.input_kind == InputKind.UINT]
+    uint_bits = [c.input_bits for c in configs if c.input_kind == "uint"]
     probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms)
     return TileGeometry(
         family, pe, simd,
@@ -166,7 +156,7 @@ def geometry_from_json(text):
 def run_model_on_tile(model_path, pixels, geometry, *, idle=False, backpressure=False, seed=20261123,
                       max_batch=None, progress=False, name=None, quiet=True):
     """Run the model file ``model_path`` on digits ``pixels`` ``(batch, 64)`` on the Verilog of
-    ``Tile(geometry)`` in Verilator, through the driver (:func:`lowbit.sw.driver.run_model`) over a
+    ``Tile(geometry)`` in Verilator, through the driver (:func:`lowbit.sw.host.run_model`) over a
     :class:`CocotbTransport`; return the bench's measurements as a dict:
 
     ``outputs`` (last-layer accumulators, a list per image), ``cycles`` (the whole run, loads included),
@@ -177,15 +167,16 @@ def run_model_on_tile(model_path, pixels, geometry, *, idle=False, backpressure=
     ``max_batch`` bounds the vectors per RUN; ``progress`` draws a bar on standard error.
     Raises :class:`lowbit.sim.verilator.BenchFailure` if the tile refused a command or stopped answering.
     """
-    from ..hw.tile import Tile
-    from .verilator import build_root, run_bench
+    from lowbit.hw.tile.tile import Tile
+    from lowbit.sim.verilator import run_bench
+    from lowbit.sw.paths import build_dir
 
     pixels = np.asarray(pixels)
     model_path = Path(model_path).resolve()          # the bench runs in its own folder
     geometry_text = geometry_to_json(geometry)
     key = hashlib.sha256(geometry_text.encode() + pixels.tobytes() + str(model_path).encode()).hexdigest()[:10]
     name = name or f"model-{key}-idle{int(idle)}-bp{int(backpressure)}-s{seed}"
-    folder = build_root() / "tile_runs" / name
+    folder = build_dir("tile_runs") / name
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "pixels.npy", pixels)
     (folder / "geometry.json").write_text(geometry_text)

@@ -6,9 +6,9 @@ layout, and the golden outputs, ready for :func:`lowbit.sim.verilator.run_vector
 
 import numpy as np
 
-from lowbit.hw.binary_dot import BinaryDotInput
+from lowbit.hw.units.binary_dot import BinaryDotInput
 from lowbit.sw.golden import binary_dot
-from lowbit.sw.packing import bits_to_int, pack_bits
+from lowbit.sw.kinds.packing import bits_to_int, pack_bits
 
 __all__ = ["pack_field", "pack_payloads", "unpack_array", "binary_corner_vectors", "binary_dot_vectors"]
 

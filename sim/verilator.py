@@ -13,7 +13,9 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["BenchFailure", "setup_verilator", "build_root", "verilog_of", "build_design", "run_bench",
+from lowbit.sw import paths
+
+__all__ = ["BenchFailure", "setup_verilator", "verilog_of", "build_design", "run_bench",
            "run_vectors"]
 
 
@@ -45,11 +47,6 @@ def waves_requested():
     return os.environ.get("LOWBIT_WAVES", "") == "1"
 
 
-def build_root():
-    """Where generated Verilog and simulator builds go: ``$LOWBIT_BUILD_DIR`` or ``./build``."""
-    return Path(os.environ.get("LOWBIT_BUILD_DIR", Path.cwd() / "build")).resolve()
-
-
 def verilog_of(component, name):
     """The Verilog of an Amaranth component, ports from its signature."""
     from amaranth.back import verilog
@@ -65,7 +62,7 @@ _RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_dpi", "verilated_th
 def _runtime_cache(waves):
     from importlib.metadata import version
     key = hashlib.sha256(f"{version('verilator')}\0{os.environ.get('CXXFLAGS')}\0waves={waves}".encode())
-    return build_root() / "sim" / f"_runtime-{key.hexdigest()[:16]}"
+    return paths.build_dir("sim") / f"_runtime-{key.hexdigest()[:16]}"
 
 
 def _copy_runtime(source, target):
@@ -115,7 +112,7 @@ def build_design(verilog_text, toplevel):
     setup_verilator()
     waves = waves_requested()
     key = hashlib.sha256(f"{verilog_text}\0waves={waves}".encode()).hexdigest()[:16]
-    build_dir = build_root() / "sim" / f"{toplevel}-{key}"
+    build_dir = paths.build_dir("sim") / f"{toplevel}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / "built.stamp"
     with open(build_dir / ".lock", "w") as lock:
@@ -170,7 +167,7 @@ def run_vectors(component, inputs, expected, *, toplevel, seed, name, signed=Tru
     (the generic bench :mod:`lowbit.sim.benches.stream_vectors`). Raises :class:`BenchFailure`."""
     if len(inputs) != len(expected):
         raise ValueError(f"{len(inputs)} inputs but {len(expected)} expected outputs")
-    vectors = build_root() / "vectors" / f"{toplevel}-{name}.json"
+    vectors = paths.build_dir("vectors") / f"{toplevel}-{name}.json"
     vectors.parent.mkdir(parents=True, exist_ok=True)
     vectors.write_text(json.dumps({"inputs": [int(x) for x in inputs], "expected": [int(x) for x in expected],
                                    "signed": signed, "seed": seed}))

@@ -1,10 +1,10 @@
-import os
-
 import pytest
+
+from lowbit.sw.paths import build_root
 
 
 def pytest_report_header(config):
-    return f"lowbit build folder: {os.environ.get('LOWBIT_BUILD_DIR', 'build/')} (waves: LOWBIT_WAVES=1)"
+    return f"lowbit build folder: {build_root()} (waves: LOWBIT_WAVES=1)"
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ the host driver over the serial link, bit by bit through the UART receiver and t
 Tests (the caller selects one: each needs its own build of the board):
 
 - ``model_over_the_link``: IDENTIFY (must answer the geometry the board was built with; the error LED
-  is still dark), then the whole model through :func:`lowbit.sw.driver.run_model` over
-  :class:`~lowbit.sw.link.LinkTransport` on a :class:`~lowbit.sim.benches.serial_port.SimSerialPort`
+  is still dark), then the whole model through :func:`lowbit.sw.host.run_model` over
+  :class:`~lowbit.sw.host.link.LinkTransport` on a :class:`~lowbit.sim.benches.serial_port.SimSerialPort`
   with faults on the wire; meanwhile every edge of ``heartbeat`` is timed. Writes the outputs, the
   host's link statistics (and why it dropped each bad frame), the board's counters, the LEDs, the faults injected and the heartbeat's
   half periods to ``output``; comparing them is the caller's job (so a mismatch still yields the figures).
@@ -35,15 +35,15 @@ import numpy as np
 from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
-from lowbit.hw.link import ACK_TIMEOUT_BITS
+from lowbit.sw.protocol.frames import ACK_TIMEOUT_BITS
 from lowbit.sim.benches.serial_port import CLOCK_NS, SimSerialPort
 from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import geometry_from_json, geometry_to_json
-from lowbit.hw.link import MAX_FRAME_WORDS
-from lowbit.hw.protocol import Opcode, header
-from lowbit.sw.driver import TileInterface, run_model, tile_layers
-from lowbit.sw.link import FrameDecoder, FrameError, LinkTransport
-from lowbit.sw.model_file import load_model
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
+from lowbit.sw.protocol import Opcode, header
+from lowbit.sw.host import TileInterface, run_model, tile_layers
+from lowbit.sw.host.link import FrameDecoder, FrameError, LinkTransport
+from lowbit.sw.model.file import load_model
 
 COUNTERS = ("bad_frames", "resent_frames", "uart_errors")
 

@@ -1,9 +1,9 @@
 """cocotb bench: the host driver over the serial link, bit by bit, on the Verilog of
-:class:`lowbit.hw.link.LinkTile`.
+:class:`lowbit.hw.link.bridge.LinkTile`.
 
 :class:`~lowbit.sim.benches.serial_port.SimSerialPort` is a UART model in Python on the ``rx`` / ``tx``
 pins (``divisor`` clock cycles of 10 ns per bit) with the byte-port interface of
-:class:`lowbit.sw.link.LinkTransport`, and injects faults on the wire: here a flipped bit or a cut in
+:class:`lowbit.sw.host.link.LinkTransport`, and injects faults on the wire: here a flipped bit or a cut in
 chosen host DATA frames (counted as sent, resends included), a flipped bit in a chosen byte from the board.
 
 ``LOWBIT_LINK`` names a JSON file (written by ``tests/sim/test_link_verilator.py``)::
@@ -13,8 +13,8 @@ chosen host DATA frames (counted as sent, resends included), a flipped bit in a 
      "flip_host_frames": [n, ...], "cut_host_frames": [n, ...], "flip_board_bytes": [n, ...],
      "output": path}
 
-The bench runs IDENTIFY, CONFIGURE, both loads and RUN (twice) through :class:`~lowbit.sw.driver.TileInterface`
-over :class:`~lowbit.sw.link.LinkTransport`, compares every response with ``==``, and writes the link
+The bench runs IDENTIFY, CONFIGURE, both loads and RUN (twice) through :class:`~lowbit.sw.host.TileInterface`
+over :class:`~lowbit.sw.host.link.LinkTransport`, compares every response with ``==``, and writes the link
 statistics and the board's counters to ``output``.
 """
 
@@ -27,12 +27,12 @@ import cocotb
 from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
-from lowbit.hw.protocol import LayerConfig
+from lowbit.sw.protocol import LayerConfig
 from lowbit.sim.benches.serial_port import SimSerialPort
 from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import geometry_from_json
-from lowbit.sw.driver import TileInterface
-from lowbit.sw.link import LinkTransport
+from lowbit.sw.host import TileInterface
+from lowbit.sw.host.link import LinkTransport
 
 
 @cocotb.test(timeout_time=300, timeout_unit="sec")

@@ -1,7 +1,7 @@
 """A host's serial port in cocotb: a UART model on a design's ``rx`` / ``tx`` pins with the byte-port
-interface of :class:`lowbit.sw.link.LinkTransport`, and fault injection on the wire.
+interface of :class:`lowbit.sw.host.link.LinkTransport`, and fault injection on the wire.
 
-Used by the benches of :class:`lowbit.hw.link.LinkTile` (:mod:`lowbit.sim.benches.link_bench`) and of
+Used by the benches of :class:`lowbit.hw.link.bridge.LinkTile` (:mod:`lowbit.sim.benches.link_bench`) and of
 the board's top level :class:`lowbit.boards.build.BoardCore` (:mod:`lowbit.sim.benches.board_bench`).
 """
 
@@ -10,7 +10,7 @@ import random
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
 
-from lowbit.hw.link import CRC_BYTES, HEADER_BYTES, SOF, FrameKind
+from lowbit.sw.protocol.frames import CRC_BYTES, HEADER_BYTES, SOF, FrameKind
 
 __all__ = ["CLOCK_NS", "SimSerialPort"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cocotb
 
-from .streams import StreamSink, StreamSource, flow_pattern, start_clock_and_reset
+from lowbit.sim.benches.streams import StreamSink, StreamSource, flow_pattern, start_clock_and_reset
 
 
 @cocotb.parametrize(idle=[False, True], backpressure=[False, True])

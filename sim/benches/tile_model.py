@@ -13,7 +13,7 @@ Reads its parameters from the environment (:func:`lowbit.sim.tile_transport.run_
 ``LOWBIT_PROGRESS``  ``1`` draws a progress bar on standard error
 ==================== =============================================================================
 
-The driver first checks IDENTIFY against the geometry, then runs the model (:func:`lowbit.sw.driver.run_model`).
+The driver first checks IDENTIFY against the geometry, then runs the model (:func:`lowbit.sw.host.run_model`).
 The JSON holds the outputs (last-layer accumulators), the total cycles, per layer the cycles of its
 loads and of each RUN, the MAC array's busy-cycle estimate (and the tile's ``mac_beats`` count where it
 has that port) and the words sent; comparing the outputs
@@ -29,8 +29,8 @@ import numpy as np
 
 from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import CocotbTransport, geometry_from_json
-from lowbit.sw.driver import TileInterface, run_model, tile_layers
-from lowbit.sw.model_file import load_model
+from lowbit.sw.host import TileInterface, run_model, tile_layers
+from lowbit.sw.model.file import load_model
 
 
 def _flag(name):

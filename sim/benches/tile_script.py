@@ -14,7 +14,7 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from .streams import StreamSink, StreamSource, flow_pattern, start_clock_and_reset
+from lowbit.sim.benches.streams import StreamSink, StreamSource, flow_pattern, start_clock_and_reset
 
 _TIMEOUT_CYCLES = 100_000
 

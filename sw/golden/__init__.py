@@ -5,8 +5,8 @@ Each hardware unit has a golden function here with the same name and integer sem
 No Amaranth (and no PyTorch) import is allowed in this package.
 """
 
-from .network import GoldenNetwork, predict, run_network
-from .units import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, multithreshold, nhot_dot, ternary_binary_dot,
+from lowbit.sw.golden.network import GoldenNetwork, predict, run_network
+from lowbit.sw.golden.units import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, multithreshold, nhot_dot, ternary_binary_dot,
                     ternary_dot)
 
 __all__ = [

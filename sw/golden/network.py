@@ -1,18 +1,7 @@
 """Whole-network inference on an exported model, built from the per-unit golden functions.
 
-Each layer runs on the unit the hardware uses for its pair of weight and input kinds:
-
-====================  =====================================================================
-weights \\ input       unit
-====================  =====================================================================
-binary                binary input: :func:`binary_dot`; ternary: :func:`ternary_dot`;
-                      FATNN: :func:`fatnn_dot`; uint k: :func:`bitserial_dot`
-ternary, fatnn        binary input: :func:`ternary_binary_dot`; otherwise as binary weights
-fgq                   :func:`fgq_dot` on the integer input values
-int (b bits)          binary input: :func:`bitserial_dot` over the weight bit-planes (roles swapped);
-                      otherwise :func:`nhot_dot` with ``ceil(b/2)`` terms (every b-bit value has them)
-nhot                  :func:`nhot_dot`
-====================  =====================================================================
+Each layer runs on the golden unit the kinds registry names for its pair of weight and input kinds
+(:func:`lowbit.sw.kinds.golden_unit`, tabulated in ``docs/arithmetic.md``).
 
 Hidden layers end in :func:`multithreshold`; the last layer returns its raw ``int64`` accumulators.
 A float (``fp32``) model is evaluated in float64 as a reference; it has no hardware unit.
@@ -21,10 +10,11 @@ Vectorised: packed words and ``np.bitwise_count``, batches processed in chunks t
 
 import numpy as np
 
-from ..data import input_codes
-from ..encodings import encode_fatnn_activation, encode_ternary, int_weight_terms, nhot_terms
-from ..packing import pack_bits
-from .units import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, multithreshold, nhot_dot, ternary_binary_dot,
+from lowbit.sw.model.inputs import model_input
+from lowbit.sw.kinds import golden_unit, nhot_terms_needed
+from lowbit.sw.kinds.encodings import activation_values, encode_fatnn_activation, encode_ternary, nhot_terms
+from lowbit.sw.kinds.packing import pack_bits
+from lowbit.sw.golden.units import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, multithreshold, nhot_dot, ternary_binary_dot,
                     ternary_dot)
 
 __all__ = ["GoldenNetwork", "run_network", "predict"]
@@ -33,7 +23,7 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 class GoldenNetwork:
-    """A loaded :class:`lowbit.sw.model_file.LowbitModel` with its weight encodings packed once."""
+    """A loaded :class:`lowbit.sw.model.file.LowbitModel` with its weight encodings packed once."""
 
     def __init__(self, model):
         self.model = model
@@ -41,10 +31,7 @@ class GoldenNetwork:
 
     def input(self, pixels):
         """Digits pixels ``(batch, 64)`` in ``0 .. 16`` to the first layer's input (codes, or float values)."""
-        pixels = np.asarray(pixels)
-        if self.model.input_kind == "float":
-            return pixels.astype(np.float64) / 16
-        return input_codes(pixels, self.model.input_bits).astype(np.int64)
+        return model_input(self.model, pixels)
 
     def run(self, pixels, trace=False):
         """Last-layer accumulators ``(batch, classes)`` (``int64``; float64 for a float model).
@@ -88,18 +75,16 @@ def predict(model, pixels):
 
 def _prepare(layer):
     """The weight-side encodings of one layer, packed once."""
-    w = np.asarray(layer.weights)
     kind = layer.weight_kind
     if kind == "float":
         return {}
-    w = w.astype(np.int64)
+    w = np.asarray(layer.weights).astype(np.int64)
     prepared = {"valid": pack_bits(np.ones(layer.in_features, np.uint8))}
     if kind in ("binary", "ternary", "fatnn"):
         nz, sign = encode_ternary(w)
         prepared.update(w_nz=pack_bits(nz), w_sign=pack_bits(sign), w_bits=pack_bits(w > 0), w_sum=w.sum(axis=1))
-    elif kind in ("int", "nhot"):
-        n_terms = layer.n_terms if kind == "nhot" else int_weight_terms(layer.weight_bits)
-        prepared["terms"] = nhot_terms(w, n_terms, layer.weight_bits)
+    elif golden_unit(kind, layer.input_kind) == "nhot_dot":
+        prepared["terms"] = nhot_terms(w, nhot_terms_needed(kind, layer.weight_bits, layer.n_terms), layer.weight_bits)
     return prepared
 
 
@@ -112,31 +97,35 @@ def _chunked(layer, prepared, codes):
 
 
 def _accumulate(layer, prepared, codes):
+    """One layer's accumulators on the golden unit the registry names for its kinds
+    (:func:`lowbit.sw.kinds.golden_unit`)."""
     wkind, akind, n = layer.weight_kind, layer.input_kind, layer.in_features
     if codes.shape[-1] != n:
         raise ValueError(f"layer takes {n} inputs, not {codes.shape[-1]}")
-    values = codes - 1 if akind == "ternary" else (2 * codes - 1 if akind == "binary" else codes)
+    unit = golden_unit(wkind, akind)
+    values = activation_values(codes, akind, layer.input_bits)
     w = layer.weights.astype(np.int64)
-    if wkind == "fgq":
+    if unit == "fgq_dot":
         return fgq_dot(values[:, None, :], w, layer.alpha_q.astype(np.int64), layer.group_size)
-    if wkind in ("binary", "ternary", "fatnn"):
-        nz, sign = prepared["w_nz"], prepared["w_sign"]
-        if akind == "binary":
-            a = pack_bits(codes)[:, None, :]
-            if wkind == "binary":
-                return binary_dot(a, prepared["w_bits"], n=n)
-            return ternary_binary_dot(a, prepared["valid"], nz, sign)
-        if akind == "ternary":
-            a_nz, a_sign = encode_ternary(values)
-            return ternary_dot(pack_bits(a_nz)[:, None, :], pack_bits(a_sign)[:, None, :], nz, sign)
-        if akind == "fatnn":
-            a_nz, a_sign = encode_fatnn_activation(codes)
-            return fatnn_dot(pack_bits(a_nz)[:, None, :], pack_bits(a_sign)[:, None, :], nz, sign, prepared["w_sum"])
-        return bitserial_dot(codes[:, None, :], layer.input_bits, False, nz, sign)
-    if wkind == "int" and akind == "binary":
+    if unit == "nhot_dot":
+        present, sign, exponent = prepared["terms"]
+        return nhot_dot(values[:, None, :], present, sign, exponent)
+    if unit == "bitserial_dot" and wkind == "int":
         # k-bit weights against binary activations: the bit-serial unit with the roles swapped.
         a_valid = np.broadcast_to(prepared["valid"], (len(codes), 1, prepared["valid"].shape[-1]))
         a_sign = pack_bits(1 - codes)[:, None, :]
         return bitserial_dot(w[None], layer.weight_bits, True, a_valid, a_sign)
-    present, sign, exponent = prepared["terms"]
-    return nhot_dot(values[:, None, :], present, sign, exponent)
+    nz, sign = prepared["w_nz"], prepared["w_sign"]
+    if unit == "binary_dot":
+        return binary_dot(pack_bits(codes)[:, None, :], prepared["w_bits"], n=n)
+    if unit == "ternary_binary_dot":
+        return ternary_binary_dot(pack_bits(codes)[:, None, :], prepared["valid"], nz, sign)
+    if unit == "ternary_dot":
+        a_nz, a_sign = encode_ternary(values)
+        return ternary_dot(pack_bits(a_nz)[:, None, :], pack_bits(a_sign)[:, None, :], nz, sign)
+    if unit == "fatnn_dot":
+        a_nz, a_sign = encode_fatnn_activation(codes)
+        return fatnn_dot(pack_bits(a_nz)[:, None, :], pack_bits(a_sign)[:, None, :], nz, sign, prepared["w_sum"])
+    if unit == "bitserial_dot":
+        return bitserial_dot(codes[:, None, :], layer.input_bits, False, nz, sign)
+    raise ValueError(f"no golden unit computes {wkind} weights against {akind} input")

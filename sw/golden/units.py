@@ -1,12 +1,12 @@
 """Golden functions of the arithmetic units, one per hardware block (see ``docs/arithmetic.md``).
 
-Vectors are packed with :func:`lowbit.sw.packing.pack_bits` into 64-bit words (``WORD_WIDTH``).
+Vectors are packed with :func:`lowbit.sw.kinds.packing.pack_bits` into 64-bit words (``WORD_WIDTH``).
 """
 
 import numpy as np
 
-from ..encodings import bit_planes
-from ..packing import WORD_WIDTH, pack_bits, valid_mask
+from lowbit.sw.kinds.encodings import bit_planes
+from lowbit.sw.kinds.packing import WORD_WIDTH, pack_bits, valid_mask
 
 __all__ = [
     "binary_dot", "ternary_dot", "ternary_binary_dot", "fatnn_dot", "bitserial_dot", "nhot_dot", "fgq_dot",
@@ -92,7 +92,7 @@ def ternary_binary_dot(a, valid, w_nz, w_sign):
 def fatnn_dot(a_nz, a_sign, w_nz, w_sign, w_sum):
     """FATNN's fast ternary kernel: ``sum(a * w)`` for activations a in {0, 1, 2} and ternary weights w.
 
-    The activation planes are those of ``a' = a - 1`` (:func:`lowbit.sw.encodings.encode_fatnn_activation`).
+    The activation planes are those of ``a' = a - 1`` (:func:`lowbit.sw.kinds.encodings.encode_fatnn_activation`).
     Returns ``pc(m) - 2 * pc(m & (sa ^ sw)) + w_sum`` with ``m = a_nz & w_nz``: two popcounts, because
     ``sum(a' * w) = pc(m) - 2 * pc(m & (sa ^ sw))`` and ``sum(a * w) = sum(a' * w) + sum(w)``.
     ``w_sum`` (int, broadcast to the result) is ``sum(w)`` per output channel; padding weights are 0 and
@@ -137,7 +137,7 @@ def nhot_dot(x, present, sign, exponent):
 
     ``x`` is an integer array ``(..., n)`` (any sign; the shift is an exact multiplication by ``2**e``);
     ``present``, ``sign``, ``exponent`` are the terms ``(..., n, n_terms)`` from
-    :func:`lowbit.sw.encodings.nhot_terms`, broadcast against ``x[..., None]``. Returns ``int64`` ``(...)``.
+    :func:`lowbit.sw.kinds.encodings.nhot_terms`, broadcast against ``x[..., None]``. Returns ``int64`` ``(...)``.
     """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.integer):

@@ -52,8 +52,8 @@ def test_geometries_run_their_models():
     and FINN's LFC (784-1024-1024-1024-10, binary) in parts of output channels; the ULX3S keeps the
     15 thresholds of TWN's 4-bit activations."""
     import dataclasses
-    from lowbit.hw.protocol import InputKind, LayerConfig, WeightKind
-    from lowbit.sw.driver import output_parts
+    from lowbit.sw.protocol import InputKind, LayerConfig, WeightKind
+    from lowbit.sw.host import output_parts
     binary, uint, int_ = WeightKind.BINARY, InputKind.UINT, WeightKind.INT
     digits = [LayerConfig(64, 256, binary, 1, 0, uint, 8, 2), LayerConfig(256, 256, binary, 1, 0, InputKind.BINARY, 1, 2),
               LayerConfig(256, 10, int_, 8, 0, InputKind.BINARY, 1, 0)]

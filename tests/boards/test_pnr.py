@@ -3,9 +3,9 @@
 import pytest
 
 from lowbit.boards.synth import RegisteredInput, place_and_route
-from lowbit.hw.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import BinaryDotProduct
 
-from ..hw import streamsim
+from tests.hw import streamsim
 
 
 @pytest.mark.synth

@@ -1,7 +1,7 @@
 import pytest
 
 from lowbit.boards.synth import synthesize
-from lowbit.hw.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import BinaryDotProduct
 
 
 @pytest.mark.synth

@@ -8,7 +8,7 @@ is in the test id and in every assertion message.
 import pytest
 from amaranth.hdl import Module
 
-from lowbit.hw.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import BinaryDotProduct
 from lowbit.sim.vectors import binary_dot_vectors
 from lowbit.sim.verilator import BenchFailure, run_vectors
 

@@ -13,11 +13,13 @@ import pytest
 
 from lowbit.boards import icebreaker
 from lowbit.boards.build import BoardCore
-from lowbit.hw.link import MAX_FRAME_WORDS
-from lowbit.hw.protocol import Opcode, parse_header
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
+from lowbit.sw.protocol import Opcode, parse_header
 from lowbit.sim.tile_transport import geometry_to_json
-from lowbit.sim.verilator import build_root, run_bench
-from lowbit.sw.driver import ModelTile, TileInterface, run_model
+from lowbit.sim.verilator import run_bench
+from lowbit.sw.paths import build_root
+from lowbit.sim.reference import ModelTile
+from lowbit.sw.host import TileInterface, run_model
 from lowbit.sw.golden import GoldenNetwork
 
 pytestmark = pytest.mark.verilator
@@ -39,10 +41,10 @@ TRAIN_SEED = 5
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     import torch
-    from lowbit.sw.data import load_digits_split
-    from lowbit.sw.export import export_model
-    from lowbit.sw.model_file import load_model, save_model
-    from lowbit.sw.train import TrainSettings, train_scheme
+    from lowbit.sw.train.data import load_digits_split
+    from lowbit.sw.train.export import export_model
+    from lowbit.sw.model.file import load_model, save_model
+    from lowbit.sw.train.qat import TrainSettings, train_scheme
 
     torch.set_num_threads(1)
     split = load_digits_split()

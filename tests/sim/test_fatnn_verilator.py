@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from lowbit.hw.fatnn import FATNNDotProduct
-from lowbit.hw.unit import PEArray
+from lowbit.hw.units.fatnn import FATNNDotProduct
+from lowbit.hw.units.unit import PEArray
 from lowbit.sim.vectors import pack_payloads, unpack_array
 from lowbit.sim.verilator import run_vectors
-from lowbit.sw.encodings import encode_fatnn_activation, encode_ternary
+from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
 from lowbit.sw.golden import fatnn_dot
-from lowbit.sw.packing import pack_bits
+from lowbit.sw.kinds.packing import pack_bits
 
 pytestmark = pytest.mark.verilator
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from lowbit.hw.fgq import FGQDotProduct
+from lowbit.hw.units.fgq import FGQDotProduct
 from lowbit.sim.verilator import run_vectors
-from lowbit.sw.encodings import encode_ternary
+from lowbit.sw.kinds.encodings import encode_ternary
 from lowbit.sw.golden import fgq_dot
-from lowbit.sw.packing import bits_to_int
+from lowbit.sw.kinds.packing import bits_to_int
 
 pytestmark = pytest.mark.verilator
 

@@ -6,8 +6,8 @@ import re
 import pytest
 from amaranth.hdl import Mux
 
-from lowbit.hw.fatnn import FATNNDotProduct
-from lowbit.hw.nhot import NHotDotProduct
+from lowbit.hw.units.fatnn import FATNNDotProduct
+from lowbit.hw.units.nhot import NHotDotProduct
 from lowbit.sim.formal import (FATNNSpecification, NHotSpecification, ProofFailure, ProofResult,
                                balanced_sum, prove_equivalent)
 

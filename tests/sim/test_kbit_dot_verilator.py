@@ -4,10 +4,10 @@ with and without idle input and output back-pressure (lowbit.sim.benches.stream_
 import numpy as np
 import pytest
 
-from lowbit.hw.kbit_dot import AddTreeDotProduct, BitSerialDotProduct
+from lowbit.hw.units.kbit_dot import AddTreeDotProduct, BitSerialDotProduct
 from lowbit.sim.verilator import run_vectors
 from lowbit.sw.golden import bitserial_dot
-from lowbit.sw.packing import pack_bits
+from lowbit.sw.kinds.packing import pack_bits
 
 pytestmark = pytest.mark.verilator
 

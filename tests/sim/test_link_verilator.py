@@ -10,12 +10,14 @@ import json
 import numpy as np
 import pytest
 
-from lowbit.hw.link import LinkTile
-from lowbit.hw.protocol import Family, TileGeometry
+from lowbit.hw.link.bridge import LinkTile
+from lowbit.sw.protocol import Family, TileGeometry
 from lowbit.sim.tile_transport import geometry_to_json
-from lowbit.sim.verilator import build_root, run_bench
-from lowbit.sw.driver import ModelTile, TileInterface, layer_config, pack_inputs, pack_thresholds, pack_weights
-from lowbit.sw.model_file import LayerRecord
+from lowbit.sim.verilator import run_bench
+from lowbit.sw.paths import build_root
+from lowbit.sim.reference import ModelTile
+from lowbit.sw.host import TileInterface, layer_config, pack_inputs, pack_thresholds, pack_weights
+from lowbit.sw.model.file import LayerRecord
 
 pytestmark = pytest.mark.verilator
 

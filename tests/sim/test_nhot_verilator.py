@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from lowbit.hw.nhot import NHotDotProduct
+from lowbit.hw.units.nhot import NHotDotProduct
 from lowbit.sim.verilator import run_vectors
-from lowbit.sw.encodings import nhot_nearest, nhot_terms
+from lowbit.sw.kinds.encodings import nhot_nearest, nhot_terms
 from lowbit.sw.golden import nhot_dot
 
 pytestmark = pytest.mark.verilator

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from lowbit.hw.ternary_dot import TernaryDotProduct
+from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.sim.vectors import pack_payloads
 from lowbit.sim.verilator import run_vectors
 from lowbit.sw.golden import ternary_binary_dot, ternary_dot
-from lowbit.sw.packing import pack_bits
+from lowbit.sw.kinds.packing import pack_bits
 
 pytestmark = pytest.mark.verilator
 

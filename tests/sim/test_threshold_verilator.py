@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lowbit.hw.threshold import MultiThreshold
-from lowbit.hw.unit import PEArray
+from lowbit.hw.units.threshold import MultiThreshold
+from lowbit.hw.units.unit import PEArray
 from lowbit.sim.verilator import run_vectors
 from lowbit.sw.golden import multithreshold
 

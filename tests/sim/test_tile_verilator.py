@@ -8,11 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from lowbit.hw.protocol import ErrorCode, Opcode, Response, header
-from lowbit.hw.tile import Tile
+from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
+from lowbit.hw.tile.tile import Tile
 from lowbit.sim.tile_transport import default_geometry, run_model_on_tile
-from lowbit.sim.verilator import build_root, run_bench
-from lowbit.sw.driver import (ModelTile, pack_inputs, pack_thresholds, pack_weights, tile_layers)
+from lowbit.sim.verilator import run_bench
+from lowbit.sw.paths import build_root
+from lowbit.sim.reference import ModelTile
+from lowbit.sw.host import pack_inputs, pack_thresholds, pack_weights, tile_layers
 from lowbit.sw.golden import GoldenNetwork
 
 pytestmark = pytest.mark.verilator
@@ -25,10 +27,10 @@ IMAGES = 48
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     import torch
-    from lowbit.sw.data import load_digits_split
-    from lowbit.sw.export import export_model
-    from lowbit.sw.model_file import load_model, save_model
-    from lowbit.sw.train import TrainSettings, train_scheme
+    from lowbit.sw.train.data import load_digits_split
+    from lowbit.sw.train.export import export_model
+    from lowbit.sw.model.file import load_model, save_model
+    from lowbit.sw.train.qat import TrainSettings, train_scheme
 
     torch.set_num_threads(1)
     split = load_digits_split()

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from lowbit.hw.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import BinaryDotProduct
 from lowbit.sim.verilator import build_design, setup_verilator, verilog_of
 
 

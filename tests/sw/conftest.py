@@ -5,7 +5,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def split():
-    from lowbit.sw.data import load_digits_split
+    from lowbit.sw.train.data import load_digits_split
     return load_digits_split()
 
 
@@ -43,7 +43,7 @@ def pytest_generate_tests(metafunc):
 def tiny_nets(split):
     """``{name: TrainResult}`` of tiny networks trained for two epochs (accuracy is not the point)."""
     import torch
-    from lowbit.sw.train import TrainSettings, train_scheme
+    from lowbit.sw.train.qat import TrainSettings, train_scheme
 
     torch.set_num_threads(1)
     nets = {}
@@ -57,8 +57,8 @@ def tiny_nets(split):
 @pytest.fixture(scope="session")
 def tiny_models(tiny_nets):
     """``{name: LowbitModel}``: each tiny network exported and read back from its file bytes."""
-    from lowbit.sw.export import export_model
-    from lowbit.sw.model_file import model_from_bytes, model_to_bytes
+    from lowbit.sw.train.export import export_model
+    from lowbit.sw.model.file import model_from_bytes, model_to_bytes
 
     return {name: model_from_bytes(model_to_bytes(export_model(result.net, name)))
             for name, result in tiny_nets.items()}

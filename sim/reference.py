@@ -1,0 +1,207 @@
+"""The reference tile: :class:`ModelTile`, the tile's protocol on the golden unit functions, in Python.
+
+It is a :class:`~lowbit.sw.host.transport.Transport`, so the host driver talks to it as to the Verilog
+tile in simulation or a board; the tests compare the two word for word.
+"""
+
+import collections
+
+import numpy as np
+
+from lowbit.sw.golden.units import (bitserial_dot, fatnn_dot, multithreshold, nhot_dot, ternary_binary_dot,
+                                    ternary_dot)
+from lowbit.sw.host.packing import (WORD_MASK, input_codes_of_rows, int_plane_weights, padded_shape,
+                                    rows_of_words, signed32, words_of_rows)
+from lowbit.sw.host.transport import Transport, TransportError
+from lowbit.sw.kinds import Family, InputKind, tile_unit
+from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
+from lowbit.sw.kinds.packing import pack_bits
+from lowbit.sw.protocol import (ErrorCode, LayerConfig, Opcode, Response, TileGeometry, header, output_code_bits,
+                                parse_header)
+
+__all__ = ["ModelTile"]
+
+class _Refusal(Exception):
+    def __init__(self, code):
+        self.code = code
+
+
+class ModelTile(Transport):
+    """The reference model of the tile: the protocol of :mod:`lowbit.sw.protocol` on the golden unit
+    functions, as a :class:`Transport` (the driver talks to it as to the hardware).
+
+    Words are processed as soon as a whole message has arrived; responses queue until read. It decodes
+    the wire formats itself (weights back into planes or terms, inputs into codes), computes each
+    channel with the golden unit of its family (``ternary_binary_dot``, ``ternary_dot``, ``fatnn_dot``,
+    ``bitserial_dot``, the int weight planes, ``nhot_dot``), adds the bias, wraps to ``acc_width`` bits
+    and applies ``multithreshold`` or returns the accumulators, as the tile does. Every refusal of the
+    protocol is answered with ERROR after the command's payload has been drained:
+
+    - an unknown opcode: UNKNOWN_OPCODE;
+    - CONFIGURE of length other than 3, IDENTIFY of length other than 0, LOAD_* of another length than
+      the configured layer needs, RUN of a length that is not a positive multiple of the vector's
+      words: BAD_LENGTH;
+    - CONFIGURE with an unknown kind, or one :meth:`TileGeometry.check` refuses: its code; a refused
+      CONFIGURE leaves the tile unconfigured;
+    - LOAD_* or RUN without a configured layer: NOT_CONFIGURED; RUN before both loads: NOT_LOADED.
+      A refused LOAD_* leaves what was loaded before.
+
+    ``busy_cycles`` estimates the MAC array's busy cycles (:meth:`TileGeometry.cycles_per_vector` per vector).
+    """
+
+    def __init__(self, geometry):
+        if not isinstance(geometry, TileGeometry):
+            raise TypeError(f"geometry must be a TileGeometry, not {geometry!r}")
+        self.geometry = geometry
+        self._inbox = []
+        self._outbox = collections.deque()
+        self._layer = None
+        self._weights = None
+        self._thresholds = None
+        self.busy_cycles = 0
+
+    @property
+    def pending(self):
+        """Response words written and not yet read."""
+        return len(self._outbox)
+
+    async def write(self, words):
+        for word in words:
+            word = int(word)
+            if not 0 <= word <= WORD_MASK:
+                raise TransportError(f"words are 32-bit unsigned integers, not {word}")
+            self._inbox.append(word)
+        start = 0
+        while start < len(self._inbox):
+            opcode, length = parse_header(self._inbox[start])
+            if len(self._inbox) - start - 1 < length:
+                break
+            self._outbox.extend(self._execute(opcode, self._inbox[start + 1:start + 1 + length]))
+            start += 1 + length
+        del self._inbox[:start]
+
+    async def read(self, count):
+        if count > len(self._outbox):
+            raise TransportError(f"read of {count} words, but the tile has answered only {len(self._outbox)}")
+        return [self._outbox.popleft() for _ in range(count)]
+
+    # --- commands -----------------------------------------------------------------------------------
+    def _execute(self, opcode, payload):
+        try:
+            command = Opcode(opcode)
+        except ValueError:
+            return self._error(ErrorCode.UNKNOWN_OPCODE, opcode)
+        handler = {Opcode.CONFIGURE: self._configure, Opcode.LOAD_WEIGHTS: self._load_weights,
+                   Opcode.LOAD_THRESHOLDS: self._load_thresholds, Opcode.RUN: self._run,
+                   Opcode.IDENTIFY: self._identify}[command]
+        try:
+            words = handler(payload)
+        except _Refusal as refusal:
+            return self._error(refusal.code, opcode)
+        if words is None:
+            return [header(Response.OK, 0)]
+        return [header(Response.DATA, len(words)), *words]
+
+    @staticmethod
+    def _error(code, opcode):
+        return [header(Response.ERROR, 1), (int(opcode) << 8) | int(code)]
+
+    def _identify(self, payload):
+        if payload:
+            raise _Refusal(ErrorCode.BAD_LENGTH)
+        return self.geometry.encode()
+
+    def _configure(self, payload):
+        self._layer = self._weights = self._thresholds = None
+        if len(payload) != 3:
+            raise _Refusal(ErrorCode.BAD_LENGTH)
+        try:
+            config = LayerConfig.decode(payload)
+        except ValueError:                          # a kind field that names no kind
+            raise _Refusal(ErrorCode.UNSUPPORTED) from None
+        code = self.geometry.check(config)
+        if code is not None:
+            raise _Refusal(code)
+        self._layer = config
+
+    def _configured(self):
+        if self._layer is None:
+            raise _Refusal(ErrorCode.NOT_CONFIGURED)
+        return self._layer
+
+    def _load_weights(self, payload):
+        config, g = self._configured(), self.geometry
+        if len(payload) != g.weight_words(config):
+            raise _Refusal(ErrorCode.BAD_LENGTH)
+        rows = rows_of_words(payload, g.weight_rows(config), g.weight_row_bits)
+        of, nf = g.out_folds(config), g.in_folds(config)
+        out_pad, in_pad = padded_shape(config, g)
+        if g.family == Family.POPCOUNT:
+            slots = rows.reshape(of, g.weight_planes(config), nf, g.pe, 2, g.simd)
+            planes = slots.transpose(1, 4, 0, 3, 2, 5).reshape(-1, 2, out_pad, in_pad)  # (P, 2, OP, IP)
+            self._weights = {"nz": planes[:, 0], "sign": planes[:, 1]}
+        else:
+            terms = rows.reshape(of, nf, g.pe, g.simd, g.n_terms, 2 + g.exponent_bits)
+            terms = terms.transpose(0, 2, 1, 3, 4, 5).reshape(out_pad, in_pad, g.n_terms, -1).astype(np.int64)
+            exponent = (terms[..., 2:] << np.arange(g.exponent_bits)).sum(axis=-1)
+            self._weights = {"present": terms[..., 0], "sign": terms[..., 1], "exponent": exponent}
+
+    def _load_thresholds(self, payload):
+        config, g = self._configured(), self.geometry
+        if len(payload) != g.threshold_words(config):
+            raise _Refusal(ErrorCode.BAD_LENGTH)
+        table = np.asarray(payload, dtype=np.int64).reshape(-1, 2 + config.thresholds)
+        self._thresholds = {"bias": signed32(table[:, 0]), "descending": (table[:, 1] & 1).astype(bool),
+                            "thresholds": self._wrap(signed32(table[:, 2:]))}
+
+    def _wrap(self, values):
+        """The low ``acc_width`` bits as a signed number: what the tile's registers hold."""
+        half = 1 << (self.geometry.acc_width - 1)
+        return ((values + half) & ((half << 1) - 1)) - half
+
+    def _run(self, payload):
+        config, g = self._configured(), self.geometry
+        if self._weights is None or self._thresholds is None:
+            raise _Refusal(ErrorCode.NOT_LOADED)
+        per_vector = g.input_words(config)
+        if not payload or len(payload) % per_vector:
+            raise _Refusal(ErrorCode.BAD_LENGTH)
+        batch = len(payload) // per_vector
+        rows = rows_of_words(payload, batch * g.in_folds(config), g.input_row_bits(config))
+        codes = input_codes_of_rows(rows, config, g, batch)                                 # (batch, IP)
+        self.busy_cycles += batch * g.cycles_per_vector(config)
+        acc = self._wrap(self._accumulate(config, codes) + self._thresholds["bias"])
+        of, pe = g.out_folds(config), g.pe
+        if config.last:
+            return (acc & WORD_MASK).reshape(-1).tolist()
+        out = multithreshold(acc, self._thresholds["thresholds"], self._thresholds["descending"]).astype(np.int64)
+        k = output_code_bits(config.output_levels)
+        out_bits = ((out[..., None] >> np.arange(k)) & 1).reshape(batch, of * pe * k)
+        return words_of_rows(out_bits).tolist()
+
+    def _accumulate(self, config, codes):
+        """``(batch, OP)`` dot products of the padded input codes with the loaded weights (no bias), on the
+        unit the registry names for the layer on this tile (:func:`lowbit.sw.kinds.tile_unit`)."""
+        w, unit = self._weights, tile_unit(config, self.geometry)
+        if unit == "nhot":
+            step = max(1, (1 << 22) // w["present"].size)   # bound the (batch, OP, IP, T) temporary
+            return np.concatenate([nhot_dot(codes[i:i + step, None, :], w["present"], w["sign"], w["exponent"])
+                                   for i in range(0, len(codes), step)])
+        nz, sign = pack_bits(w["nz"]), pack_bits(w["sign"])      # (P, OP, words)
+        if unit == "weight_bitserial":                          # k-bit weight planes against binary input
+            a = pack_bits(codes)[:, None, :]
+            valid = np.full_like(a, ~np.uint64(0))
+            planes = [ternary_binary_dot(a, valid, nz[p], np.zeros_like(nz[p])) for p in range(len(nz))]
+            return np.tensordot(int_plane_weights(config.weight_bits), np.stack(planes), axes=(0, 0))
+        nz, sign = nz[0], sign[0]
+        if unit == "input_bitserial":
+            return bitserial_dot(codes[:, None, :], config.input_bits, False, nz, sign)
+        kind = config.input_kind                                # ternary planes of binary / ternary / FATNN input
+        if kind == InputKind.BINARY:
+            a = pack_bits(codes)[:, None, :]
+            return ternary_binary_dot(a, np.full_like(a, ~np.uint64(0)), nz, sign)
+        a_nz, a_sign = encode_ternary(codes - 1) if kind == InputKind.TERNARY else encode_fatnn_activation(codes)
+        a_nz, a_sign = pack_bits(a_nz)[:, None, :], pack_bits(a_sign)[:, None, :]
+        if kind == InputKind.TERNARY:
+            return ternary_dot(a_nz, a_sign, nz, sign)
+        return fatnn_dot(a_nz, a_sign, nz, sign, np.int64(0))  # the bias carries sum(w)

@@ -1,0 +1,25 @@
+"""The host side of the tile: packing, the command interface, whole-model runs, the serial link.
+
+- :mod:`.transport`: :class:`Transport`, the word stream to a tile, and the errors of a command;
+- :mod:`.plan`: a model's layers as the tile's :class:`~lowbit.sw.protocol.LayerConfig`, refused before
+  anything is sent when the tile cannot run them, and split into output parts when too large;
+- :mod:`.packing`: the payload words of each command, and RUN's DATA back into codes or accumulators;
+- :mod:`.interface`: :class:`TileInterface`, one ``async`` method per command;
+- :mod:`.runner`: :func:`run_model` / :func:`run_codes`, a whole model over a batch;
+- :mod:`.link`: the framed serial link and :class:`SerialTransport` to a board.
+
+The protocol itself is :mod:`lowbit.sw.protocol`; the reference tile in Python is
+:class:`lowbit.sim.reference.ModelTile`.
+"""
+
+from lowbit.sw.host.interface import StreamStats, TileInterface, vectors_per_run
+from lowbit.sw.host.packing import clamp_thresholds, pack_inputs, pack_thresholds, pack_weights, unpack_outputs
+from lowbit.sw.host.plan import layer_config, layer_part, output_parts, tile_layers
+from lowbit.sw.host.runner import run_codes, run_model
+from lowbit.sw.host.transport import TileError, Transport, TransportError
+
+__all__ = [
+    "Transport", "TransportError", "TileError", "StreamStats", "TileInterface",
+    "layer_config", "tile_layers", "output_parts", "layer_part", "clamp_thresholds", "pack_weights",
+    "pack_thresholds", "pack_inputs", "unpack_outputs", "vectors_per_run", "run_model", "run_codes",
+]

@@ -1,0 +1,219 @@
+"""The payload words of each command for a layer, and RUN's DATA back into codes or accumulators
+(NumPy, vectorised). The word formats are those of :class:`lowbit.sw.protocol.TileGeometry`
+(``docs/protocol.md``); the bit orders are :mod:`lowbit.sw.kinds.packing`'s."""
+
+import numpy as np
+
+from lowbit.sw.host.plan import fits_signed, layer_config
+from lowbit.sw.kinds import WeightKind, InputKind, Family, nhot_terms_needed
+from lowbit.sw.kinds.encodings import encode_ternary, nhot_terms
+from lowbit.sw.kinds.packing import pack_bits, unpack_bits
+from lowbit.sw.protocol import WORD_BITS, ProtocolError, output_code_bits, refusal_reason
+
+__all__ = ["pack_weights", "pack_thresholds", "pack_inputs", "unpack_outputs", "clamp_thresholds",
+           "words_of_rows", "rows_of_words", "padded_shape", "input_codes_of_rows", "signed32", "int_plane_weights",
+           "WORD_MASK"]
+
+WORD_MASK = (1 << WORD_BITS) - 1
+
+def words_of_rows(bits):
+    """``(rows, n)`` 0/1 -> the rows' words, flat: each row a little-endian bit string, zero-padded."""
+    return pack_bits(bits, WORD_BITS).astype(np.uint32).reshape(-1)
+
+
+def rows_of_words(words, rows, nbits):
+    """Inverse of :func:`words_of_rows`: ``(rows, nbits)`` ``uint8``."""
+    words = np.asarray(words, dtype=np.uint64).reshape(rows, -1)
+    return unpack_bits(words, nbits, WORD_BITS)
+
+
+def _pad(array, shape):
+    out = np.zeros(shape + array.shape[len(shape):], dtype=array.dtype)
+    out[tuple(slice(0, n) for n in array.shape[:len(shape)])] = array
+    return out
+
+
+def padded_shape(config, geometry):
+    return (geometry.out_folds(config) * geometry.pe, geometry.in_folds(config) * geometry.simd)
+
+
+def _int_planes(w, bits):
+    """k two's-complement bit-planes of ``w`` ``(out, in)``, plane 0 the most significant: ``(k, out, in)``."""
+    code = w & ((1 << bits) - 1)
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)[:, None, None]
+    return ((code[None] >> shifts) & 1).astype(np.uint8)
+
+
+def int_plane_weights(bits):
+    """What each weight plane of :func:`_int_planes` weighs: ``-2**(k-1), 2**(k-2), ..., 1``."""
+    weights = np.int64(1) << np.arange(bits - 1, -1, -1, dtype=np.int64)
+    weights[0] = -weights[0]
+    return weights
+
+
+def _weight_terms(layer_weights, config, geometry):
+    """n-hot terms ``(present, sign, exponent)`` of the padded weights, each ``(OP, IP, geometry.n_terms)``."""
+    n = nhot_terms_needed(config.weight_kind, config.weight_bits, config.n_terms)
+    present, sign, exponent = nhot_terms(layer_weights, n, config.weight_bits)
+    extra = ((0, 0), (0, 0), (0, geometry.n_terms - n))
+    return tuple(np.pad(x, extra) for x in (present, sign, exponent))
+
+
+def pack_weights(layer, geometry):
+    """LOAD_WEIGHTS' payload of a model-file layer: ``uint32`` words, :meth:`TileGeometry.weight_words` of them.
+
+    Row ``(o_fold * weight_planes + p) * in_folds + i_fold`` holds output channels ``o_fold * PE + c`` and
+    inputs ``i_fold * SIMD + t``; padding channels and taps are all-zero. Popcount family: slot ``c`` at bit
+    ``c * 2 * SIMD``, ``w_nz`` then ``w_sign`` (int weights: ``k`` planes, plane 0 the most significant bit
+    as ``nz``, ``sign`` 0). N-hot family: slot ``c``, tap ``t``, term ``j`` at
+    ``((c * SIMD + t) * T + j) * (2 + E)``: present, sign, exponent (``E`` bits).
+    """
+    config = layer_config(layer)
+    if geometry.check(config) is not None:
+        raise ProtocolError(f"the tile cannot run the layer: {refusal_reason(config, geometry)}")
+    out_pad, in_pad = padded_shape(config, geometry)
+    of, nf, pe, simd = geometry.out_folds(config), geometry.in_folds(config), geometry.pe, geometry.simd
+    w = _pad(np.asarray(layer.weights, dtype=np.int64), (out_pad, in_pad))
+    if geometry.family == Family.POPCOUNT:
+        if config.weight_kind == WeightKind.INT:
+            nz = _int_planes(w, config.weight_bits)
+            sign = np.zeros_like(nz)
+        else:
+            nz, sign = (plane[None] for plane in encode_ternary(w))
+        planes = nz.shape[0]
+        slots = np.stack([nz, sign], axis=-2)                          # (P, OP, 2, IP)
+        slots = slots.reshape(planes, of, pe, 2, nf, simd).transpose(1, 0, 4, 2, 3, 5)  # (OF, P, IF, PE, 2, SIMD)
+    else:
+        present, sign, exponent = _weight_terms(w, config, geometry)  # (OP, IP, T)
+        e_bits = (exponent[..., None] >> np.arange(geometry.exponent_bits)) & 1
+        terms = np.concatenate([present[..., None], sign[..., None], e_bits], axis=-1).astype(np.uint8)
+        slots = terms.reshape(of, pe, nf, simd, -1).transpose(0, 2, 1, 3, 4)  # (OF, IF, PE, SIMD, T*(2+E))
+    return words_of_rows(slots.reshape(geometry.weight_rows(config), geometry.weight_row_bits))
+
+
+def clamp_thresholds(thresholds, descending, lo, hi, acc_width):
+    """Thresholds ``(C, T)`` moved into ``signed(acc_width)`` without changing any output of
+    :func:`multithreshold` on accumulators in ``lo .. hi`` (per channel).
+
+    Ascending ``[acc >= T]``: ``T > hi`` -> ``hi + 1`` (never), ``T <= lo`` -> ``lo`` (always). Descending
+    ``[acc <= T]``: ``T >= hi`` -> ``hi`` (always), ``T < lo`` -> ``lo - 1`` (never). Raises
+    :class:`ProtocolError` when ``lo - 1`` or ``hi + 1`` does not fit: the layer needs a wider accumulator.
+    """
+    t = np.asarray(thresholds, dtype=np.int64)
+    lo, hi = np.asarray(lo, dtype=np.int64)[:, None], np.asarray(hi, dtype=np.int64)[:, None]
+    fits = fits_signed(lo - 1, acc_width) & fits_signed(hi + 1, acc_width)
+    if not fits.all():
+        channel = int(np.argwhere(~fits)[0][0])
+        raise ProtocolError(f"channel {channel}: accumulators {int(lo[channel, 0])} .. {int(hi[channel, 0])} and "
+                            f"their thresholds do not fit a {acc_width}-bit accumulator; the layer needs a "
+                            f"wider accumulator")
+    descending = np.broadcast_to(np.asarray(descending, dtype=bool), (t.shape[0],))[:, None]
+    ascending = np.where(t > hi, hi + 1, np.where(t <= lo, lo, t))
+    falling = np.where(t >= hi, hi, np.where(t < lo, lo - 1, t))
+    return np.where(descending, falling, ascending)
+
+
+def pack_thresholds(layer, geometry):
+    """LOAD_THRESHOLDS' payload of a model-file layer: ``uint32`` words, per padded output channel ``bias``
+    (``sum(w)`` for FATNN input, else 0), ``descending`` and the :func:`clamp_thresholds` thresholds,
+    each a 32-bit two's-complement word."""
+    config = layer_config(layer)
+    out_pad = padded_shape(config, geometry)[0]
+    w = np.asarray(layer.weights, dtype=np.int64)
+    bias = w.sum(axis=1) if config.input_kind == InputKind.FATNN else np.zeros(config.out_features, np.int64)
+    if config.last:
+        thresholds = np.zeros((config.out_features, 0), np.int64)
+        descending = np.zeros(config.out_features, np.int64)
+    else:
+        lo, hi = layer.accumulator_range()
+        thresholds = clamp_thresholds(layer.thresholds, layer.descending, lo, hi, geometry.acc_width)
+        descending = np.asarray(layer.descending, dtype=np.int64)
+    table = np.concatenate([bias[:, None], descending[:, None], thresholds], axis=1)
+    return (_pad(table, (out_pad,)) & WORD_MASK).astype(np.uint32).reshape(-1)
+
+
+def _input_planes(codes, config, geometry):
+    """Padded input codes ``(batch, IP)`` to the input rows' bits ``(batch * in_folds, input_row_bits)``,
+    as :meth:`TileGeometry.input_row_bits` lays them out."""
+    if geometry.family == Family.NHOT:
+        fields = (codes[..., None] >> np.arange(geometry.max_input_bits)) & 1      # (batch, IP, B)
+        return fields.reshape(-1, geometry.input_row_bits(config))
+    if config.input_kind == InputKind.BINARY:
+        planes = codes[None]
+    elif config.input_kind in (InputKind.TERNARY, InputKind.FATNN):
+        # Padding taps hold code 1 (value 0): both planes zero.
+        planes = np.stack(encode_ternary(codes - 1))                                 # nz, sign
+    else:
+        k = config.input_bits
+        planes = (codes[None] >> np.arange(k - 1, -1, -1)[:, None, None]) & 1        # the MSB first
+    batch, simd = codes.shape[0], geometry.simd
+    planes = planes.reshape(len(planes), batch, -1, simd).transpose(1, 2, 0, 3)      # (batch, IF, P, SIMD)
+    return planes.reshape(-1, geometry.input_row_bits(config))
+
+
+def input_codes_of_rows(bits, config, geometry, batch):
+    """Inverse of :func:`_input_planes`: ``(batch, IP)`` codes (padding taps of ternary kinds read as 1)."""
+    if geometry.family == Family.NHOT:
+        fields = bits.reshape(batch, -1, geometry.max_input_bits).astype(np.int64)
+        return (fields << np.arange(geometry.max_input_bits)).sum(axis=-1)
+    count = geometry.input_planes(config)
+    planes = bits.reshape(batch, -1, count, geometry.simd).astype(np.int64)
+    planes = planes.transpose(2, 0, 1, 3).reshape(count, batch, -1)                 # (P, batch, IP)
+    if config.input_kind == InputKind.BINARY:
+        return planes[0]
+    if config.input_kind in (InputKind.TERNARY, InputKind.FATNN):
+        return planes[0] * (1 - 2 * planes[1]) + 1
+    k = config.input_bits
+    return np.tensordot(np.int64(1) << np.arange(k - 1, -1, -1), planes, axes=(0, 0))
+
+
+def pack_inputs(codes, layer_config, geometry):
+    """RUN's payload for input codes ``(batch, in_features)``: ``uint32`` words, per vector ``in_folds`` rows
+    of :meth:`TileGeometry.input_row_words` words, each the bit string of :meth:`TileGeometry.input_row_bits`
+    (popcount family: plane-major, binary the code, ternary and FATNN the ``nz`` and ``sign`` planes of
+    ``code - 1``, uint the bits the most significant first; n-hot family: ``max_input_bits``-bit codes).
+    Padding taps are all-zero bits."""
+    codes = np.asarray(codes, dtype=np.int64)
+    config = layer_config
+    if codes.ndim != 2 or codes.shape[1] != config.in_features:
+        raise ValueError(f"codes must have shape (batch, {config.in_features}), not {codes.shape}")
+    if config.input_kind in (InputKind.TERNARY, InputKind.FATNN):
+        limit, pad = 3, 1
+    else:
+        limit, pad = 1 << (1 if config.input_kind == InputKind.BINARY else config.input_bits), 0
+    if codes.size and (codes.min() < 0 or codes.max() >= limit):
+        raise ValueError(f"{config.input_kind.name.lower()} input codes must lie in 0 .. {limit - 1}, "
+                         f"not {int(codes.max() if codes.max() >= limit else codes.min())}")
+    in_pad = padded_shape(config, geometry)[1]
+    padded = np.full((len(codes), in_pad), pad, dtype=np.int64)
+    padded[:, :config.in_features] = codes
+    return words_of_rows(_input_planes(padded, config, geometry))
+
+
+def signed32(words):
+    words = np.asarray(words, dtype=np.int64) & WORD_MASK
+    return words - ((words >> (WORD_BITS - 1)) << WORD_BITS)
+
+
+def unpack_outputs(words, layer_config, geometry, batch):
+    """RUN's DATA payload to ``int64`` ``(batch, out_features)``: accumulators (last layer) or output codes.
+
+    Per vector: last layer, a sign-extended accumulator word per (padded) channel; else the codes of
+    ``k = output_code_bits(levels)`` bits of its ``out_folds * PE`` channels as one bit string, channel
+    ``j`` at bit ``j * k``, in whole words. Padded channels are dropped.
+    """
+    config = layer_config
+    words = np.asarray(words, dtype=np.int64)
+    expected = batch * geometry.output_words(config)
+    if words.shape != (expected,):
+        raise ValueError(f"{batch} output vectors are {expected} words, not {words.shape[0]}")
+    of, pe = geometry.out_folds(config), geometry.pe
+    if config.last:
+        values = signed32(words).reshape(batch, of * pe)
+    else:
+        k = output_code_bits(config.output_levels)
+        bits = rows_of_words(words, batch, of * pe * k).reshape(batch, of * pe, k).astype(np.int64)
+        values = (bits << np.arange(k)).sum(axis=-1)
+    return values[:, :config.out_features]
+
+

@@ -1,0 +1,311 @@
+"""The tile's stream protocol, defined once: imported by the hardware (:mod:`lowbit.hw.tile.tile`), the host
+driver (:mod:`lowbit.sw.host`) and the tests. ``docs/protocol.md`` describes it in prose.
+
+Both directions carry 32-bit words. A message is a header word, ``opcode`` in bits 31..24 and
+``length`` (the number of words that follow) in bits 23..0, then ``length`` payload words.
+
+Standard library only (no NumPy, no Amaranth): plain integers, enums and the tile geometry (how many
+words each command of a layer takes for a given ``PE`` x ``SIMD`` array). The kinds and which tile runs
+which pair of them come from the kinds registry, :mod:`lowbit.sw.kinds`; :func:`configure_error` is the
+CONFIGURE check, written once for Python integers and for the tile's Amaranth values.
+"""
+
+import enum
+from dataclasses import dataclass
+
+from lowbit.sw.kinds import INPUTS, Family, InputKind, WeightKind, support_error, unsupported_reason
+
+__all__ = [
+    "WORD_BITS", "MAX_LENGTH", "Opcode", "Response", "ErrorCode", "WeightKind", "InputKind", "Family",
+    "ProtocolError", "header", "parse_header", "LayerConfig", "TileGeometry", "output_code_bits",
+    "configure_error", "refusal_reason",
+]
+
+WORD_BITS = 32
+MAX_LENGTH = (1 << 24) - 1
+
+
+class Opcode(enum.IntEnum):
+    """Host -> tile commands."""
+    CONFIGURE = 0x01         #: 3 words: :class:`LayerConfig`; replaces the layer, forgets its weights
+    LOAD_WEIGHTS = 0x02      #: the layer's weight rows (:meth:`TileGeometry.weight_words`)
+    LOAD_THRESHOLDS = 0x03   #: per output channel: bias, descending flag, thresholds
+    RUN = 0x04               #: a batch of input vectors (:meth:`TileGeometry.input_words` each)
+    IDENTIFY = 0x05          #: no payload; answered with DATA: the tile's parameters
+
+
+class Response(enum.IntEnum):
+    """Tile -> host responses: exactly one per command, in order."""
+    OK = 0x80      #: length 0: CONFIGURE / LOAD_* done
+    DATA = 0x81    #: RUN's outputs, IDENTIFY's parameters
+    ERROR = 0xEE   #: length 1: one word, error code in bits 7..0, the offending opcode in bits 15..8
+
+
+class ErrorCode(enum.IntEnum):
+    UNKNOWN_OPCODE = 0x01  #: the header's opcode is not a command
+    BAD_LENGTH = 0x02      #: the length does not match what the command needs for the layer
+    UNSUPPORTED = 0x03     #: this tile cannot run the layer (kind, bits, sizes of zero)
+    TOO_LARGE = 0x04       #: the layer does not fit the weight, threshold or input memories
+    NOT_CONFIGURED = 0x05  #: LOAD_* or RUN before a valid CONFIGURE
+    NOT_LOADED = 0x06      #: RUN before the layer's weights and thresholds are loaded
+
+
+class ProtocolError(ValueError):
+    """A word sequence or a layer that the protocol cannot express."""
+
+
+def header(opcode, length):
+    """The header word of a message."""
+    if not 0 <= int(opcode) <= 0xFF:
+        raise ProtocolError(f"opcode must fit in 8 bits, not {opcode!r}")
+    if not 0 <= length <= MAX_LENGTH:
+        raise ProtocolError(f"length must be between 0 and {MAX_LENGTH}, not {length}")
+    return (int(opcode) << 24) | length
+
+
+def parse_header(word):
+    """``(opcode, length)`` of a header word."""
+    return (word >> 24) & 0xFF, word & MAX_LENGTH
+
+
+def output_code_bits(levels):
+    """Bits of an output code with ``levels`` values (2 -> 1, 3 -> 2, 2**k -> k)."""
+    return max(1, (levels - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """One layer as the tile sees it. ``output_levels`` is 0 for the last layer (raw accumulators),
+    else the number of codes its thresholds emit (``thresholds`` per channel = ``output_levels - 1``)."""
+    in_features: int
+    out_features: int
+    weight_kind: WeightKind
+    weight_bits: int
+    n_terms: int
+    input_kind: InputKind
+    input_bits: int
+    output_levels: int
+
+    def __post_init__(self):
+        for name, high in (("in_features", 0xFFFF), ("out_features", 0xFFFF), ("weight_bits", 15),
+                           ("n_terms", 15), ("input_bits", 15), ("output_levels", 0x1FF)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
+                raise ProtocolError(f"{name} must be an integer from 0 to {high}, not {value!r}")
+        object.__setattr__(self, "weight_kind", WeightKind.parse(self.weight_kind))
+        object.__setattr__(self, "input_kind", InputKind.parse(self.input_kind))
+
+    @property
+    def last(self):
+        return self.output_levels == 0
+
+    @property
+    def thresholds(self):
+        """Thresholds per output channel."""
+        return 0 if self.last else self.output_levels - 1
+
+    def encode(self):
+        """The three payload words of CONFIGURE."""
+        return [self.in_features | (self.out_features << 16),
+                self.weight_kind.code | (self.weight_bits << 4) | (self.n_terms << 8)
+                | (self.input_kind.code << 12) | (self.input_bits << 16),
+                self.output_levels]
+
+    @classmethod
+    def decode(cls, words):
+        """The configuration of CONFIGURE's three words; ``ValueError`` for a kind code that names no kind."""
+        w0, w1, w2 = words
+        return cls(w0 & 0xFFFF, w0 >> 16, WeightKind.from_code(w1 & 0xF), (w1 >> 4) & 0xF, (w1 >> 8) & 0xF,
+                   InputKind.from_code((w1 >> 12) & 0xF), (w1 >> 16) & 0xF, w2 & 0x1FF)
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class TileGeometry:
+    """The parameters of a generated tile, and from them the words each command of a layer takes.
+
+    ``family`` selects the MAC array; ``pe`` output channels x ``simd`` inputs per cycle; ``n_terms``
+    and ``exponent_bits`` describe the n-hot array's weight terms; the ``max_*`` fields size the
+    memories; ``acc_width`` is the accumulator (and threshold) width; ``max_thresholds`` the
+    thresholds per channel the threshold unit holds.
+    """
+    family: Family
+    pe: int
+    simd: int
+    max_in_features: int
+    max_out_features: int
+    max_weight_rows: int
+    acc_width: int = 24
+    max_thresholds: int = 3
+    max_input_bits: int = 8
+    n_terms: int = 0
+    exponent_bits: int = 3
+
+    def __post_init__(self):
+        object.__setattr__(self, "family", Family(self.family))
+        for name, high in (("pe", 0xFFFF), ("simd", 0xFFFF), ("max_in_features", 0xFFFF),
+                           ("max_out_features", 0xFFFF), ("max_weight_rows", 1 << 24), ("acc_width", WORD_BITS),
+                           ("max_thresholds", 255), ("max_input_bits", 8)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+                raise ProtocolError(f"{name} must be an integer from 1 to {high}, not {value!r}")
+        for name in ("pe", "simd"):
+            value = getattr(self, name)
+            if value & (value - 1):
+                raise ProtocolError(f"{name} must be a power of two, not {value}")
+        if self.family == Family.NHOT and not 1 <= self.n_terms <= 3:
+            raise ProtocolError(f"an n-hot tile needs n_terms from 1 to 3, not {self.n_terms}")
+        if not 2 <= self.acc_width <= WORD_BITS:
+            raise ProtocolError(f"acc_width must be between 2 and {WORD_BITS}, not {self.acc_width}")
+
+    # --- per tile -------------------------------------------------------------------------------------
+    def encode(self):
+        """The five words of IDENTIFY's DATA."""
+        return [int(self.family) | (self.n_terms << 4) | (self.exponent_bits << 8) | (self.max_input_bits << 12)
+                | (self.acc_width << 16),
+                self.pe | (self.simd << 16), self.max_in_features | (self.max_out_features << 16),
+                self.max_weight_rows, self.max_thresholds]
+
+    @classmethod
+    def decode(cls, words):
+        w0, w1, w2, w3, w4 = words
+        return cls(Family(w0 & 0xF), w1 & 0xFFFF, w1 >> 16, w2 & 0xFFFF, w2 >> 16, w3, acc_width=(w0 >> 16) & 0xFF,
+                   max_thresholds=w4, max_input_bits=(w0 >> 12) & 0xF, n_terms=(w0 >> 4) & 0xF,
+                   exponent_bits=(w0 >> 8) & 0xF)
+
+    @property
+    def max_in_folds(self):
+        return _ceil_div(self.max_in_features, self.simd)
+
+    @property
+    def max_out_folds(self):
+        return _ceil_div(self.max_out_features, self.pe)
+
+    @property
+    def tap_bits(self):
+        """Weight bits per tap in a weight row."""
+        if self.family == Family.POPCOUNT:
+            return 2
+        return self.n_terms * (2 + self.exponent_bits)
+
+    @property
+    def weight_row_bits(self):
+        return self.pe * self.simd * self.tap_bits
+
+    @property
+    def weight_row_words(self):
+        return _ceil_div(self.weight_row_bits, WORD_BITS)
+
+    # --- per layer ------------------------------------------------------------------------------------
+    def input_planes(self, layer):
+        """Bit-planes of one input row on the POPCOUNT array: 1 (binary: the code), 2 (ternary, FATNN:
+        the non-zero and sign planes of ``code - 1``), ``input_bits`` (uint: plane ``p`` holds bit
+        ``input_bits - 1 - p``, the most significant first)."""
+        planes = INPUTS[layer.input_kind].planes
+        return layer.input_bits if planes is None else planes
+
+    def input_row_bits(self, layer):
+        """Bits of one input row (``simd`` inputs). POPCOUNT: plane-major, plane ``j`` at bits
+        ``j * simd .. (j + 1) * simd - 1`` (:meth:`input_planes`), input ``t`` at bit ``t`` of each plane.
+        NHOT: ``simd`` codes of ``max_input_bits`` bits each, code ``t`` at bit ``t * max_input_bits``."""
+        if self.family == Family.POPCOUNT:
+            return self.simd * self.input_planes(layer)
+        return self.simd * self.max_input_bits
+
+    def in_folds(self, layer):
+        return _ceil_div(layer.in_features, self.simd)
+
+    def out_folds(self, layer):
+        return _ceil_div(layer.out_features, self.pe)
+
+    def weight_planes(self, layer):
+        """Weight rows per (output fold, input fold): the weight bit-planes when the weights are k-bit
+        integers against binary inputs on the popcount array, else 1."""
+        if self.family == Family.POPCOUNT and layer.weight_kind == WeightKind.INT:
+            return layer.weight_bits
+        return 1
+
+    def planes(self, layer):
+        """Passes over the input folds per output fold: the bit-planes of a k-bit side on the popcount
+        array (activation planes for uint inputs, weight planes for int weights), else 1."""
+        if self.family == Family.POPCOUNT and layer.input_kind == InputKind.UINT:
+            return layer.input_bits
+        return self.weight_planes(layer)
+
+    def input_row_words(self, layer):
+        return _ceil_div(self.input_row_bits(layer), WORD_BITS)
+
+    @property
+    def max_input_row_words(self):
+        return _ceil_div(self.simd * self.max_input_bits, WORD_BITS)
+
+    def weight_rows(self, layer):
+        return self.out_folds(layer) * self.weight_planes(layer) * self.in_folds(layer)
+
+    def weight_words(self, layer):
+        return self.weight_rows(layer) * self.weight_row_words
+
+    def threshold_words(self, layer):
+        """Words of LOAD_THRESHOLDS: per padded output channel, bias, descending and the thresholds."""
+        return self.out_folds(layer) * self.pe * (2 + layer.thresholds)
+
+    def input_words(self, layer):
+        """Words of one input vector in RUN."""
+        return self.in_folds(layer) * self.input_row_words(layer)
+
+    def output_words(self, layer):
+        """Words of one output vector in RUN's DATA: the codes of its ``out_folds * pe`` (padded) channels
+        as one bit string, channel ``j`` at bit ``j * k``, zero-padded to whole words; or (last layer) one
+        sign-extended accumulator word per channel."""
+        if layer.last:
+            return self.out_folds(layer) * self.pe
+        return _ceil_div(self.out_folds(layer) * self.pe * output_code_bits(layer.output_levels), WORD_BITS)
+
+    def cycles_per_vector(self, layer):
+        """MAC-array cycles per input vector: ceil(out/PE) * ceil(in/SIMD) * planes."""
+        return self.out_folds(layer) * self.in_folds(layer) * self.planes(layer)
+
+    def check(self, layer):
+        """The :class:`ErrorCode` the tile answers CONFIGURE with, or ``None`` if it accepts the layer."""
+        code = configure_error(layer, self, self.weight_rows(layer), lambda c, a, b: a if c else b)
+        return ErrorCode(code) if code else None
+
+
+def configure_error(layer, geometry, weight_rows, select):
+    """The :class:`ErrorCode` of CONFIGURE, 0 when the layer is accepted: UNSUPPORTED for a layer the
+    tile's family cannot run (:func:`lowbit.sw.kinds.support_error`), a size of zero or more thresholds
+    than the tile holds; then TOO_LARGE for a layer beyond its memories.
+
+    Written once for two evaluators: ``layer`` has the fields of :class:`LayerConfig` as Python integers
+    (``select`` = ``a if c else b``) or as the tile's Amaranth values (``select`` = ``Mux``, as
+    :mod:`lowbit.hw.tile` does); ``weight_rows`` is :meth:`TileGeometry.weight_rows` of it.
+    """
+    g = geometry
+    levels = layer.output_levels
+    unsupported = ((layer.in_features == 0) | (layer.out_features == 0) | support_error(layer, g)
+                   | (levels == 1) | ((levels != 0) & (levels > g.max_thresholds + 1)))
+    too_large = ((layer.in_features > g.max_in_features) | (layer.out_features > g.max_out_features)
+                 | (weight_rows > g.max_weight_rows))
+    return select(unsupported, int(ErrorCode.UNSUPPORTED), select(too_large, int(ErrorCode.TOO_LARGE), 0))
+
+
+def refusal_reason(layer, geometry):
+    """Why :func:`configure_error` refuses ``layer`` (a :class:`LayerConfig`) on ``geometry``, in words."""
+    g = geometry
+    if layer.in_features == 0 or layer.out_features == 0:
+        return "a layer needs at least one input and one output"
+    reason = unsupported_reason(layer, g)
+    if reason:
+        return reason
+    if layer.output_levels == 1:
+        return "a hidden layer emits at least 2 levels"
+    if layer.thresholds > g.max_thresholds:
+        return f"{layer.thresholds} thresholds per channel exceed the tile's {g.max_thresholds}"
+    if g.check(layer) == ErrorCode.TOO_LARGE:
+        return (f"the layer ({layer.in_features} -> {layer.out_features}, {g.weight_rows(layer)} weight rows) "
+                f"exceeds the tile's {g.max_in_features} inputs, {g.max_out_features} outputs or "
+                f"{g.max_weight_rows} weight rows")
+    return None

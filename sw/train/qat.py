@@ -1,0 +1,480 @@
+"""Quantization-aware training of the seed schemes on the digits MLP, export, and ``lowbit train``.
+
+Schemes (:data:`SCHEMES`; per-layer precision in :func:`scheme_config`):
+
+=========  ========================================================================================
+fp32       float weights and activations (the reference)
+binary     PokeBNN: 8-bit input x binary weights, binary activations (B = 3, DPReLU), 8-bit last layer
+twn        TWN ternary weights (k = 0.7 per channel; last layer per layer), 4-bit activations
+fgq        FGQ: the trained fp32 model ternarized in groups of N = 4, 8-bit activations, no retraining
+fgq64      as fgq with N = 64 (add ``finetune_epochs`` for FGQ's optional fine-tuning)
+fatnn      FATNN ternary weights and {0, 1, 2} activations, learned alpha0/alpha1 for both
+uniform8   8-bit uniform weights, 8-bit activations (stage 1 of n-hot, and its baseline)
+nhot1..3   n-hot weights (n = 1, 2, 3 terms of 8 bits), 8-bit activations: stage 2 fine-tunes uniform8
+=========  ========================================================================================
+
+:data:`VARIANTS` are labelled option settings of these schemes that the accuracy table also reports
+(``fgq-exact``: FGQ with the exact per-group optimum; ``fgq64-ft``: N = 64 with FGQ's fine-tuning).
+
+Every run uses the fixed digits split (:func:`lowbit.sw.train.data.load_digits_split`) and a fixed seed.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from lowbit.sw.model.inputs import input_codes
+from lowbit.sw.train.data import load_digits_split
+from lowbit.sw.train.export import export_model
+from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.train.mlp import ActivationSpec, NetworkConfig, QuantMLP, WeightSpec
+from lowbit.sw.model.file import load_model, save_model
+
+__all__ = [
+    "SCHEMES", "ALL_SCHEMES", "VARIANTS", "TABLE_SCHEMES", "TrainSettings", "TrainResult", "scheme_config", "fit",
+    "evaluate", "fgq_from_float", "train_scheme", "train_all", "check_golden", "write_results", "add_train_arguments",
+    "run_train",
+]
+
+#: The schemes of the issue; :data:`ALL_SCHEMES` adds the uniform 8-bit baseline and FGQ with N = 64.
+SCHEMES = ("fp32", "binary", "twn", "fgq", "fatnn", "nhot1", "nhot2", "nhot3")
+ALL_SCHEMES = ("fp32", "binary", "twn", "fgq", "fgq64", "fatnn", "uniform8", "nhot1", "nhot2", "nhot3")
+#: label: (scheme, settings changes). Option settings of a scheme that the accuracy table reports too.
+VARIANTS = {"fgq-exact": ("fgq", {"fgq_method": "exact"}), "fgq64-ft": ("fgq64", {"finetune_epochs": 10})}
+TABLE_SCHEMES = ALL_SCHEMES[:5] + tuple(VARIANTS) + ALL_SCHEMES[5:]
+DEFAULT_HIDDEN = (256, 256)
+
+# Epochs and learning rate per scheme (n-hot: the fine-tuning stage; uniform8 is its first stage).
+_DEFAULT_EPOCHS = {"fp32": 60, "binary": 120, "twn": 80, "fatnn": 100, "uniform8": 60,
+                   "nhot1": 40, "nhot2": 40, "nhot3": 40, "fgq": 0, "fgq64": 0}
+_DEFAULT_LR = {"fp32": 3e-3, "binary": 5e-3, "twn": 3e-3, "fatnn": 3e-3, "uniform8": 3e-3,
+               "nhot1": 1e-3, "nhot2": 1e-3, "nhot3": 1e-3, "fgq": 1e-4, "fgq64": 1e-4}
+
+
+@dataclass
+class TrainSettings:
+    """Training knobs. ``None`` means the scheme's default (epochs, lr)."""
+    hidden: tuple = DEFAULT_HIDDEN
+    input_bits: int = 8
+    activation: str | None = None       # override of the hidden activations: binary ternary fatnn uint<k>
+    epochs: int | None = None
+    pretrain_epochs: int | None = None  # the fp32 (for fgq) or uniform8 (for nhot) first stage
+    finetune_epochs: int = 0            # FGQ's optional fine-tuning
+    fgq_method: str = "threshold"       # FGQ's per-group rule: TWN's threshold (default) or the exact optimum
+    lr: float | None = None
+    batch_size: int = 64
+    seed: int = 0                       # initial weights and batch order (the data split is fixed)
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """A trained network and its accuracies on the test split (fractions)."""
+    scheme: str
+    net: QuantMLP
+    float_accuracy: float
+    integer_accuracy: float
+    seconds: float
+    stages: list = field(default_factory=list)
+
+
+def _activation_spec(name, dprelu=False):
+    """``binary``, ``ternary``, ``fatnn`` or ``uint<k>`` (k = 1 .. 8) as an :class:`ActivationSpec`."""
+    if name.startswith("uint") and name[4:].isdigit() and 1 <= int(name[4:]) <= 8:
+        return ActivationSpec("uint", bits=int(name[4:]), dprelu=dprelu)
+    if name in ("binary", "ternary", "fatnn"):
+        return ActivationSpec(name, dprelu=dprelu)
+    raise ValueError(f"activation must be binary, ternary, fatnn or uint<k> with k from 1 to 8, not {name!r}")
+
+
+def scheme_config(scheme, hidden=DEFAULT_HIDDEN, input_bits=8, activation=None, group_size=None,
+                  fgq_method="threshold"):
+    """The :class:`NetworkConfig` of a scheme: per-layer weight precision and hidden activations.
+
+    ``activation`` (``binary``, ``ternary``, ``fatnn``, ``uint4``, ``uint8``...) overrides the scheme's
+    hidden activations; ``group_size`` overrides FGQ's N, ``fgq_method`` its per-group rule.
+    """
+    hidden = tuple(hidden)
+    depth = len(hidden)
+    if scheme == "fp32":
+        return NetworkConfig(0, hidden, (WeightSpec("float"),) * (depth + 1),
+                             (ActivationSpec("float"),) * depth, name=scheme)
+    if scheme == "binary":
+        weights = (WeightSpec("binary"),) * depth + (WeightSpec("int", bits=8, granularity="layer"),)
+        act = "binary"
+    elif scheme == "twn":
+        weights = (WeightSpec("ternary"),) * depth + (WeightSpec("ternary", granularity="layer"),)
+        act = "uint4"
+    elif scheme in ("fgq", "fgq64"):
+        n = group_size or (64 if scheme == "fgq64" else 4)
+        weights = (WeightSpec("fgq", group_size=n, method=fgq_method),) * (depth + 1)
+        act = "uint8"
+    elif scheme == "fatnn":
+        weights = (WeightSpec("fatnn"),) * (depth + 1)
+        act = "fatnn"
+    elif scheme == "uniform8":
+        weights = (WeightSpec("int", bits=8),) * depth + (WeightSpec("int", bits=8, granularity="layer"),)
+        act = "uint8"
+    elif scheme in ("nhot1", "nhot2", "nhot3"):
+        n = int(scheme[-1])
+        weights = ((WeightSpec("nhot", bits=8, n_terms=n),) * depth
+                   + (WeightSpec("nhot", bits=8, n_terms=n, granularity="layer"),))
+        act = "uint8"
+    else:
+        raise ValueError(f"scheme must be one of {', '.join(ALL_SCHEMES)}, not {scheme!r}")
+    act = activation or act
+    specs = tuple(_activation_spec(act, dprelu=scheme == "binary") for _ in range(depth))
+    if scheme in ("fgq", "fgq64"):
+        specs = tuple(ActivationSpec("uint", bits=s.bits, clip=1.0) if s.kind == "uint" else s for s in specs)
+    return NetworkConfig(input_bits, hidden, weights, specs, name=scheme)
+
+
+def _codes(net, pixels):
+    if net.is_float:
+        return torch.as_tensor(np.asarray(pixels), dtype=torch.float32)
+    return torch.as_tensor(input_codes(pixels, net.config.input_bits).astype(np.float32))
+
+
+def fit(net, split, epochs, lr, batch_size=64, seed=0, progress=True, desc="train"):
+    """Adam with a cosine learning-rate schedule and cross-entropy on the training split."""
+    if epochs <= 0:
+        return net
+    from tqdm import tqdm
+
+    generator = torch.Generator().manual_seed(seed)
+    x, y = _codes(net, split.x_train), torch.as_tensor(split.y_train)
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    steps = epochs * -(-len(x) // batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    net.train()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
+    for _ in bar:
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            index = order[start:start + batch_size]
+            if len(index) < 2:     # batch-norm needs two samples
+                continue
+            loss = F.cross_entropy(net(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(index)
+        bar.set_postfix(loss=f"{total / len(x):.4f}")
+    net.eval()
+    return net
+
+
+@torch.no_grad()
+def evaluate(net, split):
+    """``(float_accuracy, integer_accuracy, integer_predictions)`` on the test split."""
+    net.eval()
+    x = _codes(net, split.x_test)
+    y = np.asarray(split.y_test)
+    float_pred = net(x).argmax(dim=1).numpy()
+    int_pred = net.integer_forward(x.double()).argmax(dim=1).numpy()
+    return float((float_pred == y).mean()), float((int_pred == y).mean()), int_pred
+
+
+@torch.no_grad()
+def fgq_from_float(float_net, split, group_size=4, act_bits=8, activation=None, method="threshold"):
+    """FGQ post-training: ternarize a trained float network in groups (no retraining).
+
+    Weights and batch-norm statistics are copied; each hidden activation's clip is calibrated to the
+    largest post-ReLU value of the float network on the training split (``act_bits``-bit unsigned).
+    """
+    hidden = float_net.config.hidden
+    activation = activation or f"uint{act_bits}"
+    if not activation.startswith("uint"):
+        raise ValueError(f"FGQ takes unsigned k-bit activations (uint<k>), not {activation!r}")
+    config = scheme_config("fgq", hidden, activation=activation, group_size=group_size, fgq_method=method)
+    net = QuantMLP(config)
+    float_net.eval()
+    x = torch.as_tensor(split.x_train, dtype=torch.float64) / 16
+    for source, target in zip(float_net.layers, net.layers):
+        target.weight.copy_(source.weight)
+        if source.last:
+            break
+        target.bn.load_state_dict(source.bn.state_dict())
+        scale, shift = source.bn_affine()
+        x = torch.relu(x @ source.weight.double().T * scale + shift)
+        target.out_quant.clip.fill_(float(x.max()) if float(x.max()) > 0 else 1.0)
+    net.eval()
+    return net
+
+
+def _settings_for(scheme, settings):
+    epochs = settings.epochs if settings.epochs is not None else _DEFAULT_EPOCHS[scheme]
+    lr = settings.lr if settings.lr is not None else _DEFAULT_LR[scheme]
+    return epochs, lr
+
+
+def _new_net(scheme, settings):
+    torch.manual_seed(settings.seed)
+    return QuantMLP(scheme_config(scheme, settings.hidden, settings.input_bits, settings.activation))
+
+
+def train_scheme(scheme, settings=None, split=None, pretrained=None):
+    """Train one scheme and return its :class:`TrainResult`.
+
+    ``pretrained``: for ``fgq``/``fgq64`` a trained fp32 :class:`TrainResult`, for ``nhot*`` a trained
+    ``uniform8`` one (trained here when not given).
+    """
+    settings = settings or TrainSettings()
+    split = split or load_digits_split()
+    if scheme not in ALL_SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(ALL_SCHEMES)}, not {scheme!r}")
+    start = time.perf_counter()
+    stages, earlier = [], 0.0
+    epochs, lr = _settings_for(scheme, settings)
+    if scheme in ("fgq", "fgq64"):
+        if pretrained is None:
+            pretrained = train_scheme("fp32", _stage_settings(settings, "fp32"), split)
+        else:
+            earlier = pretrained.seconds
+        stages.append(f"fp32 first ({pretrained.seconds:.1f} s)")
+        net = fgq_from_float(pretrained.net, split, 64 if scheme == "fgq64" else 4,
+                             activation=settings.activation or "uint8", method=settings.fgq_method)
+        if settings.finetune_epochs:
+            fit(net, split, settings.finetune_epochs, lr, settings.batch_size, settings.seed,
+                settings.progress, f"{scheme} fine-tune")
+            stages.append(f"fine-tuned {settings.finetune_epochs} epochs")
+    elif scheme.startswith("nhot"):
+        if pretrained is None:
+            pretrained = train_scheme("uniform8", _stage_settings(settings, "uniform8"), split)
+        else:
+            earlier = pretrained.seconds
+        stages.append(f"uniform8 first ({pretrained.seconds:.1f} s), then {epochs} epochs n-hot")
+        net = _new_net(scheme, settings)
+        net.load_state_dict(pretrained.net.state_dict())
+        fit(net, split, epochs, lr, settings.batch_size, settings.seed, settings.progress, scheme)
+    else:
+        net = _new_net(scheme, settings)
+        fit(net, split, epochs, lr, settings.batch_size, settings.seed, settings.progress, scheme)
+        stages.append(f"{epochs} epochs")
+    float_acc, int_acc, _ = evaluate(net, split)
+    seconds = time.perf_counter() - start + earlier      # the first stage's time counts, once per scheme
+    return TrainResult(scheme, net, float_acc, int_acc, seconds, stages)
+
+
+def _stage_settings(settings, stage):
+    """Settings of a first stage: its own default epochs/lr unless ``pretrain_epochs`` is given."""
+    return TrainSettings(**{**asdict(settings), "epochs": settings.pretrain_epochs, "lr": None,
+                            "activation": None if stage == "fp32" else settings.activation})
+
+
+def check_golden(model, net, split):
+    """Golden-model predictions on the test split and whether they equal the PyTorch integer pass."""
+    golden = GoldenNetwork(model)
+    pred = golden.predict(split.x_test)
+    _, _, torch_pred = evaluate(net, split)
+    return pred, bool(np.array_equal(pred, torch_pred))
+
+
+def _summary(result, model, path, split):
+    from lowbit.sw.model.report import model_cost
+
+    pred, same = check_golden(model, result.net, split)
+    cost = model_cost(model)
+    return {
+        "scheme": result.scheme,
+        "layers": cost.describe(),
+        "float_accuracy": round(result.float_accuracy, 6),
+        "integer_accuracy": round(result.integer_accuracy, 6),
+        "golden_accuracy": round(float((pred == split.y_test).mean()), 6),
+        "golden_equals_pytorch": same,
+        "ace": cost.total_ace, "cpu64": cost.total_cpu64, "size_bits": cost.total_size_bits,
+        "weight_bits": cost.total_weight_bits, "macs": cost.total_macs,
+        "mults_removed": cost.mults_removed,
+        "seconds": round(result.seconds, 1), "stages": result.stages, "file": str(path),
+    }
+
+
+def _export_and_check(result, split, out, settings):
+    metadata = {"seed": settings.seed, "hidden": list(settings.hidden), "input_bits": settings.input_bits,
+                "float_accuracy": result.float_accuracy, "integer_accuracy": result.integer_accuracy,
+                "split": {"seed": split.seed, "test_size": split.test_size, "test_samples": len(split.y_test)}}
+    model = export_model(result.net, result.scheme, metadata)
+    save_model(model, out)
+    model = load_model(out)
+    return _summary(result, model, out, split)
+
+
+def train_all(out_dir, settings=None, schemes=TABLE_SCHEMES, log=print):
+    """Train, export, reload and check every scheme (or variant label of :data:`VARIANTS`); write
+    ``<label>.lbm`` files into ``out_dir``.
+
+    The fp32 model is FGQ's starting point and uniform8 is n-hot's first stage, each trained once.
+    Returns the list of per-scheme summaries (see :func:`write_results`).
+    """
+    settings = settings or TrainSettings()
+    split = load_digits_split()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trained, summaries = {}, []
+
+    def first_stage(stage):
+        if stage not in trained:
+            trained[stage] = train_scheme(stage, _stage_settings(settings, stage), split)
+        return trained[stage]
+
+    for label in schemes:
+        scheme, changes = VARIANTS.get(label, (label, {}))
+        pretrained = None
+        if scheme in ("fgq", "fgq64"):
+            pretrained = first_stage("fp32")
+        elif scheme.startswith("nhot"):
+            pretrained = first_stage("uniform8")
+        result = trained.get(label) if not changes else None
+        if result is None:
+            result = train_scheme(scheme, TrainSettings(**{**asdict(settings), **changes}), split, pretrained)
+        trained[label] = result
+        result.scheme = label
+        summary = _export_and_check(result, split, out_dir / f"{label}.lbm", settings)
+        summaries.append(summary)
+        log(_line(summary))
+    return summaries
+
+
+def _line(s):
+    return (f"{s['scheme']:>9}: float {100 * s['float_accuracy']:.2f} %, integer {100 * s['integer_accuracy']:.2f} %, "
+            f"golden {100 * s['golden_accuracy']:.2f} % "
+            f"({'equals' if s['golden_equals_pytorch'] else 'DIFFERS FROM'} PyTorch), {s['seconds']:.1f} s "
+            f"-> {s['file']}")
+
+
+def _within(label, reference, points):
+    return lambda acc: acc[label] >= acc[reference] - points / 100 - 1e-9
+
+
+TARGETS = {
+    "fp32": ("at least 97 %", lambda acc: acc["fp32"] >= 0.97),
+    "binary": ("within 3 points of fp32", _within("binary", "fp32", 3)),
+    "twn": ("within 1.5 points of fp32", _within("twn", "fp32", 1.5)),
+    "fgq": ("within 1.5 points of fp32", _within("fgq", "fp32", 1.5)),
+    "fgq-exact": ("within 1.5 points of fp32", _within("fgq-exact", "fp32", 1.5)),
+    "fatnn": ("within 1.5 points of fp32", _within("fatnn", "fp32", 1.5)),
+    "nhot2": ("within 0.5 points of uniform8", _within("nhot2", "uniform8", 0.5)),
+}
+
+
+def _target_met(label, accuracy):
+    target = TARGETS.get(label)
+    try:
+        return bool(target[1](accuracy)) if target else None
+    except KeyError:               # the reference scheme was not run
+        return None
+
+
+def write_results(summaries, json_path, md_path, settings=None, seconds=None, seed_accuracy=None, seeds=None):
+    """Write the accuracy table as JSON and Markdown: golden-model (integer) accuracy on the test split.
+
+    ``seed_accuracy`` (optional): ``{label: [golden accuracy per training seed]}`` for the training ``seeds``;
+    the table then adds the mean and the range over the seeds, and checks the targets on the means as well.
+    """
+    accuracy = {s["scheme"]: s["golden_accuracy"] for s in summaries}
+    means = {k: float(np.mean(v)) for k, v in (seed_accuracy or {}).items()}
+    rows = []
+    for s in summaries:
+        label = s["scheme"]
+        row = dict(s, target=TARGETS[label][0] if label in TARGETS else "", target_met=_target_met(label, accuracy))
+        if seed_accuracy:
+            row.update(seed_accuracies=seed_accuracy.get(label), mean_accuracy=means.get(label),
+                       target_met_on_mean=_target_met(label, means))
+        rows.append(row)
+    document = {"dataset": "sklearn digits, stratified 80/20 split (random_state 0): 1437 train, 360 test",
+                "accuracy": "golden model on the exported file (equals the PyTorch integer pass) unless noted",
+                "settings": asdict(settings) if settings else None, "seeds": list(seeds) if seeds else None,
+                "total_seconds": seconds, "results": rows}
+    Path(json_path).write_text(json.dumps(document, indent=2, default=list) + "\n")
+    head = ["scheme", "input x weights per layer", "QAT float %", "golden (integer) %"]
+    head += [f"mean over seeds {', '.join(map(str, seeds or []))}: % (min-max)"] if seed_accuracy else []
+    head += ["golden == PyTorch", "ACE", "CPU64", "weight bits", "size bits", "mults removed", "train s", "target"]
+    text_columns = {"scheme", "input x weights per layer", "golden == PyTorch", "target"}
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---" if h in text_columns else "---:" for h in head) + "|"]
+    for r in rows:
+        removed = f"{100 * r['mults_removed']:.1f} %" if r["mults_removed"] is not None else "-"
+        target = r["target"]
+        if r["target_met"] is not None:
+            target += f": {'met' if r['target_met'] else '**missed**'}"
+            if seed_accuracy and r.get("target_met_on_mean") is not None:
+                target += f" (mean: {'met' if r['target_met_on_mean'] else '**missed**'})"
+        cells = [r["scheme"], r["layers"], f"{100 * r['float_accuracy']:.2f}", f"{100 * r['golden_accuracy']:.2f}"]
+        if seed_accuracy:
+            values = r.get("seed_accuracies") or []
+            cells.append(f"{100 * np.mean(values):.2f} ({100 * min(values):.1f}-{100 * max(values):.1f})"
+                         if values else "-")
+        cells += ["yes" if r["golden_equals_pytorch"] else "**NO**", f"{r['ace']:,}", f"{r['cpu64']:,.0f}",
+                  f"{r['weight_bits']:,}", f"{r['size_bits']:,}", removed, f"{r['seconds']:.1f}", target]
+        lines.append("| " + " | ".join(cells) + " |")
+    Path(md_path).write_text("\n".join(lines) + "\n")
+    return rows
+
+
+# --- command line ---------------------------------------------------------------------------------------
+
+def _hidden(text):
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise ValueError(f"--hidden takes comma-separated widths such as 256,256, not {text!r}") from None
+    if not widths or any(w < 1 for w in widths):
+        raise ValueError(f"--hidden takes positive widths such as 256,256, not {text!r}")
+    return widths
+
+
+def add_train_arguments(parser):
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--scheme", choices=ALL_SCHEMES + tuple(VARIANTS), help="the scheme to train")
+    group.add_argument("--all", action="store_true", help="train every scheme and write the accuracy table")
+    parser.add_argument("--out", required=True,
+                        help="model file to write (with --all: a directory for <scheme>.lbm and accuracy.json/md)")
+    parser.add_argument("--hidden", default="256,256", help="hidden widths, comma-separated (default 256,256)")
+    parser.add_argument("--input-bits", type=int, default=8, help="bits of the input pixel codes (default 8)")
+    parser.add_argument("--act", default=None,
+                        help="override the hidden activations: binary, ternary, fatnn, uint<k> (k = 1..8)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: per scheme)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="epochs of the first stage (fp32 for fgq, uniform8 for n-hot)")
+    parser.add_argument("--finetune-epochs", type=int, default=0, help="FGQ's optional fine-tuning epochs")
+    parser.add_argument("--fgq-method", choices=("threshold", "exact"), default="threshold",
+                        help="FGQ's per-group rule: TWN's threshold k * mean|w| (default) or the exact optimum")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: per scheme)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the initial weights and the batch order (the data split is fixed)")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_train(args):
+    torch.set_num_threads(max(1, args.threads))
+    settings = TrainSettings(hidden=_hidden(args.hidden), input_bits=args.input_bits, activation=args.act,
+                             epochs=args.epochs, pretrain_epochs=args.pretrain_epochs,
+                             finetune_epochs=args.finetune_epochs, fgq_method=args.fgq_method, lr=args.lr,
+                             batch_size=args.batch_size,
+                             seed=args.seed, progress=not args.no_progress)
+    if args.act is not None:
+        _activation_spec(args.act)
+    if args.all:
+        start = time.perf_counter()
+        out = Path(args.out)
+        summaries = train_all(out, settings)
+        write_results(summaries, out / "accuracy.json", out / "accuracy.md", settings, time.perf_counter() - start)
+        print(f"wrote {out / 'accuracy.json'} and {out / 'accuracy.md'}")
+        return 0 if all(s["golden_equals_pytorch"] for s in summaries) else 1
+    split = load_digits_split()
+    scheme, changes = VARIANTS.get(args.scheme, (args.scheme, {}))
+    result = train_scheme(scheme, TrainSettings(**{**asdict(settings), **changes}), split)
+    result.scheme = args.scheme
+    summary = _export_and_check(result, split, Path(args.out), settings)
+    print(_line(summary))
+    return 0 if summary["golden_equals_pytorch"] else 1

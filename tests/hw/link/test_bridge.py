@@ -1,0 +1,270 @@
+"""The board side of the serial link (LinkBridge) in Amaranth's simulator, driven bit by bit: delivery
+only of checked frames and only once, ACK after the last word is accepted, NAK for a bad CRC, a count
+too large and a frame cut short, skipped junk; the tile's words in DATA frames, resent on NAK and on
+timeout, the next frame after the ACK."""
+
+import pytest
+from amaranth.sim import Simulator
+
+from lowbit.hw.link.bridge import LinkBridge, crc16_update
+
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SOF, FrameKind, crc16
+from lowbit.sw.host.link import Frame, FrameDecoder, encode_frame
+
+DIVISOR = 4
+ACK_TIMEOUT = 12_000
+
+
+class Bench:
+    """A LinkBridge with a host on its pins (bytes sent bit by bit, ``tx`` decoded bit by bit), a sink on
+    ``cmd`` (``cmd_ready(cycle)``) and a source on ``resp`` (``resp_words``, offered from ``resp_at``)."""
+
+    def __init__(self, *, cmd_ready=lambda cycle: 1, resp_words=(), resp_at=0):
+        self.dut = LinkBridge(DIVISOR, ack_timeout_cycles=ACK_TIMEOUT)
+        self.cmd_ready, self.resp_words, self.resp_at = cmd_ready, list(resp_words), resp_at
+        self.to_board = []          # bytes (or ("gap", cycles)) still to send
+        self.cmd = []               # (word, cycle)
+        self.frames = []            # (Frame or FrameError, cycle of its last byte)
+        self.cycle = 0
+        self.session_starts = []    # cycles of session_start pulses
+        self._decoder = FrameDecoder()
+
+    def send(self, data):
+        self.to_board.extend(data)
+
+    def pause(self, cycles):
+        self.to_board.append(("gap", cycles))
+
+    def run(self, script):
+        """Run until ``script(ctx, bench)`` returns (it waits with :meth:`wait_frames`, which has a limit)."""
+        dut = self.dut
+
+        async def clock(ctx):
+            while True:
+                await ctx.tick()
+                self.cycle += 1
+
+        async def line(ctx):
+            ctx.set(dut.rx, 1)
+            while True:
+                if not self.to_board:
+                    await ctx.tick()
+                    continue
+                item = self.to_board.pop(0)
+                if isinstance(item, tuple):
+                    await ctx.tick().repeat(item[1])
+                    continue
+                for bit in [0] + [(item >> k) & 1 for k in range(8)] + [1]:
+                    ctx.set(dut.rx, bit)
+                    await ctx.tick().repeat(DIVISOR)
+
+        async def monitor(ctx):
+            while True:
+                await ctx.tick()
+                if ctx.get(dut.tx):
+                    continue
+                await ctx.tick().repeat(DIVISOR // 2)
+                bits = [ctx.get(dut.tx)]
+                for _ in range(9):
+                    await ctx.tick().repeat(DIVISOR)
+                    bits.append(ctx.get(dut.tx))
+                assert bits[0] == 0 and bits[9] == 1, f"bad character from the board: {bits}"
+                byte = sum(b << k for k, b in enumerate(bits[1:9]))
+                self.frames += [(event, self.cycle) for event in self._decoder.feed([byte])]
+
+        async def cmd_sink(ctx):
+            while True:
+                ctx.set(dut.cmd.ready, self.cmd_ready(self.cycle))
+                _, _, valid, ready, payload = await ctx.tick().sample(dut.cmd.valid, dut.cmd.ready, dut.cmd.payload)
+                if valid and ready:
+                    self.cmd.append((payload, self.cycle))
+
+        async def resp_source(ctx):
+            if self.resp_at:
+                await ctx.tick().repeat(self.resp_at)
+            for word in self.resp_words:
+                if isinstance(word, tuple):
+                    ctx.set(dut.resp.valid, 0)
+                    await ctx.tick().repeat(word[1])
+                    continue
+                ctx.set(dut.resp.payload, word)
+                ctx.set(dut.resp.valid, 1)
+                await ctx.tick().until(dut.resp.ready)
+            ctx.set(dut.resp.valid, 0)
+
+        async def session(ctx):
+            async for _, _, start in ctx.tick().sample(dut.session_start):
+                if start:
+                    self.session_starts.append(self.cycle)
+
+        async def host(ctx):
+            await script(ctx, self)
+            await ctx.tick().repeat(500)          # anything more would show up here
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        for process in (clock, line, monitor, cmd_sink, resp_source, session):
+            sim.add_testbench(process, background=True)
+        sim.add_testbench(host)
+        sim.run()
+        return self
+
+    async def wait_frames(self, ctx, count, limit=40_000):
+        """Wait until the board has sent ``count`` frames in all."""
+        for _ in range(limit):
+            if len(self.frames) >= count:
+                return
+            await ctx.tick()
+        raise AssertionError(f"{len(self.frames)} of {count} frames from the board after {limit} cycles: "
+                             f"{self.frames}")
+
+
+def kinds(bench):
+    return [(event.kind, event.seq, event.words) if isinstance(event, Frame) else event.reason
+            for event, _ in bench.frames]
+
+
+def ack(seq):
+    return (FrameKind.ACK, seq, ())
+
+
+def nak(seq):
+    return (FrameKind.NAK, seq, ())
+
+
+def test_crc_definition():
+    assert crc16(b"123456789") == 0x29B1
+    frame = encode_frame(FrameKind.DATA, 7, [0x12345678])
+    assert crc16(frame[1:]) == 0
+
+
+def test_crc_logic_matches_the_function():
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator as Sim
+
+    crc, byte, out = Signal(16), Signal(8), Signal(16)
+    m = Module()
+    m.d.comb += out.eq(crc16_update(crc, byte))
+    cases = [(0xFFFF, 0x31), (0x0000, 0x00), (0x1234, 0xA5), (0x8000, 0x80), (0xFFFF, 0xFF), (0x5A5A, 0x3C)]
+
+    async def bench(ctx):
+        for c, b in cases:
+            ctx.set(crc, c)
+            ctx.set(byte, b)
+            assert ctx.get(out) == crc16(bytes([b]), c), f"crc 0x{c:04x} byte 0x{b:02x}"
+
+    sim = Sim(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_init_wrong_parameters():
+    with pytest.raises(ValueError, match="divisor"):
+        LinkBridge(2)
+    with pytest.raises(ValueError, match="ack_timeout_cycles must be an integer of at least"):
+        LinkBridge(8, ack_timeout_cycles=10)
+    with pytest.raises(ValueError, match="flush_cycles must be an integer of at least 1 cycles, not 0"):
+        LinkBridge(8, flush_cycles=0)
+
+
+def test_host_frames_delivered_once_and_acked_after_the_last_word():
+    hold = 3000   # cmd refuses words until this cycle: the ACK must wait for it
+
+    async def script(ctx, b):
+        b.send([0x00, 0x13, SOF ^ 1])                                  # junk outside a frame: skipped
+        b.send(encode_frame(FrameKind.DATA, 0, [1, 2, 0xFFFFFFFF]))
+        await b.wait_frames(ctx, 1)
+        b.send(encode_frame(FrameKind.DATA, 0, [1, 2, 0xFFFFFFFF]))    # its ACK was lost: resent
+        await b.wait_frames(ctx, 2)
+        b.send(encode_frame(FrameKind.DATA, 1, [0xA5A5A5A5, SOF]))
+        await b.wait_frames(ctx, 3)
+
+    b = Bench(cmd_ready=lambda cycle: cycle >= hold).run(script)
+    assert [w for w, _ in b.cmd] == [1, 2, 0xFFFFFFFF, 0xA5A5A5A5, SOF]
+    assert kinds(b) == [ack(0), ack(0), ack(1)]
+    assert b.frames[0][1] > b.cmd[2][1] > hold        # the ACK follows the last accepted word
+
+
+def test_bad_frames_are_naked_and_deliver_nothing():
+    good = encode_frame(FrameKind.DATA, 0, [10, 20, 30, 40])
+    flipped = bytearray(good)
+    flipped[9] ^= 0x08                                                 # a payload bit
+    too_many = bytes([SOF, FrameKind.DATA, 0]) + (MAX_FRAME_WORDS + 1).to_bytes(2, "little")
+
+    async def script(ctx, b):
+        b.send(flipped)
+        await b.wait_frames(ctx, 1)
+        b.send(good[:12])                                              # cut short
+        await b.wait_frames(ctx, 2)
+        b.send(too_many)
+        await b.wait_frames(ctx, 3)
+        b.pause(200)
+        b.send(good)
+        await b.wait_frames(ctx, 4)
+
+    b = Bench().run(script)
+    assert kinds(b) == [nak(0), nak(0), nak(0), ack(0)]
+    assert [w for w, _ in b.cmd] == [10, 20, 30, 40]
+
+
+def test_tile_words_framed_resent_on_nak_and_timeout():
+    words = list(range(0x100, 0x100 + 5))
+
+    async def script(ctx, b):
+        await b.wait_frames(ctx, 1)
+        b.send(encode_frame(FrameKind.NAK, 0))                          # -> resent at once
+        await b.wait_frames(ctx, 2)
+        await b.wait_frames(ctx, 3, limit=ACK_TIMEOUT + 5000)           # no answer -> resent after the timeout
+        b.send(encode_frame(FrameKind.ACK, 0))
+        await b.wait_frames(ctx, 4)
+        b.send(encode_frame(FrameKind.ACK, 1))
+
+    b = Bench(resp_words=words[:3] + [("gap", 2000)] + words[3:], resp_at=50).run(script)
+    first = (FrameKind.DATA, 0, tuple(words[:3]))
+    assert kinds(b)[:3] == [first, first, first]
+    assert kinds(b)[3] == (FrameKind.DATA, 1, tuple(words[3:]))
+    assert b.frames[2][1] - b.frames[1][1] > ACK_TIMEOUT
+
+
+def test_full_frames_of_tile_words():
+    words = [(k * 0x01010101) & 0xFFFFFFFF for k in range(MAX_FRAME_WORDS + 3)]
+
+    async def script(ctx, b):
+        await b.wait_frames(ctx, 1)
+        b.send(encode_frame(FrameKind.ACK, 0))
+        await b.wait_frames(ctx, 2)
+
+    b = Bench(resp_words=words).run(script)
+    assert kinds(b) == [(FrameKind.DATA, 0, tuple(words[:MAX_FRAME_WORDS])),
+                        (FrameKind.DATA, 1, tuple(words[MAX_FRAME_WORDS:]))]
+
+
+def sync():
+    return (FrameKind.SYNC, 0, ())
+
+
+def test_sync_starts_a_session():
+    """SYNC: the board drops the tile's words it holds (an unACKed frame) and the frame it delivers,
+    answers SYNC, and both sequence numbers restart at 0; a SYNC with a bad CRC is NAKed and changes
+    nothing. ``session_start`` (the tile's reset) pulses once per good SYNC."""
+    words = [0x11, 0x22, 0x33]
+
+    async def script(ctx, b):
+        await b.wait_frames(ctx, 1)                                     # DATA 0 with the tile's words
+        b.send(encode_frame(FrameKind.DATA, 0, [1]))                    # delivered, expected -> 1
+        b.send(encode_frame(FrameKind.DATA, 1, [2]))                    # delivered, expected -> 2
+        await b.wait_frames(ctx, 3)
+        bad = bytearray(encode_frame(FrameKind.SYNC, 0))
+        bad[-1] ^= 1
+        b.send(bad)                                                     # NAK(2): nothing reset
+        await b.wait_frames(ctx, 4)
+        b.send(encode_frame(FrameKind.SYNC, 0))
+        await b.wait_frames(ctx, 5)
+        b.send(encode_frame(FrameKind.DATA, 0, [3]))                    # seq 0 again: a new frame
+        await b.wait_frames(ctx, 6)
+        await ctx.tick().repeat(ACK_TIMEOUT + 2000)                     # the dropped DATA 0 is never resent
+
+    b = Bench(resp_words=words).run(script)
+    assert kinds(b) == [(FrameKind.DATA, 0, tuple(words)), ack(0), ack(1), nak(2), sync(), ack(0)], kinds(b)
+    assert [w for w, _ in b.cmd] == [1, 2, 3]
+    assert len(b.session_starts) == 1 and b.frames[3][1] < b.session_starts[0] < b.frames[4][1]

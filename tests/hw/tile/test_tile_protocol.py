@@ -1,0 +1,89 @@
+"""The tile's command decoder in Amaranth's simulator: every malformed command gets ERROR, its payload
+is drained, and the tile then answers the next command normally."""
+
+import pytest
+
+from lowbit.sw.protocol import (ErrorCode, Family, InputKind, LayerConfig, Opcode, Response, TileGeometry,
+                                WeightKind, header, parse_header)
+from lowbit.hw.tile.tile import Tile
+
+from tests.hw import streamsim
+
+GEOMETRY = TileGeometry(Family.POPCOUNT, 4, 32, max_in_features=128, max_out_features=64, max_weight_rows=64)
+BINARY = LayerConfig(40, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)
+OK = header(Response.OK, 0)
+IDENTIFY = [header(Opcode.IDENTIFY, 0)]
+IDENTIFIED = [header(Response.DATA, 5)] + GEOMETRY.encode()
+
+
+def error(code, opcode):
+    return [header(Response.ERROR, 1), int(code) | (int(opcode) << 8)]
+
+
+def configure(layer):
+    return [header(Opcode.CONFIGURE, 3)] + layer.encode()
+
+
+def exchange(words, count, **flow):
+    return streamsim.exchange(Tile(GEOMETRY), words, count, **flow)
+
+
+def test_identify():
+    assert exchange(IDENTIFY, 6) == IDENTIFIED
+    assert TileGeometry.decode(IDENTIFIED[1:]) == GEOMETRY
+
+
+def test_configure_accepts_a_layer_that_fits():
+    assert exchange(configure(BINARY) + IDENTIFY, 7) == [OK] + IDENTIFIED
+
+
+MALFORMED = [
+    ([header(0x77, 3), 1, 2, 3], error(ErrorCode.UNKNOWN_OPCODE, 0x77)),
+    ([header(0x00, 0)], error(ErrorCode.UNKNOWN_OPCODE, 0x00)),
+    ([header(Opcode.CONFIGURE, 2), 1, 2], error(ErrorCode.BAD_LENGTH, Opcode.CONFIGURE)),
+    ([header(Opcode.IDENTIFY, 1), 9], error(ErrorCode.BAD_LENGTH, Opcode.IDENTIFY)),
+    ([header(Opcode.LOAD_WEIGHTS, 2), 1, 2], error(ErrorCode.NOT_CONFIGURED, Opcode.LOAD_WEIGHTS)),
+    ([header(Opcode.LOAD_THRESHOLDS, 1), 1], error(ErrorCode.NOT_CONFIGURED, Opcode.LOAD_THRESHOLDS)),
+    ([header(Opcode.RUN, 1), 5], error(ErrorCode.NOT_CONFIGURED, Opcode.RUN)),
+    (configure(BINARY) + [header(Opcode.RUN, 2), 5, 6], [OK] + error(ErrorCode.NOT_LOADED, Opcode.RUN)),
+    (configure(BINARY) + [header(Opcode.LOAD_WEIGHTS, 3), 1, 2, 3],
+     [OK] + error(ErrorCode.BAD_LENGTH, Opcode.LOAD_WEIGHTS)),
+    (configure(BINARY) + [header(Opcode.LOAD_THRESHOLDS, 5)] + [0] * 5,
+     [OK] + error(ErrorCode.BAD_LENGTH, Opcode.LOAD_THRESHOLDS)),
+    (configure(LayerConfig(129, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)),
+     error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE)),
+    (configure(LayerConfig(128, 64, WeightKind.INT, 8, 0, InputKind.BINARY, 1, 0)),  # 128 weight rows
+     error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE)),
+    (configure(LayerConfig(40, 6, WeightKind.NHOT, 8, 2, InputKind.UINT, 8, 0)),
+     error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE)),
+    (configure(LayerConfig(40, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 16)),  # 15 thresholds
+     error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE)),
+    (configure(LayerConfig(0, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)),
+     error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE)),
+]
+
+
+def test_malformed_commands_then_ready():
+    """Each malformed command gets its error response, then the tile still answers IDENTIFY (nothing
+    hangs, nothing is misread). One simulation runs them all, under idle input and back-pressure."""
+    words = [w for case, _ in MALFORMED for w in case + IDENTIFY]
+    expected = [[*answer, *IDENTIFIED] for _, answer in MALFORMED]
+    got = exchange(words, sum(map(len, expected)), ready_pattern=(1, 0), valid_pattern=(1, 1, 0))
+    for index, answer in enumerate(expected):
+        assert got[:len(answer)] == answer, f"case {index}: {MALFORMED[index][0]}"
+        got = got[len(answer):]
+
+
+@pytest.mark.parametrize("words, expected", [case for case in MALFORMED if parse_header(case[0][0])[0] ==
+                                             Opcode.CONFIGURE and len(case[0]) == 4])
+def test_hardware_check_agrees_with_host(words, expected):
+    """The tile's CONFIGURE checks (seen above) are TileGeometry.check, which the host uses."""
+    code = GEOMETRY.check(LayerConfig.decode(words[1:4]))
+    assert expected[1] & 0xFF == code
+
+
+def test_failed_configure_forgets_the_layer():
+    bad = configure(LayerConfig(129, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0))
+    words = configure(BINARY) + bad + [header(Opcode.RUN, 1), 0]
+    assert exchange(words, 5) == ([OK] + error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE)
+                                  + error(ErrorCode.NOT_CONFIGURED, Opcode.RUN))
