@@ -1,4 +1,4 @@
-"""Benchmark of the boards (issue 6): per board, the built design's resources and Fmax, and images per
+"""Benchmark of the boards: per board, the built design's resources and Fmax, and images per
 second for the digits model and for FINN's LFC topology, bound by the tile's compute and by the UART.
 
 ``python bench/boards.py`` writes ``bench/results/boards.{json,md}``. In one run, per board

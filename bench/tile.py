@@ -13,7 +13,7 @@
   information (weight bits x weights, input bits x inputs) rather than padding or the popcount tile's
   non-zero plane.
 
-Targets (issue 5): utilization >= 80 % on the hidden layers at batch >= 16; payload share >= 90 %.
+Targets: utilization >= 80 % on the hidden layers at batch >= 16; payload share >= 90 %.
 """
 
 import argparse

@@ -8,7 +8,7 @@ from lowbit.hw.units.unit import PipelinedUnit, check_positive_int
 
 __all__ = ["ALPHA_BITS", "FGQDotInput", "fgq_tap_bound", "fgq_dot_width", "FGQDotProduct"]
 
-#: Width of a group scale: unsigned Q0.8, the integers 0 .. 255 (SEEDS.md FGQ).
+#: Width of a group scale: unsigned Q0.8, the integers 0 .. 255 (FGQ, docs/arithmetic.md).
 ALPHA_BITS = 8
 
 
@@ -52,7 +52,7 @@ class FGQDotProduct(PipelinedUnit):
     groups. The Q0.8 scale is exact: the unit does no rounding and no shifting, its result is the exact
     integer ``sum_g alpha_q[g] * s_g``. The factor ``2**-8`` of Q0.8 and the layer's common scale (which
     made every ``alpha_g < 1``) stay outside the integer datapath, folded into the thresholds that
-    follow (SEEDS.md, FGQ).
+    follow (FGQ, docs/arithmetic.md).
 
     Parameters: ``n`` taps (``n % group_size == 0``), ``group_size`` >= 1 (FGQ uses 4 or 64), ``k`` in
     2 .. 8 activation bits, ``signed`` activations (two's complement) or unsigned, ``pipeline_depth`` in

@@ -191,7 +191,7 @@ def nhot_values(n_terms, bits=8):
 def nhot_nearest(q, n_terms, bits=8):
     """Round b-bit signed integers ``q`` to the nearest value with at most ``n_terms`` terms.
 
-    Ties go toward the smaller magnitude (the lowbit rule, SEEDS.md): 84 -> 80 (not 88) for 2 terms.
+    Ties go toward the smaller magnitude (the lowbit rule, docs/arithmetic.md): 84 -> 80 (not 88) for 2 terms.
     Returns ``int64`` of the shape of ``q``.
     """
     values = nhot_values(n_terms, bits)

@@ -1,7 +1,7 @@
 """Quantizers for quantization-aware training of the five seed schemes (PyTorch).
 
 Each quantizer is a small ``nn.Module`` whose parameters carry the paper's names. Forward computes the
-quantized value; backward is the straight-through estimator that SEEDS.md states for the scheme.
+quantized value; backward is the straight-through estimator of the scheme's paper (docs/arithmetic.md).
 
 *Activation quantizers* map a pre-activation ``x`` to ``value(code(x)) * scale``:
 
@@ -443,7 +443,7 @@ def fgq_alpha_scale(alpha_max, mode="pow2"):
     """FGQ's common scale ``S``: the group scales become ``alpha_q = round(alpha / S * 256)`` in Q0.8, all ≤ 255.
 
     ``mode="pow2"`` (lowbit default): the smallest power of two with ``alpha_max / S * 256 < 255.5``
-    (``S = 1`` when every alpha < 0.998, as in SEEDS.md's example); ``mode="max"``: ``S = alpha_max * 256 / 255``.
+    (``S = 1`` when every alpha < 0.998, as in FGQ's worked example); ``mode="max"``: ``S = alpha_max * 256 / 255``.
     """
     _check_choice(mode, ("pow2", "max"), "mode")
     alpha_max = float(alpha_max)

@@ -41,7 +41,7 @@ def test_init_wrong_depth():
 
 
 def test_seeds_example():
-    # SEEDS.md (FATNN): w = [-1,0,0,0,1,0,0,-1], a = [0,1,1,2,0,1,2,2] -> masks 0xD9/0x11, 0x91/0x81, -2.
+    # FATNN's worked example (docs/arithmetic.md): w = [-1,0,0,0,1,0,0,-1], a = [0,1,1,2,0,1,2,2] -> masks 0xD9/0x11, 0x91/0x81, -2.
     payload, golden = fatnn_case(np.array([0, 1, 1, 2, 0, 1, 2, 2]), np.array([-1, 0, 0, 0, 1, 0, 0, -1]))
     assert (payload["a_nz"], payload["a_sign"], payload["w_nz"], payload["w_sign"]) == (0xD9, 0x11, 0x91, 0x81)
     outputs, _ = streamsim.simulate(FATNNDotProduct(8), [payload])

@@ -78,7 +78,7 @@ def run(unit, a, t, alpha, **flow):
 
 
 def test_seeds_fgq_example():
-    # SEEDS.md, FGQ with N = 4: s = (-71, 18), alpha = (113, 179) in Q0.8.
+    # FGQ's worked example with N = 4 (docs/arithmetic.md): s = (-71, 18), alpha = (113, 179) in Q0.8.
     a = [12, 200, 7, 90, 255, 3, 64, 18]
     t = [1, 0, 1, -1, 0, 0, 0, 1]
     outputs, _ = run(FGQDotProduct(8, 4), [a], [t], [[113, 179]])

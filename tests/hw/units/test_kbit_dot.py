@@ -97,7 +97,7 @@ def test_init_wrong_params(cls, kwargs, error, message):
 
 @pytest.mark.parametrize("cls", UNITS)
 def test_seeds_twn_example(cls):
-    # SEEDS.md (TWN): t = [1, -1, 0, -1, 1, 0, -1, 0] (planes 0x5B / 0x4A), x = [10, 20, ..., 80]: -70.
+    # TWN's worked example (docs/arithmetic.md): t = [1, -1, 0, -1, 1, 0, -1, 0] (planes 0x5B / 0x4A), x = [10, 20, ..., 80]: -70.
     # As binary weights the zero taps become padding: w = ~w_sign, valid = w_nz.
     x = list(range(10, 90, 10))
     ternary = {"a": x, "w_nz": 0x5B, "w_sign": 0x4A}

@@ -82,7 +82,7 @@ def test_init_wrong(args, error, message):
 
 
 def test_seeds_nhot_example():
-    # SEEDS.md (n-hot, b = 8, n = 2): q rounds to [112, -48, 15, -127, 72, 6, -34, 80]; sum q * x = -97.
+    # n-hot's worked example (b = 8, n = 2, docs/arithmetic.md): q rounds to [112, -48, 15, -127, 72, 6, -34, 80]; sum q * x = -97.
     q = nhot_nearest([105, -52, 15, -127, 72, 6, -34, 84], 2)
     assert q.tolist() == [112, -48, 15, -127, 72, 6, -34, 80]
     x = np.array([3, -7, 12, 5, -1, 9, 4, -2])

@@ -34,7 +34,7 @@ def test_init_wrong_n():
 
 
 def test_seeds_twn_example():
-    # SEEDS.md (TWN): t = [1, -1, 0, -1, 1, 0, -1, 0]; against x = [1, 1, ...] the sum is t's sum.
+    # TWN's worked example (docs/arithmetic.md): t = [1, -1, 0, -1, 1, 0, -1, 0]; against x = [1, 1, ...] the sum is t's sum.
     t = np.array([1, -1, 0, -1, 1, 0, -1, 0])
     w_nz, w_sign = planes(t)
     assert bits_to_int(w_nz) == 0x5B and bits_to_int(w_sign) == 0x4A

@@ -1,4 +1,4 @@
-"""The golden per-unit functions: SEEDS.md's worked examples, exactly, then against plain integer references."""
+"""The golden per-unit functions: the papers' worked examples (docs/arithmetic.md), exactly, then against plain integer references."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from lowbit.sw.golden import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, mul
                               ternary_binary_dot, ternary_dot)
 from lowbit.sw.kinds.packing import encode_binary, pack_bits, valid_mask
 
-SEEDS = range(12)
+RANDOM_SEEDS = range(12)
 LENGTHS = (1, 7, 63, 64, 65, 130)
 
 
@@ -18,7 +18,7 @@ def word(bits):
     return int(pack_bits(bits)[0])
 
 
-# --- SEEDS.md examples ------------------------------------------------------------------------------------
+# --- the papers' worked examples ------------------------------------------------------------------------------------
 
 def test_binary_example():
     a = encode_binary([.7, -1.2, 0, 3.5, -.1, 2.2, -4, .3])
@@ -135,7 +135,7 @@ def _planes(t):
     return pack_bits(nz), pack_bits(sign)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 def test_ternary_dot_random(seed):
     rng = np.random.default_rng(seed)
     for n in LENGTHS:
@@ -145,7 +145,7 @@ def test_ternary_dot_random(seed):
         assert np.array_equal(got, expected), f"seed {seed}, n {n}: got {got}, expected {expected}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 def test_ternary_binary_dot_random(seed):
     rng = np.random.default_rng(seed)
     for n in LENGTHS:
@@ -156,7 +156,7 @@ def test_ternary_binary_dot_random(seed):
         assert np.array_equal(got, expected), f"seed {seed}, n {n}: got {got}, expected {expected}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 def test_fatnn_dot_random(seed):
     rng = np.random.default_rng(seed)
     for n in LENGTHS:
@@ -176,7 +176,7 @@ def test_fatnn_identity_exhaustive():
             assert got == a * w, f"a {a}, w {w}: got {got}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 @pytest.mark.parametrize("signed", [False, True])
 def test_bitserial_dot_random(seed, signed):
     rng = np.random.default_rng(seed)
@@ -191,7 +191,7 @@ def test_bitserial_dot_random(seed, signed):
             f"seed {seed}, k {k}, signed {signed}, n {n}: got {got}, expected {expected}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 def test_bitserial_swapped_roles(seed):
     """k-bit signed weights against binary activations: the same unit, roles swapped."""
     rng = np.random.default_rng(seed)
@@ -204,7 +204,7 @@ def test_bitserial_swapped_roles(seed):
     assert np.array_equal(got, expected), f"seed {seed}: got {got}, expected {expected}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 @pytest.mark.parametrize("n_terms", [1, 2, 3, 4])
 def test_nhot_dot_random(seed, n_terms):
     rng = np.random.default_rng(seed)
@@ -216,7 +216,7 @@ def test_nhot_dot_random(seed, n_terms):
     assert np.array_equal(got, expected), f"seed {seed}, n_terms {n_terms}: got {got}, expected {expected}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 @pytest.mark.parametrize("group_size", [1, 4, 64])
 def test_fgq_dot_random(seed, group_size):
     rng = np.random.default_rng(seed)
@@ -229,7 +229,7 @@ def test_fgq_dot_random(seed, group_size):
     assert np.array_equal(got, expected), f"seed {seed}, N {group_size}: got {got}, expected {expected}"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
 def test_multithreshold_random(seed):
     rng = np.random.default_rng(seed)
     channels, count = 5, int(rng.choice([1, 2, 3, 15, 255]))

@@ -1,4 +1,4 @@
-"""Quantizers: SEEDS.md examples, levels, idempotence and straight-through gradient masks."""
+"""Quantizers: the papers' worked examples (docs/arithmetic.md), levels, idempotence and straight-through gradient masks."""
 
 import numpy as np
 import pytest
