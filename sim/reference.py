@@ -8,18 +8,34 @@ import collections
 
 import numpy as np
 
-from lowbit.sw.golden.units import (bitserial_dot, fatnn_dot, multithreshold, nhot_dot, ternary_binary_dot,
-                                    ternary_dot)
-from lowbit.sw.host.packing import (WORD_MASK, input_codes_of_rows, int_plane_weights, padded_shape,
-                                    rows_of_words, signed32, words_of_rows)
+from lowbit.sw.golden.units import bitserial_dot, fatnn_dot, multithreshold, nhot_dot, ternary_binary_dot, ternary_dot
+from lowbit.sw.host.packing import (
+    WORD_MASK,
+    input_codes_of_rows,
+    int_plane_weights,
+    padded_shape,
+    rows_of_words,
+    signed32,
+    words_of_rows,
+)
 from lowbit.sw.host.transport import Transport, TransportError
 from lowbit.sw.kinds import Family, InputKind, tile_unit
 from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
 from lowbit.sw.kinds.packing import pack_bits
-from lowbit.sw.protocol import (ErrorCode, LayerConfig, Opcode, Response, TileGeometry, header, output_code_bits,
-                                parse_header)
+from lowbit.sw.protocol import (
+    MAX_LENGTH,
+    ErrorCode,
+    LayerConfig,
+    Opcode,
+    Response,
+    TileGeometry,
+    header,
+    output_code_bits,
+    parse_header,
+)
 
 __all__ = ["ModelTile"]
+
 
 class _Refusal(Exception):
     def __init__(self, code):
@@ -34,13 +50,15 @@ class ModelTile(Transport):
     the wire formats itself (weights back into planes or terms, inputs into codes), computes each
     channel with the golden unit of its family (``ternary_binary_dot``, ``ternary_dot``, ``fatnn_dot``,
     ``bitserial_dot``, the int weight planes, ``nhot_dot``), adds the bias, wraps to ``acc_width`` bits
-    and applies ``multithreshold`` or returns the accumulators, as the tile does. Every refusal of the
+    and applies ``multithreshold`` or returns the accumulators, as the tile does. The sign plane of INT
+    weight rows (int weights on the POPCOUNT array) is ignored: those weights are two's-complement
+    bit-planes in the ``nz`` plane, and the tile ignores the sign bits too. Every refusal of the
     protocol is answered with ERROR after the command's payload has been drained:
 
     - an unknown opcode: UNKNOWN_OPCODE;
     - CONFIGURE of length other than 3, IDENTIFY of length other than 0, LOAD_* of another length than
       the configured layer needs, RUN of a length that is not a positive multiple of the vector's
-      words: BAD_LENGTH;
+      words or whose DATA would exceed ``MAX_LENGTH`` words: BAD_LENGTH;
     - CONFIGURE with an unknown kind, or one :meth:`TileGeometry.check` refuses: its code; a refused
       CONFIGURE leaves the tile unconfigured;
     - LOAD_* or RUN without a configured layer: NOT_CONFIGURED; RUN before both loads: NOT_LOADED.
@@ -76,7 +94,7 @@ class ModelTile(Transport):
             opcode, length = parse_header(self._inbox[start])
             if len(self._inbox) - start - 1 < length:
                 break
-            self._outbox.extend(self._execute(opcode, self._inbox[start + 1:start + 1 + length]))
+            self._outbox.extend(self._execute(opcode, self._inbox[start + 1 : start + 1 + length]))
             start += 1 + length
         del self._inbox[:start]
 
@@ -91,9 +109,13 @@ class ModelTile(Transport):
             command = Opcode(opcode)
         except ValueError:
             return self._error(ErrorCode.UNKNOWN_OPCODE, opcode)
-        handler = {Opcode.CONFIGURE: self._configure, Opcode.LOAD_WEIGHTS: self._load_weights,
-                   Opcode.LOAD_THRESHOLDS: self._load_thresholds, Opcode.RUN: self._run,
-                   Opcode.IDENTIFY: self._identify}[command]
+        handler = {
+            Opcode.CONFIGURE: self._configure,
+            Opcode.LOAD_WEIGHTS: self._load_weights,
+            Opcode.LOAD_THRESHOLDS: self._load_thresholds,
+            Opcode.RUN: self._run,
+            Opcode.IDENTIFY: self._identify,
+        }[command]
         try:
             words = handler(payload)
         except _Refusal as refusal:
@@ -117,7 +139,7 @@ class ModelTile(Transport):
             raise _Refusal(ErrorCode.BAD_LENGTH)
         try:
             config = LayerConfig.decode(payload)
-        except ValueError:                          # a kind field that names no kind
+        except ValueError:  # a kind field that names no kind
             raise _Refusal(ErrorCode.UNSUPPORTED) from None
         code = self.geometry.check(config)
         if code is not None:
@@ -151,8 +173,11 @@ class ModelTile(Transport):
         if len(payload) != g.threshold_words(config):
             raise _Refusal(ErrorCode.BAD_LENGTH)
         table = np.asarray(payload, dtype=np.int64).reshape(-1, 2 + config.thresholds)
-        self._thresholds = {"bias": signed32(table[:, 0]), "descending": (table[:, 1] & 1).astype(bool),
-                            "thresholds": self._wrap(signed32(table[:, 2:]))}
+        self._thresholds = {
+            "bias": signed32(table[:, 0]),
+            "descending": (table[:, 1] & 1).astype(bool),
+            "thresholds": self._wrap(signed32(table[:, 2:])),
+        }
 
     def _wrap(self, values):
         """The low ``acc_width`` bits as a signed number: what the tile's registers hold."""
@@ -167,8 +192,10 @@ class ModelTile(Transport):
         if not payload or len(payload) % per_vector:
             raise _Refusal(ErrorCode.BAD_LENGTH)
         batch = len(payload) // per_vector
+        if batch * g.output_words(config) > MAX_LENGTH:  # a DATA header cannot say so many words
+            raise _Refusal(ErrorCode.BAD_LENGTH)
         rows = rows_of_words(payload, batch * g.in_folds(config), g.input_row_bits(config))
-        codes = input_codes_of_rows(rows, config, g, batch)                                 # (batch, IP)
+        codes = input_codes_of_rows(rows, config, g, batch)  # (batch, IP)
         self.busy_cycles += batch * g.cycles_per_vector(config)
         acc = self._wrap(self._accumulate(config, codes) + self._thresholds["bias"])
         of, pe = g.out_folds(config), g.pe
@@ -184,11 +211,15 @@ class ModelTile(Transport):
         unit the registry names for the layer on this tile (:func:`lowbit.sw.kinds.tile_unit`)."""
         w, unit = self._weights, tile_unit(config, self.geometry)
         if unit == "nhot":
-            step = max(1, (1 << 22) // w["present"].size)   # bound the (batch, OP, IP, T) temporary
-            return np.concatenate([nhot_dot(codes[i:i + step, None, :], w["present"], w["sign"], w["exponent"])
-                                   for i in range(0, len(codes), step)])
-        nz, sign = pack_bits(w["nz"]), pack_bits(w["sign"])      # (P, OP, words)
-        if unit == "weight_bitserial":                          # k-bit weight planes against binary input
+            step = max(1, (1 << 22) // w["present"].size)  # bound the (batch, OP, IP, T) temporary
+            return np.concatenate(
+                [
+                    nhot_dot(codes[i : i + step, None, :], w["present"], w["sign"], w["exponent"])
+                    for i in range(0, len(codes), step)
+                ]
+            )
+        nz, sign = pack_bits(w["nz"]), pack_bits(w["sign"])  # (P, OP, words)
+        if unit == "weight_bitserial":  # k-bit weight planes against binary input
             a = pack_bits(codes)[:, None, :]
             valid = np.full_like(a, ~np.uint64(0))
             planes = [ternary_binary_dot(a, valid, nz[p], np.zeros_like(nz[p])) for p in range(len(nz))]
@@ -196,7 +227,7 @@ class ModelTile(Transport):
         nz, sign = nz[0], sign[0]
         if unit == "input_bitserial":
             return bitserial_dot(codes[:, None, :], config.input_bits, False, nz, sign)
-        kind = config.input_kind                                # ternary planes of binary / ternary / FATNN input
+        kind = config.input_kind  # ternary planes of binary / ternary / FATNN input
         if kind == InputKind.BINARY:
             a = pack_bits(codes)[:, None, :]
             return ternary_binary_dot(a, np.full_like(a, ~np.uint64(0)), nz, sign)

@@ -36,11 +36,23 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from lowbit.hw.units.nhot import NHotDotProduct, exponent_bits
-from lowbit.sw.protocol import (WORD_BITS, MAX_LENGTH, ErrorCode, Family, InputKind, Opcode, Response, TileGeometry,
-                                WeightKind, configure_error, header, output_code_bits)
 from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.hw.units.threshold import MultiThreshold
 from lowbit.hw.units.unit import PEArray
+from lowbit.sw.protocol import (
+    MAX_LENGTH,
+    WORD_BITS,
+    ErrorCode,
+    Family,
+    InputKind,
+    Opcode,
+    Response,
+    TileGeometry,
+    WeightKind,
+    configure_error,
+    header,
+    output_code_bits,
+)
 
 __all__ = ["Tile", "CHECK_LATENCY"]
 
@@ -67,15 +79,18 @@ class Tile(wiring.Component):
             raise TypeError(f"geometry must be a TileGeometry, not {geometry!r}")
         g = self.geometry = geometry
         if g.family == Family.NHOT and g.exponent_bits != exponent_bits(8):
-            raise ValueError(f"an n-hot tile takes 8-bit weights: exponent_bits must be {exponent_bits(8)}, "
-                             f"not {g.exponent_bits}")
+            raise ValueError(
+                f"an n-hot tile takes 8-bit weights: exponent_bits must be {exponent_bits(8)}, not {g.exponent_bits}"
+            )
         self.mac_pipeline_depth = mac_pipeline_depth
         self.out_bits_max = output_code_bits(g.max_thresholds + 1)
-        super().__init__({
-            "i": In(stream.Signature(WORD_BITS)),
-            "o": Out(stream.Signature(WORD_BITS)),
-            "mac_beats": Out(32),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(WORD_BITS)),
+                "o": Out(stream.Signature(WORD_BITS)),
+                "mac_beats": Out(32),
+            }
+        )
 
     # --- the MAC array of the family ------------------------------------------------------------------
     def _make_array(self):
@@ -92,8 +107,9 @@ class Tile(wiring.Component):
         pe_log2, simd_log2 = exact_log2(g.pe), exact_log2(g.simd)
 
         # --- memories --------------------------------------------------------------------------------
-        m.submodules.weights = wmem = Memory(shape=unsigned(g.weight_row_words * WORD_BITS),
-                                             depth=g.max_weight_rows, init=[])
+        m.submodules.weights = wmem = Memory(
+            shape=unsigned(g.weight_row_words * WORD_BITS), depth=g.max_weight_rows, init=[]
+        )
         w_wr, w_rd = wmem.write_port(granularity=WORD_BITS), wmem.read_port()
         # One address for both ports: LOAD_WEIGHTS writes and RUN reads never overlap (the decoder
         # leaves RUN only when the last output has left), so the memory is single-ported and maps
@@ -101,10 +117,14 @@ class Tile(wiring.Component):
         w_rd_view = SimpleNamespace(addr=Signal.like(w_rd.addr), en=Signal(), data=w_rd.data)
         w_wr_view = SimpleNamespace(addr=Signal.like(w_wr.addr), en=w_wr.en, data=w_wr.data)
         writing = w_wr.en.any()
-        m.d.comb += [w_rd.addr.eq(Mux(writing, w_wr_view.addr, w_rd_view.addr)), w_wr.addr.eq(w_rd.addr),
-                     w_rd.en.eq(w_rd_view.en & ~writing)]
-        m.submodules.inputs = imem = Memory(shape=unsigned(g.max_input_row_words * WORD_BITS),
-                                            depth=2 * g.max_in_folds, init=[])
+        m.d.comb += [
+            w_rd.addr.eq(Mux(writing, w_wr_view.addr, w_rd_view.addr)),
+            w_wr.addr.eq(w_rd.addr),
+            w_rd.en.eq(w_rd_view.en & ~writing),
+        ]
+        m.submodules.inputs = imem = Memory(
+            shape=unsigned(g.max_input_row_words * WORD_BITS), depth=2 * g.max_in_folds, init=[]
+        )
         i_wr, i_rd = imem.write_port(granularity=WORD_BITS), imem.read_port()
         record_words_max = 2 + g.max_thresholds
         t_mems = []
@@ -134,8 +154,9 @@ class Tile(wiring.Component):
         int_pop = Const(popcount) & (wk == WeightKind.INT.code)
         wplanes = Mux(int_pop, wb, 1)
         is_int_pop, n_wplanes = stage(int_pop, "int_pop"), stage(wplanes, "wplanes")
-        n_planes = stage(Mux(Const(popcount) & (ik == InputKind.UINT.code), ib, wplanes) if popcount else Const(1, 4),
-                         "planes")
+        n_planes = stage(
+            Mux(Const(popcount) & (ik == InputKind.UINT.code), ib, wplanes) if popcount else Const(1, 4), "planes"
+        )
         n_thresholds = stage(Mux(levels == 0, 0, levels - 1), "thresholds")
         out_k = Const(1, 4)
         for k in range(2, self.out_bits_max + 1):
@@ -157,23 +178,38 @@ class Tile(wiring.Component):
         n_weight_rows = stage(n_rows_per_ifold * n_ifolds, "weight_rows")
         n_weight_words = stage(n_weight_rows * g.weight_row_words, "weight_words")
         # the ErrorCode of the configuration in cfg (0: none): the protocol's own rule, on these values
-        fields = SimpleNamespace(in_features=in_f, out_features=out_f, weight_kind=wk, weight_bits=wb, n_terms=nt,
-                                 input_kind=ik, input_bits=ib, output_levels=levels)
-        check = Signal(8)   # an error code is 8 bits wide in the ERROR response
+        fields = SimpleNamespace(
+            in_features=in_f,
+            out_features=out_f,
+            weight_kind=wk,
+            weight_bits=wb,
+            n_terms=nt,
+            input_kind=ik,
+            input_bits=ib,
+            output_levels=levels,
+        )
+        check = Signal(8)  # an error code is 8 bits wide in the ERROR response
         m.d.comb += check.eq(configure_error(fields, g, n_weight_rows, Mux))
         error = stage(check, "error")
 
         # ... and the registers that hold them once a configuration is accepted (`derive`).
         derived = {
-            "ifolds": (17, n_ifolds), "ofolds": (17, n_ofolds), "planes": (4, n_planes),
-            "weight_plane_mode": (1, is_int_pop), "last_layer": (1, levels == 0),
+            "ifolds": (17, n_ifolds),
+            "ofolds": (17, n_ofolds),
+            "planes": (4, n_planes),
+            "weight_plane_mode": (1, is_int_pop),
+            "last_layer": (1, levels == 0),
             # 0 binary, 1 ternary planes (ternary, FATNN), 2 uint planes
             "act_mode": (2, Mux(ik == InputKind.BINARY.code, 0, Mux(ik == InputKind.UINT.code, 2, 1))),
-            "thresholds": (9, n_thresholds), "out_k": (4, n_out_k),
-            "weight_words": (48, n_weight_words), "threshold_words": (48, n_threshold_words),
-            "in_row_words": (8, n_in_row_words), "record_words": (9, n_thresholds + 2),
+            "thresholds": (9, n_thresholds),
+            "out_k": (4, n_out_k),
+            "weight_words": (48, n_weight_words),
+            "threshold_words": (48, n_threshold_words),
+            "in_row_words": (8, n_in_row_words),
+            "record_words": (9, n_thresholds + 2),
             "input_words": (40, n_input_words),
-            "fold_bits": (range(g.pe * WORD_BITS + 1), n_fold_bits), "output_words": (40, n_output_words),
+            "fold_bits": (range(g.pe * WORD_BITS + 1), n_fold_bits),
+            "output_words": (40, n_output_words),
         }
         layer = SimpleNamespace(**{name: Signal(shape, name=name) for name, (shape, _) in derived.items()})
 
@@ -181,7 +217,7 @@ class Tile(wiring.Component):
             return [getattr(layer, name).eq(value) for name, (_, value) in derived.items()]
 
         # --- the engine: sequencer, read stage, MAC array, accumulators, thresholds, packer ---------
-        full = Signal(2)        # input banks holding a complete vector
+        full = Signal(2)  # input banks holding a complete vector
         engine_o = stream.Signature(WORD_BITS).create()
         release = self._engine(m, g, w_rd_view, i_rd, t_mems, full, engine_o, layer)
 
@@ -198,7 +234,7 @@ class Tile(wiring.Component):
         acc_width = g.acc_width
 
         m.submodules.array = array = self._make_array()
-        release = Signal()      # the sequencer has read the last row of its bank
+        release = Signal()  # the sequencer has read the last row of its bank
 
         # Sequencer: one beat per array cycle over (o_fold, plane, i_fold) of the vector in bank `bank`.
         busy, bank = Signal(), Signal()
@@ -208,17 +244,33 @@ class Tile(wiring.Component):
         adv_b = ~valid_b | array.i.ready
         issue = busy & adv_b
         fi_last, p_last, of_last = fi == ifolds - 1, p == planes - 1, of == ofolds - 1
-        m.d.comb += [w_rd.addr.eq(w_addr), i_rd.addr.eq(Mux(bank, g.max_in_folds, 0) + fi),
-                     w_rd.en.eq(adv_b), i_rd.en.eq(adv_b)]
+        m.d.comb += [
+            w_rd.addr.eq(w_addr),
+            i_rd.addr.eq(Mux(bank, g.max_in_folds, 0) + fi),
+            w_rd.en.eq(adv_b),
+            i_rd.en.eq(adv_b),
+        ]
         with m.If(~busy & full.bit_select(bank, 1)):
             m.d.sync += [busy.eq(1), of.eq(0), p.eq(0), fi.eq(0), w_addr.eq(0), w_base.eq(0)]
         # The beat's side information, registered beside the memories' read data (stage B).
         beat_p, beat_first, beat_last, beat_double, beat_neg, beat_of = (
-            Signal(4), Signal(), Signal(), Signal(), Signal(), Signal(16))
+            Signal(4),
+            Signal(),
+            Signal(),
+            Signal(),
+            Signal(),
+            Signal(16),
+        )
         with m.If(adv_b):
-            m.d.sync += [valid_b.eq(issue), beat_p.eq(p), beat_first.eq((p == 0) & (fi == 0)),
-                         beat_last.eq(p_last & fi_last), beat_double.eq((p != 0) & (fi == 0)),
-                         beat_neg.eq(weight_plane_mode & (p == 0)), beat_of.eq(of)]
+            m.d.sync += [
+                valid_b.eq(issue),
+                beat_p.eq(p),
+                beat_first.eq((p == 0) & (fi == 0)),
+                beat_last.eq(p_last & fi_last),
+                beat_double.eq((p != 0) & (fi == 0)),
+                beat_neg.eq(weight_plane_mode & (p == 0)),
+                beat_of.eq(of),
+            ]
         with m.If(issue):
             with m.If(~fi_last):
                 m.d.sync += [fi.eq(fi + 1), w_addr.eq(w_addr + 1)]
@@ -241,17 +293,20 @@ class Tile(wiring.Component):
             with m.Switch(beat_p):
                 for j in range(g.max_input_bits):
                     with m.Case(j):
-                        m.d.comb += plane.eq(row[j * g.simd:(j + 1) * g.simd])
+                        m.d.comb += plane.eq(row[j * g.simd : (j + 1) * g.simd])
             with m.Switch(act_mode):
-                with m.Case(0):   # binary: every tap non-zero, negative where the code is 0
-                    m.d.comb += [shared.a_nz.eq(Const(-1, g.simd)), shared.a_sign.eq(~row[:g.simd])]
-                with m.Case(1):   # ternary / FATNN: the non-zero plane, then the sign plane
-                    m.d.comb += [shared.a_nz.eq(row[:g.simd]), shared.a_sign.eq(row[g.simd:2 * g.simd])]
+                with m.Case(0):  # binary: every tap non-zero, negative where the code is 0
+                    m.d.comb += [shared.a_nz.eq(Const(-1, g.simd)), shared.a_sign.eq(~row[: g.simd])]
+                with m.Case(1):  # ternary / FATNN: the non-zero plane, then the sign plane
+                    m.d.comb += [shared.a_nz.eq(row[: g.simd]), shared.a_sign.eq(row[g.simd : 2 * g.simd])]
                 with m.Default():  # uint: plane p as a 0/1 activation
                     m.d.comb += [shared.a_nz.eq(plane), shared.a_sign.eq(0)]
         else:
-            m.d.comb += shared.x.as_value().eq(row[:len(shared.x.as_value())])
-        m.d.comb += channels.as_value().eq(w_rd.data[:len(channels.as_value())])
+            m.d.comb += shared.x.as_value().eq(row[: len(shared.x.as_value())])
+        m.d.comb += channels.as_value().eq(w_rd.data[: len(channels.as_value())])
+        if g.family == Family.POPCOUNT:
+            with m.If(weight_plane_mode):  # int weight planes: the sign plane carries no meaning
+                m.d.comb += [channels[c].w_sign.eq(0) for c in range(g.pe)]
         beats = Signal(32)
         with m.If(array.i.valid & array.i.ready):
             m.d.sync += beats.eq(beats + 1)
@@ -259,10 +314,17 @@ class Tile(wiring.Component):
 
         # The beats' flags travel beside the array in a FIFO (the array is in order and lossless).
         m.submodules.sideband = side = SyncFIFO(width=4 + 16, depth=array.latency + 2)
-        m.d.comb += [side.w_data.eq(Cat(beat_first, beat_last, beat_double, beat_neg, beat_of)),
-                     side.w_en.eq(array.i.valid & array.i.ready)]
-        s_first, s_last, s_double, s_neg, s_of = (side.r_data[0], side.r_data[1], side.r_data[2], side.r_data[3],
-                                                  side.r_data[4:20])
+        m.d.comb += [
+            side.w_data.eq(Cat(beat_first, beat_last, beat_double, beat_neg, beat_of)),
+            side.w_en.eq(array.i.valid & array.i.ready),
+        ]
+        s_first, s_last, s_double, s_neg, s_of = (
+            side.r_data[0],
+            side.r_data[1],
+            side.r_data[2],
+            side.r_data[3],
+            side.r_data[4:20],
+        )
 
         # Accumulators, and stage R: the finished accumulators of one output fold, with the fold's
         # bias / direction / thresholds read from the threshold memories beside them.
@@ -271,8 +333,7 @@ class Tile(wiring.Component):
         valid_r, ready_r = Signal(), Signal()
         take_r = Signal()
         take = array.o.valid & array.o.ready
-        m.d.comb += [array.o.ready.eq(~s_last | ~valid_r | ready_r), side.r_en.eq(take),
-                     take_r.eq(take & s_last)]
+        m.d.comb += [array.o.ready.eq(~s_last | ~valid_r | ready_r), side.r_en.eq(take), take_r.eq(take & s_last)]
         for c in range(g.pe):
             d = array.o.payload[c]
             term = Mux(s_neg, -d, d)
@@ -294,7 +355,7 @@ class Tile(wiring.Component):
         for c in range(g.pe):
             record = t_mems[c][1].data
             m.d.comb += total[c].eq(res[c] + record[:acc_width].as_signed())
-        count = 2 ** self.out_bits_max - 1
+        count = 2**self.out_bits_max - 1
         m.submodules.threshold = thr = PEArray(lambda: MultiThreshold(acc_width + 1, self.out_bits_max), g.pe)
         never_up, never_down = (1 << acc_width) - 1, -(1 << acc_width)
         for c in range(g.pe):
@@ -304,7 +365,7 @@ class Tile(wiring.Component):
             m.d.comb += [ch.acc.eq(total[c]), ch.descending.eq(descending)]
             for t in range(count):
                 if t < g.max_thresholds:
-                    value = record[(2 + t) * WORD_BITS:(2 + t) * WORD_BITS + acc_width].as_signed()
+                    value = record[(2 + t) * WORD_BITS : (2 + t) * WORD_BITS + acc_width].as_signed()
                     value = Mux(t < thresholds, value, Mux(descending, never_down, never_up))
                 else:
                     value = Mux(descending, never_down, never_up)
@@ -320,10 +381,14 @@ class Tile(wiring.Component):
         left = Signal(range(words_max + 1))
         load = Signal()
         can_load = (left == 0) | ((left == 1) & engine_o.ready)
-        m.d.comb += [engine_o.valid.eq(left != 0), engine_o.payload.eq(buf[0]),
-                     thr.i.valid.eq(valid_r & ~last_layer), thr.o.ready.eq(can_load & ~last_layer),
-                     ready_r.eq(Mux(last_layer, can_load, thr.i.ready)),
-                     load.eq(Mux(last_layer, valid_r & can_load, thr.o.valid & can_load))]
+        m.d.comb += [
+            engine_o.valid.eq(left != 0),
+            engine_o.payload.eq(buf[0]),
+            thr.i.valid.eq(valid_r & ~last_layer),
+            thr.o.ready.eq(can_load & ~last_layer),
+            ready_r.eq(Mux(last_layer, can_load, thr.i.ready)),
+            load.eq(Mux(last_layer, valid_r & can_load, thr.o.valid & can_load)),
+        ]
         with m.If(engine_o.valid & engine_o.ready):
             m.d.sync += [left.eq(left - 1)] + [buf[j].eq(buf[j + 1]) for j in range(words_max - 1)]
         codes = Signal(fold_bits_max)
@@ -332,13 +397,13 @@ class Tile(wiring.Component):
                 with m.Case(k):
                     m.d.comb += codes.eq(Cat(thr.o.payload[c][:k] for c in range(g.pe)))
         pending, pos = Signal(WORD_BITS), Signal(range(WORD_BITS))
-        packed_folds = Signal(16)                 # the folds of the current vector packed so far
+        packed_folds = Signal(16)  # the folds of the current vector packed so far
         joined = Signal(joined_words * WORD_BITS)
         bit_count = Signal(range(WORD_BITS + g.pe * WORD_BITS + 1))
         last_fold = packed_folds == ofolds - 1
         m.d.comb += [joined.eq(pending | (codes << pos)), bit_count.eq(pos + fold_bits)]
         complete = bit_count >> exact_log2(WORD_BITS)  # words of `joined` that are complete
-        joined_word = [joined[j * WORD_BITS:(j + 1) * WORD_BITS] for j in range(joined_words)]
+        joined_word = [joined[j * WORD_BITS : (j + 1) * WORD_BITS] for j in range(joined_words)]
         with m.If(load):
             for j in range(words_max):
                 accumulator = total[j].as_signed() if j < g.pe else Const(0, WORD_BITS)
@@ -347,11 +412,19 @@ class Tile(wiring.Component):
             with m.If(last_layer):
                 m.d.sync += left.eq(g.pe)
             with m.Elif(last_fold):
-                m.d.sync += [left.eq((bit_count + WORD_BITS - 1) >> exact_log2(WORD_BITS)), pending.eq(0), pos.eq(0),
-                             packed_folds.eq(0)]
+                m.d.sync += [
+                    left.eq((bit_count + WORD_BITS - 1) >> exact_log2(WORD_BITS)),
+                    pending.eq(0),
+                    pos.eq(0),
+                    packed_folds.eq(0),
+                ]
             with m.Else():
-                m.d.sync += [left.eq(complete), pending.eq(Array(joined_word)[complete]),
-                             pos.eq(bit_count[:exact_log2(WORD_BITS)]), packed_folds.eq(packed_folds + 1)]
+                m.d.sync += [
+                    left.eq(complete),
+                    pending.eq(Array(joined_word)[complete]),
+                    pos.eq(bit_count[: exact_log2(WORD_BITS)]),
+                    packed_folds.eq(packed_folds + 1),
+                ]
         return release
 
     # -------------------------------------------------------------------------------------------------
@@ -366,15 +439,20 @@ class Tile(wiring.Component):
         out_left = Signal(40)
         write_bank = Signal()
         div_q, div_r, div_n, div_step = Signal(24), Signal(25), Signal(24), Signal(5)
-        after_respond = Signal()   # 1: go on loading a RUN's inputs after the DATA header
+        after_respond = Signal()  # 1: go on loading a RUN's inputs after the DATA header
         check_wait = Signal(range(CHECK_LATENCY + 1))
 
         in_hdr_op, in_hdr_len = self.i.payload[24:], self.i.payload[:24]
         take = self.i.valid & self.i.ready
 
         def respond_error(code):
-            return [resp[0].eq(header(Response.ERROR, 1)), resp[1].eq(Cat(code, opcode)),
-                    resp_count.eq(2), resp_idx.eq(0), after_respond.eq(0)]
+            return [
+                resp[0].eq(header(Response.ERROR, 1)),
+                resp[1].eq(Cat(code, opcode)),
+                resp_count.eq(2),
+                resp_idx.eq(0),
+                after_respond.eq(0),
+            ]
 
         def respond_ok():
             return [resp[0].eq(header(Response.OK, 0)), resp_count.eq(1), resp_idx.eq(0), after_respond.eq(0)]
@@ -383,13 +461,15 @@ class Tile(wiring.Component):
 
         # The response mux: the decoder's words while responding, else the engine's outputs.
         responding = Signal()
-        m.d.comb += [self.o.valid.eq(Mux(responding, 1, engine_o.valid)),
-                     self.o.payload.eq(Mux(responding, resp[resp_idx], engine_o.payload)),
-                     engine_o.ready.eq(~responding & self.o.ready)]
+        m.d.comb += [
+            self.o.valid.eq(Mux(responding, 1, engine_o.valid)),
+            self.o.payload.eq(Mux(responding, resp[resp_idx], engine_o.payload)),
+            engine_o.ready.eq(~responding & self.o.ready),
+        ]
         with m.If(engine_o.valid & engine_o.ready):
             m.d.sync += out_left.eq(out_left - 1)
 
-        def reject(code):   # drain the command's payload, then answer ERROR(code)
+        def reject(code):  # drain the command's payload, then answer ERROR(code)
             m.d.sync += pending_error.eq(code)
             m.next = "DRAIN"
 
@@ -419,8 +499,14 @@ class Tile(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    m.d.sync += [opcode.eq(in_hdr_op), remaining.eq(in_hdr_len), chunk.eq(0), row.eq(0),
-                                 channel.eq(0), word.eq(0)]
+                    m.d.sync += [
+                        opcode.eq(in_hdr_op),
+                        remaining.eq(in_hdr_len),
+                        chunk.eq(0),
+                        row.eq(0),
+                        channel.eq(0),
+                        word.eq(0),
+                    ]
                     with m.Switch(in_hdr_op):
                         with m.Case(Opcode.CONFIGURE):
                             m.d.sync += [config_valid.eq(0), weights_loaded.eq(0), thresholds_loaded.eq(0)]
@@ -451,7 +537,7 @@ class Tile(wiring.Component):
                         with m.Default():
                             reject(ErrorCode.UNKNOWN_OPCODE)
 
-            with m.State("DRAIN"):   # consume the payload of a rejected command, then answer ERROR
+            with m.State("DRAIN"):  # consume the payload of a rejected command, then answer ERROR
                 with m.If(remaining == 0):
                     m.d.sync += respond_error(pending_error)
                     m.next = "RESPOND"
@@ -472,7 +558,7 @@ class Tile(wiring.Component):
                         m.d.sync += check_wait.eq(0)
                         m.next = "CHECK"
 
-            with m.State("CHECK"):   # the configuration words are in: wait for the check, accept or reject
+            with m.State("CHECK"):  # the configuration words are in: wait for the check, accept or reject
                 m.d.sync += check_wait.eq(check_wait + 1)
                 with m.If(check_wait == CHECK_LATENCY):
                     with m.If(error != 0):
@@ -482,25 +568,34 @@ class Tile(wiring.Component):
                     m.next = "RESPOND"
 
             with m.State("WEIGHTS"):
-                m.d.comb += [self.i.ready.eq(1), w_wr.addr.eq(row),
-                             w_wr.data.eq(Cat(self.i.payload for _ in range(g.weight_row_words))),
-                             w_wr.en.eq(Mux(self.i.valid, 1 << chunk, 0))]
+                m.d.comb += [
+                    self.i.ready.eq(1),
+                    w_wr.addr.eq(row),
+                    w_wr.data.eq(Cat(self.i.payload for _ in range(g.weight_row_words))),
+                    w_wr.en.eq(Mux(self.i.valid, 1 << chunk, 0)),
+                ]
                 load_word(chunk, g.weight_row_words - 1, row, weights_loaded)
 
             with m.State("THRESHOLDS"):
                 m.d.comb += self.i.ready.eq(1)
                 pe_log2 = exact_log2(g.pe)
                 for c, (t_wr, _) in enumerate(t_mems):
-                    m.d.comb += [t_wr.addr.eq(channel >> pe_log2),
-                                 t_wr.data.eq(Cat(self.i.payload for _ in range(2 + g.max_thresholds))),
-                                 t_wr.en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0))]
+                    m.d.comb += [
+                        t_wr.addr.eq(channel >> pe_log2),
+                        t_wr.data.eq(Cat(self.i.payload for _ in range(2 + g.max_thresholds))),
+                        t_wr.en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0)),
+                    ]
                 load_word(word, layer.record_words - 1, channel, thresholds_loaded)
 
-            with m.State("DIVIDE"):   # batch = length / input_words, restoring division over 24 steps
+            with m.State("DIVIDE"):  # batch = length / input_words, restoring division over 24 steps
                 trial = Cat(div_n[23], div_r[:24])
                 fits = trial >= layer.input_words
-                m.d.sync += [div_n.eq(div_n << 1), div_step.eq(div_step + 1),
-                             div_r.eq(Mux(fits, trial - layer.input_words, trial)), div_q.eq(Cat(fits, div_q[:23]))]
+                m.d.sync += [
+                    div_n.eq(div_n << 1),
+                    div_step.eq(div_step + 1),
+                    div_r.eq(Mux(fits, trial - layer.input_words, trial)),
+                    div_q.eq(Cat(fits, div_q[:23])),
+                ]
                 with m.If(div_step == 23):
                     m.next = "BATCH"
 
@@ -509,23 +604,29 @@ class Tile(wiring.Component):
                 with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
                     reject(ErrorCode.BAD_LENGTH)
                 with m.Else():
-                    m.d.sync += [resp[0].eq(Cat(data_words[:24], Const(Response.DATA, 8))), resp_count.eq(1),
-                                 resp_idx.eq(0), after_respond.eq(1), out_left.eq(data_words)]
+                    m.d.sync += [
+                        resp[0].eq(Cat(data_words[:24], Const(Response.DATA, 8))),
+                        resp_count.eq(1),
+                        resp_idx.eq(0),
+                        after_respond.eq(1),
+                        out_left.eq(data_words),
+                    ]
                     m.next = "RESPOND"
 
-            with m.State("INPUTS"):   # the batch's words into the input banks, a vector per bank
+            with m.State("INPUTS"):  # the batch's words into the input banks, a vector per bank
                 bank_free = ~full.bit_select(write_bank, 1)
-                m.d.comb += [self.i.ready.eq(bank_free),
-                             i_wr.addr.eq(Mux(write_bank, g.max_in_folds, 0) + row),
-                             i_wr.data.eq(Cat(self.i.payload for _ in range(g.max_input_row_words))),
-                             i_wr.en.eq(Mux(take, 1 << chunk, 0))]
+                m.d.comb += [
+                    self.i.ready.eq(bank_free),
+                    i_wr.addr.eq(Mux(write_bank, g.max_in_folds, 0) + row),
+                    i_wr.data.eq(Cat(self.i.payload for _ in range(g.max_input_row_words))),
+                    i_wr.en.eq(Mux(take, 1 << chunk, 0)),
+                ]
                 with m.If(take):
                     m.d.sync += remaining.eq(remaining - 1)
                     with m.If(chunk == layer.in_row_words - 1):
                         m.d.sync += chunk.eq(0)
                         with m.If(row == layer.ifolds - 1):
-                            m.d.sync += [row.eq(0), write_bank.eq(~write_bank),
-                                         full.bit_select(write_bank, 1).eq(1)]
+                            m.d.sync += [row.eq(0), write_bank.eq(~write_bank), full.bit_select(write_bank, 1).eq(1)]
                         with m.Else():
                             m.d.sync += row.eq(row + 1)
                     with m.Else():
@@ -533,7 +634,7 @@ class Tile(wiring.Component):
                     with m.If(remaining == 1):
                         m.next = "OUTPUTS"
 
-            with m.State("OUTPUTS"):   # the last vectors compute and their outputs leave
+            with m.State("OUTPUTS"):  # the last vectors compute and their outputs leave
                 with m.If((out_left == 0) | ((out_left == 1) & engine_o.valid & engine_o.ready)):
                     m.next = "IDLE"
 

@@ -3,10 +3,19 @@ is drained, and the tile then answers the next command normally."""
 
 import pytest
 
-from lowbit.sw.protocol import (ErrorCode, Family, InputKind, LayerConfig, Opcode, Response, TileGeometry,
-                                WeightKind, header, parse_header)
 from lowbit.hw.tile.tile import Tile
-
+from lowbit.sw.protocol import (
+    ErrorCode,
+    Family,
+    InputKind,
+    LayerConfig,
+    Opcode,
+    Response,
+    TileGeometry,
+    WeightKind,
+    header,
+    parse_header,
+)
 from tests.hw import streamsim
 
 GEOMETRY = TileGeometry(Family.POPCOUNT, 4, 32, max_in_features=128, max_out_features=64, max_weight_rows=64)
@@ -46,20 +55,34 @@ MALFORMED = [
     ([header(Opcode.LOAD_THRESHOLDS, 1), 1], error(ErrorCode.NOT_CONFIGURED, Opcode.LOAD_THRESHOLDS)),
     ([header(Opcode.RUN, 1), 5], error(ErrorCode.NOT_CONFIGURED, Opcode.RUN)),
     (configure(BINARY) + [header(Opcode.RUN, 2), 5, 6], [OK] + error(ErrorCode.NOT_LOADED, Opcode.RUN)),
-    (configure(BINARY) + [header(Opcode.LOAD_WEIGHTS, 3), 1, 2, 3],
-     [OK] + error(ErrorCode.BAD_LENGTH, Opcode.LOAD_WEIGHTS)),
-    (configure(BINARY) + [header(Opcode.LOAD_THRESHOLDS, 5)] + [0] * 5,
-     [OK] + error(ErrorCode.BAD_LENGTH, Opcode.LOAD_THRESHOLDS)),
-    (configure(LayerConfig(129, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)),
-     error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE)),
-    (configure(LayerConfig(128, 64, WeightKind.INT, 8, 0, InputKind.BINARY, 1, 0)),  # 128 weight rows
-     error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE)),
-    (configure(LayerConfig(40, 6, WeightKind.NHOT, 8, 2, InputKind.UINT, 8, 0)),
-     error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE)),
-    (configure(LayerConfig(40, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 16)),  # 15 thresholds
-     error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE)),
-    (configure(LayerConfig(0, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)),
-     error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE)),
+    (
+        configure(BINARY) + [header(Opcode.LOAD_WEIGHTS, 3), 1, 2, 3],
+        [OK] + error(ErrorCode.BAD_LENGTH, Opcode.LOAD_WEIGHTS),
+    ),
+    (
+        configure(BINARY) + [header(Opcode.LOAD_THRESHOLDS, 5)] + [0] * 5,
+        [OK] + error(ErrorCode.BAD_LENGTH, Opcode.LOAD_THRESHOLDS),
+    ),
+    (
+        configure(LayerConfig(129, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)),
+        error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE),
+    ),
+    (
+        configure(LayerConfig(128, 64, WeightKind.INT, 8, 0, InputKind.BINARY, 1, 0)),  # 128 weight rows
+        error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE),
+    ),
+    (
+        configure(LayerConfig(40, 6, WeightKind.NHOT, 8, 2, InputKind.UINT, 8, 0)),
+        error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE),
+    ),
+    (
+        configure(LayerConfig(40, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 16)),  # 15 thresholds
+        error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE),
+    ),
+    (
+        configure(LayerConfig(0, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)),
+        error(ErrorCode.UNSUPPORTED, Opcode.CONFIGURE),
+    ),
 ]
 
 
@@ -70,12 +93,14 @@ def test_malformed_commands_then_ready():
     expected = [[*answer, *IDENTIFIED] for _, answer in MALFORMED]
     got = exchange(words, sum(map(len, expected)), ready_pattern=(1, 0), valid_pattern=(1, 1, 0))
     for index, answer in enumerate(expected):
-        assert got[:len(answer)] == answer, f"case {index}: {MALFORMED[index][0]}"
-        got = got[len(answer):]
+        assert got[: len(answer)] == answer, f"case {index}: {MALFORMED[index][0]}"
+        got = got[len(answer) :]
 
 
-@pytest.mark.parametrize("words, expected", [case for case in MALFORMED if parse_header(case[0][0])[0] ==
-                                             Opcode.CONFIGURE and len(case[0]) == 4])
+@pytest.mark.parametrize(
+    "words, expected",
+    [case for case in MALFORMED if parse_header(case[0][0])[0] == Opcode.CONFIGURE and len(case[0]) == 4],
+)
 def test_hardware_check_agrees_with_host(words, expected):
     """The tile's CONFIGURE checks (seen above) are TileGeometry.check, which the host uses."""
     code = GEOMETRY.check(LayerConfig.decode(words[1:4]))
@@ -85,5 +110,59 @@ def test_hardware_check_agrees_with_host(words, expected):
 def test_failed_configure_forgets_the_layer():
     bad = configure(LayerConfig(129, 6, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0))
     words = configure(BINARY) + bad + [header(Opcode.RUN, 1), 0]
-    assert exchange(words, 5) == ([OK] + error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE)
-                                  + error(ErrorCode.NOT_CONFIGURED, Opcode.RUN))
+    assert exchange(words, 5) == (
+        [OK] + error(ErrorCode.TOO_LARGE, Opcode.CONFIGURE) + error(ErrorCode.NOT_CONFIGURED, Opcode.RUN)
+    )
+
+
+def test_int_weight_rows_ignore_the_sign_plane():
+    """INT weight rows carry the two's-complement planes in ``nz``; the tile ignores their sign plane (the
+    protocol says it is 0): rows with every sign bit set compute as the reference tile does, which
+    ignores it too, and as the same rows with the sign plane clear."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from lowbit.sim.reference import ModelTile
+    from lowbit.sw.host import pack_inputs, pack_weights
+
+    config = LayerConfig(40, 6, WeightKind.INT, 3, 0, InputKind.BINARY, 1, 0)
+    rng = np.random.default_rng(11)
+    layer = SimpleNamespace(
+        weight_kind="int",
+        input_kind="binary",
+        in_features=40,
+        out_features=6,
+        weight_bits=3,
+        n_terms=0,
+        input_bits=1,
+        output_levels=0,
+        output_kind="accumulator",
+        weights=rng.integers(-3, 4, (6, 40)),
+    )
+    clear = [int(w) for w in pack_weights(layer, GEOMETRY)]
+    sign_plane = sum(((1 << GEOMETRY.simd) - 1) << (c * 2 * GEOMETRY.simd + GEOMETRY.simd) for c in range(GEOMETRY.pe))
+    rw = GEOMETRY.weight_row_words
+    set_ = [w | (sign_plane >> (32 * (k % rw))) & 0xFFFFFFFF for k, w in enumerate(clear)]
+    assert set_ != clear
+    inputs = [int(w) for w in pack_inputs(rng.integers(0, 2, (2, 40)), config, GEOMETRY)]
+    thresholds = [0] * GEOMETRY.threshold_words(config)
+
+    def words(weights):
+        return (
+            configure(config)
+            + [header(Opcode.LOAD_WEIGHTS, len(weights))]
+            + weights
+            + [header(Opcode.LOAD_THRESHOLDS, len(thresholds))]
+            + thresholds
+            + [header(Opcode.RUN, len(inputs))]
+            + inputs
+        )
+
+    reference = ModelTile(GEOMETRY)
+    asyncio.run(reference.write(words(set_)))
+    expected = asyncio.run(reference.read(reference.pending))
+    assert expected[3] == header(Response.DATA, 2 * GEOMETRY.output_words(config))
+    assert exchange(words(set_), len(expected)) == expected
+    assert exchange(words(clear), len(expected)) == expected
