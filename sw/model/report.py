@@ -16,14 +16,13 @@ Definitions (per inference of one sample; see ``docs/arithmetic.md``):
   most n shift-adds; the mean number of terms per weight is reported too).
 """
 
-import json
 import math
 from dataclasses import asdict, dataclass
 
 from lowbit.sw.kinds import INPUTS, WEIGHTS
 from lowbit.sw.kinds.encodings import nhot_term_count, nhot_values
 
-__all__ = ["LayerCost", "ModelCost", "model_cost", "format_report", "add_report_arguments", "run_report"]
+__all__ = ["LayerCost", "ModelCost", "model_cost", "format_report"]
 
 
 def _bits(rule, layer):
@@ -40,13 +39,13 @@ class LayerCost:
     input: str
     weights: str
     macs: int
-    weight_bits: int          # per weight, as ACE counts it
+    weight_bits: int  # per weight, as ACE counts it
     activation_bits: int
     ace: int
     flops: int
     bops: int
     weight_storage_bits: int  # total, all weights of the layer
-    aux_bits: int             # alpha_q, thresholds, directions (float: scale, shift)
+    aux_bits: int  # alpha_q, thresholds, directions (float: scale, shift)
     accumulator_bits: int
     mults_removed: float | None
     terms_per_weight: float | None
@@ -89,10 +88,18 @@ class ModelCost:
         return ", ".join(f"{layer.input} x {layer.weights}" for layer in self.layers)
 
     def to_dict(self):
-        return {"scheme": self.scheme, "layers": [asdict(layer) for layer in self.layers],
-                "total": {"macs": self.total_macs, "ace": self.total_ace, "cpu64": self.total_cpu64,
-                          "weight_bits": self.total_weight_bits, "size_bits": self.total_size_bits,
-                          "mults_removed": self.mults_removed}}
+        return {
+            "scheme": self.scheme,
+            "layers": [asdict(layer) for layer in self.layers],
+            "total": {
+                "macs": self.total_macs,
+                "ace": self.total_ace,
+                "cpu64": self.total_cpu64,
+                "weight_bits": self.total_weight_bits,
+                "size_bits": self.total_size_bits,
+                "mults_removed": self.mults_removed,
+            },
+        }
 
 
 def _signed_bits(lo, hi):
@@ -127,11 +134,32 @@ def _layer_cost(index, layer):
         acc_bits = _signed_bits(lo.min(), hi.max())
         if layer.thresholds is not None:
             aux += layer.thresholds.size * _signed_bits(lo.min() - 1, hi.max() + 1) + out
-    short_in = a_info.short or f"u{layer.input_bits}"
-    short_w = w_info.short or {"fgq": f"tern/g{layer.group_size}", "int": f"int{layer.weight_bits}",
-                                          "nhot": f"{layer.n_terms}-hot{layer.weight_bits}"}[kind]
-    return LayerCost(index, f"{layer.in_features}x{layer.out_features}", short_in, short_w, macs, w_bits, a_bits,
-                     ace, 0 if binary else macs, macs if binary else 0, macs * storage, aux, acc_bits, removed, terms)
+    short_in = a_info.short.format(bits=layer.input_bits)
+    short_w = (
+        w_info.short
+        or {
+            "fgq": f"tern/g{layer.group_size}",
+            "int": f"int{layer.weight_bits}",
+            "nhot": f"{layer.n_terms}-hot{layer.weight_bits}",
+        }[kind]
+    )
+    return LayerCost(
+        index,
+        f"{layer.in_features}x{layer.out_features}",
+        short_in,
+        short_w,
+        macs,
+        w_bits,
+        a_bits,
+        ace,
+        0 if binary else macs,
+        macs if binary else 0,
+        macs * storage,
+        aux,
+        acc_bits,
+        removed,
+        terms,
+    )
 
 
 def model_cost(model):
@@ -141,36 +169,65 @@ def model_cost(model):
 
 def format_report(cost):
     """A plain-text table of a :class:`ModelCost`."""
-    header = ("layer", "shape", "input x weights", "MACs", "w bits", "a bits", "ACE", "CPU64", "weight bits",
-              "aux bits", "acc bits", "mults removed", "terms/w")
+    header = (
+        "layer",
+        "shape",
+        "input x weights",
+        "MACs",
+        "w bits",
+        "a bits",
+        "ACE",
+        "CPU64",
+        "weight bits",
+        "aux bits",
+        "acc bits",
+        "mults removed",
+        "terms/w",
+    )
     rows = []
     for c in cost.layers:
-        rows.append((str(c.index), c.shape, f"{c.input} x {c.weights}", f"{c.macs:,}", str(c.weight_bits),
-                     str(c.activation_bits), f"{c.ace:,}", f"{c.flops + c.bops / 64:,.0f}",
-                     f"{c.weight_storage_bits:,}", f"{c.aux_bits:,}", str(c.accumulator_bits),
-                     "-" if c.mults_removed is None else f"{100 * c.mults_removed:.1f} %",
-                     "-" if c.terms_per_weight is None else f"{c.terms_per_weight:.2f}"))
+        rows.append(
+            (
+                str(c.index),
+                c.shape,
+                f"{c.input} x {c.weights}",
+                f"{c.macs:,}",
+                str(c.weight_bits),
+                str(c.activation_bits),
+                f"{c.ace:,}",
+                f"{c.flops + c.bops / 64:,.0f}",
+                f"{c.weight_storage_bits:,}",
+                f"{c.aux_bits:,}",
+                str(c.accumulator_bits),
+                "-" if c.mults_removed is None else f"{100 * c.mults_removed:.1f} %",
+                "-" if c.terms_per_weight is None else f"{c.terms_per_weight:.2f}",
+            )
+        )
     removed = cost.mults_removed
-    rows.append(("total", "", "", f"{cost.total_macs:,}", "", "", f"{cost.total_ace:,}", f"{cost.total_cpu64:,.0f}",
-                 f"{cost.total_weight_bits:,}", f"{cost.total_size_bits - cost.total_weight_bits:,}", "",
-                 "-" if removed is None else f"{100 * removed:.1f} %", ""))
+    rows.append(
+        (
+            "total",
+            "",
+            "",
+            f"{cost.total_macs:,}",
+            "",
+            "",
+            f"{cost.total_ace:,}",
+            f"{cost.total_cpu64:,.0f}",
+            f"{cost.total_weight_bits:,}",
+            f"{cost.total_size_bits - cost.total_weight_bits:,}",
+            "",
+            "-" if removed is None else f"{100 * removed:.1f} %",
+            "",
+        )
+    )
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     line = lambda r: "  ".join(v.rjust(w) if i >= 3 else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
-    text = [f"scheme {cost.scheme}: {cost.total_macs:,} MACs, ACE {cost.total_ace:,}, CPU64 {cost.total_cpu64:,.0f}, "
-            f"model size {cost.total_size_bits:,} bits ({cost.total_size_bits / 8192:.1f} KiB)",
-            line(header), line(["-" * w for w in widths])]
+    text = [
+        f"scheme {cost.scheme}: {cost.total_macs:,} MACs, ACE {cost.total_ace:,}, CPU64 {cost.total_cpu64:,.0f}, "
+        f"model size {cost.total_size_bits:,} bits ({cost.total_size_bits / 8192:.1f} KiB)",
+        line(header),
+        line(["-" * w for w in widths]),
+    ]
     text += [line(r) for r in rows]
     return "\n".join(text)
-
-
-def add_report_arguments(parser):
-    parser.add_argument("file", help="a lowbit model file (from lowbit train)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
-def run_report(args):
-    from lowbit.sw.model.file import load_model
-
-    cost = model_cost(load_model(args.file))
-    print(json.dumps(cost.to_dict(), indent=2) if args.json else format_report(cost))
-    return 0

@@ -1,7 +1,13 @@
+"""The ``lowbit`` command itself: its help, ``--version``, ``python -m lowbit``, ``lowbit verilog``, the shared
+argument types, and output into a pipe that closes early."""
+
+import argparse
 import subprocess
 import sys
 
-from lowbit.sw.cli import COMMANDS, main
+import pytest
+
+from lowbit.sw.cli import COMMANDS, arguments, main
 
 
 def test_help_lists_commands():
@@ -9,6 +15,43 @@ def test_help_lists_commands():
     assert result.returncode == 0
     for name in COMMANDS:
         assert name in result.stdout
+    assert "--version" in result.stdout
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    import lowbit
+
+    assert lowbit.__version__ == version("lowbit")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"lowbit {lowbit.__version__}\n"
+
+
+def test_python_dash_m_lowbit():
+    import lowbit
+
+    result = subprocess.run([sys.executable, "-m", "lowbit", "--version"], capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"lowbit {lowbit.__version__}\n", "")
+    result = subprocess.run(
+        [sys.executable, "-m", "lowbit", "run", "--limit", "0", "x.lbm"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.splitlines()[-1]
+        == "lowbit run: error: argument --limit: invalid value '0': expected a positive integer"
+    )
+
+
+def test_every_command_has_its_module():
+    import importlib
+
+    for name, (module, _) in COMMANDS.items():
+        assert module == f"lowbit.sw.cli.{name}"
+        loaded = importlib.import_module(module)
+        assert callable(getattr(loaded, f"add_{name}_arguments")) and callable(getattr(loaded, f"run_{name}"))
 
 
 def test_verilog_writes_file(tmp_path):
@@ -18,5 +61,98 @@ def test_verilog_writes_file(tmp_path):
 
 
 def test_bad_parameter_is_a_clear_error(capsys):
-    assert main(["verilog", "-n", "0"]) == 2
-    assert "n must be a positive integer, not 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verilog", "-n", "0"])
+    assert exit_info.value.code == 2
+    assert "argument -n: invalid value '0': expected a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--board", "icebreaker", "-n", "4"], "-n (unit) and --board (board) do not go together"),
+        (["--model", "m.lbm", "--unit", "binary_dot"], "--unit (unit) and --model (model) do not go together"),
+        (["--pe", "4"], "--pe is for --model FILE only"),
+    ],
+)
+def test_verilog_options_that_do_not_go_together(capsys, options, message):
+    assert main(["verilog", *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lowbit verilog: error: {message}") and len(err.splitlines()) == 1
+
+
+def test_verilog_of_a_models_tile(tmp_path, tiny_models, capsys):
+    from lowbit.sw.model.file import save_model
+
+    path = tmp_path / "twn.lbm"
+    save_model(tiny_models["twn"], path)
+    assert main(["verilog", "--model", str(path), "--pe", "2", "--simd", "4", "-o", str(tmp_path / "t.v")]) == 0
+    assert "module tile" in (tmp_path / "t.v").read_text()
+
+
+# --- the shared argument types ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "type_, text, message",
+    [
+        (arguments.positive_int, "0", "invalid value '0': expected a positive integer"),
+        (arguments.positive_int, "x", "invalid value 'x': expected a positive integer"),
+        (arguments.non_negative_int, "-1", "invalid value '-1': expected a non-negative integer"),
+        (arguments.int_from(2), "1", "invalid value '1': expected an integer of at least 2"),
+        (arguments.int_from(1, 8), "9", "invalid value '9': expected an integer from 1 to 8"),
+        (arguments.positive_float, "0", "invalid value '0': expected a positive number"),
+        (arguments.positive_float, "nan", "invalid value 'nan': expected a positive number"),
+        (arguments.integer, "1.5", "invalid value '1.5': expected an integer"),
+        (arguments.widths, "16,x", "invalid value '16,x': expected comma-separated positive widths"),
+        (arguments.widths, "16,0", "invalid value '16,0': expected comma-separated positive widths"),
+    ],
+)
+def test_argument_types(type_, text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        type_(text)
+
+
+def test_argument_types_accept():
+    assert arguments.positive_int("3") == 3 and arguments.non_negative_int("0") == 0
+    assert arguments.int_from(1, 8)("8") == 8 and arguments.positive_float("0.5") == 0.5
+    assert arguments.widths("256, 128") == (256, 128) and arguments.integer("-4") == -4
+
+
+# --- a pipe that closes early ------------------------------------------------------------------------------
+
+
+def test_broken_pipe_ends_quietly(tmp_path, tiny_models):
+    """``lowbit report m.lbm | head -3``: the reader has gone before lowbit writes; no traceback."""
+    from lowbit.sw.model.file import save_model
+
+    path = tmp_path / "binary.lbm"
+    save_model(tiny_models["binary"], path)
+    for command in (["report", str(path)], ["report", "--json", str(path)], ["--help"]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lowbit", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        process.stdout.close()  # before the interpreter has even started
+        err = process.stderr.read().decode()
+        process.stderr.close()
+        code = process.wait()
+        assert err == ""
+        assert code == (0 if command == ["--help"] else 1)  # argparse itself ignores the closed pipe
+
+
+def test_broken_pipe_in_main(monkeypatch, capsys, tmp_path, tiny_models):
+    from lowbit.sw.model.file import save_model
+
+    path = tmp_path / "binary.lbm"
+    save_model(tiny_models["binary"], path)
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["report", str(path)]) == 1
+    assert capsys.readouterr().err == ""

