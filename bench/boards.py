@@ -44,15 +44,17 @@ BOARD_NAMES = ("icebreaker", "ulx3s")
 LFC_SHAPE = (784, 1024, 1024, 1024, 10)
 LFC_BATCH = 10_000
 FINN = {"images_per_s": 356_633, "luts": 28_360, "device": "Zynq-7020 (PYNQ-Z1)", "design": "LFC-W1A1"}
-FRAME_OVERHEAD = 7          # SOF, kind, seq, count (2), CRC (2)
+FRAME_OVERHEAD = 7  # SOF, kind, seq, count (2), CRC (2)
 ACK_BYTES = 7
 
 
 # --- the build ----------------------------------------------------------------------------------------
 
+
 def board_report(board, no_build):
     from lowbit.boards.build import build, read_report
     from lowbit.sw.paths import build_dir
+
     out_dir = build_dir("board") / board
     if no_build and (out_dir / "top.tim").exists():
         report = read_report(board, out_dir)
@@ -71,6 +73,7 @@ def luts_of(report):
 
 # --- the serial line ----------------------------------------------------------------------------------
 
+
 def link_seconds(log, baud):
     """Seconds the serial line needs for the commands and responses of ``log`` (TileInterface.log)."""
     frames = lambda words: math.ceil(words / 64)
@@ -81,16 +84,22 @@ def link_seconds(log, baud):
     # Each direction: its DATA frames, the ACKs of the other's frames, and waiting for its own ACKs.
     up = host_bytes + ACK_BYTES * board_frames + ACK_BYTES * host_frames
     down = board_bytes + ACK_BYTES * host_frames + ACK_BYTES * board_frames
-    return {"host_bytes": host_bytes, "board_bytes": board_bytes, "host_frames": host_frames,
-            "board_frames": board_frames, "seconds": max(up, down) * 10 / baud}
+    return {
+        "host_bytes": host_bytes,
+        "board_bytes": board_bytes,
+        "host_frames": host_frames,
+        "board_frames": board_frames,
+        "seconds": max(up, down) * 10 / baud,
+    }
 
 
 def session_log(model, geometry, codes):
     """The driver's command log and the reference tile's MAC cycles for ``model`` on ``codes``; checks
     the outputs against the golden model."""
     from lowbit.sim.reference import ModelTile
-    from lowbit.sw.host import TileInterface, run_codes
     from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.host import TileInterface, run_codes
+
     tile = ModelTile(geometry)
     interface = TileInterface(tile)
     got = asyncio.run(run_codes(interface, model, codes))
@@ -102,10 +111,12 @@ def session_log(model, geometry, codes):
 
 # --- the models ---------------------------------------------------------------------------------------
 
+
 def lfc_model(seed=20261123):
     """FINN's LFC topology with binary weights and activations (random weights, thresholds near the
     middle of each channel's accumulator range), as a lowbit model."""
     from lowbit.sw.model.file import LayerRecord, LowbitModel
+
     rng = np.random.default_rng(seed)
     layers = []
     for index, (n_in, n_out) in enumerate(zip(LFC_SHAPE, LFC_SHAPE[1:])):
@@ -114,8 +125,21 @@ def lfc_model(seed=20261123):
             layers.append(LayerRecord(n_in, n_out, "binary", 1, "binary", 1, "accumulator", w))
         else:
             t = rng.integers(-n_in // 16, n_in // 16 + 1, (n_out, 1)) * 2
-            layers.append(LayerRecord(n_in, n_out, "binary", 1, "binary", 1, "threshold", w, output_levels=2,
-                                      thresholds=t, descending=np.zeros(n_out, bool)))
+            layers.append(
+                LayerRecord(
+                    n_in,
+                    n_out,
+                    "binary",
+                    1,
+                    "binary",
+                    1,
+                    "threshold",
+                    w,
+                    output_levels=2,
+                    thresholds=t,
+                    descending=np.zeros(n_out, bool),
+                )
+            )
     return LowbitModel("binary", LFC_SHAPE[-1], layers, {"topology": "FINN LFC", "seed": seed})
 
 
@@ -123,6 +147,7 @@ def digits_on_board(module, path, model, pixels):
     """The digits model on the board's tile in Verilator (whole session), outputs == golden."""
     from lowbit.sim.tile_transport import run_model_on_tile
     from lowbit.sw.golden import GoldenNetwork
+
     started = time.monotonic()
     result = run_model_on_tile(path, pixels, module.GEOMETRY, name=f"bench-boards-{module.__name__.split('.')[-1]}")
     got, expected = np.asarray(result["outputs"]), GoldenNetwork(model).run(pixels)
@@ -134,26 +159,43 @@ def digits_on_board(module, path, model, pixels):
 
 def figures(report, clock_hz, cycles_per_image, link):
     fmax = report.fmax_mhz * 1e6
-    return {"cycles_per_image": cycles_per_image,
-            "images_per_s_at_fmax": fmax / cycles_per_image,
-            "images_per_s_at_clock": clock_hz / cycles_per_image,
-            "images_per_s_link": link["images"] / link["seconds"],
-            "link": link}
+    return {
+        "cycles_per_image": cycles_per_image,
+        "images_per_s_at_fmax": fmax / cycles_per_image,
+        "images_per_s_at_clock": clock_hz / cycles_per_image,
+        "images_per_s_link": link["images"] / link["seconds"],
+        "link": link,
+    }
 
 
 def run_board(board, no_build, digits):
     from lowbit.boards.build import board_module
-    from lowbit.sw.host import tile_layers
     from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.host import tile_layers
+
     module = board_module(board)
     geometry = module.GEOMETRY
     report = board_report(board, no_build)
-    entry = {"board": board, "geometry": dataclasses.asdict(geometry) | {"family": geometry.family.name},
-             "clock_mhz": module.CLOCK_HZ / 1e6, "baud": module.BAUD,
-             "build": {"luts": report.luts, "carries": report.carries, "ffs": report.ffs,
-                       "logic_cells": report.logic_cells, "bram": report.bram, "dsp": report.dsp,
-                       "fmax_mhz": report.fmax_mhz, "target_mhz": report.target_mhz, "sha256": report.sha256,
-                       "seconds": report.seconds, "error": report.error, "lut4_positions": luts_of(report)}}
+    entry = {
+        "board": board,
+        "geometry": dataclasses.asdict(geometry) | {"family": geometry.family.name},
+        "clock_mhz": module.CLOCK_HZ / 1e6,
+        "baud": module.BAUD,
+        "build": {
+            "luts": report.luts,
+            "carries": report.carries,
+            "ffs": report.ffs,
+            "logic_cells": report.logic_cells,
+            "bram": report.bram,
+            "dsp": report.dsp,
+            "fmax_mhz": report.fmax_mhz,
+            "target_mhz": report.target_mhz,
+            "sha256": report.sha256,
+            "seconds": report.seconds,
+            "error": report.error,
+            "lut4_positions": luts_of(report),
+        },
+    }
     if report.fmax_mhz is None:
         raise SystemExit(f"{board}: the build gave no Fmax: {report.error}")
 
@@ -163,9 +205,13 @@ def run_board(board, no_build, digits):
     log, _ = session_log(model, geometry, GoldenNetwork(model).input(pixels))
     link = link_seconds(log, module.BAUD) | {"images": len(pixels)}
     entry["digits"] = figures(report, module.CLOCK_HZ, result["cycles"] / len(pixels), link)
-    entry["digits"] |= {"run_cycles": result["run_cycles"], "busy_cycles": result["busy_cycles"],
-                        "mac_beats": result["mac_beats"], "sim_seconds": result["seconds"],
-                        "layers": [len(p) for p in _parts(model, geometry)]}
+    entry["digits"] |= {
+        "run_cycles": result["run_cycles"],
+        "busy_cycles": result["busy_cycles"],
+        "mac_beats": result["mac_beats"],
+        "sim_seconds": result["seconds"],
+        "layers": [len(p) for p in _parts(model, geometry)],
+    }
 
     print(f"{board}: LFC on the reference tile ...", flush=True)
     lfc = lfc_model()
@@ -183,12 +229,18 @@ def run_board(board, no_build, digits):
             size = _run_size(e, len(codes))
             for start in range(0, LFC_BATCH, size):
                 n = min(size, LFC_BATCH - start)
-                scaled.append({**e, "payload": e["payload"] // len(codes) * n,
-                               "response": e["response"] // len(codes) * n})
+                scaled.append(
+                    {**e, "payload": e["payload"] // len(codes) * n, "response": e["response"] // len(codes) * n}
+                )
     link = link_seconds(scaled, module.BAUD) | {"images": LFC_BATCH}
     entry["lfc"] = figures(report, module.CLOCK_HZ, mac + loads / LFC_BATCH, link)
-    entry["lfc"] |= {"mac_cycles": mac, "load_words": loads, "run_words_per_image": per_image_words,
-                     "batch": LFC_BATCH, "layers": [len(p) for p in _parts(lfc, geometry)]}
+    entry["lfc"] |= {
+        "mac_cycles": mac,
+        "load_words": loads,
+        "run_words_per_image": per_image_words,
+        "batch": LFC_BATCH,
+        "layers": [len(p) for p in _parts(lfc, geometry)],
+    }
     for key in ("digits", "lfc"):
         entry[key]["images_per_s_per_lut"] = entry[key]["images_per_s_at_fmax"] / entry["build"]["lut4_positions"]
     return entry
@@ -197,28 +249,41 @@ def run_board(board, no_build, digits):
 def _run_size(entry, batch):
     """Vectors per RUN at LFC_BATCH, as the driver cuts it, from a RUN of ``batch`` vectors in the log."""
     from lowbit.sw.host import vectors_per_run
+
     return vectors_per_run(max(entry["payload"], entry["response"]) // batch, LFC_BATCH)
 
 
 def _parts(model, geometry):
     from lowbit.sw.host import output_parts, tile_layers
+
     return [output_parts(c, geometry) for c in tile_layers(model, geometry)]
 
 
 # --- output -------------------------------------------------------------------------------------------
 
+
 def markdown(entries):
     finn_per_lut = FINN["images_per_s"] / FINN["luts"]
-    lines = ["# Boards: resources, Fmax and images per second", "",
-             "Written by `python bench/boards.py` (one run; bench/results/boards.json has every figure).", "",
-             "| | " + " | ".join(e["board"] for e in entries) + " |", "|---|" + "---|" * len(entries)]
+    lines = [
+        "# Boards: resources, Fmax and images per second",
+        "",
+        "Written by `python bench/boards.py` (one run; bench/results/boards.json has every figure).",
+        "",
+        "| | " + " | ".join(e["board"] for e in entries) + " |",
+        "|---|" + "---|" * len(entries),
+    ]
 
     def row(label, fn):
         lines.append(f"| {label} | " + " | ".join(fn(e) for e in entries) + " |")
 
     g = lambda e: e["geometry"]
-    row("tile", lambda e: f"PE {g(e)['pe']} x SIMD {g(e)['simd']}, layers up to {g(e)['max_in_features']} in, "
-                          f"{g(e)['max_out_features']} out per part, {g(e)['max_weight_rows']} weight rows")
+    row(
+        "tile",
+        lambda e: (
+            f"PE {g(e)['pe']} x SIMD {g(e)['simd']}, layers up to {g(e)['max_in_features']} in, "
+            f"{g(e)['max_out_features']} out per part, {g(e)['max_weight_rows']} weight rows"
+        ),
+    )
     row("LUT4 positions (nextpnr)", lambda e: str(e["build"]["lut4_positions"]))
     row("LUT4 + carry (yosys)", lambda e: f"{e['build']['luts']} + {e['build']['carries']}")
     row("FF", lambda e: str(e["build"]["ffs"]))
@@ -227,20 +292,28 @@ def markdown(entries):
     row("Fmax / clock", lambda e: f"{e['build']['fmax_mhz']:.2f} / {e['clock_mhz']:.0f} MHz")
     row("UART", lambda e: f"{e['baud']} baud 8N1")
     for key, title in (("digits", "digits binary 64-256-256-10"), ("lfc", "LFC 784-1024-1024-1024-10 (W1A1)")):
-        row(f"**{title}**: cycles per image", lambda e: f"{e[key]['cycles_per_image']:.0f}")
-        row("  images/s at Fmax (compute-bound)", lambda e: f"{e[key]['images_per_s_at_fmax']:.0f}")
-        row("  images/s at the board clock", lambda e: f"{e[key]['images_per_s_at_clock']:.0f}")
-        row("  images/s over the UART (link-bound)", lambda e: f"{e[key]['images_per_s_link']:.2f}")
-        row("  images/s per LUT4 at Fmax", lambda e: f"{e[key]['images_per_s_per_lut']:.4f}")
-    lines += ["", f"FINN LFC-W1A1 on {FINN['device']}: {FINN['images_per_s']:,} images/s with {FINN['luts']:,} "
-              f"LUTs = {finn_per_lut:.2f} images/s per LUT (6-input LUTs)."]
+        row(f"**{title}**: cycles per image", lambda e, key=key: f"{e[key]['cycles_per_image']:.0f}")
+        row("  images/s at Fmax (compute-bound)", lambda e, key=key: f"{e[key]['images_per_s_at_fmax']:.0f}")
+        row("  images/s at the board clock", lambda e, key=key: f"{e[key]['images_per_s_at_clock']:.0f}")
+        row("  images/s over the UART (link-bound)", lambda e, key=key: f"{e[key]['images_per_s_link']:.2f}")
+        row("  images/s per LUT4 at Fmax", lambda e, key=key: f"{e[key]['images_per_s_per_lut']:.4f}")
+    lines += [
+        "",
+        f"FINN LFC-W1A1 on {FINN['device']}: {FINN['images_per_s']:,} images/s with {FINN['luts']:,} "
+        f"LUTs = {finn_per_lut:.2f} images/s per LUT (6-input LUTs).",
+    ]
     for e in entries:
-        lines.append(f"{e['board']}: LFC {e['lfc']['images_per_s_per_lut'] / finn_per_lut:.4f} x FINN's images/s "
-                     f"per LUT; the LFC layers run in {e['lfc']['layers']} output parts.")
-    lines += ["", "Digits: Verilator, the whole session for the 360 test images in one batch (loads included), "
-              "outputs equal to the golden model. LFC: the MAC array's cycles per vector plus the load words "
-              f"shared over {LFC_BATCH} images. Link-bound: bytes of every frame and ACK at 10 bits per byte "
-              "on the busier direction, frames full (an upper bound)."]
+        lines.append(
+            f"{e['board']}: LFC {e['lfc']['images_per_s_per_lut'] / finn_per_lut:.4f} x FINN's images/s "
+            f"per LUT; the LFC layers run in {e['lfc']['layers']} output parts."
+        )
+    lines += [
+        "",
+        "Digits: Verilator, the whole session for the 360 test images in one batch (loads included), "
+        "outputs equal to the golden model. LFC: the MAC array's cycles per vector plus the load words "
+        f"shared over {LFC_BATCH} images. Link-bound: bytes of every frame and ACK at 10 bits per byte "
+        "on the busier direction, frames full (an upper bound).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -249,16 +322,18 @@ def main(argv=None):
     parser.add_argument("--no-build", action="store_true", help="read the last build's logs instead of building")
     parser.add_argument("--boards", nargs="+", default=list(BOARD_NAMES), choices=BOARD_NAMES)
     args = parser.parse_args(argv)
-    from lowbit.sw.train.data import load_digits_split
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.model.file import load_model
+    from lowbit.sw.train.data import load_digits_split
+
     path = cached_model("binary")
     digits = (path, load_model(path), load_digits_split().x_test)
     started = time.monotonic()
     entries = [run_board(board, args.no_build, digits) for board in args.boards]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "boards.json").write_text(json.dumps({"boards": entries, "finn": FINN,
-                                                     "seconds": time.monotonic() - started}, indent=1, default=str))
+    (RESULTS / "boards.json").write_text(
+        json.dumps({"boards": entries, "finn": FINN, "seconds": time.monotonic() - started}, indent=1, default=str)
+    )
     text = markdown(entries)
     (RESULTS / "boards.md").write_text(text)
     print(text)

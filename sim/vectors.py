@@ -27,6 +27,7 @@ def pack_field(values, element_width):
 def _element_width(shape):
     from amaranth.hdl import Shape
     from amaranth.lib import data
+
     if isinstance(shape, data.ArrayLayout):
         return Shape.cast(shape.elem_shape).width
     return 1  # a plain unsigned(n) field is a vector of n bits (or one scalar, see pack_payloads)
@@ -70,13 +71,13 @@ def binary_corner_vectors(n):
     zeros, ones = np.zeros(n, np.uint8), np.ones(n, np.uint8)
     alternating = (np.arange(n) % 2).astype(np.uint8)
     vectors = [
-        (zeros, zeros, ones),                 # +n: the maximum
-        (ones, ones, ones),                   # +n
-        (ones, zeros, ones),                  # -n: the minimum
-        (zeros, ones, ones),                  # -n
+        (zeros, zeros, ones),  # +n: the maximum
+        (ones, ones, ones),  # +n
+        (ones, zeros, ones),  # -n: the minimum
+        (zeros, ones, ones),  # -n
         (alternating, 1 - alternating, ones),  # -n
-        (ones, ones, zeros),                  # nothing valid: 0
-        (ones, zeros, zeros),                 # 0
+        (ones, ones, zeros),  # nothing valid: 0
+        (ones, zeros, zeros),  # 0
     ]
     for valid_count in sorted({1, n // 2, n - 1} - {0, n}):  # padding at the end of a layer
         mask = (np.arange(n) < valid_count).astype(np.uint8)
@@ -89,11 +90,12 @@ def binary_dot_vectors(n, count, seed):
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 2, (count, n), dtype=np.uint8)
     w = rng.integers(0, 2, (count, n), dtype=np.uint8)
-    valid = np.where(rng.random((count, 1)) < 0.5, 1,
-                     rng.integers(0, 2, (count, n), dtype=np.uint8)).astype(np.uint8)
+    valid = np.where(rng.random((count, 1)) < 0.5, 1, rng.integers(0, 2, (count, n), dtype=np.uint8)).astype(np.uint8)
     vectors = binary_corner_vectors(n) + list(zip(a, w, valid))
     a, w, valid = (np.stack(column) for column in zip(*vectors))
     layout = BinaryDotInput(n)
-    inputs = [sum(bits_to_int(bits) << layout[name].offset for name, bits in zip(("a", "w", "valid"), vector))
-              for vector in zip(a, w, valid)]
+    inputs = [
+        sum(bits_to_int(bits) << layout[name].offset for name, bits in zip(("a", "w", "valid"), vector))
+        for vector in zip(a, w, valid)
+    ]
     return inputs, binary_dot(pack_bits(a), pack_bits(w), pack_bits(valid)).tolist()

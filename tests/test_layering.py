@@ -23,9 +23,22 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"hw": "lowbit.hw", "sw": "lowbit.sw", "sim": "lowbit.sim", "boards": "lowbit.boards", "lowbit": "lowbit"}
 SHARED_MODULES = {"lowbit.sw.kinds", "lowbit.sw.protocol", "lowbit.sw.protocol.frames", "lowbit.sw.paths"}
 #: Sub-packages: the nodes of the import graph that must stay acyclic.
-UNITS = ("lowbit.hw.units", "lowbit.hw.tile", "lowbit.hw.link", "lowbit.sw.kinds", "lowbit.sw.protocol",
-         "lowbit.sw.paths", "lowbit.sw.train", "lowbit.sw.model", "lowbit.sw.golden", "lowbit.sw.host",
-         "lowbit.sw.cli", "lowbit.sw.api", "lowbit.sim", "lowbit.boards")
+UNITS = (
+    "lowbit.hw.units",
+    "lowbit.hw.tile",
+    "lowbit.hw.link",
+    "lowbit.sw.kinds",
+    "lowbit.sw.protocol",
+    "lowbit.sw.paths",
+    "lowbit.sw.train",
+    "lowbit.sw.model",
+    "lowbit.sw.golden",
+    "lowbit.sw.host",
+    "lowbit.sw.cli",
+    "lowbit.sw.api",
+    "lowbit.sim",
+    "lowbit.boards",
+)
 
 
 def module_name(path):
@@ -44,12 +57,12 @@ def imports_of(source, module, is_package):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = module.split(".")
-                base = base[:len(base) - node.level + (1 if is_package else 0)]
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
                 name = ".".join(base + ([node.module] if node.module else []))
             else:
                 name = node.module
             found.add(name)
-            found.update(f"{name}.{alias.name}" for alias in node.names)   # `from pkg import module`
+            found.update(f"{name}.{alias.name}" for alias in node.names)  # `from pkg import module`
     return found
 
 
@@ -70,8 +83,12 @@ def within(name, prefix):
 
 
 def violations(modules, rule):
-    return sorted(f"{module} imports {target}" for module, targets in modules.items()
-                  for target in targets if rule(module, target))
+    return sorted(
+        f"{module} imports {target}"
+        for module, targets in modules.items()
+        for target in targets
+        if rule(module, target)
+    )
 
 
 def _top(name):
@@ -85,24 +102,37 @@ def shared(target):
 
 RULES = {
     "shared definitions import only the standard library and each other": lambda m, t: (
-        m in SHARED_MODULES and not (shared(t) or _top(t) in sys.stdlib_module_names)),
+        m in SHARED_MODULES and not (shared(t) or _top(t) in sys.stdlib_module_names)
+    ),
     "hw imports only the shared definitions from sw, nothing from sim or boards": lambda m, t: (
-        within(m, "lowbit.hw") and (within(t, "lowbit.sim") or within(t, "lowbit.boards")
-                                    or (within(t, "lowbit.sw") and not shared(t)))),
+        within(m, "lowbit.hw")
+        and (within(t, "lowbit.sim") or within(t, "lowbit.boards") or (within(t, "lowbit.sw") and not shared(t)))
+    ),
     "the golden model imports no torch, no data set, no amaranth": lambda m, t: (
-        within(m, "lowbit.sw.golden") and (_top(t) in ("torch", "sklearn", "amaranth")
-                                           or within(t, "lowbit.sw.train") or within(t, "lowbit.hw")
-                                           or within(t, "lowbit.sim"))),
+        within(m, "lowbit.sw.golden")
+        and (
+            _top(t) in ("torch", "sklearn", "amaranth")
+            or within(t, "lowbit.sw.train")
+            or within(t, "lowbit.hw")
+            or within(t, "lowbit.sim")
+        )
+    ),
     "sw below the command line imports nothing from hw, sim or boards": lambda m, t: (
-        within(m, "lowbit.sw") and not within(m, "lowbit.sw.cli") and not within(m, "lowbit.sw.api")
-        and any(within(t, p) for p in ("lowbit.hw", "lowbit.sim", "lowbit.boards"))),
+        within(m, "lowbit.sw")
+        and not within(m, "lowbit.sw.cli")
+        and not within(m, "lowbit.sw.api")
+        and any(within(t, p) for p in ("lowbit.hw", "lowbit.sim", "lowbit.boards"))
+    ),
     "the host imports nothing from training": lambda m, t: (
-        within(m, "lowbit.sw.host") and (within(t, "lowbit.sw.train") or _top(t) == "torch")),
+        within(m, "lowbit.sw.host") and (within(t, "lowbit.sw.train") or _top(t) == "torch")
+    ),
     "the model format imports no torch": lambda m, t: (
-        within(m, "lowbit.sw.model") and (within(t, "lowbit.sw.train") or _top(t) == "torch")),
+        within(m, "lowbit.sw.model") and (within(t, "lowbit.sw.train") or _top(t) == "torch")
+    ),
     "nothing imports bench": lambda m, t: _top(t) == "bench",
-    "only the command line and the API import the command line": lambda m, t: (
-        within(t, "lowbit.sw.cli") and not (within(m, "lowbit.sw.cli") or m == "lowbit.__main__")),
+    "only the command line itself and `python -m lowbit` import the command line": lambda m, t: (
+        within(t, "lowbit.sw.cli") and not (within(m, "lowbit.sw.cli") or m == "lowbit.__main__")
+    ),
 }
 
 
@@ -136,7 +166,7 @@ def find_cycle(graph):
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                return path[path.index(nxt) :] + [nxt] if nxt in path else [node, nxt]
             if nxt not in state:
                 cycle = visit(nxt, path + [nxt])
                 if cycle:
@@ -170,11 +200,13 @@ def _sources():
 
 # --- the checker itself must catch what it is for ------------------------------------------------------
 
+
 def test_checker_catches_forbidden_imports():
     modules = {
         "lowbit.hw.tile.tile": imports_of("from lowbit.sim.reference import ModelTile", "lowbit.hw.tile.tile", False),
-        "lowbit.sw.golden.network": imports_of("import torch\nfrom ..train import data", "lowbit.sw.golden.network",
-                                               False),
+        "lowbit.sw.golden.network": imports_of(
+            "import torch\nfrom ..train import data", "lowbit.sw.golden.network", False
+        ),
         "lowbit.sw.kinds": imports_of("import numpy", "lowbit.sw.kinds", True),
         "lowbit.sw.host.plan": imports_of("def f():\n    import bench.boards", "lowbit.sw.host.plan", False),
     }

@@ -25,8 +25,18 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from lowbit.hw.link.uart import UARTReceiver, UARTTransmitter, check_divisor
-from lowbit.sw.protocol.frames import (ACK_TIMEOUT_BITS, BITS_PER_CHARACTER, CRC_INIT, CRC_POLY, FLUSH_IDLE_BITS,
-                                       INTERBYTE_TIMEOUT, MAX_FRAME_BYTES, MAX_FRAME_WORDS, SOF, FrameKind)
+from lowbit.sw.protocol.frames import (
+    ACK_TIMEOUT_BITS,
+    BITS_PER_CHARACTER,
+    CRC_INIT,
+    CRC_POLY,
+    FLUSH_IDLE_BITS,
+    INTERBYTE_TIMEOUT,
+    MAX_FRAME_BYTES,
+    MAX_FRAME_WORDS,
+    SOF,
+    FrameKind,
+)
 
 __all__ = ["crc16_update", "LinkBridge", "LinkTile"]
 
@@ -47,7 +57,8 @@ _CRC16_TAPS = _crc16_taps()
 
 def crc16_update(crc, byte):
     """Amaranth: the CRC-16/CCITT-FALSE register ``crc`` (16 bits) after the 8-bit value ``byte``, most
-    significant bit first, as one XOR of inputs per bit; the same arithmetic as :func:`lowbit.sw.protocol.frames.crc16`."""
+    significant bit first, as one XOR of inputs per bit; the same arithmetic as
+    :func:`lowbit.sw.protocol.frames.crc16`."""
     inputs = Cat(crc, byte)
     return Cat(*(_xor(inputs[k] for k in range(24) if (mask >> k) & 1) for mask in _CRC16_TAPS))
 
@@ -67,7 +78,8 @@ class LinkBridge(wiring.Component):
     Ports:
 
     - ``rx`` (in, 1 bit, idle high), ``tx`` (out, 1 bit, idle high): the 8N1 serial pins,
-      ``divisor`` clock cycles per bit (:class:`~lowbit.hw.link.uart.UARTReceiver`, :class:`~lowbit.hw.link.uart.UARTTransmitter`).
+      ``divisor`` clock cycles per bit (:class:`~lowbit.hw.link.uart.UARTReceiver`,
+      :class:`~lowbit.hw.link.uart.UARTTransmitter`).
     - ``cmd`` (out, ``stream.Signature(32)``): the host's words, in order, each exactly once.
     - ``resp`` (in, ``stream.Signature(32)``): words for the host.
     - ``bad_frames``, ``resent_frames``, ``uart_errors`` (out, 16 bits, wrapping): frames received and
@@ -96,20 +108,26 @@ class LinkBridge(wiring.Component):
 
     def __init__(self, divisor, *, ack_timeout_cycles=None, flush_cycles=None):
         self.divisor = check_divisor(divisor)
-        self.ack_timeout_cycles = self._cycles("ack_timeout_cycles", ack_timeout_cycles,
-                                               ACK_TIMEOUT_BITS * divisor, MAX_FRAME_BYTES * BITS_PER_CHARACTER * divisor)
+        self.ack_timeout_cycles = self._cycles(
+            "ack_timeout_cycles",
+            ack_timeout_cycles,
+            ACK_TIMEOUT_BITS * divisor,
+            MAX_FRAME_BYTES * BITS_PER_CHARACTER * divisor,
+        )
         self.flush_cycles = self._cycles("flush_cycles", flush_cycles, FLUSH_IDLE_BITS * divisor, 1)
         self.interbyte_timeout_cycles = INTERBYTE_TIMEOUT * divisor
-        super().__init__({
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
-            "cmd": Out(stream.Signature(32)),
-            "resp": In(stream.Signature(32)),
-            "bad_frames": Out(16),
-            "resent_frames": Out(16),
-            "uart_errors": Out(16),
-            "session_start": Out(1),
-        })
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "tx": Out(1, init=1),
+                "cmd": Out(stream.Signature(32)),
+                "resp": In(stream.Signature(32)),
+                "bad_frames": Out(16),
+                "resent_frames": Out(16),
+                "uart_errors": Out(16),
+                "session_start": Out(1),
+            }
+        )
 
     @staticmethod
     def _cycles(name, value, default, minimum):
@@ -132,14 +150,14 @@ class LinkBridge(wiring.Component):
         tx_wr, tx_rd = tx_mem.write_port(), tx_mem.read_port()
 
         # --- requests between the parts ---------------------------------------------------------------
-        ctl_request = Signal()                    # queue an ACK/NAK frame (comb, this cycle)
+        ctl_request = Signal()  # queue an ACK/NAK frame (comb, this cycle)
         ctl_request_kind, ctl_request_seq = Signal(8), Signal(8)
-        ack_seen, nak_seen, seen_seq = Signal(), Signal(), Signal(8)   # a good ACK/NAK arrived
+        ack_seen, nak_seen, seen_seq = Signal(), Signal(), Signal(8)  # a good ACK/NAK arrived
 
         def request(kind, seq):
             return [ctl_request.eq(1), ctl_request_kind.eq(kind), ctl_request_seq.eq(seq)]
 
-        expected = Signal(8)                      # seq of the next host DATA frame to deliver
+        expected = Signal(8)  # seq of the next host DATA frame to deliver
         delivering = Signal()
         deliver_count, deliver_index = Signal(range(MAX_FRAME_WORDS + 1)), Signal(range(MAX_FRAME_WORDS))
         deliver_seq = Signal(8)
@@ -151,7 +169,7 @@ class LinkBridge(wiring.Component):
         index = Signal(range(4 * MAX_FRAME_WORDS))  # payload byte of the frame
         word = Signal(32)
         crc = Signal(16, init=CRC_INIT)
-        writable = Signal()                       # the buffer was free when the frame began
+        writable = Signal()  # the buffer was free when the frame began
         gap = Signal(range(self.interbyte_timeout_cycles + 1))
         crc_next = crc16_update(crc, byte)
         new_count = Cat(count[:8], byte)
@@ -160,7 +178,7 @@ class LinkBridge(wiring.Component):
             """Drop the frame: NAK(expected)."""
             return request(FrameKind.NAK, expected), [self.bad_frames.eq(self.bad_frames + 1)]
 
-        with m.FSM() as parser:
+        with m.FSM():
             with m.State("HUNT"):
                 with m.If(got & (byte == SOF)):
                     m.d.sync += [crc.eq(CRC_INIT), gap.eq(0), writable.eq(~delivering)]
@@ -207,7 +225,7 @@ class LinkBridge(wiring.Component):
                     m.d.sync += sync
                 with m.Elif(kind == FrameKind.DATA):
                     with m.If(delivering | ~writable):
-                        pass                       # a resend of the frame being delivered: its ACK follows
+                        pass  # a resend of the frame being delivered: its ACK follows
                     with m.Elif(seq == expected):
                         with m.If(count == 0):
                             m.d.comb += request(FrameKind.ACK, seq)
@@ -215,7 +233,7 @@ class LinkBridge(wiring.Component):
                         with m.Else():
                             m.d.sync += [delivering.eq(1), deliver_count.eq(count), deliver_seq.eq(seq)]
                     with m.Elif(seq == (expected - 1)[:8]):
-                        m.d.comb += request(FrameKind.ACK, seq)   # its ACK was lost: again, no delivery
+                        m.d.comb += request(FrameKind.ACK, seq)  # its ACK was lost: again, no delivery
                 with m.Elif(kind == FrameKind.ACK):
                     m.d.comb += [ack_seen.eq(1), seen_seq.eq(seq)]
                 with m.Elif(kind == FrameKind.NAK):
@@ -227,14 +245,17 @@ class LinkBridge(wiring.Component):
         # The read port's address runs one word ahead on a transfer, so ``rx_rd.data`` is always the
         # word at ``deliver_index`` (which rests at 0 between frames).
         transfer = self.cmd.valid & self.cmd.ready
-        m.d.comb += [rx_rd.addr.eq(deliver_index + transfer), self.cmd.payload.eq(rx_rd.data),
-                     self.cmd.valid.eq(delivering)]
+        m.d.comb += [
+            rx_rd.addr.eq(deliver_index + transfer),
+            self.cmd.payload.eq(rx_rd.data),
+            self.cmd.valid.eq(delivering),
+        ]
         with m.If(transfer):
             m.d.sync += deliver_index.eq(deliver_index + 1)
             with m.If(deliver_index + 1 == deliver_count):
                 m.d.sync += [deliver_index.eq(0), delivering.eq(0), expected.eq(deliver_seq + 1)]
                 m.d.comb += request(FrameKind.ACK, deliver_seq)  # takes precedence over a NAK this cycle
-        with m.If(self.session_start):            # SYNC: drop the frame being delivered, answer SYNC
+        with m.If(self.session_start):  # SYNC: drop the frame being delivered, answer SYNC
             m.d.sync += [deliver_index.eq(0), delivering.eq(0), expected.eq(0)]
             m.d.comb += request(FrameKind.SYNC, 0)
 
@@ -260,9 +281,12 @@ class LinkBridge(wiring.Component):
 
         with m.FSM():
             with m.State("FILL"):
-                m.d.comb += [self.resp.ready.eq(fill != MAX_FRAME_WORDS),
-                             tx_wr.addr.eq(fill), tx_wr.data.eq(self.resp.payload),
-                             tx_wr.en.eq(self.resp.valid & self.resp.ready)]
+                m.d.comb += [
+                    self.resp.ready.eq(fill != MAX_FRAME_WORDS),
+                    tx_wr.addr.eq(fill),
+                    tx_wr.data.eq(self.resp.payload),
+                    tx_wr.en.eq(self.resp.valid & self.resp.ready),
+                ]
                 with m.If(self.resp.valid & self.resp.ready):
                     m.d.sync += [fill.eq(fill + 1), idle.eq(0)]
                 with m.Elif(idle != self.flush_cycles):
@@ -290,8 +314,8 @@ class LinkBridge(wiring.Component):
         s_kind, s_seq, s_count = Signal(8), Signal(8), Signal(range(MAX_FRAME_WORDS + 1))
         s_index = Signal(range(4 * MAX_FRAME_WORDS))
         s_crc = Signal(16)
-        s_data = Signal()                         # the frame is the DATA frame of the buffer
-        stale = Signal()                          # the byte's source (memory) settles for one cycle
+        s_data = Signal()  # the frame is the DATA frame of the buffer
+        stale = Signal()  # the byte's source (memory) settles for one cycle
         m.d.sync += stale.eq(0)
         sent = transmitter.i.valid & transmitter.i.ready
         m.d.comb += tx_rd.addr.eq(s_index[2:])
@@ -385,16 +409,19 @@ class LinkTile(wiring.Component):
 
     def __init__(self, geometry, divisor, **bridge_options):
         from lowbit.hw.tile.tile import Tile
+
         self.tile = Tile(geometry)
         self.bridge = LinkBridge(divisor, **bridge_options)
         self.geometry = geometry
-        super().__init__({
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
-            "bad_frames": Out(16),
-            "resent_frames": Out(16),
-            "uart_errors": Out(16),
-        })
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "tx": Out(1, init=1),
+                "bad_frames": Out(16),
+                "resent_frames": Out(16),
+                "uart_errors": Out(16),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -404,6 +431,11 @@ class LinkTile(wiring.Component):
         tile = self.tile
         wiring.connect(m, bridge.cmd, tile.i)
         wiring.connect(m, tile.o, bridge.resp)
-        m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx), self.bad_frames.eq(bridge.bad_frames),
-                     self.resent_frames.eq(bridge.resent_frames), self.uart_errors.eq(bridge.uart_errors)]
+        m.d.comb += [
+            bridge.rx.eq(self.rx),
+            self.tx.eq(bridge.tx),
+            self.bad_frames.eq(bridge.bad_frames),
+            self.resent_frames.eq(bridge.resent_frames),
+            self.uart_errors.eq(bridge.uart_errors),
+        ]
         return m

@@ -22,8 +22,9 @@ MIN_DIVISOR = 4
 def check_divisor(divisor):
     """Raise a clear error unless ``divisor`` (clock cycles per bit) is an integer >= :data:`MIN_DIVISOR`."""
     if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < MIN_DIVISOR:
-        raise ValueError(f"divisor (clock cycles per bit) must be an integer of at least {MIN_DIVISOR}, "
-                         f"not {divisor!r}")
+        raise ValueError(
+            f"divisor (clock cycles per bit) must be an integer of at least {MIN_DIVISOR}, not {divisor!r}"
+        )
     return divisor
 
 
@@ -53,13 +54,15 @@ class UARTReceiver(wiring.Component):
 
     def __init__(self, divisor):
         self.divisor = check_divisor(divisor)
-        super().__init__({
-            "rx": In(1, init=1),
-            "o": Out(stream.Signature(8)),
-            "error": Out(1),
-            "framing_errors": Out(16),
-            "overruns": Out(16),
-        })
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "o": Out(stream.Signature(8)),
+                "error": Out(1),
+                "framing_errors": Out(16),
+                "overruns": Out(16),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -83,7 +86,7 @@ class UARTReceiver(wiring.Component):
                 with m.If(timer == 0):
                     m.d.sync += [timer.eq(self.divisor - 1), bit.eq(0)]
                     m.next = "DATA"
-                    with m.If(line):            # not low in the middle of the start bit: a glitch
+                    with m.If(line):  # not low in the middle of the start bit: a glitch
                         m.next = "IDLE"
             with m.State("DATA"):
                 m.d.sync += timer.eq(timer - 1)
@@ -123,10 +126,12 @@ class UARTTransmitter(wiring.Component):
 
     def __init__(self, divisor):
         self.divisor = check_divisor(divisor)
-        super().__init__({
-            "i": In(stream.Signature(8)),
-            "tx": Out(1, init=1),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(8)),
+                "tx": Out(1, init=1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -142,9 +147,11 @@ class UARTTransmitter(wiring.Component):
         with m.If(bits_left != 0):
             m.d.sync += timer.eq(timer - 1)
             with m.If(timer == 0):
-                m.d.sync += [shift.eq(Cat(shift[1:], 1)), bits_left.eq(bits_left - 1),
-                             timer.eq(self.divisor - 1)]
+                m.d.sync += [shift.eq(Cat(shift[1:], 1)), bits_left.eq(bits_left - 1), timer.eq(self.divisor - 1)]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [shift.eq(Cat(0, self.i.payload, 1)), bits_left.eq(BITS_PER_CHARACTER),
-                         timer.eq(self.divisor - 1)]
+            m.d.sync += [
+                shift.eq(Cat(0, self.i.payload, 1)),
+                bits_left.eq(BITS_PER_CHARACTER),
+                timer.eq(self.divisor - 1),
+            ]
         return m

@@ -15,8 +15,7 @@ def FATNNDotInput(n):
     The activation planes come from :func:`lowbit.sw.kinds.encodings.encode_fatnn_activation`, the weight planes
     from :func:`lowbit.sw.kinds.encodings.encode_ternary`. Padding taps have ``a_nz = w_nz = 0``.
     """
-    return data.StructLayout({"a_nz": n, "a_sign": n, "w_nz": n, "w_sign": n,
-                              "w_sum": signed(signed_tap_width(n))})
+    return data.StructLayout({"a_nz": n, "a_sign": n, "w_nz": n, "w_sign": n, "w_sum": signed(signed_tap_width(n))})
 
 
 def fatnn_dot_width(n):
@@ -42,8 +41,9 @@ class FATNNDotProduct(SignedTapSum):
     SHARED_FIELDS = ("a_nz", "a_sign")
 
     def __init__(self, n, pipeline_depth=None):
-        super().__init__(n, pipeline_depth, FATNNDotInput,
-                         result_width=fatnn_dot_width(n) if isinstance(n, int) else None)
+        super().__init__(
+            n, pipeline_depth, FATNNDotInput, result_width=fatnn_dot_width(n) if isinstance(n, int) else None
+        )
 
     def tap(self, payload, k):
         return payload.a_nz[k] & payload.w_nz[k], payload.a_sign[k] ^ payload.w_sign[k]

@@ -19,24 +19,26 @@ def FGQDotInput(n, group_size, k=8, signed=False):
     ``alpha``: ``n // group_size`` unsigned Q0.8 group scales, group ``g`` being taps
     ``g * group_size .. (g + 1) * group_size - 1``.
     """
-    return data.StructLayout({
-        "a": data.ArrayLayout(Shape(k, signed), n),
-        "t_nz": n,
-        "t_sign": n,
-        "alpha": data.ArrayLayout(ALPHA_BITS, n // group_size),
-    })
+    return data.StructLayout(
+        {
+            "a": data.ArrayLayout(Shape(k, signed), n),
+            "t_nz": n,
+            "t_sign": n,
+            "alpha": data.ArrayLayout(ALPHA_BITS, n // group_size),
+        }
+    )
 
 
 def fgq_tap_bound(k, signed=False):
     """The largest ``|t * a|`` for a ``k``-bit activation ``a``: ``2**k - 1``, or ``2**(k-1)`` when signed
     (``t = -1`` against ``a = -2**(k-1)``)."""
-    return 2 ** (k - 1) if signed else 2 ** k - 1
+    return 2 ** (k - 1) if signed else 2**k - 1
 
 
 def fgq_dot_width(n, k=8, signed=False):
     """Signed width that holds every result: ``|result| <= 255 * n * fgq_tap_bound(k, signed)``, and the
     bound is reached (``alpha = 255`` everywhere, every tap at its bound with one sign)."""
-    return ((2 ** ALPHA_BITS - 1) * n * fgq_tap_bound(k, signed)).bit_length() + 1
+    return ((2**ALPHA_BITS - 1) * n * fgq_tap_bound(k, signed)).bit_length() + 1
 
 
 class FGQDotProduct(PipelinedUnit):
@@ -78,8 +80,9 @@ class FGQDotProduct(PipelinedUnit):
             raise TypeError(f"signed must be a bool, not {signed!r}")
         self.signed = signed
         self.groups = n // group_size
-        super().__init__(FGQDotInput(n, group_size, k, signed), Shape(fgq_dot_width(n, k, signed), True),
-                         pipeline_depth)
+        super().__init__(
+            FGQDotInput(n, group_size, k, signed), Shape(fgq_dot_width(n, k, signed), True), pipeline_depth
+        )
 
     def describe(self):
         return f"n={self.n}, group_size={self.group_size}, k={self.k}, signed={self.signed}"
@@ -94,13 +97,15 @@ class FGQDotProduct(PipelinedUnit):
             return [pipe.stage(v) for v in values] if level in self.registered else values
 
         # Level 1: each tap contributes a_i, -a_i or 0 (no multiplier).
-        taps = after(1, [Mux(payload.t_nz[i], Mux(payload.t_sign[i], -payload.a[i], payload.a[i]), 0)
-                         for i in range(self.n)])
+        taps = after(
+            1, [Mux(payload.t_nz[i], Mux(payload.t_sign[i], -payload.a[i], payload.a[i]), 0) for i in range(self.n)]
+        )
         # Levels 2 ..: one add/subtract tree per group, all groups side by side.
         partial_sums, level = [], 2
         for g in range(self.groups):
-            s_g, level = pipe.reduce(taps[g * self.group_size:(g + 1) * self.group_size], self.registered,
-                                     first_level=2)
+            s_g, level = pipe.reduce(
+                taps[g * self.group_size : (g + 1) * self.group_size], self.registered, first_level=2
+            )
             partial_sums.append(s_g)
         # The scales travel beside the taps through the registers before the multiply.
         alpha = [payload.alpha[g] for g in range(self.groups)]

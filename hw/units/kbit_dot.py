@@ -9,7 +9,8 @@ Both units compute the same function (:func:`lowbit.sw.golden.bitserial_dot`) on
   pipelined tree of k-bit adders.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed as signed_shape, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import signed as signed_shape
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -96,17 +97,20 @@ class BitSerialDotProduct(wiring.Component):
 
     def __init__(self, n, k, signed=False, weights="ternary", pipeline_depth=None):
         _check_params(n, k, signed, weights)
-        pipeline_depth = check_pipeline_depth(pipeline_depth, TernaryDotProduct.max_pipeline_depth(n), f"n={n}",
-                                              PipelinedUnit.DEFAULT_PIPELINE_DEPTH)
+        pipeline_depth = check_pipeline_depth(
+            pipeline_depth, TernaryDotProduct.max_pipeline_depth(n), f"n={n}", PipelinedUnit.DEFAULT_PIPELINE_DEPTH
+        )
         self.n, self.k, self.signed, self.weights = n, k, signed, weights
         self.pipeline_depth = pipeline_depth
         self.latency = pipeline_depth + 1
         self.cycles_per_vector = k
         self.SHARED_FIELDS = _shared_fields(weights)
-        super().__init__({
-            "i": In(stream.Signature(KBitDotInput(n, k, signed, weights))),
-            "o": Out(stream.Signature(signed_shape(kbit_dot_width(n, k, signed)))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(KBitDotInput(n, k, signed, weights))),
+                "o": Out(stream.Signature(signed_shape(kbit_dot_width(n, k, signed)))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -182,8 +186,9 @@ class AddTreeDotProduct(PipelinedUnit):
         _check_params(n, k, signed, weights)
         self.n, self.k, self.signed, self.weights = n, k, signed, weights
         self.SHARED_FIELDS = _shared_fields(weights)
-        super().__init__(KBitDotInput(n, k, signed, weights), signed_shape(kbit_dot_width(n, k, signed)),
-                         pipeline_depth)
+        super().__init__(
+            KBitDotInput(n, k, signed, weights), signed_shape(kbit_dot_width(n, k, signed)), pipeline_depth
+        )
 
     def describe(self):
         return f"n={self.n}"

@@ -33,8 +33,9 @@ def NHotDotInput(n, n_terms, k=8, signed=True, weight_bits=8):
     _check_params(n, n_terms, k, signed, weight_bits)
     term = data.StructLayout({"present": 1, "sign": 1, "exponent": exponent_bits(weight_bits)})
     x_shape = signed_shape(k) if signed else unsigned(k)
-    return data.StructLayout({"x": data.ArrayLayout(x_shape, n),
-                              "terms": data.ArrayLayout(data.ArrayLayout(term, n_terms), n)})
+    return data.StructLayout(
+        {"x": data.ArrayLayout(x_shape, n), "terms": data.ArrayLayout(data.ArrayLayout(term, n_terms), n)}
+    )
 
 
 def nhot_dot_width(n, n_terms, k=8, signed=True, weight_bits=8):
@@ -89,13 +90,14 @@ class NHotDotProduct(PipelinedUnit):
     def __init__(self, n, n_terms, k=8, signed=True, weight_bits=8, pipeline_depth=None):
         _check_params(n, n_terms, k, signed, weight_bits)
         self.n, self.n_terms, self.k, self.signed, self.weight_bits = n, n_terms, k, signed, weight_bits
-        super().__init__(NHotDotInput(n, n_terms, k, signed, weight_bits),
-                         signed_shape(nhot_dot_width(n, n_terms, k, signed, weight_bits)),
-                         pipeline_depth)
+        super().__init__(
+            NHotDotInput(n, n_terms, k, signed, weight_bits),
+            signed_shape(nhot_dot_width(n, n_terms, k, signed, weight_bits)),
+            pipeline_depth,
+        )
 
     def describe(self):
-        return (f"n={self.n}, n_terms={self.n_terms}, k={self.k}, signed={self.signed}, "
-                f"weight_bits={self.weight_bits}")
+        return f"n={self.n}, n_terms={self.n_terms}, k={self.k}, signed={self.signed}, weight_bits={self.weight_bits}"
 
     def levels(self):
         """One level for the leaves (negate, select, shift), then the adder tree: the terms of each
@@ -112,9 +114,9 @@ class NHotDotProduct(PipelinedUnit):
         x, term = payload.x[i], payload.terms[i][j]
         # -x is signed(k + 1), so -(-2**(k-1)) and -(2**k - 1) fit; the terms of a lane negate the same
         # x, and synthesis merges their identical negations into one (yosys opt_merge).
-        shifted = (Mux(term.sign, -x, x) << term.exponent)[:self.leaf_shape().width].as_signed()
+        shifted = (Mux(term.sign, -x, x) << term.exponent)[: self.leaf_shape().width].as_signed()
         keep = term.present
-        if self.weight_bits < 1 << len(term.exponent):     # some exponents are illegal: they give 0
+        if self.weight_bits < 1 << len(term.exponent):  # some exponents are illegal: they give 0
             keep &= term.exponent < self.weight_bits
         return Mux(keep, shifted, 0)
 
@@ -123,8 +125,7 @@ class NHotDotProduct(PipelinedUnit):
         for i in range(self.n):
             leaves = [self.term(payload, i, j) for j in range(self.n_terms)]
             if 1 in self.registered:
-                leaves = [pipe.stage(leaf, self.leaf_shape(), name=f"leaf{i}_{j}")
-                          for j, leaf in enumerate(leaves)]
+                leaves = [pipe.stage(leaf, self.leaf_shape(), name=f"leaf{i}_{j}") for j, leaf in enumerate(leaves)]
             lane, level = pipe.reduce(leaves, self.registered, first_level=2)
             lanes.append(lane)
         total, _ = pipe.reduce(lanes, self.registered, first_level=level)

@@ -13,11 +13,13 @@ def MultiThresholdInput(acc_width, bits):
     """``acc``: the accumulator, ``signed(acc_width)``; ``thresholds``: ``2**bits - 1`` thresholds of the
     channel, ``signed(acc_width)`` each, in any order; ``descending``: 1 for a channel whose batch-norm
     scale is negative (the comparison flips to ``acc <= T_i``)."""
-    return data.StructLayout({
-        "acc": signed(acc_width),
-        "thresholds": data.ArrayLayout(signed(acc_width), 2 ** bits - 1),
-        "descending": 1,
-    })
+    return data.StructLayout(
+        {
+            "acc": signed(acc_width),
+            "thresholds": data.ArrayLayout(signed(acc_width), 2**bits - 1),
+            "descending": 1,
+        }
+    )
 
 
 class MultiThreshold(PipelinedUnit):
@@ -49,7 +51,7 @@ class MultiThreshold(PipelinedUnit):
     def __init__(self, acc_width, bits, pipeline_depth=None):
         self.acc_width = check_positive_int(acc_width, "acc_width", 2, 40)
         self.bits = check_positive_int(bits, "bits", 1, 8)
-        self.count = 2 ** bits - 1
+        self.count = 2**bits - 1
         super().__init__(MultiThresholdInput(acc_width, bits), unsigned(bits), pipeline_depth)
 
     def describe(self):

@@ -5,7 +5,7 @@ empty or being read (``~o.valid | o.ready``). This gives one vector per cycle at
 behaviour under back-pressure, at the price of a combinational ``ready`` path from output to input.
 """
 
-from amaranth.hdl import Signal, Mux, Shape
+from amaranth.hdl import Shape, Signal
 from amaranth.utils import ceil_log2
 
 __all__ = ["StallPipeline", "tree_levels", "register_levels"]

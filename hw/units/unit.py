@@ -79,18 +79,20 @@ class PipelinedUnit(wiring.Component):
 
     def __init__(self, payload_layout, result_shape, pipeline_depth=None):
         max_depth = self.levels()
-        pipeline_depth = check_pipeline_depth(pipeline_depth, max_depth, self.describe(),
-                                              self.DEFAULT_PIPELINE_DEPTH)
+        pipeline_depth = check_pipeline_depth(pipeline_depth, max_depth, self.describe(), self.DEFAULT_PIPELINE_DEPTH)
         self.pipeline_depth = pipeline_depth
         self.latency = pipeline_depth
         self.registered = register_levels(max_depth, pipeline_depth)
-        self._payload_layout = (payload_layout if isinstance(payload_layout, data.Layout)
-                                else data.StructLayout(payload_layout))
+        self._payload_layout = (
+            payload_layout if isinstance(payload_layout, data.Layout) else data.StructLayout(payload_layout)
+        )
         self._result_shape = Shape.cast(result_shape)
-        super().__init__({
-            "i": In(stream.Signature(self._payload_layout)),
-            "o": Out(stream.Signature(self._result_shape)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(self._payload_layout)),
+                "o": Out(stream.Signature(self._result_shape)),
+            }
+        )
 
     def describe(self):
         """The unit's parameters, for messages: ``"n=64"``."""
@@ -151,13 +153,19 @@ class PEArray(wiring.Component):
         if unknown:
             raise ValueError(f"{type(unit).__name__}.SHARED_FIELDS names fields it does not have: {unknown}")
         self.shared_layout = data.StructLayout({f: fields[f].shape for f in unit.SHARED_FIELDS})
-        self.channel_layout = data.StructLayout({f: v.shape for f, v in fields.items()
-                                                 if f not in unit.SHARED_FIELDS})
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "shared": self.shared_layout, "channels": data.ArrayLayout(self.channel_layout, pe)}))),
-            "o": Out(stream.Signature(data.ArrayLayout(unit.o.payload.shape(), pe))),
-        })
+        self.channel_layout = data.StructLayout({f: v.shape for f, v in fields.items() if f not in unit.SHARED_FIELDS})
+        super().__init__(
+            {
+                "i": In(
+                    stream.Signature(
+                        data.StructLayout(
+                            {"shared": self.shared_layout, "channels": data.ArrayLayout(self.channel_layout, pe)}
+                        )
+                    )
+                ),
+                "o": Out(stream.Signature(data.ArrayLayout(unit.o.payload.shape(), pe))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -167,8 +175,11 @@ class PEArray(wiring.Component):
                 m.d.comb += getattr(unit.i.payload, name).eq(getattr(self.i.payload.shared, name))
             for name in self.channel_layout.members:
                 m.d.comb += getattr(unit.i.payload, name).eq(getattr(self.i.payload.channels[c], name))
-            m.d.comb += [unit.i.valid.eq(self.i.valid), unit.o.ready.eq(self.o.ready),
-                         self.o.payload[c].eq(unit.o.payload)]
+            m.d.comb += [
+                unit.i.valid.eq(self.i.valid),
+                unit.o.ready.eq(self.o.ready),
+                self.o.payload[c].eq(unit.o.payload),
+            ]
         # The units are identical and see the same flow control: any one's handshake is all of theirs.
         m.d.comb += [self.i.ready.eq(self.units[0].i.ready), self.o.valid.eq(self.units[0].o.valid)]
         return m

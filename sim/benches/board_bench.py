@@ -15,8 +15,9 @@ Tests (the caller selects one: each needs its own build of the board):
   is still dark), then the whole model through :func:`lowbit.sw.host.run_model` over
   :class:`~lowbit.sw.host.link.LinkTransport` on a :class:`~lowbit.sim.benches.serial_port.SimSerialPort`
   with faults on the wire; meanwhile every edge of ``heartbeat`` is timed. Writes the outputs, the
-  host's link statistics (and why it dropped each bad frame), the board's counters, the LEDs, the faults injected and the heartbeat's
-  half periods to ``output``; comparing them is the caller's job (so a mismatch still yields the figures).
+  host's link statistics (and why it dropped each bad frame), the board's counters, the LEDs, the faults
+  injected and the heartbeat's half periods to ``output``; comparing them is the caller's job (so a mismatch
+  still yields the figures).
 - ``identify_at_board_baud``: IDENTIFY only, on a board built with its real divisor; writes what it
   answered and the board's counters to ``output``.
 - ``session_restart``: a host session stops in the middle of LOAD_WEIGHTS (sequence numbers advanced,
@@ -35,15 +36,14 @@ import numpy as np
 from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
-from lowbit.sw.protocol.frames import ACK_TIMEOUT_BITS
 from lowbit.sim.benches.serial_port import CLOCK_NS, SimSerialPort
 from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import geometry_from_json, geometry_to_json
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
-from lowbit.sw.protocol import Opcode, header
 from lowbit.sw.host import TileInterface, run_model, tile_layers
 from lowbit.sw.host.link import FrameDecoder, FrameError, LinkTransport
 from lowbit.sw.model.file import load_model
+from lowbit.sw.protocol import Opcode, header
+from lowbit.sw.protocol.frames import ACK_TIMEOUT_BITS, MAX_FRAME_WORDS
 
 COUNTERS = ("bad_frames", "resent_frames", "uart_errors")
 
@@ -92,8 +92,13 @@ async def _start_with_model(dut):
     """The spec, its seed, geometry, model and pixels; the clock started and the board reset."""
     spec = _spec()
     await start_clock_and_reset(dut)
-    return (spec, spec["seed"], geometry_from_json(spec["geometry"]), load_model(spec["model"]),
-            np.load(spec["pixels"]))
+    return (
+        spec,
+        spec["seed"],
+        geometry_from_json(spec["geometry"]),
+        load_model(spec["model"]),
+        np.load(spec["pixels"]),
+    )
 
 
 def _board_state(dut):
@@ -105,9 +110,15 @@ async def model_over_the_link(dut):
     spec, seed, geometry, model, pixels = await _start_with_model(dut)
     edges = []
     beat = cocotb.start_soon(_time_edges(dut.heartbeat, edges))
-    port = SimSerialPort(dut, spec["divisor"], seed=seed, flip_host_frames=spec["flip_host_frames"],
-                         cut_host_frames=spec["cut_host_frames"], flip_board_frames=spec["flip_board_frames"],
-                         cut_board_frames=spec["cut_board_frames"])
+    port = SimSerialPort(
+        dut,
+        spec["divisor"],
+        seed=seed,
+        flip_host_frames=spec["flip_host_frames"],
+        cut_host_frames=spec["cut_host_frames"],
+        flip_board_frames=spec["flip_board_frames"],
+        cut_board_frames=spec["cut_board_frames"],
+    )
     link = _link(port, spec["divisor"])
     link.decoder = decoder = _LoggingDecoder()
     interface = TileInterface(link)
@@ -116,19 +127,24 @@ async def model_over_the_link(dut):
     assert identified == geometry, f"seed {seed}: IDENTIFY gave {identified}, the board was built as {geometry}"
     after_identify = _board_state(dut)
     outputs = await run_model(interface, model, pixels, max_batch=spec["max_batch"])
-    await Timer(2000 * port.bit_ns, unit="ns")               # nothing more may arrive
+    await Timer(2000 * port.bit_ns, unit="ns")  # nothing more may arrive
     assert not port.inbox, f"seed {seed}: unexpected bytes after the last response: {port.inbox.hex(' ')}"
     beat.cancel()
     port.close()
     result = {
         "outputs": outputs.tolist(),
-        "host": dataclasses.asdict(link.stats), "host_dropped": decoder.dropped,
+        "host": dataclasses.asdict(link.stats),
+        "host_dropped": decoder.dropped,
         "words": interface.stats.as_dict(),
-        "board": _board_state(dut), "after_identify": after_identify,
-        "injected": port.injected, "faults": port.faults,
-        "host_frames": port.host_frames, "board_frames": port.board_frames,
+        "board": _board_state(dut),
+        "after_identify": after_identify,
+        "injected": port.injected,
+        "faults": port.faults,
+        "host_frames": port.host_frames,
+        "board_frames": port.board_frames,
         "heartbeat": {"edges": len(edges), "half_periods": sorted({b - a for a, b in zip(edges, edges[1:])})},
-        "cycles": _cycle(), "sim_us": get_sim_time(unit="us"),
+        "cycles": _cycle(),
+        "sim_us": get_sim_time(unit="us"),
     }
     Path(spec["output"]).write_text(json.dumps(result))
 
@@ -142,8 +158,12 @@ async def identify_at_board_baud(dut):
     link = _link(port, spec["divisor"])
     identified = await TileInterface(link).identify()
     port.close()
-    result = {"geometry": geometry_to_json(identified), "host": dataclasses.asdict(link.stats),
-              "board": _board_state(dut), "sim_us": get_sim_time(unit="us")}
+    result = {
+        "geometry": geometry_to_json(identified),
+        "host": dataclasses.asdict(link.stats),
+        "board": _board_state(dut),
+        "sim_us": get_sim_time(unit="us"),
+    }
     Path(spec["output"]).write_text(json.dumps(result))
     assert identified == geometry, f"seed {seed}: IDENTIFY gave {identified}, the board was built as {geometry}"
 
@@ -166,10 +186,14 @@ async def session_restart(dut):
     interface = TileInterface(second)
     identified = await interface.identify()
     outputs = await run_model(interface, model, pixels)
-    await Timer(2000 * port.bit_ns, unit="ns")               # nothing more may arrive
+    await Timer(2000 * port.bit_ns, unit="ns")  # nothing more may arrive
     assert not port.inbox, f"seed {seed}: unexpected bytes after the last response: {port.inbox.hex(' ')}"
     port.close()
-    result = {"geometry": geometry_to_json(identified), "outputs": outputs.tolist(),
-              "first": dataclasses.asdict(first.stats), "second": dataclasses.asdict(second.stats),
-              "board": _board_state(dut)}
+    result = {
+        "geometry": geometry_to_json(identified),
+        "outputs": outputs.tolist(),
+        "first": dataclasses.asdict(first.stats),
+        "second": dataclasses.asdict(second.stats),
+        "board": _board_state(dut),
+    }
     Path(spec["output"]).write_text(json.dumps(result))

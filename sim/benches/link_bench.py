@@ -27,12 +27,12 @@ import cocotb
 from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
-from lowbit.sw.protocol import LayerConfig
 from lowbit.sim.benches.serial_port import SimSerialPort
 from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import geometry_from_json
 from lowbit.sw.host import TileInterface
 from lowbit.sw.host.link import LinkTransport
+from lowbit.sw.protocol import LayerConfig
 
 
 @cocotb.test(timeout_time=300, timeout_unit="sec")
@@ -40,8 +40,14 @@ async def layer_over_the_link(dut):
     spec = json.loads(Path(os.environ["LOWBIT_LINK"]).read_text())
     seed, geometry = spec["seed"], geometry_from_json(spec["geometry"])
     await start_clock_and_reset(dut)
-    port = SimSerialPort(dut, spec["divisor"], seed=seed, flip_host_frames=spec["flip_host_frames"],
-                         cut_host_frames=spec["cut_host_frames"], flip_board_bytes=spec["flip_board_bytes"])
+    port = SimSerialPort(
+        dut,
+        spec["divisor"],
+        seed=seed,
+        flip_host_frames=spec["flip_host_frames"],
+        cut_host_frames=spec["cut_host_frames"],
+        flip_board_bytes=spec["flip_board_bytes"],
+    )
     # Seconds of simulated time: an ACK may wait behind one of the board's longest frames.
     link = LinkTransport(port, timeout=spec["timeout"], retries=8, clock=lambda: get_sim_time(unit="sec"))
     interface = TileInterface(link)
@@ -53,12 +59,16 @@ async def layer_over_the_link(dut):
     await interface.load_thresholds(spec["thresholds"])
     for attempt in range(2):
         got = await interface.run(spec["inputs"], spec["batch"])
-        assert got == spec["expected"], (f"seed {seed}, RUN {attempt}: "
-                                         f"{sum(a != b for a, b in zip(got, spec['expected']))} words differ")
-    await Timer(2000 * port.bit_ns, unit="ns")               # nothing more may arrive
+        assert got == spec["expected"], (
+            f"seed {seed}, RUN {attempt}: {sum(a != b for a, b in zip(got, spec['expected']))} words differ"
+        )
+    await Timer(2000 * port.bit_ns, unit="ns")  # nothing more may arrive
     assert not port.inbox, f"seed {seed}: unexpected bytes after the last response: {port.inbox.hex(' ')}"
-    result = {"host": dataclasses.asdict(link.stats), "injected": port.injected,
-              "board": {name: int(getattr(dut, name).value) for name in ("bad_frames", "resent_frames", "uart_errors")},
-              "sim_us": get_sim_time(unit="us")}
+    result = {
+        "host": dataclasses.asdict(link.stats),
+        "injected": port.injected,
+        "board": {name: int(getattr(dut, name).value) for name in ("bad_frames", "resent_frames", "uart_errors")},
+        "sim_us": get_sim_time(unit="us"),
+    }
     port.close()
     Path(spec["output"]).write_text(json.dumps(result))

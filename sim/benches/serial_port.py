@@ -24,9 +24,9 @@ class _BoardFrame:
     def __init__(self):
         self.got = 0
         self.header = bytearray()
-        self.length = None      # known once the count has arrived
-        self.flip_at = None     # index of the byte to corrupt
-        self.cut_from = None    # index of the first byte the host does not get
+        self.length = None  # known once the count has arrived
+        self.flip_at = None  # index of the byte to corrupt
+        self.cut_from = None  # index of the first byte the host does not get
 
 
 class SimSerialPort:
@@ -51,8 +51,19 @@ class SimSerialPort:
     frames of each side.
     """
 
-    def __init__(self, dut, divisor, *, seed, read_timeout_bits=40, flip_host_frames=(), cut_host_frames=(),
-                 flip_board_bytes=(), flip_board_frames=(), cut_board_frames=()):
+    def __init__(
+        self,
+        dut,
+        divisor,
+        *,
+        seed,
+        read_timeout_bits=40,
+        flip_host_frames=(),
+        cut_host_frames=(),
+        flip_board_bytes=(),
+        flip_board_frames=(),
+        cut_board_frames=(),
+    ):
         self.dut, self.bit_ns = dut, divisor * CLOCK_NS
         self.read_timeout_bits = read_timeout_bits
         self.rng = random.Random(seed)
@@ -131,11 +142,12 @@ class SimSerialPort:
             self.host_frames += 1
             number, seq = self.host_frames, data[2]
             if number in self.flip_host_frames:
-                data[HEADER_BYTES + self.rng.randrange(len(data) - HEADER_BYTES - CRC_BYTES)] ^= \
+                data[HEADER_BYTES + self.rng.randrange(len(data) - HEADER_BYTES - CRC_BYTES)] ^= (
                     1 << self.rng.randrange(8)
+                )
                 self._fault("host", "flip", number, seq)
             elif number in self.cut_host_frames:
-                data = data[:len(data) // 2]
+                data = data[: len(data) // 2]
                 self._fault("host", "cut", number, seq)
         for byte in data:
             for bit in [0] + [(byte >> k) & 1 for k in range(8)] + [1]:

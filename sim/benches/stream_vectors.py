@@ -29,5 +29,7 @@ async def outputs_match_expected(dut, idle, backpressure):
     equal = sum(g == e for g, e in zip(got, expected))
     Path(f"summary_{tag}.json").write_text(json.dumps({"seed": seed, "equal": equal, "total": len(expected)}))
     for i, (g, e) in enumerate(zip(got, expected)):
-        assert g == e, (f"seed {seed}, idle {idle}, backpressure {backpressure}, vector {i}: "
-                        f"input {inputs[i]:#x}: got {g}, expected {e}")
+        assert g == e, (
+            f"seed {seed}, idle {idle}, backpressure {backpressure}, vector {i}: "
+            f"input {inputs[i]:#x}: got {g}, expected {e}"
+        )

@@ -41,17 +41,20 @@ def _per_layer(interface, configs, geometry):
     layers = []
     for index, config in enumerate(configs):
         entries = [e for e in interface.log if e["tag"] == index]
-        runs = [{"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]}
-                for e in entries if e["opcode"] == "RUN"]
+        runs = [
+            {"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]} for e in entries if e["opcode"] == "RUN"
+        ]
         # A layer larger than the tile runs in parts (driver.output_parts), each over the whole batch;
         # the parts' folds add up to the layer's.
         parts = max(1, sum(e["opcode"] == "CONFIGURE" for e in entries))
-        layers.append({
-            "runs": runs,
-            "run_cycles": sum(r["cycles"] for r in runs),
-            "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] != "RUN"),
-            "busy_cycles": sum(r["batch"] for r in runs) // parts * geometry.cycles_per_vector(config),
-        })
+        layers.append(
+            {
+                "runs": runs,
+                "run_cycles": sum(r["cycles"] for r in runs),
+                "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] != "RUN"),
+                "busy_cycles": sum(r["batch"] for r in runs) // parts * geometry.cycles_per_vector(config),
+            }
+        )
     return layers
 
 
@@ -71,6 +74,7 @@ async def model_on_tile(dut):
     bar = None
     if _flag("LOWBIT_PROGRESS"):
         from tqdm import tqdm
+
         bar = tqdm(total=len(configs) * len(pixels), desc="tile", unit="vector", leave=False)
 
     def progress(layer, done, batch):
@@ -79,8 +83,9 @@ async def model_on_tile(dut):
             bar.refresh()
 
     start = transport.cycle
-    outputs = await run_model(interface, model, pixels, progress,
-                              max_batch=int(os.environ.get("LOWBIT_MAX_BATCH", "0")) or None)
+    outputs = await run_model(
+        interface, model, pixels, progress, max_batch=int(os.environ.get("LOWBIT_MAX_BATCH", "0")) or None
+    )
     cycles = transport.cycle - start
     # The tile's own count of MAC-array cycles that did work, where it has the port.
     mac_beats = int(dut.mac_beats.value) if hasattr(dut, "mac_beats") else None
@@ -97,6 +102,8 @@ async def model_on_tile(dut):
         "layers": layers,
         "stream": interface.stats.as_dict(),
         "geometry": json.loads(Path(os.environ["LOWBIT_GEOMETRY"]).read_text()),
-        "idle": _flag("LOWBIT_IDLE"), "backpressure": _flag("LOWBIT_BACKPRESSURE"), "seed": seed,
+        "idle": _flag("LOWBIT_IDLE"),
+        "backpressure": _flag("LOWBIT_BACKPRESSURE"),
+        "seed": seed,
     }
     Path(os.environ["LOWBIT_OUTPUT"]).write_text(json.dumps(result))

@@ -41,9 +41,10 @@ async def script_on_tile(dut):
                 if len(sink.received) >= checked + len(expected):
                     break
                 await RisingEdge(dut.clk)
-            got = sink.received[checked:checked + len(expected)]
-            assert got == expected, (f"seed {seed}, step {index}: got {[hex(w) for w in got]}, "
-                                     f"expected {[hex(w) for w in expected]}")
+            got = sink.received[checked : checked + len(expected)]
+            assert got == expected, (
+                f"seed {seed}, step {index}: got {[hex(w) for w in got]}, expected {[hex(w) for w in expected]}"
+            )
             checked += len(expected)
     for _ in range(100):  # nothing more may come out
         await RisingEdge(dut.clk)

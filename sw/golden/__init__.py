@@ -6,10 +6,27 @@ No Amaranth (and no PyTorch) import is allowed in this package.
 """
 
 from lowbit.sw.golden.network import GoldenNetwork, predict, run_network
-from lowbit.sw.golden.units import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, multithreshold, nhot_dot, ternary_binary_dot,
-                    ternary_dot)
+from lowbit.sw.golden.units import (
+    binary_dot,
+    bitserial_dot,
+    fatnn_dot,
+    fgq_dot,
+    multithreshold,
+    nhot_dot,
+    ternary_binary_dot,
+    ternary_dot,
+)
 
 __all__ = [
-    "binary_dot", "ternary_dot", "ternary_binary_dot", "fatnn_dot", "bitserial_dot", "nhot_dot", "fgq_dot",
-    "multithreshold", "GoldenNetwork", "run_network", "predict",
+    "binary_dot",
+    "ternary_dot",
+    "ternary_binary_dot",
+    "fatnn_dot",
+    "bitserial_dot",
+    "nhot_dot",
+    "fgq_dot",
+    "multithreshold",
+    "GoldenNetwork",
+    "run_network",
+    "predict",
 ]

@@ -10,12 +10,20 @@ Vectorised: packed words and ``np.bitwise_count``, batches processed in chunks t
 
 import numpy as np
 
-from lowbit.sw.model.inputs import model_input
-from lowbit.sw.kinds import golden_unit, nhot_terms_needed
+from lowbit.sw.golden.units import (
+    binary_dot,
+    bitserial_dot,
+    fatnn_dot,
+    fgq_dot,
+    multithreshold,
+    nhot_dot,
+    ternary_binary_dot,
+    ternary_dot,
+)
+from lowbit.sw.kinds import INPUTS, golden_unit, nhot_terms_needed
 from lowbit.sw.kinds.encodings import activation_values, encode_fatnn_activation, encode_ternary, nhot_terms
 from lowbit.sw.kinds.packing import pack_bits
-from lowbit.sw.golden.units import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, multithreshold, nhot_dot, ternary_binary_dot,
-                    ternary_dot)
+from lowbit.sw.model.inputs import model_input
 
 __all__ = ["GoldenNetwork", "run_network", "predict"]
 
@@ -92,7 +100,7 @@ def _chunked(layer, prepared, codes):
     """Accumulators ``(batch, out)`` of one integer layer, computed in batch chunks."""
     per_sample = layer.out_features * layer.in_features * max(layer.n_terms, layer.weight_bits, 1)
     rows = max(1, _CHUNK_ELEMENTS // per_sample)
-    parts = [_accumulate(layer, prepared, codes[i:i + rows]) for i in range(0, len(codes), rows)]
+    parts = [_accumulate(layer, prepared, codes[i : i + rows]) for i in range(0, len(codes), rows)]
     return np.concatenate(parts) if parts else np.zeros((0, layer.out_features), np.int64)
 
 
@@ -127,5 +135,6 @@ def _accumulate(layer, prepared, codes):
         a_nz, a_sign = encode_fatnn_activation(codes)
         return fatnn_dot(pack_bits(a_nz)[:, None, :], pack_bits(a_sign)[:, None, :], nz, sign, prepared["w_sum"])
     if unit == "bitserial_dot":
-        return bitserial_dot(codes[:, None, :], layer.input_bits, False, nz, sign)
+        signed = INPUTS[akind].signed
+        return bitserial_dot(values[:, None, :], layer.input_bits, signed, nz, sign)
     raise ValueError(f"no golden unit computes {wkind} weights against {akind} input")

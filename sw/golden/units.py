@@ -9,7 +9,13 @@ from lowbit.sw.kinds.encodings import bit_planes
 from lowbit.sw.kinds.packing import WORD_WIDTH, pack_bits, valid_mask
 
 __all__ = [
-    "binary_dot", "ternary_dot", "ternary_binary_dot", "fatnn_dot", "bitserial_dot", "nhot_dot", "fgq_dot",
+    "binary_dot",
+    "ternary_dot",
+    "ternary_binary_dot",
+    "fatnn_dot",
+    "bitserial_dot",
+    "nhot_dot",
+    "fgq_dot",
     "multithreshold",
 ]
 
@@ -48,6 +54,7 @@ def binary_dot(a, w, valid=None, *, n=None):
 
 # --- ternary, FATNN, bit-serial, n-hot, FGQ and threshold units ---------------------------------------
 
+
 def _pc(x):
     """Popcount summed over the word axis: ``int64`` of shape ``x.shape[:-1]``."""
     return np.bitwise_count(x).astype(np.int64).sum(axis=-1)
@@ -56,8 +63,10 @@ def _pc(x):
 def _same_words(**planes):
     widths = {name: p.shape[-1] for name, p in planes.items()}
     if len(set(widths.values())) > 1:
-        raise ValueError("packed operands must have the same number of words, not "
-                         + ", ".join(f"{name}: {w}" for name, w in widths.items()))
+        raise ValueError(
+            "packed operands must have the same number of words, not "
+            + ", ".join(f"{name}: {w}" for name, w in widths.items())
+        )
 
 
 def ternary_dot(a_nz, a_sign, w_nz, w_sign):
@@ -120,12 +129,12 @@ def bitserial_dot(a, k, signed, w_nz, w_sign):
     By symmetry the same unit multiplies k-bit *weights* by binary activations: pass the weights as ``a``
     and the activations as planes with ``nz`` = valid and ``sign`` = 1 for -1.
     """
-    planes = bit_planes(a, k, signed)                         # (k, ..., n)
+    planes = bit_planes(a, k, signed)  # (k, ..., n)
     w_nz, w_sign = _words(w_nz, "w_nz"), _words(w_sign, "w_sign")
-    packed = pack_bits(planes)                                # (k, ..., nwords)
+    packed = pack_bits(planes)  # (k, ..., nwords)
     _same_words(a=packed, w_nz=w_nz, w_sign=w_sign)
     pos, neg = w_nz & ~w_sign, w_nz & w_sign
-    d = _pc(packed & pos) - _pc(packed & neg)                 # (k, ...)
+    d = _pc(packed & pos) - _pc(packed & neg)  # (k, ...)
     weight = np.int64(1) << np.arange(k, dtype=np.int64)
     if signed:
         weight[-1] = -weight[-1]
@@ -144,11 +153,14 @@ def nhot_dot(x, present, sign, exponent):
         raise TypeError(f"x must be an integer array, not {x.dtype}")
     present, sign, exponent = (np.asarray(v) for v in (present, sign, exponent))
     if not (present.shape == sign.shape == exponent.shape):
-        raise ValueError(f"present, sign and exponent must have one shape, not {present.shape}, "
-                         f"{sign.shape} and {exponent.shape}")
+        raise ValueError(
+            f"present, sign and exponent must have one shape, not {present.shape}, {sign.shape} and {exponent.shape}"
+        )
     if present.ndim < 2 or present.shape[-2] != x.shape[-1]:
-        raise ValueError(f"terms of shape {present.shape} do not fit {x.shape[-1]} activations: "
-                         f"expected (..., {x.shape[-1]}, n_terms)")
+        raise ValueError(
+            f"terms of shape {present.shape} do not fit {x.shape[-1]} activations: "
+            f"expected (..., {x.shape[-1]}, n_terms)"
+        )
     if exponent.size and (exponent.min() < 0 or exponent.max() > 30):
         raise ValueError(f"exponents must lie in 0 .. 30, not {int(exponent.max())}")
     shifted = np.left_shift(x.astype(np.int64)[..., None], exponent.astype(np.int64))
@@ -181,8 +193,10 @@ def fgq_dot(a, t, alpha_q, group_size):
     if t.size and (t.min() < -1 or t.max() > 1):
         raise ValueError(f"t must hold only -1, 0 and +1, not {int(t.max() if t.max() > 1 else t.min())}")
     if alpha_q.size and (alpha_q.min() < 0 or alpha_q.max() > 255):
-        raise ValueError(f"alpha_q must hold unsigned Q0.8 integers 0 .. 255, "
-                         f"not {int(alpha_q.max() if alpha_q.max() > 255 else alpha_q.min())}")
+        raise ValueError(
+            f"alpha_q must hold unsigned Q0.8 integers 0 .. 255, "
+            f"not {int(alpha_q.max() if alpha_q.max() > 255 else alpha_q.min())}"
+        )
     product = a.astype(np.int64) * t.astype(np.int64)
     s = product.reshape(product.shape[:-1] + (n // group_size, group_size)).sum(axis=-1)
     return (s * alpha_q.astype(np.int64)).sum(axis=-1)
@@ -204,8 +218,9 @@ def multithreshold(acc, thresholds, descending=False):
         raise ValueError(f"thresholds must have shape (channels, levels - 1), not {thresholds.shape}")
     channels = thresholds.shape[0]
     if acc.shape[-1:] != (channels,):
-        raise ValueError(f"acc has {acc.shape[-1] if acc.ndim else 0} channels on its last axis, "
-                         f"the thresholds {channels}")
+        raise ValueError(
+            f"acc has {acc.shape[-1] if acc.ndim else 0} channels on its last axis, the thresholds {channels}"
+        )
     descending = np.broadcast_to(np.asarray(descending, dtype=bool), (channels,))
     acc = acc.astype(np.int64)[..., None]
     thresholds = thresholds.astype(np.int64)

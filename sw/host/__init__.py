@@ -19,7 +19,21 @@ from lowbit.sw.host.runner import run_codes, run_model
 from lowbit.sw.host.transport import TileError, Transport, TransportError
 
 __all__ = [
-    "Transport", "TransportError", "TileError", "StreamStats", "TileInterface",
-    "layer_config", "tile_layers", "output_parts", "layer_part", "clamp_thresholds", "pack_weights",
-    "pack_thresholds", "pack_inputs", "unpack_outputs", "vectors_per_run", "run_model", "run_codes",
+    "Transport",
+    "TransportError",
+    "TileError",
+    "StreamStats",
+    "TileInterface",
+    "layer_config",
+    "tile_layers",
+    "output_parts",
+    "layer_part",
+    "clamp_thresholds",
+    "pack_weights",
+    "pack_thresholds",
+    "pack_inputs",
+    "unpack_outputs",
+    "vectors_per_run",
+    "run_model",
+    "run_codes",
 ]

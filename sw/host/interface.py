@@ -1,11 +1,12 @@
 """The tile's commands over a :class:`~lowbit.sw.host.transport.Transport`: :class:`TileInterface`, one
 ``async`` method per command, with the words on the wire counted in :class:`StreamStats`."""
 
+from lowbit.sw.host.transport import TileError, enum_name
 from lowbit.sw.kinds import Family
 from lowbit.sw.protocol import MAX_LENGTH, Opcode, Response, TileGeometry, header, parse_header
-from lowbit.sw.host.transport import TileError, enum_name
 
 __all__ = ["StreamStats", "TileInterface", "vectors_per_run"]
+
 
 class StreamStats:
     """Words on the wire: per command kind the commands, header and payload words sent; the response
@@ -30,9 +31,12 @@ class StreamStats:
         return sum(entry["payload"] for entry in self.sent.values())
 
     def as_dict(self):
-        return {"sent": {name: dict(entry) for name, entry in self.sent.items() if entry["commands"]},
-                "sent_header_words": self.header_words, "sent_payload_words": self.payload_words,
-                "received": dict(self.received)}
+        return {
+            "sent": {name: dict(entry) for name, entry in self.sent.items() if entry["commands"]},
+            "sent_header_words": self.header_words,
+            "sent_payload_words": self.payload_words,
+            "received": dict(self.received),
+        }
 
 
 class TileInterface:
@@ -64,15 +68,27 @@ class TileInterface:
             word = (await self.transport.read(1))[0]
             self.stats.received["payload"] += 1
             code, about = word & 0xFF, (word >> 8) & 0xFF
-            raise TileError(code, opcode, None if about == int(opcode) else
-                            f"the error names opcode 0x{about:02x}, not the command sent")
+            raise TileError(
+                code,
+                opcode,
+                None if about == int(opcode) else f"the error names opcode 0x{about:02x}, not the command sent",
+            )
         if reply != response or (expected_length is not None and length != expected_length):
             want = f"{response.name} of {'any length' if expected_length is None else expected_length}"
             raise TileError(None, opcode, f"header {enum_name(Response, reply)} with length {length}, expected {want}")
         words = await self.transport.read(length) if length else []
         self.stats.received["payload"] += length
-        self.log.append({"opcode": enum_name(Opcode, opcode), "tag": self.tag, "payload": len(payload),
-                         "response": length, "batch": batch, "start_cycle": start, "end_cycle": self.transport.cycle})
+        self.log.append(
+            {
+                "opcode": enum_name(Opcode, opcode),
+                "tag": self.tag,
+                "payload": len(payload),
+                "response": length,
+                "batch": batch,
+                "start_cycle": start,
+                "end_cycle": self.transport.cycle,
+            }
+        )
         return words
 
     async def identify(self):
@@ -113,6 +129,3 @@ def vectors_per_run(words_per_vector, batch, max_batch=None):
     the larger of the two per vector) would exceed ``MAX_LENGTH`` words, or ``max_batch``."""
     size = min(batch, MAX_LENGTH // words_per_vector)
     return max(1, min(size, max_batch) if max_batch else size)
-
-
-

@@ -13,12 +13,29 @@ import inspect
 import os
 import time
 
-from lowbit.sw.protocol.frames import CRC_BYTES, HEADER_BYTES, MAX_FRAME_BYTES, MAX_FRAME_WORDS, SOF, FrameKind, crc16
-from lowbit.sw.protocol.frames import BITS_PER_CHARACTER
 from lowbit.sw.host import Transport, TransportError
+from lowbit.sw.protocol.frames import (
+    BITS_PER_CHARACTER,
+    CRC_BYTES,
+    HEADER_BYTES,
+    MAX_FRAME_BYTES,
+    MAX_FRAME_WORDS,
+    SOF,
+    FrameKind,
+    crc16,
+)
 
-__all__ = ["Frame", "FrameError", "encode_frame", "FrameDecoder", "LinkStats", "LinkTransport",
-           "DEFAULT_BAUD", "open_serial", "SerialTransport"]
+__all__ = [
+    "Frame",
+    "FrameError",
+    "encode_frame",
+    "FrameDecoder",
+    "LinkStats",
+    "LinkTransport",
+    "DEFAULT_BAUD",
+    "open_serial",
+    "SerialTransport",
+]
 
 #: The boards' UART rate (``BAUD`` of :mod:`lowbit.boards.icebreaker` and :mod:`lowbit.boards.ulx3s`).
 DEFAULT_BAUD = 115200
@@ -27,6 +44,7 @@ DEFAULT_BAUD = 115200
 @dataclasses.dataclass(frozen=True)
 class Frame:
     """A received frame with a good CRC. ``kind`` is a :class:`FrameKind` or, if unknown, the raw byte."""
+
     kind: int
     seq: int
     words: tuple = ()
@@ -36,6 +54,7 @@ class Frame:
 class FrameError:
     """A frame that was dropped: ``reason`` is ``"crc"``, ``"count"`` (above :data:`MAX_FRAME_WORDS`) or
     ``"truncated"`` (cut short: :meth:`FrameDecoder.expire` was called inside it)."""
+
     reason: str
     detail: str = ""
 
@@ -65,8 +84,8 @@ class FrameDecoder:
     caller calls :meth:`expire` when the line has been silent for the inter-byte timeout."""
 
     def __init__(self):
-        self._frame = None      # the bytes of the frame being received, from kind on
-        self._need = 0          # bytes still missing of it
+        self._frame = None  # the bytes of the frame being received, from kind on
+        self._need = 0  # bytes still missing of it
         self.skipped = 0
 
     @property
@@ -85,7 +104,7 @@ class FrameDecoder:
                 continue
             self._frame.append(byte)
             self._need -= 1
-            if len(self._frame) == HEADER_BYTES - 1:              # kind, seq, count
+            if len(self._frame) == HEADER_BYTES - 1:  # kind, seq, count
                 count = int.from_bytes(self._frame[2:4], "little")
                 if count > MAX_FRAME_WORDS:
                     events.append(FrameError("count", f"count {count} above {MAX_FRAME_WORDS}"))
@@ -110,7 +129,7 @@ class FrameDecoder:
         if crc16(body) != 0:
             return FrameError("crc", f"kind 0x{body[0]:02x} seq {body[1]}: bad CRC")
         kind, seq, count = body[0], body[1], int.from_bytes(body[2:4], "little")
-        words = tuple(int.from_bytes(body[4 + 4 * k:8 + 4 * k], "little") for k in range(count))
+        words = tuple(int.from_bytes(body[4 + 4 * k : 8 + 4 * k], "little") for k in range(count))
         try:
             kind = FrameKind(kind)
         except ValueError:
@@ -121,16 +140,17 @@ class FrameDecoder:
 @dataclasses.dataclass
 class LinkStats:
     """What the host side of the link did (for tests and reports)."""
-    data_frames: int = 0        #: DATA frames sent for the first time
-    resent: int = 0             #: DATA frames sent again (NAK or timeout)
+
+    data_frames: int = 0  #: DATA frames sent for the first time
+    resent: int = 0  #: DATA frames sent again (NAK or timeout)
     acks_sent: int = 0
     naks_sent: int = 0
-    received: int = 0           #: board DATA frames delivered
-    duplicates: int = 0         #: board DATA frames received again and dropped (ACKed again)
-    bad_frames: int = 0         #: bad CRC, count too large, cut short
+    received: int = 0  #: board DATA frames delivered
+    duplicates: int = 0  #: board DATA frames received again and dropped (ACKed again)
+    bad_frames: int = 0  #: bad CRC, count too large, cut short
     naks_received: int = 0
-    syncs_sent: int = 0         #: SYNC frames sent (session starts, resends included)
-    stale_frames: int = 0       #: frames of an earlier session dropped while waiting for the board's SYNC
+    syncs_sent: int = 0  #: SYNC frames sent (session starts, resends included)
+    stale_frames: int = 0  #: frames of an earlier session dropped while waiting for the board's SYNC
 
 
 async def _maybe_await(value):
@@ -148,11 +168,11 @@ class LinkTransport(Transport):
     up to ``retries`` more times, then :class:`TransportError` names the frame and the attempts.
     :meth:`read` waits for the board's words; after ``timeout`` seconds without a new DATA frame it sends
     NAK(expected seq), which makes the board resend a frame it still holds, up to ``retries`` times, then
-    raises :class:`TransportError`. Meanwhile, and in :meth:`write`, the board's DATA frames are ACKed (a duplicate, whose ACK was lost,
-    is ACKed again and dropped) and their words queued for :meth:`read`; a bad frame is answered
-    NAK(expected seq). A port read that returns nothing inside a frame counts as the end of the frame
-    (cut short). ``clock`` gives the time in seconds (default :func:`time.monotonic`; a simulation
-    passes its own). ``stats`` counts what happened (:class:`LinkStats`).
+    raises :class:`TransportError`. Meanwhile, and in :meth:`write`, the board's DATA frames are ACKed (a
+    duplicate, whose ACK was lost, is ACKed again and dropped) and their words queued for :meth:`read`; a
+    bad frame is answered NAK(expected seq). A port read that returns nothing inside a frame counts as the
+    end of the frame (cut short). ``clock`` gives the time in seconds (default :func:`time.monotonic`; a
+    simulation passes its own). ``stats`` counts what happened (:class:`LinkStats`).
     """
 
     def __init__(self, port, *, timeout=1.0, retries=8, clock=time.monotonic):
@@ -166,11 +186,11 @@ class LinkTransport(Transport):
         self.clock = clock
         self.decoder = FrameDecoder()
         self.stats = LinkStats()
-        self._tx_seq = 0                 # seq of our next DATA frame
-        self._rx_expected = 0            # seq of the board's next DATA frame
-        self._words = []                 # words received, not yet read
-        self._acked = None               # seq of the last ACK received
-        self._nak = False                # a NAK arrived since the last send
+        self._tx_seq = 0  # seq of our next DATA frame
+        self._rx_expected = 0  # seq of the board's next DATA frame
+        self._words = []  # words received, not yet read
+        self._acked = None  # seq of the last ACK received
+        self._nak = False  # a NAK arrived since the last send
         self._syncing = self._synced = False
 
     async def _send(self, data):
@@ -194,7 +214,7 @@ class LinkTransport(Transport):
         serial`` does); a freshly reset board needs no SYNC."""
         self._syncing = True
         try:
-            for attempt in range(1, self.retries + 2):
+            for _ in range(1, self.retries + 2):
                 self._synced = False
                 self.stats.syncs_sent += 1
                 await self._send(encode_frame(FrameKind.SYNC, 0))
@@ -244,7 +264,7 @@ class LinkTransport(Transport):
     async def write(self, words):
         words = [int(w) for w in words]
         for start in range(0, len(words), MAX_FRAME_WORDS):
-            await self._send_frame(words[start:start + MAX_FRAME_WORDS])
+            await self._send_frame(words[start : start + MAX_FRAME_WORDS])
 
     async def _send_frame(self, chunk):
         seq = self._tx_seq
@@ -261,8 +281,10 @@ class LinkTransport(Transport):
             if self._acked == seq:
                 self._tx_seq = (seq + 1) & 0xFF
                 return
-        raise TransportError(f"DATA frame seq {seq} ({len(chunk)} words) was not acknowledged after "
-                             f"{self.retries + 1} attempts: the board does not answer")
+        raise TransportError(
+            f"DATA frame seq {seq} ({len(chunk)} words) was not acknowledged after "
+            f"{self.retries + 1} attempts: the board does not answer"
+        )
 
     async def read(self, count):
         attempts, deadline = 1, self.clock() + self.timeout
@@ -273,9 +295,11 @@ class LinkTransport(Transport):
                 attempts, deadline = 1, self.clock() + self.timeout
             elif self.clock() >= deadline:
                 if attempts > self.retries:
-                    raise TransportError(f"the board sent no DATA for {attempts} x {self.timeout} s (NAKed "
-                                         f"{attempts - 1} times) while {count - have} more words were expected: "
-                                         f"the board does not answer")
+                    raise TransportError(
+                        f"the board sent no DATA for {attempts} x {self.timeout} s (NAKed "
+                        f"{attempts - 1} times) while {count - have} more words were expected: "
+                        f"the board does not answer"
+                    )
                 # A NAK makes the board resend a DATA frame it still holds (its frame or our ACK was lost).
                 await self._control(FrameKind.NAK, self._rx_expected)
                 attempts, deadline = attempts + 1, self.clock() + self.timeout
@@ -284,6 +308,7 @@ class LinkTransport(Transport):
 
 
 # --- a real serial port ---------------------------------------------------------------------------------
+
 
 def _positive_seconds(name, value):
     if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
@@ -315,20 +340,31 @@ def open_serial(port, *, baud=DEFAULT_BAUD, read_timeout=None, write_timeout=Non
     try:
         import serial
     except ImportError as error:
-        raise TransportError(f"the serial transport needs pyserial, which cannot be imported ({error}); "
-                             f"install it with: pip install 'pyserial>=3.5'") from None
+        raise TransportError(
+            f"the serial transport needs pyserial, which cannot be imported ({error}); "
+            f"install it with: pip install 'pyserial>=3.5'"
+        ) from None
     try:
-        connection = serial.Serial(os.fspath(port), baudrate=baud, bytesize=serial.EIGHTBITS,
-                                   parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE,
-                                   timeout=read_timeout, write_timeout=write_timeout,
-                                   xonxoff=False, rtscts=False, dsrdtr=False)
+        connection = serial.Serial(
+            os.fspath(port),
+            baudrate=baud,
+            bytesize=serial.EIGHTBITS,
+            parity=serial.PARITY_NONE,
+            stopbits=serial.STOPBITS_ONE,
+            timeout=read_timeout,
+            write_timeout=write_timeout,
+            xonxoff=False,
+            rtscts=False,
+            dsrdtr=False,
+        )
     except serial.SerialException as error:
         # pyserial's message repeats the port and the errno; the OS reason alone reads better.
         reason = os.strerror(error.errno) if error.errno else str(error)
-        hint = ("; is your user in the group that owns the device (dialout, uucp)?"
-                if error.errno == errno.EACCES else "")
+        hint = (
+            "; is your user in the group that owns the device (dialout, uucp)?" if error.errno == errno.EACCES else ""
+        )
         raise TransportError(f"cannot open the serial port {port}: {reason}{hint}") from None
-    connection.reset_input_buffer()          # bytes left from an earlier session
+    connection.reset_input_buffer()  # bytes left from an earlier session
     return connection
 
 
@@ -346,7 +382,7 @@ class _SerialPort:
     def in_waiting(self):
         try:
             return self.connection.in_waiting
-        except OSError as error:            # serial.SerialException is an OSError
+        except OSError as error:  # serial.SerialException is an OSError
             raise self._failed("polling", error) from None
 
     def read(self, n):
@@ -375,11 +411,9 @@ class SerialTransport(LinkTransport):
             geometry = asyncio.run(TileInterface(link).identify())
     """
 
-    def __init__(self, port, *, baud=DEFAULT_BAUD, timeout=1.0, retries=8, read_timeout=None,
-                 write_timeout=None):
-        super().__init__(None, timeout=timeout, retries=retries)     # checks timeout and retries first
-        self.port = _SerialPort(open_serial(port, baud=baud, read_timeout=read_timeout,
-                                            write_timeout=write_timeout))
+    def __init__(self, port, *, baud=DEFAULT_BAUD, timeout=1.0, retries=8, read_timeout=None, write_timeout=None):
+        super().__init__(None, timeout=timeout, retries=retries)  # checks timeout and retries first
+        self.port = _SerialPort(open_serial(port, baud=baud, read_timeout=read_timeout, write_timeout=write_timeout))
 
     @property
     def connection(self):

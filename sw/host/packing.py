@@ -5,16 +5,28 @@
 import numpy as np
 
 from lowbit.sw.host.plan import fits_signed, layer_config
-from lowbit.sw.kinds import WeightKind, InputKind, Family, nhot_terms_needed
+from lowbit.sw.kinds import Family, InputKind, WeightKind, nhot_terms_needed
 from lowbit.sw.kinds.encodings import encode_ternary, nhot_terms
 from lowbit.sw.kinds.packing import pack_bits, unpack_bits
 from lowbit.sw.protocol import WORD_BITS, ProtocolError, output_code_bits, refusal_reason
 
-__all__ = ["pack_weights", "pack_thresholds", "pack_inputs", "unpack_outputs", "clamp_thresholds",
-           "words_of_rows", "rows_of_words", "padded_shape", "input_codes_of_rows", "signed32", "int_plane_weights",
-           "WORD_MASK"]
+__all__ = [
+    "pack_weights",
+    "pack_thresholds",
+    "pack_inputs",
+    "unpack_outputs",
+    "clamp_thresholds",
+    "words_of_rows",
+    "rows_of_words",
+    "padded_shape",
+    "input_codes_of_rows",
+    "signed32",
+    "int_plane_weights",
+    "WORD_MASK",
+]
 
 WORD_MASK = (1 << WORD_BITS) - 1
+
 
 def words_of_rows(bits):
     """``(rows, n)`` 0/1 -> the rows' words, flat: each row a little-endian bit string, zero-padded."""
@@ -28,8 +40,8 @@ def rows_of_words(words, rows, nbits):
 
 
 def _pad(array, shape):
-    out = np.zeros(shape + array.shape[len(shape):], dtype=array.dtype)
-    out[tuple(slice(0, n) for n in array.shape[:len(shape)])] = array
+    out = np.zeros(shape + array.shape[len(shape) :], dtype=array.dtype)
+    out[tuple(slice(0, n) for n in array.shape[: len(shape)])] = array
     return out
 
 
@@ -81,7 +93,7 @@ def pack_weights(layer, geometry):
         else:
             nz, sign = (plane[None] for plane in encode_ternary(w))
         planes = nz.shape[0]
-        slots = np.stack([nz, sign], axis=-2)                          # (P, OP, 2, IP)
+        slots = np.stack([nz, sign], axis=-2)  # (P, OP, 2, IP)
         slots = slots.reshape(planes, of, pe, 2, nf, simd).transpose(1, 0, 4, 2, 3, 5)  # (OF, P, IF, PE, 2, SIMD)
     else:
         present, sign, exponent = _weight_terms(w, config, geometry)  # (OP, IP, T)
@@ -104,9 +116,11 @@ def clamp_thresholds(thresholds, descending, lo, hi, acc_width):
     fits = fits_signed(lo - 1, acc_width) & fits_signed(hi + 1, acc_width)
     if not fits.all():
         channel = int(np.argwhere(~fits)[0][0])
-        raise ProtocolError(f"channel {channel}: accumulators {int(lo[channel, 0])} .. {int(hi[channel, 0])} and "
-                            f"their thresholds do not fit a {acc_width}-bit accumulator; the layer needs a "
-                            f"wider accumulator")
+        raise ProtocolError(
+            f"channel {channel}: accumulators {int(lo[channel, 0])} .. {int(hi[channel, 0])} and "
+            f"their thresholds do not fit a {acc_width}-bit accumulator; the layer needs a "
+            f"wider accumulator"
+        )
     descending = np.broadcast_to(np.asarray(descending, dtype=bool), (t.shape[0],))[:, None]
     ascending = np.where(t > hi, hi + 1, np.where(t <= lo, lo, t))
     falling = np.where(t >= hi, hi, np.where(t < lo, lo - 1, t))
@@ -136,18 +150,18 @@ def _input_planes(codes, config, geometry):
     """Padded input codes ``(batch, IP)`` to the input rows' bits ``(batch * in_folds, input_row_bits)``,
     as :meth:`TileGeometry.input_row_bits` lays them out."""
     if geometry.family == Family.NHOT:
-        fields = (codes[..., None] >> np.arange(geometry.max_input_bits)) & 1      # (batch, IP, B)
+        fields = (codes[..., None] >> np.arange(geometry.max_input_bits)) & 1  # (batch, IP, B)
         return fields.reshape(-1, geometry.input_row_bits(config))
     if config.input_kind == InputKind.BINARY:
         planes = codes[None]
     elif config.input_kind in (InputKind.TERNARY, InputKind.FATNN):
         # Padding taps hold code 1 (value 0): both planes zero.
-        planes = np.stack(encode_ternary(codes - 1))                                 # nz, sign
+        planes = np.stack(encode_ternary(codes - 1))  # nz, sign
     else:
         k = config.input_bits
-        planes = (codes[None] >> np.arange(k - 1, -1, -1)[:, None, None]) & 1        # the MSB first
+        planes = (codes[None] >> np.arange(k - 1, -1, -1)[:, None, None]) & 1  # the MSB first
     batch, simd = codes.shape[0], geometry.simd
-    planes = planes.reshape(len(planes), batch, -1, simd).transpose(1, 2, 0, 3)      # (batch, IF, P, SIMD)
+    planes = planes.reshape(len(planes), batch, -1, simd).transpose(1, 2, 0, 3)  # (batch, IF, P, SIMD)
     return planes.reshape(-1, geometry.input_row_bits(config))
 
 
@@ -158,7 +172,7 @@ def input_codes_of_rows(bits, config, geometry, batch):
         return (fields << np.arange(geometry.max_input_bits)).sum(axis=-1)
     count = geometry.input_planes(config)
     planes = bits.reshape(batch, -1, count, geometry.simd).astype(np.int64)
-    planes = planes.transpose(2, 0, 1, 3).reshape(count, batch, -1)                 # (P, batch, IP)
+    planes = planes.transpose(2, 0, 1, 3).reshape(count, batch, -1)  # (P, batch, IP)
     if config.input_kind == InputKind.BINARY:
         return planes[0]
     if config.input_kind in (InputKind.TERNARY, InputKind.FATNN):
@@ -182,11 +196,13 @@ def pack_inputs(codes, layer_config, geometry):
     else:
         limit, pad = 1 << (1 if config.input_kind == InputKind.BINARY else config.input_bits), 0
     if codes.size and (codes.min() < 0 or codes.max() >= limit):
-        raise ValueError(f"{config.input_kind.name.lower()} input codes must lie in 0 .. {limit - 1}, "
-                         f"not {int(codes.max() if codes.max() >= limit else codes.min())}")
+        raise ValueError(
+            f"{config.input_kind.name.lower()} input codes must lie in 0 .. {limit - 1}, "
+            f"not {int(codes.max() if codes.max() >= limit else codes.min())}"
+        )
     in_pad = padded_shape(config, geometry)[1]
     padded = np.full((len(codes), in_pad), pad, dtype=np.int64)
-    padded[:, :config.in_features] = codes
+    padded[:, : config.in_features] = codes
     return words_of_rows(_input_planes(padded, config, geometry))
 
 
@@ -214,6 +230,4 @@ def unpack_outputs(words, layer_config, geometry, batch):
         k = output_code_bits(config.output_levels)
         bits = rows_of_words(words, batch, of * pe * k).reshape(batch, of * pe, k).astype(np.int64)
         values = (bits << np.arange(k)).sum(axis=-1)
-    return values[:, :config.out_features]
-
-
+    return values[:, : config.out_features]

@@ -23,8 +23,16 @@ def layer_config(layer):
     if family_for(weight_kind, input_kind) is None:
         raise ProtocolError(f"no tile runs {weight_kind} weights against {input_kind} input")
     levels = 0 if layer.output_kind == "accumulator" else int(layer.output_levels)
-    return LayerConfig(int(layer.in_features), int(layer.out_features), weight_kind, int(layer.weight_bits),
-                       int(layer.n_terms), input_kind, int(layer.input_bits), levels)
+    return LayerConfig(
+        int(layer.in_features),
+        int(layer.out_features),
+        weight_kind,
+        int(layer.weight_bits),
+        int(layer.n_terms),
+        input_kind,
+        int(layer.input_bits),
+        levels,
+    )
 
 
 def _accumulator_span(layer, config):
@@ -57,16 +65,20 @@ def tile_layers(model, geometry):
                     f"layer {index} ({config.in_features} -> {config.out_features}) is too large for the tile, "
                     f"even one output fold at a time: it holds {geometry.max_in_features} inputs, "
                     f"{geometry.max_out_features} outputs and {geometry.max_weight_rows} weight rows; one fold "
-                    f"of {geometry.pe} outputs needs {geometry.weight_rows(_part(config, 0, geometry.pe))} rows")
+                    f"of {geometry.pe} outputs needs {geometry.weight_rows(_part(config, 0, geometry.pe))} rows"
+                )
             code = geometry.check(_part(config, *parts[0]))
         if code is not None:
-            raise ProtocolError(f"layer {index}: the tile cannot run it ({code.name}): "
-                                f"{refusal_reason(config, geometry)}")
+            raise ProtocolError(
+                f"layer {index}: the tile cannot run it ({code.name}): {refusal_reason(config, geometry)}"
+            )
         lo, hi = _accumulator_span(layer, config)
         if not (fits_signed(lo, geometry.acc_width) & fits_signed(hi, geometry.acc_width)).all():
-            raise ProtocolError(f"layer {index}: accumulators (and thresholds) span {int(lo.min())} .. "
-                                f"{int(hi.max())}, beyond the tile's {geometry.acc_width}-bit accumulator; "
-                                f"the layer needs a wider accumulator")
+            raise ProtocolError(
+                f"layer {index}: accumulators (and thresholds) span {int(lo.min())} .. "
+                f"{int(hi.max())}, beyond the tile's {geometry.acc_width}-bit accumulator; "
+                f"the layer needs a wider accumulator"
+            )
         configs.append(config)
     return configs
 
@@ -100,5 +112,3 @@ def layer_part(layer, start, stop):
     """Output channels ``start .. stop - 1`` of a model-file layer, as a layer of its own."""
     arrays = {name: array[start:stop] for name, array in layer.arrays().items()}
     return dataclasses.replace(layer, out_features=stop - start, **arrays)
-
-

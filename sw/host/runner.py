@@ -5,10 +5,11 @@ import numpy as np
 
 from lowbit.sw.host.interface import vectors_per_run
 from lowbit.sw.host.packing import pack_inputs, pack_thresholds, pack_weights, unpack_outputs
-from lowbit.sw.model.inputs import model_input
 from lowbit.sw.host.plan import layer_config, layer_part, output_parts, tile_layers
+from lowbit.sw.model.inputs import model_input
 
 __all__ = ["run_model", "run_codes"]
+
 
 async def run_model(interface, model, pixels, progress=None, *, max_batch=None):
     """Run ``model`` on digits ``pixels`` ``(batch, 64)`` on the tile; return the last layer's accumulators
@@ -34,8 +35,9 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
         parts = []
         for start, stop in output_parts(config, geometry):
             part = layer_part(layer, start, stop)
-            parts.append((start, stop, layer_config(part), pack_weights(part, geometry),
-                          pack_thresholds(part, geometry)))
+            parts.append(
+                (start, stop, layer_config(part), pack_weights(part, geometry), pack_thresholds(part, geometry))
+            )
         plans.append(parts)
     codes = np.asarray(codes)
     batch = len(codes)
@@ -48,13 +50,11 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
             await interface.load_thresholds(thresholds.tolist())
             size = vectors_per_run(max(geometry.input_words(part), geometry.output_words(part)), batch, max_batch)
             for start in range(0, batch, size):
-                chunk = codes[start:start + size]
+                chunk = codes[start : start + size]
                 words = await interface.run(pack_inputs(chunk, part, geometry).tolist(), len(chunk))
-                outputs[start:start + len(chunk), first:last] = unpack_outputs(words, part, geometry, len(chunk))
+                outputs[start : start + len(chunk), first:last] = unpack_outputs(words, part, geometry, len(chunk))
                 if progress is not None:
                     progress(index, (number * batch + start + len(chunk)) // len(parts), batch)
         codes = outputs
     interface.tag = None
     return codes.astype(np.int64)
-
-

@@ -51,6 +51,7 @@ class TileError(Exception):
 
 # --- transports -----------------------------------------------------------------------------------------
 
+
 class Transport(abc.ABC):
     """A bidirectional stream of 32-bit words to a tile. ``cycle`` is the current clock cycle where the
     transport has a clock (a simulation), else ``None``."""
@@ -65,7 +66,5 @@ class Transport(abc.ABC):
     async def read(self, count):
         """Receive exactly ``count`` words from the tile, as a list of integers."""
 
-    async def close(self):
+    async def close(self):  # noqa: B027 (a transport with nothing to release keeps this default)
         """Release the transport."""
-
-

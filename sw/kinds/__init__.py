@@ -23,9 +23,24 @@ from dataclasses import dataclass
 from functools import reduce
 
 __all__ = [
-    "WeightKind", "InputKind", "Family", "WeightInfo", "InputInfo", "Bound", "Pairing",
-    "WEIGHTS", "INPUTS", "TILE_SUPPORT", "golden_unit", "nhot_terms_needed", "int_weight_terms",
-    "pairings", "family_for", "support_error", "unsupported_reason", "tile_unit",
+    "WeightKind",
+    "InputKind",
+    "Family",
+    "WeightInfo",
+    "InputInfo",
+    "Bound",
+    "Pairing",
+    "WEIGHTS",
+    "INPUTS",
+    "TILE_SUPPORT",
+    "golden_unit",
+    "nhot_terms_needed",
+    "int_weight_terms",
+    "pairings",
+    "family_for",
+    "support_error",
+    "unsupported_reason",
+    "tile_unit",
 ]
 
 
@@ -68,28 +83,32 @@ class _Kind(enum.StrEnum):
 
 class WeightKind(_Kind):
     """Weight kinds. ``code`` is the 4-bit field of CONFIGURE (``docs/protocol.md``)."""
-    BINARY = "binary", 0     #: {-1, +1} (PokeBNN, bipolar binary)
-    TERNARY = "ternary", 1   #: {-1, 0, +1} (TWN)
-    FATNN = "fatnn", 2       #: {-1, 0, +1} against FATNN's {0, 1, 2} activations (FATNN)
-    FGQ = "fgq", 3           #: {-1, 0, +1} per tap, one unsigned Q0.8 scale per group of N taps (FGQ)
-    INT = "int", 4           #: b-bit signed integers, symmetric: |w| <= 2**(b-1) - 1 (uniform baseline)
-    NHOT = "nhot", 5         #: b-bit integers that are sums of at most n signed powers of two (n-hot)
-    FLOAT = "float", 15      #: float32: the reference network; no tile runs it
+
+    BINARY = "binary", 0  #: {-1, +1} (PokeBNN, bipolar binary)
+    TERNARY = "ternary", 1  #: {-1, 0, +1} (TWN)
+    FATNN = "fatnn", 2  #: {-1, 0, +1} against FATNN's {0, 1, 2} activations (FATNN)
+    FGQ = "fgq", 3  #: {-1, 0, +1} per tap, one unsigned Q0.8 scale per group of N taps (FGQ)
+    INT = "int", 4  #: b-bit signed integers, symmetric: |w| <= 2**(b-1) - 1 (uniform baseline)
+    NHOT = "nhot", 5  #: b-bit integers that are sums of at most n signed powers of two (n-hot)
+    FLOAT = "float", 15  #: float32: the reference network; no tile runs it
 
 
 class InputKind(_Kind):
     """Input (activation) kinds: what a layer's input codes mean."""
-    UINT = "uint", 0         #: k-bit unsigned codes, value = code
-    BINARY = "binary", 1     #: code 1 = +1, code 0 = -1
-    TERNARY = "ternary", 2   #: code c means c - 1 in {-1, 0, +1}
-    FATNN = "fatnn", 3       #: code c means c in {0, 1, 2} (FATNN)
-    FLOAT = "float", 15      #: float activations of the reference network
+
+    UINT = "uint", 0  #: k-bit unsigned codes, value = code
+    BINARY = "binary", 1  #: code 1 = +1, code 0 = -1
+    TERNARY = "ternary", 2  #: code c means c - 1 in {-1, 0, +1}
+    FATNN = "fatnn", 3  #: code c means c in {0, 1, 2} (FATNN)
+    INT = "int", 4  #: k-bit signed, symmetric: code c means c - (2**(k-1) - 1)
+    FLOAT = "float", 15  #: float activations of the reference network
 
 
 class Family(enum.IntEnum):
     """The MAC array a tile is generated with (its 4-bit code in IDENTIFY)."""
+
     POPCOUNT = 0  #: popcount array on ternary planes: binary / ternary / FATNN weights, k-bit sides bit-serially
-    NHOT = 1      #: n-hot shift-add array: n-hot or int weights against uint inputs
+    NHOT = 1  #: n-hot shift-add array: n-hot or int weights against uint inputs
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,7 @@ class WeightInfo:
     the layer's ``weight_bits``, ``"n_terms"``: its number of terms); ``storage_bits``: bits a weight is
     stored in (``"bits"``, or ``"nhot"``: ceil(log2(number of n-hot values))); ``fields``: the model
     file's extra per-layer fields this kind needs (every other kind must leave them 0)."""
+
     bits: tuple
     values: str
     ace_bits: object
@@ -109,14 +129,19 @@ class WeightInfo:
 
 @dataclass(frozen=True)
 class InputInfo:
-    """What an input kind is. ``bits``: the model file's ``input_bits`` range; ``levels``: codes (None:
-    ``2**input_bits``; float: 0); ``value``: the value of code ``c`` as ``(scale, offset)``, ``scale * c +
-    offset``; ``planes``: bit-planes of a code on the popcount array (None: ``input_bits``)."""
+    """What an input kind is. ``bits``: the model file's ``input_bits`` range; ``levels(bits)``: the number
+    of codes (0 for float: no codes); ``value(code, bits)``: the integer a code means, rising with the code
+    (works on integers and NumPy arrays); ``signed``: values below zero are two's complement on the
+    bit-serial unit; ``planes``: bit-planes of a code on the popcount array (None: ``input_bits``);
+    ``ace_bits``: bits per activation for ACE (``"bits"``: the layer's ``input_bits``); ``short``: its name in
+    reports (``{bits}``: the layer's ``input_bits``)."""
+
     bits: tuple
     levels: object
-    value: tuple
+    value: object
     planes: object
     ace_bits: object
+    signed: bool = False
     short: str = ""
 
 
@@ -126,17 +151,27 @@ WEIGHTS = {
     WeightKind.FATNN: WeightInfo((2, 2), "-1, 0 or +1", 2, 2, short="fatnn"),
     WeightKind.FGQ: WeightInfo((2, 2), "-1, 0 or +1", 2, 2, fields=("group_size",)),
     WeightKind.INT: WeightInfo((2, 8), "integers in -(2**(b-1) - 1) .. 2**(b-1) - 1", "bits", "bits"),
-    WeightKind.NHOT: WeightInfo((2, 8), "sums of at most n signed powers of two", "n_terms", "nhot",
-                                fields=("n_terms",)),
+    WeightKind.NHOT: WeightInfo(
+        (2, 8), "sums of at most n signed powers of two", "n_terms", "nhot", fields=("n_terms",)
+    ),
     WeightKind.FLOAT: WeightInfo((32, 32), "finite float32 numbers", 16, 32, short="f32"),
 }
 
 INPUTS = {
-    InputKind.UINT: InputInfo((1, 8), None, (1, 0), None, "bits"),
-    InputKind.BINARY: InputInfo((1, 1), 2, (2, -1), 1, 1, short="bin"),
-    InputKind.TERNARY: InputInfo((2, 2), 3, (1, -1), 2, 2, short="tern"),
-    InputKind.FATNN: InputInfo((2, 2), 3, (1, 0), 2, 2, short="fat3"),
-    InputKind.FLOAT: InputInfo((32, 32), 0, (1, 0), None, 16, short="f32"),
+    InputKind.UINT: InputInfo((1, 8), lambda bits: 1 << bits, lambda code, bits: code, None, "bits", short="u{bits}"),
+    InputKind.BINARY: InputInfo((1, 1), lambda bits: 2, lambda code, bits: 2 * code - 1, 1, 1, short="bin"),
+    InputKind.TERNARY: InputInfo((2, 2), lambda bits: 3, lambda code, bits: code - 1, 2, 2, short="tern"),
+    InputKind.FATNN: InputInfo((2, 2), lambda bits: 3, lambda code, bits: code, 2, 2, short="fat3"),
+    InputKind.INT: InputInfo(
+        (2, 8),
+        lambda bits: (1 << bits) - 1,
+        lambda code, bits: code - ((1 << (bits - 1)) - 1),
+        None,
+        "bits",
+        signed=True,
+        short="i{bits}",
+    ),
+    InputKind.FLOAT: InputInfo((32, 32), lambda bits: 0, None, None, 16, short="f32"),
 }
 
 _SIGNED_PLANES = (WeightKind.BINARY, WeightKind.TERNARY, WeightKind.FATNN)
@@ -158,8 +193,13 @@ def golden_unit(weight_kind, input_kind):
         # binary input: the bit-serial unit with the roles swapped (the weights' bit-planes); otherwise every
         # b-bit value has ceil(b/2) signed power-of-two terms and runs on the n-hot unit
         return "bitserial_dot" if a == InputKind.BINARY else "nhot_dot"
-    return {InputKind.BINARY: "binary_dot" if w == WeightKind.BINARY else "ternary_binary_dot",
-            InputKind.TERNARY: "ternary_dot", InputKind.FATNN: "fatnn_dot", InputKind.UINT: "bitserial_dot"}[a]
+    return {
+        InputKind.BINARY: "binary_dot" if w == WeightKind.BINARY else "ternary_binary_dot",
+        InputKind.TERNARY: "ternary_dot",
+        InputKind.FATNN: "fatnn_dot",
+        InputKind.UINT: "bitserial_dot",
+        InputKind.INT: "bitserial_dot",
+    }[a]
 
 
 def int_weight_terms(bits):
@@ -175,10 +215,12 @@ def nhot_terms_needed(weight_kind, weight_bits, n_terms):
 
 # --- which tile family runs which pair ---------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Bound:
     """``low <= value <= high`` on a layer field. ``value(layer)``, ``low(geometry)`` and
     ``high(geometry)`` are functions so that a bound can depend on the tile (``max_input_bits``)."""
+
     name: str
     value: object
     low: object
@@ -192,6 +234,7 @@ class Bound:
 class Pairing:
     """(weight kinds x input kinds) that a family's MAC array runs, the bounds on their bit widths, and
     how the tile runs them (``unit``, see :func:`tile_unit`)."""
+
     weights: tuple
     inputs: tuple
     unit: str
@@ -222,8 +265,7 @@ def _const(value):
 _INPUT_BITS = Bound("input bits", lambda layer: layer.input_bits, _const(1), lambda g: g.max_input_bits)
 _WEIGHT_BITS = Bound("weight bits", lambda layer: layer.weight_bits, _const(2), _const(8))
 # An n-hot array's exponents address 2**exponent_bits weight bits.
-_EXPONENT_REACH = Bound("weight bits", lambda layer: layer.weight_bits, _const(2),
-                        lambda g: 1 << g.exponent_bits)
+_EXPONENT_REACH = Bound("weight bits", lambda layer: layer.weight_bits, _const(2), lambda g: 1 << g.exponent_bits)
 
 #: Per family, the pairs its MAC array runs (``docs/protocol.md``, "What a tile runs").
 TILE_SUPPORT = {
@@ -233,12 +275,28 @@ TILE_SUPPORT = {
         Pairing((WeightKind.INT,), (InputKind.BINARY,), "weight_bitserial", (_WEIGHT_BITS,)),
     ),
     Family.NHOT: (
-        Pairing((WeightKind.NHOT,), (InputKind.UINT,), "nhot", (
-            _INPUT_BITS, _WEIGHT_BITS, _EXPONENT_REACH,
-            Bound("terms", lambda layer: layer.n_terms, _const(1), lambda g: g.n_terms))),
-        Pairing((WeightKind.INT,), (InputKind.UINT,), "nhot", (
-            _INPUT_BITS, _WEIGHT_BITS, _EXPONENT_REACH,
-            Bound("terms", lambda layer: int_weight_terms(layer.weight_bits), _const(1), lambda g: g.n_terms))),
+        Pairing(
+            (WeightKind.NHOT,),
+            (InputKind.UINT,),
+            "nhot",
+            (
+                _INPUT_BITS,
+                _WEIGHT_BITS,
+                _EXPONENT_REACH,
+                Bound("terms", lambda layer: layer.n_terms, _const(1), lambda g: g.n_terms),
+            ),
+        ),
+        Pairing(
+            (WeightKind.INT,),
+            (InputKind.UINT,),
+            "nhot",
+            (
+                _INPUT_BITS,
+                _WEIGHT_BITS,
+                _EXPONENT_REACH,
+                Bound("terms", lambda layer: int_weight_terms(layer.weight_bits), _const(1), lambda g: g.n_terms),
+            ),
+        ),
     ),
 }
 
@@ -283,8 +341,10 @@ def unsupported_reason(layer, geometry):
     kinds = f"{w} weights against {a} input"
     entries = [entry for entry in pairings(family) if entry.matches(layer)]
     if not entries:
-        runs = "; ".join(f"{'/'.join(map(str, e.weights))} weights against {'/'.join(map(str, e.inputs))} input"
-                         for e in pairings(family))
+        runs = "; ".join(
+            f"{'/'.join(map(str, e.weights))} weights against {'/'.join(map(str, e.inputs))} input"
+            for e in pairings(family)
+        )
         return f"a {family.name.lower()} tile runs {runs}, not {kinds}"
     for entry in entries:
         for bound in entry.bounds:

@@ -15,9 +15,19 @@ import numpy as np
 from lowbit.sw.kinds import INPUTS, InputKind
 
 __all__ = [
-    "ACTIVATION_KINDS", "encode_ternary", "decode_ternary", "encode_fatnn_activation", "bit_planes",
-    "activation_levels", "activation_values", "activation_value_range", "accumulator_range",
-    "nhot_term_count", "nhot_values", "nhot_nearest", "nhot_terms",
+    "ACTIVATION_KINDS",
+    "encode_ternary",
+    "decode_ternary",
+    "encode_fatnn_activation",
+    "bit_planes",
+    "activation_levels",
+    "activation_values",
+    "activation_value_range",
+    "accumulator_range",
+    "nhot_term_count",
+    "nhot_values",
+    "nhot_nearest",
+    "nhot_terms",
 ]
 
 #: Integer activation kinds (:class:`lowbit.sw.kinds.InputKind` but float): ``binary`` (code 1 = +1, 0 = -1),
@@ -38,8 +48,9 @@ def _check_values(x, allowed, name):
     bad = ~np.isin(x, allowed)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must hold only {', '.join(map(str, allowed))}, "
-                         f"not {int(x[index])} (at index {index})")
+        raise ValueError(
+            f"{name} must hold only {', '.join(map(str, allowed))}, not {int(x[index])} (at index {index})"
+        )
 
 
 def _check_bits(bits, name="k", low=1, high=8):
@@ -88,45 +99,50 @@ def bit_planes(a, k, signed=False):
     low, high = (-(1 << (k - 1)), (1 << (k - 1)) - 1) if signed else (0, (1 << k) - 1)
     if a.size and (a.min() < low or a.max() > high):
         bad = a[(a < low) | (a > high)].flat[0]
-        raise ValueError(f"a must lie in {low} .. {high} for {k}-bit {'signed' if signed else 'unsigned'} "
-                         f"values, not {int(bad)}")
+        raise ValueError(
+            f"a must lie in {low} .. {high} for {k}-bit {'signed' if signed else 'unsigned'} values, not {int(bad)}"
+        )
     code = a & ((1 << k) - 1)
     shifts = np.arange(k, dtype=np.int64).reshape((k,) + (1,) * a.ndim)
     return ((code[None] >> shifts) & 1).astype(np.uint8)
 
 
-def _activation(kind):
+def _activation(kind, bits):
+    """The registry entry of an integer activation kind, and its bits checked against the kind's range."""
     info = INPUTS.get(kind) if isinstance(kind, str) else None
-    if info is None or info.levels == 0:   # float activations have no codes
+    if info is None or kind == InputKind.FLOAT:  # float activations have no codes
         raise ValueError(f"activation kind must be one of {', '.join(ACTIVATION_KINDS)}, not {kind!r}")
-    return info
+    low, high = info.bits
+    bits = low if low == high and bits is None else _check_bits(bits, "bits", low, high)
+    return info, bits
 
 
 def activation_levels(kind, bits=None):
-    """Number of codes of an activation: 2 (binary), 3 (ternary, FATNN), ``2**bits`` (uint)."""
-    info = _activation(kind)
-    return info.levels or 1 << _check_bits(bits, "bits")
+    """Number of codes of an activation: 2 (binary), 3 (ternary, FATNN), ``2**bits`` (uint),
+    ``2**bits - 1`` (int: symmetric)."""
+    info, bits = _activation(kind, bits)
+    return info.levels(bits)
 
 
 def activation_value_range(kind, bits=None):
     """``(min, max)`` of the integer values of an activation kind (see :func:`activation_values`)."""
-    scale, offset = _activation(kind).value
-    return offset, scale * (activation_levels(kind, bits) - 1) + offset
+    info, bits = _activation(kind, bits)
+    return info.value(0, bits), info.value(info.levels(bits) - 1, bits)
 
 
 def activation_values(codes, kind, bits=None):
     """Activation codes (``0 .. levels - 1``) to the integer values that enter the dot products.
 
-    ``binary``: ``2c - 1`` (bit 1 = +1); ``ternary``: ``c - 1``; ``fatnn`` and ``uint``: ``c``
-    (:data:`lowbit.sw.kinds.INPUTS`). Returns ``int64``.
+    ``binary``: ``2c - 1`` (bit 1 = +1); ``ternary``: ``c - 1``; ``fatnn`` and ``uint``: ``c``; ``int``:
+    ``c - (2**(k-1) - 1)`` (:data:`lowbit.sw.kinds.INPUTS`). Returns ``int64``.
     """
-    levels = activation_levels(kind, bits)
+    info, bits = _activation(kind, bits)
+    levels = info.levels(bits)
     codes = _int_array(codes, "codes")
     if codes.size and (codes.min() < 0 or codes.max() >= levels):
         bad = codes[(codes < 0) | (codes >= levels)].flat[0]
         raise ValueError(f"{kind} activation codes must lie in 0 .. {levels - 1}, not {int(bad)}")
-    scale, offset = _activation(kind).value
-    return scale * codes + offset
+    return info.value(codes, bits)
 
 
 def accumulator_range(effective_weights, input_kind, input_bits=None):
@@ -142,6 +158,7 @@ def accumulator_range(effective_weights, input_kind, input_bits=None):
 
 
 # --- n-hot (sums of signed powers of two) -------------------------------------------------------------
+
 
 def _naf_digits(q, digits):
     """Non-adjacent-form digits of ``q``: ``int64`` (..., digits), digit ``e`` in {-1, 0, +1} weighs ``2**e``."""
@@ -220,12 +237,13 @@ def nhot_terms(q, n_terms, bits=8):
     count = np.count_nonzero(digits, axis=-1)
     if q.size and count.max() > n_terms:
         index = tuple(int(i) for i in np.argwhere(count > n_terms)[0])
-        raise ValueError(f"q = {int(q[index])} (at index {index}) is not representable with {n_terms} "
-                         f"signed powers of two of {bits} bits: it needs {int(count[index])}")
+        raise ValueError(
+            f"q = {int(q[index])} (at index {index}) is not representable with {n_terms} "
+            f"signed powers of two of {bits} bits: it needs {int(count[index])}"
+        )
     order = np.argsort(digits[..., ::-1] == 0, axis=-1, kind="stable")[..., :n_terms]  # non-zero first
-    exponent = bits - order                              # reversed digit index -> exponent (highest first)
+    exponent = bits - order  # reversed digit index -> exponent (highest first)
     d = np.take_along_axis(digits, exponent, axis=-1)
     present = d != 0
     exponent = np.where(present, exponent, 0)
     return present.astype(np.uint8), (d < 0).astype(np.uint8), exponent.astype(np.uint8)
-

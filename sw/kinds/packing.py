@@ -11,8 +11,15 @@ Everything here is vectorised over leading axes: ``bits`` has shape ``(..., n)``
 import numpy as np
 
 __all__ = [
-    "WORD_WIDTH", "words_for", "pack_bits", "unpack_bits", "bits_to_int", "int_to_bits",
-    "encode_binary", "decode_binary", "valid_mask",
+    "WORD_WIDTH",
+    "words_for",
+    "pack_bits",
+    "unpack_bits",
+    "bits_to_int",
+    "int_to_bits",
+    "encode_binary",
+    "decode_binary",
+    "valid_mask",
 ]
 
 #: The default word width of packed vectors in host memory (NumPy ``uint64``).
@@ -65,8 +72,9 @@ def unpack_bits(words, n, word_width=WORD_WIDTH):
     _check_word_width(word_width)
     words = np.asarray(words, dtype=np.uint64)
     if words.shape[-1] != words_for(n, word_width):
-        raise ValueError(f"{n} elements need {words_for(n, word_width)} words of {word_width} bits, "
-                         f"not {words.shape[-1]}")
+        raise ValueError(
+            f"{n} elements need {words_for(n, word_width)} words of {word_width} bits, not {words.shape[-1]}"
+        )
     shifts = np.arange(word_width, dtype=np.uint64)
     bits = (words[..., :, None] >> shifts) & np.uint64(1)
     return bits.reshape(words.shape[:-1] + (-1,))[..., :n].astype(np.uint8)

@@ -16,9 +16,22 @@ from dataclasses import dataclass
 from lowbit.sw.kinds import INPUTS, Family, InputKind, WeightKind, support_error, unsupported_reason
 
 __all__ = [
-    "WORD_BITS", "MAX_LENGTH", "Opcode", "Response", "ErrorCode", "WeightKind", "InputKind", "Family",
-    "ProtocolError", "header", "parse_header", "LayerConfig", "TileGeometry", "output_code_bits",
-    "configure_error", "refusal_reason",
+    "WORD_BITS",
+    "MAX_LENGTH",
+    "Opcode",
+    "Response",
+    "ErrorCode",
+    "WeightKind",
+    "InputKind",
+    "Family",
+    "ProtocolError",
+    "header",
+    "parse_header",
+    "LayerConfig",
+    "TileGeometry",
+    "output_code_bits",
+    "configure_error",
+    "refusal_reason",
 ]
 
 WORD_BITS = 32
@@ -27,27 +40,29 @@ MAX_LENGTH = (1 << 24) - 1
 
 class Opcode(enum.IntEnum):
     """Host -> tile commands."""
-    CONFIGURE = 0x01         #: 3 words: :class:`LayerConfig`; replaces the layer, forgets its weights
-    LOAD_WEIGHTS = 0x02      #: the layer's weight rows (:meth:`TileGeometry.weight_words`)
-    LOAD_THRESHOLDS = 0x03   #: per output channel: bias, descending flag, thresholds
-    RUN = 0x04               #: a batch of input vectors (:meth:`TileGeometry.input_words` each)
-    IDENTIFY = 0x05          #: no payload; answered with DATA: the tile's parameters
+
+    CONFIGURE = 0x01  #: 3 words: :class:`LayerConfig`; replaces the layer, forgets its weights
+    LOAD_WEIGHTS = 0x02  #: the layer's weight rows (:meth:`TileGeometry.weight_words`)
+    LOAD_THRESHOLDS = 0x03  #: per output channel: bias, descending flag, thresholds
+    RUN = 0x04  #: a batch of input vectors (:meth:`TileGeometry.input_words` each)
+    IDENTIFY = 0x05  #: no payload; answered with DATA: the tile's parameters
 
 
 class Response(enum.IntEnum):
     """Tile -> host responses: exactly one per command, in order."""
-    OK = 0x80      #: length 0: CONFIGURE / LOAD_* done
-    DATA = 0x81    #: RUN's outputs, IDENTIFY's parameters
-    ERROR = 0xEE   #: length 1: one word, error code in bits 7..0, the offending opcode in bits 15..8
+
+    OK = 0x80  #: length 0: CONFIGURE / LOAD_* done
+    DATA = 0x81  #: RUN's outputs, IDENTIFY's parameters
+    ERROR = 0xEE  #: length 1: one word, error code in bits 7..0, the offending opcode in bits 15..8
 
 
 class ErrorCode(enum.IntEnum):
     UNKNOWN_OPCODE = 0x01  #: the header's opcode is not a command
-    BAD_LENGTH = 0x02      #: the length does not match what the command needs for the layer
-    UNSUPPORTED = 0x03     #: this tile cannot run the layer (kind, bits, sizes of zero)
-    TOO_LARGE = 0x04       #: the layer does not fit the weight, threshold or input memories
+    BAD_LENGTH = 0x02  #: the length does not match what the command needs for the layer
+    UNSUPPORTED = 0x03  #: this tile cannot run the layer (kind, bits, sizes of zero)
+    TOO_LARGE = 0x04  #: the layer does not fit the weight, threshold or input memories
     NOT_CONFIGURED = 0x05  #: LOAD_* or RUN before a valid CONFIGURE
-    NOT_LOADED = 0x06      #: RUN before the layer's weights and thresholds are loaded
+    NOT_LOADED = 0x06  #: RUN before the layer's weights and thresholds are loaded
 
 
 class ProtocolError(ValueError):
@@ -77,6 +92,7 @@ def output_code_bits(levels):
 class LayerConfig:
     """One layer as the tile sees it. ``output_levels`` is 0 for the last layer (raw accumulators),
     else the number of codes its thresholds emit (``thresholds`` per channel = ``output_levels - 1``)."""
+
     in_features: int
     out_features: int
     weight_kind: WeightKind
@@ -87,8 +103,14 @@ class LayerConfig:
     output_levels: int
 
     def __post_init__(self):
-        for name, high in (("in_features", 0xFFFF), ("out_features", 0xFFFF), ("weight_bits", 15),
-                           ("n_terms", 15), ("input_bits", 15), ("output_levels", 0x1FF)):
+        for name, high in (
+            ("in_features", 0xFFFF),
+            ("out_features", 0xFFFF),
+            ("weight_bits", 15),
+            ("n_terms", 15),
+            ("input_bits", 15),
+            ("output_levels", 0x1FF),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
                 raise ProtocolError(f"{name} must be an integer from 0 to {high}, not {value!r}")
@@ -106,17 +128,30 @@ class LayerConfig:
 
     def encode(self):
         """The three payload words of CONFIGURE."""
-        return [self.in_features | (self.out_features << 16),
-                self.weight_kind.code | (self.weight_bits << 4) | (self.n_terms << 8)
-                | (self.input_kind.code << 12) | (self.input_bits << 16),
-                self.output_levels]
+        return [
+            self.in_features | (self.out_features << 16),
+            self.weight_kind.code
+            | (self.weight_bits << 4)
+            | (self.n_terms << 8)
+            | (self.input_kind.code << 12)
+            | (self.input_bits << 16),
+            self.output_levels,
+        ]
 
     @classmethod
     def decode(cls, words):
         """The configuration of CONFIGURE's three words; ``ValueError`` for a kind code that names no kind."""
         w0, w1, w2 = words
-        return cls(w0 & 0xFFFF, w0 >> 16, WeightKind.from_code(w1 & 0xF), (w1 >> 4) & 0xF, (w1 >> 8) & 0xF,
-                   InputKind.from_code((w1 >> 12) & 0xF), (w1 >> 16) & 0xF, w2 & 0x1FF)
+        return cls(
+            w0 & 0xFFFF,
+            w0 >> 16,
+            WeightKind.from_code(w1 & 0xF),
+            (w1 >> 4) & 0xF,
+            (w1 >> 8) & 0xF,
+            InputKind.from_code((w1 >> 12) & 0xF),
+            (w1 >> 16) & 0xF,
+            w2 & 0x1FF,
+        )
 
 
 def _ceil_div(a, b):
@@ -132,6 +167,7 @@ class TileGeometry:
     memories; ``acc_width`` is the accumulator (and threshold) width; ``max_thresholds`` the
     thresholds per channel the threshold unit holds.
     """
+
     family: Family
     pe: int
     simd: int
@@ -146,9 +182,16 @@ class TileGeometry:
 
     def __post_init__(self):
         object.__setattr__(self, "family", Family(self.family))
-        for name, high in (("pe", 0xFFFF), ("simd", 0xFFFF), ("max_in_features", 0xFFFF),
-                           ("max_out_features", 0xFFFF), ("max_weight_rows", 1 << 24), ("acc_width", WORD_BITS),
-                           ("max_thresholds", 255), ("max_input_bits", 8)):
+        for name, high in (
+            ("pe", 0xFFFF),
+            ("simd", 0xFFFF),
+            ("max_in_features", 0xFFFF),
+            ("max_out_features", 0xFFFF),
+            ("max_weight_rows", 1 << 24),
+            ("acc_width", WORD_BITS),
+            ("max_thresholds", 255),
+            ("max_input_bits", 8),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
                 raise ProtocolError(f"{name} must be an integer from 1 to {high}, not {value!r}")
@@ -164,17 +207,34 @@ class TileGeometry:
     # --- per tile -------------------------------------------------------------------------------------
     def encode(self):
         """The five words of IDENTIFY's DATA."""
-        return [int(self.family) | (self.n_terms << 4) | (self.exponent_bits << 8) | (self.max_input_bits << 12)
-                | (self.acc_width << 16),
-                self.pe | (self.simd << 16), self.max_in_features | (self.max_out_features << 16),
-                self.max_weight_rows, self.max_thresholds]
+        return [
+            int(self.family)
+            | (self.n_terms << 4)
+            | (self.exponent_bits << 8)
+            | (self.max_input_bits << 12)
+            | (self.acc_width << 16),
+            self.pe | (self.simd << 16),
+            self.max_in_features | (self.max_out_features << 16),
+            self.max_weight_rows,
+            self.max_thresholds,
+        ]
 
     @classmethod
     def decode(cls, words):
         w0, w1, w2, w3, w4 = words
-        return cls(Family(w0 & 0xF), w1 & 0xFFFF, w1 >> 16, w2 & 0xFFFF, w2 >> 16, w3, acc_width=(w0 >> 16) & 0xFF,
-                   max_thresholds=w4, max_input_bits=(w0 >> 12) & 0xF, n_terms=(w0 >> 4) & 0xF,
-                   exponent_bits=(w0 >> 8) & 0xF)
+        return cls(
+            Family(w0 & 0xF),
+            w1 & 0xFFFF,
+            w1 >> 16,
+            w2 & 0xFFFF,
+            w2 >> 16,
+            w3,
+            acc_width=(w0 >> 16) & 0xFF,
+            max_thresholds=w4,
+            max_input_bits=(w0 >> 12) & 0xF,
+            n_terms=(w0 >> 4) & 0xF,
+            exponent_bits=(w0 >> 8) & 0xF,
+        )
 
     @property
     def max_in_folds(self):
@@ -285,10 +345,18 @@ def configure_error(layer, geometry, weight_rows, select):
     """
     g = geometry
     levels = layer.output_levels
-    unsupported = ((layer.in_features == 0) | (layer.out_features == 0) | support_error(layer, g)
-                   | (levels == 1) | ((levels != 0) & (levels > g.max_thresholds + 1)))
-    too_large = ((layer.in_features > g.max_in_features) | (layer.out_features > g.max_out_features)
-                 | (weight_rows > g.max_weight_rows))
+    unsupported = (
+        (layer.in_features == 0)
+        | (layer.out_features == 0)
+        | support_error(layer, g)
+        | (levels == 1)
+        | ((levels != 0) & (levels > g.max_thresholds + 1))
+    )
+    too_large = (
+        (layer.in_features > g.max_in_features)
+        | (layer.out_features > g.max_out_features)
+        | (weight_rows > g.max_weight_rows)
+    )
     return select(unsupported, int(ErrorCode.UNSUPPORTED), select(too_large, int(ErrorCode.TOO_LARGE), 0))
 
 
@@ -305,7 +373,9 @@ def refusal_reason(layer, geometry):
     if layer.thresholds > g.max_thresholds:
         return f"{layer.thresholds} thresholds per channel exceed the tile's {g.max_thresholds}"
     if g.check(layer) == ErrorCode.TOO_LARGE:
-        return (f"the layer ({layer.in_features} -> {layer.out_features}, {g.weight_rows(layer)} weight rows) "
-                f"exceeds the tile's {g.max_in_features} inputs, {g.max_out_features} outputs or "
-                f"{g.max_weight_rows} weight rows")
+        return (
+            f"the layer ({layer.in_features} -> {layer.out_features}, {g.weight_rows(layer)} weight rows) "
+            f"exceeds the tile's {g.max_in_features} inputs, {g.max_out_features} outputs or "
+            f"{g.max_weight_rows} weight rows"
+        )
     return None

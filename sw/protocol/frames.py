@@ -14,25 +14,36 @@ reflection, no final XOR) of every byte from ``kind`` to the last word byte.
 import enum
 
 __all__ = [
-    "BITS_PER_CHARACTER", "SOF", "FrameKind", "MAX_FRAME_WORDS", "HEADER_BYTES", "CRC_BYTES", "MAX_FRAME_BYTES",
-    "INTERBYTE_TIMEOUT", "ACK_TIMEOUT_BITS", "FLUSH_IDLE_BITS", "CRC_POLY", "CRC_INIT", "crc16",
+    "BITS_PER_CHARACTER",
+    "SOF",
+    "FrameKind",
+    "MAX_FRAME_WORDS",
+    "HEADER_BYTES",
+    "CRC_BYTES",
+    "MAX_FRAME_BYTES",
+    "INTERBYTE_TIMEOUT",
+    "ACK_TIMEOUT_BITS",
+    "FLUSH_IDLE_BITS",
+    "CRC_POLY",
+    "CRC_INIT",
+    "crc16",
 ]
 
 #: Bit times of one 8N1 character on the wire: a start bit, 8 data bits, a stop bit.
 BITS_PER_CHARACTER = 10
 
-SOF = 0xA5                 #: the first byte of every frame
+SOF = 0xA5  #: the first byte of every frame
 
 
 class FrameKind(enum.IntEnum):
-    DATA = 0x01            #: ``count`` 32-bit words
-    ACK = 0x02             #: ``seq``: the DATA frame received (count 0)
-    NAK = 0x03             #: ``seq``: the DATA frame the receiver expects (count 0)
-    SYNC = 0x04            #: host: start a session; board: the session has started (count 0, seq 0)
+    DATA = 0x01  #: ``count`` 32-bit words
+    ACK = 0x02  #: ``seq``: the DATA frame received (count 0)
+    NAK = 0x03  #: ``seq``: the DATA frame the receiver expects (count 0)
+    SYNC = 0x04  #: host: start a session; board: the session has started (count 0, seq 0)
 
 
-MAX_FRAME_WORDS = 64       #: the most words in one DATA frame
-HEADER_BYTES = 5           #: SOF, kind, seq, count (2)
+MAX_FRAME_WORDS = 64  #: the most words in one DATA frame
+HEADER_BYTES = 5  #: SOF, kind, seq, count (2)
 CRC_BYTES = 2
 MAX_FRAME_BYTES = HEADER_BYTES + 4 * MAX_FRAME_WORDS + CRC_BYTES
 #: Bit times without a byte inside a frame after which the frame counts as cut short (two characters).

@@ -17,6 +17,7 @@ CLASSES = 10
 @dataclass(frozen=True)
 class DigitsSplit:
     """A fixed train/test split: pixels as ``uint8`` ``(N, 64)`` in ``0 .. 16``, labels as ``int64``."""
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
@@ -38,6 +39,5 @@ def load_digits_split(seed=0, test_size=0.2):
     digits = load_digits()
     x = digits.data.astype(np.uint8)
     y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
     return DigitsSplit(x_train, y_train, x_test, y_test, seed, test_size)

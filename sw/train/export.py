@@ -14,7 +14,7 @@ import torch
 from lowbit.sw.kinds import WEIGHTS
 from lowbit.sw.kinds.encodings import accumulator_range
 from lowbit.sw.model.file import LayerRecord, LowbitModel, validate_model
-from lowbit.sw.train.quant import DPReLU, FatnnActivation, UniformActivation
+from lowbit.sw.train.quant import DPReLU, FatnnActivation
 
 __all__ = ["export_model", "fold_thresholds", "layer_input"]
 
@@ -34,15 +34,18 @@ def _check_foldable(index, layer):
             slope = slope.detach()
             if (slope <= 0).any():
                 channel = int(torch.nonzero(slope <= 0)[0])
-                raise ValueError(f"layer {index}: DPReLU channel {channel} has {name} = {float(slope[channel]):.4g} "
-                                 "<= 0, so the activation is not monotone and cannot fold into thresholds")
+                raise ValueError(
+                    f"layer {index}: DPReLU channel {channel} has {name} = {float(slope[channel]):.4g} "
+                    "<= 0, so the activation is not monotone and cannot fold into thresholds"
+                )
     quantizer = layer.out_quant
     if isinstance(quantizer, FatnnActivation):
         for name in ("alpha0", "alpha1"):
             if not float(getattr(quantizer, name)) > 0:
-                raise ValueError(f"layer {index}: FATNN activation {name} = {float(getattr(quantizer, name))} "
-                                 "must be positive")
-    if isinstance(quantizer, UniformActivation) and not float(quantizer.clip) > 0:
+                raise ValueError(
+                    f"layer {index}: FATNN activation {name} = {float(getattr(quantizer, name))} must be positive"
+                )
+    if isinstance(getattr(quantizer, "clip", None), torch.Tensor) and not float(quantizer.clip) > 0:
         raise ValueError(f"layer {index}: activation clip = {float(quantizer.clip)} must be positive")
 
 
@@ -54,7 +57,7 @@ def fold_thresholds(layer, input_step, lo, hi):
     bn_scale, _ = layer.bn_affine()
     descending = (bn_scale * layer.acc_scale(input_step) < 0).numpy()
     count = levels - 1
-    level = torch.arange(1, levels, dtype=torch.float64)[:, None]            # (L-1, 1)
+    level = torch.arange(1, levels, dtype=torch.float64)[:, None]  # (L-1, 1)
     lo = np.broadcast_to(np.asarray(lo, dtype=np.int64), (count, len(descending))).copy()
     hi = np.broadcast_to(np.asarray(hi, dtype=np.int64), (count, len(descending))).copy()
     desc = np.broadcast_to(descending, lo.shape)
@@ -79,8 +82,10 @@ def fold_thresholds(layer, input_step, lo, hi):
     inside = np.where(desc, thresholds >= lo, thresholds <= hi)
     before = np.where(desc, thresholds + 1, thresholds - 1)
     before_inside = np.where(desc, before <= hi, before >= lo)
-    if not (reaches(np.clip(thresholds, lo, hi)) | ~inside).all() or \
-            (reaches(np.clip(before, lo, hi)) & before_inside).any():
+    if (
+        not (reaches(np.clip(thresholds, lo, hi)) | ~inside).all()
+        or (reaches(np.clip(before, lo, hi)) & before_inside).any()
+    ):
         raise RuntimeError("the folded activation is not monotone in the accumulator")
     return thresholds.T.copy(), descending.copy()
 
@@ -102,9 +107,16 @@ def export_model(net, scheme, metadata=None):
 def _float_layers(net):
     layers = []
     for layer in net.layers:
-        record = LayerRecord(layer.in_features, layer.out_features, "float", 32, "float", 32,
-                             "accumulator" if layer.last else "relu",
-                             layer.weight.detach().float().numpy().copy())
+        record = LayerRecord(
+            layer.in_features,
+            layer.out_features,
+            "float",
+            32,
+            "float",
+            32,
+            "accumulator" if layer.last else "relu",
+            layer.weight.detach().float().numpy().copy(),
+        )
         if not layer.last:
             scale, shift = layer.bn_affine()
             record.scale, record.shift = scale.numpy(), shift.numpy()
@@ -126,16 +138,25 @@ def _integer_layers(net):
         input_kind, input_bits = layer_input(net, index)
         quantizer = layer.weight_quant
         record = LayerRecord(
-            layer.in_features, layer.out_features, quantizer.kind, _weight_bits(layer), input_kind, input_bits,
-            "accumulator" if layer.last else "threshold", iw.values.numpy().astype(np.int8),
+            layer.in_features,
+            layer.out_features,
+            quantizer.kind,
+            _weight_bits(layer),
+            input_kind,
+            input_bits,
+            "accumulator" if layer.last else "threshold",
+            iw.values.numpy().astype(np.int8),
             n_terms=getattr(quantizer, "n_terms", 0) if quantizer.kind == "nhot" else 0,
-            group_size=quantizer.group_size if quantizer.kind == "fgq" else 0)
+            group_size=quantizer.group_size if quantizer.kind == "fgq" else 0,
+        )
         if iw.alpha_q is not None:
             record.alpha_q = iw.alpha_q.numpy().astype(np.uint8)
         if layer.last:
             if iw.scale.numel() != 1 or not float(iw.scale) > 0:
-                raise ValueError(f"layer {index}: the last layer needs one positive scale for the layer, "
-                                 f"not {iw.scale.numel()} scales")
+                raise ValueError(
+                    f"layer {index}: the last layer needs one positive scale for the layer, "
+                    f"not {iw.scale.numel()} scales"
+                )
         else:
             _check_foldable(index, layer)
             lo, hi = accumulator_range(iw.effective().numpy(), input_kind, input_bits)

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lowbit.sw.train import quant
 from lowbit.sw.kinds import InputKind, WeightKind
 from lowbit.sw.model.inputs import input_scale
+from lowbit.sw.train import quant
 from lowbit.sw.train.data import CLASSES, FEATURES
 
 __all__ = ["WeightSpec", "ActivationSpec", "NetworkConfig", "QuantLayer", "QuantMLP", "WEIGHT_KINDS"]
@@ -37,6 +37,7 @@ class WeightSpec:
     """Weights of one layer. ``kind`` in :data:`WEIGHT_KINDS`; ``bits`` for ``int``/``nhot``; ``n_terms`` for
     ``nhot``; ``group_size`` for ``fgq``; ``granularity`` of the scale (``channel`` or ``layer``), ``k`` and
     ``method`` for TWN/FGQ."""
+
     kind: str
     bits: int = 8
     n_terms: int = 2
@@ -67,9 +68,11 @@ class WeightSpec:
 
 @dataclass(frozen=True)
 class ActivationSpec:
-    """A hidden activation: ``kind`` in ``float binary ternary fatnn uint``; ``bits`` for ``uint``;
+    """A hidden activation: ``kind`` an input kind of :mod:`lowbit.sw.kinds` (``float binary ternary fatnn uint
+    int``); ``bits`` for ``uint`` and ``int``;
     ``B`` the binarizer's clip bound; ``clip`` the initial PACT clip; ``dprelu`` puts PokeBNN's DPReLU
     between batch-norm and the quantizer."""
+
     kind: str
     bits: int = 4
     B: float = 3.0
@@ -81,21 +84,14 @@ class ActivationSpec:
             raise ValueError(f"activation kind must be one of {', '.join(HIDDEN_ACTIVATIONS)}, not {self.kind!r}")
 
     def quantizer(self):
-        if self.kind == "float":
-            return quant.FloatActivation()
-        if self.kind == "binary":
-            return quant.BinaryActivation(self.B)
-        if self.kind == "ternary":
-            return quant.TernaryActivation(1.0)
-        if self.kind == "fatnn":
-            return quant.FatnnActivation()
-        return quant.UniformActivation(self.bits, self.clip)
+        return quant.ACTIVATION_QUANTIZERS[self.kind](self)
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
     """Per-layer precision: ``input_bits`` (0 = float input), hidden widths, one :class:`WeightSpec` per layer
     and one :class:`ActivationSpec` per hidden layer (the output of layer ``l``, the input of ``l + 1``)."""
+
     input_bits: int
     hidden: tuple
     weights: tuple
@@ -104,11 +100,14 @@ class NetworkConfig:
 
     def __post_init__(self):
         if len(self.weights) != len(self.hidden) + 1:
-            raise ValueError(f"{len(self.hidden)} hidden layers need {len(self.hidden) + 1} weight specs, "
-                             f"not {len(self.weights)}")
+            raise ValueError(
+                f"{len(self.hidden)} hidden layers need {len(self.hidden) + 1} weight specs, not {len(self.weights)}"
+            )
         if len(self.activations) != len(self.hidden):
-            raise ValueError(f"{len(self.hidden)} hidden layers need {len(self.hidden)} activation specs, "
-                             f"not {len(self.activations)}")
+            raise ValueError(
+                f"{len(self.hidden)} hidden layers need {len(self.hidden)} activation specs, "
+                f"not {len(self.activations)}"
+            )
         for width in self.hidden:
             if isinstance(width, bool) or not isinstance(width, int) or width < 1:
                 raise ValueError(f"hidden widths must be positive integers, not {width!r}")
@@ -116,14 +115,18 @@ class NetworkConfig:
             raise ValueError(f"input_bits must be 0 (float) or an integer from 1 to 8, not {self.input_bits!r}")
         floats = [spec.kind == "float" for spec in self.weights + self.activations]
         if any(floats) and not (all(floats) and self.input_bits == 0):
-            raise ValueError("a float network has float weights, float activations and input_bits 0 throughout; "
-                             "lowbit does not mix float and integer layers")
+            raise ValueError(
+                "a float network has float weights, float activations and input_bits 0 throughout; "
+                "lowbit does not mix float and integer layers"
+            )
         if self.input_bits == 0 and not all(floats):
             raise ValueError("input_bits 0 (float input) needs float weights and activations throughout")
         last = self.weights[-1]
         if last.kind in ("binary", "ternary", "int", "nhot") and last.granularity != "layer":
-            raise ValueError("the last layer needs one scale for the whole layer (granularity='layer'), so that "
-                             "the argmax of its raw integer accumulator is the argmax of the logits")
+            raise ValueError(
+                "the last layer needs one scale for the whole layer (granularity='layer'), so that "
+                "the argmax of its raw integer accumulator is the argmax of the logits"
+            )
 
     @property
     def widths(self):
@@ -142,7 +145,7 @@ class QuantLayer(nn.Module):
         self.in_features, self.out_features = in_features, out_features
         self.weight_spec, self.activation_spec = weight_spec, activation_spec
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
         self.weight_quant = weight_spec.quantizer()
         if isinstance(self.weight_quant, quant.FatnnWeight):
             self.weight_quant.init_from(self.weight)
@@ -246,7 +249,7 @@ class QuantMLP(nn.Module):
         for index, layer in enumerate(self.layers):
             record["codes"].append(codes.to(torch.int64))
             iw = layer.integer_weight()
-            acc = values @ iw.effective().T              # exact: integers far below 2**53
+            acc = values @ iw.effective().T  # exact: integers far below 2**53
             record["accumulators"].append(acc.to(torch.int64))
             if layer.last:
                 break

@@ -28,20 +28,34 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.kinds import INPUTS, InputKind
+from lowbit.sw.model.file import load_model, save_model
 from lowbit.sw.model.inputs import input_codes
 from lowbit.sw.train.data import load_digits_split
 from lowbit.sw.train.export import export_model
-from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.train.mlp import ActivationSpec, NetworkConfig, QuantMLP, WeightSpec
-from lowbit.sw.model.file import load_model, save_model
 
 __all__ = [
-    "SCHEMES", "ALL_SCHEMES", "VARIANTS", "TABLE_SCHEMES", "TrainSettings", "TrainResult", "scheme_config", "fit",
-    "evaluate", "fgq_from_float", "train_scheme", "train_all", "check_golden", "write_results", "add_train_arguments",
-    "run_train",
+    "SCHEMES",
+    "ALL_SCHEMES",
+    "VARIANTS",
+    "TABLE_SCHEMES",
+    "TrainSettings",
+    "TrainResult",
+    "scheme_config",
+    "fit",
+    "evaluate",
+    "fgq_from_float",
+    "train_scheme",
+    "train_all",
+    "check_golden",
+    "write_results",
+    "export_and_check",
+    "summary_line",
 ]
 
-#: The schemes of the issue; :data:`ALL_SCHEMES` adds the uniform 8-bit baseline and FGQ with N = 64.
+#: The five papers' schemes and fp32; :data:`ALL_SCHEMES` adds the uniform 8-bit baseline and FGQ with N = 64.
 SCHEMES = ("fp32", "binary", "twn", "fgq", "fatnn", "nhot1", "nhot2", "nhot3")
 ALL_SCHEMES = ("fp32", "binary", "twn", "fgq", "fgq64", "fatnn", "uniform8", "nhot1", "nhot2", "nhot3")
 #: label: (scheme, settings changes). Option settings of a scheme that the accuracy table reports too.
@@ -50,31 +64,53 @@ TABLE_SCHEMES = ALL_SCHEMES[:5] + tuple(VARIANTS) + ALL_SCHEMES[5:]
 DEFAULT_HIDDEN = (256, 256)
 
 # Epochs and learning rate per scheme (n-hot: the fine-tuning stage; uniform8 is its first stage).
-_DEFAULT_EPOCHS = {"fp32": 60, "binary": 120, "twn": 80, "fatnn": 100, "uniform8": 60,
-                   "nhot1": 40, "nhot2": 40, "nhot3": 40, "fgq": 0, "fgq64": 0}
-_DEFAULT_LR = {"fp32": 3e-3, "binary": 5e-3, "twn": 3e-3, "fatnn": 3e-3, "uniform8": 3e-3,
-               "nhot1": 1e-3, "nhot2": 1e-3, "nhot3": 1e-3, "fgq": 1e-4, "fgq64": 1e-4}
+_DEFAULT_EPOCHS = {
+    "fp32": 60,
+    "binary": 120,
+    "twn": 80,
+    "fatnn": 100,
+    "uniform8": 60,
+    "nhot1": 40,
+    "nhot2": 40,
+    "nhot3": 40,
+    "fgq": 0,
+    "fgq64": 0,
+}
+_DEFAULT_LR = {
+    "fp32": 3e-3,
+    "binary": 5e-3,
+    "twn": 3e-3,
+    "fatnn": 3e-3,
+    "uniform8": 3e-3,
+    "nhot1": 1e-3,
+    "nhot2": 1e-3,
+    "nhot3": 1e-3,
+    "fgq": 1e-4,
+    "fgq64": 1e-4,
+}
 
 
 @dataclass
 class TrainSettings:
     """Training knobs. ``None`` means the scheme's default (epochs, lr)."""
+
     hidden: tuple = DEFAULT_HIDDEN
     input_bits: int = 8
-    activation: str | None = None       # override of the hidden activations: binary ternary fatnn uint<k>
+    activation: str | None = None  # override of the hidden activations: binary ternary fatnn uint<k>
     epochs: int | None = None
     pretrain_epochs: int | None = None  # the fp32 (for fgq) or uniform8 (for nhot) first stage
-    finetune_epochs: int = 0            # FGQ's optional fine-tuning
-    fgq_method: str = "threshold"       # FGQ's per-group rule: TWN's threshold (default) or the exact optimum
+    finetune_epochs: int = 0  # FGQ's optional fine-tuning
+    fgq_method: str = "threshold"  # FGQ's per-group rule: TWN's threshold (default) or the exact optimum
     lr: float | None = None
     batch_size: int = 64
-    seed: int = 0                       # initial weights and batch order (the data split is fixed)
+    seed: int = 0  # initial weights and batch order (the data split is fixed)
     progress: bool = True
 
 
 @dataclass
 class TrainResult:
     """A trained network and its accuracies on the test split (fractions)."""
+
     scheme: str
     net: QuantMLP
     float_accuracy: float
@@ -84,16 +120,29 @@ class TrainResult:
 
 
 def _activation_spec(name, dprelu=False):
-    """``binary``, ``ternary``, ``fatnn`` or ``uint<k>`` (k = 1 .. 8) as an :class:`ActivationSpec`."""
-    if name.startswith("uint") and name[4:].isdigit() and 1 <= int(name[4:]) <= 8:
-        return ActivationSpec("uint", bits=int(name[4:]), dprelu=dprelu)
-    if name in ("binary", "ternary", "fatnn"):
-        return ActivationSpec(name, dprelu=dprelu)
-    raise ValueError(f"activation must be binary, ternary, fatnn or uint<k> with k from 1 to 8, not {name!r}")
+    """A hidden activation by name, as an :class:`ActivationSpec`: an integer input kind of the registry
+    (:data:`lowbit.sw.kinds.INPUTS`) whose bits are fixed (``binary``, ``ternary``, ``fatnn``), or one with a
+    range of bits followed by the bits (``uint4``, ``int3``)."""
+    names = []
+    for kind, info in INPUTS.items():
+        low, high = info.bits
+        if kind == InputKind.FLOAT:
+            continue
+        if low == high:
+            names.append(str(kind))
+            if name == kind:
+                return ActivationSpec(str(kind), dprelu=dprelu)
+        else:
+            names.append(f"{kind}<k> with k from {low} to {high}")
+            bits = name[len(kind) :]
+            if name.startswith(kind) and bits.isdigit() and low <= int(bits) <= high:
+                return ActivationSpec(str(kind), bits=int(bits), dprelu=dprelu)
+    raise ValueError(f"activation must be {', '.join(names[:-1])} or {names[-1]}, not {name!r}")
 
 
-def scheme_config(scheme, hidden=DEFAULT_HIDDEN, input_bits=8, activation=None, group_size=None,
-                  fgq_method="threshold"):
+def scheme_config(
+    scheme, hidden=DEFAULT_HIDDEN, input_bits=8, activation=None, group_size=None, fgq_method="threshold"
+):
     """The :class:`NetworkConfig` of a scheme: per-layer weight precision and hidden activations.
 
     ``activation`` (``binary``, ``ternary``, ``fatnn``, ``uint4``, ``uint8``...) overrides the scheme's
@@ -102,8 +151,9 @@ def scheme_config(scheme, hidden=DEFAULT_HIDDEN, input_bits=8, activation=None, 
     hidden = tuple(hidden)
     depth = len(hidden)
     if scheme == "fp32":
-        return NetworkConfig(0, hidden, (WeightSpec("float"),) * (depth + 1),
-                             (ActivationSpec("float"),) * depth, name=scheme)
+        return NetworkConfig(
+            0, hidden, (WeightSpec("float"),) * (depth + 1), (ActivationSpec("float"),) * depth, name=scheme
+        )
     if scheme == "binary":
         weights = (WeightSpec("binary"),) * depth + (WeightSpec("int", bits=8, granularity="layer"),)
         act = "binary"
@@ -122,8 +172,9 @@ def scheme_config(scheme, hidden=DEFAULT_HIDDEN, input_bits=8, activation=None, 
         act = "uint8"
     elif scheme in ("nhot1", "nhot2", "nhot3"):
         n = int(scheme[-1])
-        weights = ((WeightSpec("nhot", bits=8, n_terms=n),) * depth
-                   + (WeightSpec("nhot", bits=8, n_terms=n, granularity="layer"),))
+        weights = (WeightSpec("nhot", bits=8, n_terms=n),) * depth + (
+            WeightSpec("nhot", bits=8, n_terms=n, granularity="layer"),
+        )
         act = "uint8"
     else:
         raise ValueError(f"scheme must be one of {', '.join(ALL_SCHEMES)}, not {scheme!r}")
@@ -158,8 +209,8 @@ def fit(net, split, epochs, lr, batch_size=64, seed=0, progress=True, desc="trai
         order = torch.randperm(len(x), generator=generator)
         total = 0.0
         for start in range(0, len(x), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) < 2:     # batch-norm needs two samples
+            index = order[start : start + batch_size]
+            if len(index) < 2:  # batch-norm needs two samples
                 continue
             loss = F.cross_entropy(net(x[index]), y[index])
             optimizer.zero_grad()
@@ -240,11 +291,24 @@ def train_scheme(scheme, settings=None, split=None, pretrained=None):
         else:
             earlier = pretrained.seconds
         stages.append(f"fp32 first ({pretrained.seconds:.1f} s)")
-        net = fgq_from_float(pretrained.net, split, 64 if scheme == "fgq64" else 4,
-                             activation=settings.activation or "uint8", method=settings.fgq_method)
+        net = fgq_from_float(
+            pretrained.net,
+            split,
+            64 if scheme == "fgq64" else 4,
+            activation=settings.activation or "uint8",
+            method=settings.fgq_method,
+        )
         if settings.finetune_epochs:
-            fit(net, split, settings.finetune_epochs, lr, settings.batch_size, settings.seed,
-                settings.progress, f"{scheme} fine-tune")
+            fit(
+                net,
+                split,
+                settings.finetune_epochs,
+                lr,
+                settings.batch_size,
+                settings.seed,
+                settings.progress,
+                f"{scheme} fine-tune",
+            )
             stages.append(f"fine-tuned {settings.finetune_epochs} epochs")
     elif scheme.startswith("nhot"):
         if pretrained is None:
@@ -260,14 +324,20 @@ def train_scheme(scheme, settings=None, split=None, pretrained=None):
         fit(net, split, epochs, lr, settings.batch_size, settings.seed, settings.progress, scheme)
         stages.append(f"{epochs} epochs")
     float_acc, int_acc, _ = evaluate(net, split)
-    seconds = time.perf_counter() - start + earlier      # the first stage's time counts, once per scheme
+    seconds = time.perf_counter() - start + earlier  # the first stage's time counts, once per scheme
     return TrainResult(scheme, net, float_acc, int_acc, seconds, stages)
 
 
 def _stage_settings(settings, stage):
     """Settings of a first stage: its own default epochs/lr unless ``pretrain_epochs`` is given."""
-    return TrainSettings(**{**asdict(settings), "epochs": settings.pretrain_epochs, "lr": None,
-                            "activation": None if stage == "fp32" else settings.activation})
+    return TrainSettings(
+        **{
+            **asdict(settings),
+            "epochs": settings.pretrain_epochs,
+            "lr": None,
+            "activation": None if stage == "fp32" else settings.activation,
+        }
+    )
 
 
 def check_golden(model, net, split):
@@ -290,21 +360,35 @@ def _summary(result, model, path, split):
         "integer_accuracy": round(result.integer_accuracy, 6),
         "golden_accuracy": round(float((pred == split.y_test).mean()), 6),
         "golden_equals_pytorch": same,
-        "ace": cost.total_ace, "cpu64": cost.total_cpu64, "size_bits": cost.total_size_bits,
-        "weight_bits": cost.total_weight_bits, "macs": cost.total_macs,
+        "ace": cost.total_ace,
+        "cpu64": cost.total_cpu64,
+        "size_bits": cost.total_size_bits,
+        "weight_bits": cost.total_weight_bits,
+        "macs": cost.total_macs,
         "mults_removed": cost.mults_removed,
-        "seconds": round(result.seconds, 1), "stages": result.stages, "file": str(path),
+        "seconds": round(result.seconds, 1),
+        "stages": result.stages,
+        "file": None if path is None else str(path),
     }
 
 
-def _export_and_check(result, split, out, settings):
-    metadata = {"seed": settings.seed, "hidden": list(settings.hidden), "input_bits": settings.input_bits,
-                "float_accuracy": result.float_accuracy, "integer_accuracy": result.integer_accuracy,
-                "split": {"seed": split.seed, "test_size": split.test_size, "test_samples": len(split.y_test)}}
+def export_and_check(result, split, out, settings):
+    """Export a trained :class:`TrainResult` (with its training metadata), write it to ``out`` and read it
+    back (unless ``out`` is ``None``), and check that the golden model's predictions equal the PyTorch
+    integer pass. Returns ``(model, summary)``: the summary is one row of :func:`write_results`."""
+    metadata = {
+        "seed": settings.seed,
+        "hidden": list(settings.hidden),
+        "input_bits": settings.input_bits,
+        "float_accuracy": result.float_accuracy,
+        "integer_accuracy": result.integer_accuracy,
+        "split": {"seed": split.seed, "test_size": split.test_size, "test_samples": len(split.y_test)},
+    }
     model = export_model(result.net, result.scheme, metadata)
-    save_model(model, out)
-    model = load_model(out)
-    return _summary(result, model, out, split)
+    if out is not None:
+        save_model(model, out)
+        model = load_model(out)
+    return model, _summary(result, model, out, split)
 
 
 def train_all(out_dir, settings=None, schemes=TABLE_SCHEMES, log=print):
@@ -337,17 +421,20 @@ def train_all(out_dir, settings=None, schemes=TABLE_SCHEMES, log=print):
             result = train_scheme(scheme, TrainSettings(**{**asdict(settings), **changes}), split, pretrained)
         trained[label] = result
         result.scheme = label
-        summary = _export_and_check(result, split, out_dir / f"{label}.lbm", settings)
+        _, summary = export_and_check(result, split, out_dir / f"{label}.lbm", settings)
         summaries.append(summary)
-        log(_line(summary))
+        log(summary_line(summary))
     return summaries
 
 
-def _line(s):
-    return (f"{s['scheme']:>9}: float {100 * s['float_accuracy']:.2f} %, integer {100 * s['integer_accuracy']:.2f} %, "
-            f"golden {100 * s['golden_accuracy']:.2f} % "
-            f"({'equals' if s['golden_equals_pytorch'] else 'DIFFERS FROM'} PyTorch), {s['seconds']:.1f} s "
-            f"-> {s['file']}")
+def summary_line(s):
+    """One scheme's result of :func:`export_and_check` as a line, as ``lowbit train`` prints it."""
+    return (
+        f"{s['scheme']:>9}: float {100 * s['float_accuracy']:.2f} %, integer {100 * s['integer_accuracy']:.2f} %, "
+        f"golden {100 * s['golden_accuracy']:.2f} % "
+        f"({'equals' if s['golden_equals_pytorch'] else 'DIFFERS FROM'} PyTorch), {s['seconds']:.1f} s "
+        f"-> {s['file']}"
+    )
 
 
 def _within(label, reference, points):
@@ -369,7 +456,7 @@ def _target_met(label, accuracy):
     target = TARGETS.get(label)
     try:
         return bool(target[1](accuracy)) if target else None
-    except KeyError:               # the reference scheme was not run
+    except KeyError:  # the reference scheme was not run
         return None
 
 
@@ -386,20 +473,26 @@ def write_results(summaries, json_path, md_path, settings=None, seconds=None, se
         label = s["scheme"]
         row = dict(s, target=TARGETS[label][0] if label in TARGETS else "", target_met=_target_met(label, accuracy))
         if seed_accuracy:
-            row.update(seed_accuracies=seed_accuracy.get(label), mean_accuracy=means.get(label),
-                       target_met_on_mean=_target_met(label, means))
+            row.update(
+                seed_accuracies=seed_accuracy.get(label),
+                mean_accuracy=means.get(label),
+                target_met_on_mean=_target_met(label, means),
+            )
         rows.append(row)
-    document = {"dataset": "sklearn digits, stratified 80/20 split (random_state 0): 1437 train, 360 test",
-                "accuracy": "golden model on the exported file (equals the PyTorch integer pass) unless noted",
-                "settings": asdict(settings) if settings else None, "seeds": list(seeds) if seeds else None,
-                "total_seconds": seconds, "results": rows}
+    document = {
+        "dataset": "sklearn digits, stratified 80/20 split (random_state 0): 1437 train, 360 test",
+        "accuracy": "golden model on the exported file (equals the PyTorch integer pass) unless noted",
+        "settings": asdict(settings) if settings else None,
+        "seeds": list(seeds) if seeds else None,
+        "total_seconds": seconds,
+        "results": rows,
+    }
     Path(json_path).write_text(json.dumps(document, indent=2, default=list) + "\n")
     head = ["scheme", "input x weights per layer", "QAT float %", "golden (integer) %"]
     head += [f"mean over seeds {', '.join(map(str, seeds or []))}: % (min-max)"] if seed_accuracy else []
     head += ["golden == PyTorch", "ACE", "CPU64", "weight bits", "size bits", "mults removed", "train s", "target"]
     text_columns = {"scheme", "input x weights per layer", "golden == PyTorch", "target"}
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join("---" if h in text_columns else "---:" for h in head) + "|"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if h in text_columns else "---:" for h in head) + "|"]
     for r in rows:
         removed = f"{100 * r['mults_removed']:.1f} %" if r["mults_removed"] is not None else "-"
         target = r["target"]
@@ -410,71 +503,19 @@ def write_results(summaries, json_path, md_path, settings=None, seconds=None, se
         cells = [r["scheme"], r["layers"], f"{100 * r['float_accuracy']:.2f}", f"{100 * r['golden_accuracy']:.2f}"]
         if seed_accuracy:
             values = r.get("seed_accuracies") or []
-            cells.append(f"{100 * np.mean(values):.2f} ({100 * min(values):.1f}-{100 * max(values):.1f})"
-                         if values else "-")
-        cells += ["yes" if r["golden_equals_pytorch"] else "**NO**", f"{r['ace']:,}", f"{r['cpu64']:,.0f}",
-                  f"{r['weight_bits']:,}", f"{r['size_bits']:,}", removed, f"{r['seconds']:.1f}", target]
+            cells.append(
+                f"{100 * np.mean(values):.2f} ({100 * min(values):.1f}-{100 * max(values):.1f})" if values else "-"
+            )
+        cells += [
+            "yes" if r["golden_equals_pytorch"] else "**NO**",
+            f"{r['ace']:,}",
+            f"{r['cpu64']:,.0f}",
+            f"{r['weight_bits']:,}",
+            f"{r['size_bits']:,}",
+            removed,
+            f"{r['seconds']:.1f}",
+            target,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     Path(md_path).write_text("\n".join(lines) + "\n")
     return rows
-
-
-# --- command line ---------------------------------------------------------------------------------------
-
-def _hidden(text):
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise ValueError(f"--hidden takes comma-separated widths such as 256,256, not {text!r}") from None
-    if not widths or any(w < 1 for w in widths):
-        raise ValueError(f"--hidden takes positive widths such as 256,256, not {text!r}")
-    return widths
-
-
-def add_train_arguments(parser):
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--scheme", choices=ALL_SCHEMES + tuple(VARIANTS), help="the scheme to train")
-    group.add_argument("--all", action="store_true", help="train every scheme and write the accuracy table")
-    parser.add_argument("--out", required=True,
-                        help="model file to write (with --all: a directory for <scheme>.lbm and accuracy.json/md)")
-    parser.add_argument("--hidden", default="256,256", help="hidden widths, comma-separated (default 256,256)")
-    parser.add_argument("--input-bits", type=int, default=8, help="bits of the input pixel codes (default 8)")
-    parser.add_argument("--act", default=None,
-                        help="override the hidden activations: binary, ternary, fatnn, uint<k> (k = 1..8)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: per scheme)")
-    parser.add_argument("--pretrain-epochs", type=int, default=None,
-                        help="epochs of the first stage (fp32 for fgq, uniform8 for n-hot)")
-    parser.add_argument("--finetune-epochs", type=int, default=0, help="FGQ's optional fine-tuning epochs")
-    parser.add_argument("--fgq-method", choices=("threshold", "exact"), default="threshold",
-                        help="FGQ's per-group rule: TWN's threshold k * mean|w| (default) or the exact optimum")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: per scheme)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the initial weights and the batch order (the data split is fixed)")
-    parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run_train(args):
-    torch.set_num_threads(max(1, args.threads))
-    settings = TrainSettings(hidden=_hidden(args.hidden), input_bits=args.input_bits, activation=args.act,
-                             epochs=args.epochs, pretrain_epochs=args.pretrain_epochs,
-                             finetune_epochs=args.finetune_epochs, fgq_method=args.fgq_method, lr=args.lr,
-                             batch_size=args.batch_size,
-                             seed=args.seed, progress=not args.no_progress)
-    if args.act is not None:
-        _activation_spec(args.act)
-    if args.all:
-        start = time.perf_counter()
-        out = Path(args.out)
-        summaries = train_all(out, settings)
-        write_results(summaries, out / "accuracy.json", out / "accuracy.md", settings, time.perf_counter() - start)
-        print(f"wrote {out / 'accuracy.json'} and {out / 'accuracy.md'}")
-        return 0 if all(s["golden_equals_pytorch"] for s in summaries) else 1
-    split = load_digits_split()
-    scheme, changes = VARIANTS.get(args.scheme, (args.scheme, {}))
-    result = train_scheme(scheme, TrainSettings(**{**asdict(settings), **changes}), split)
-    result.scheme = args.scheme
-    summary = _export_and_check(result, split, Path(args.out), settings)
-    print(_line(summary))
-    return 0 if summary["golden_equals_pytorch"] else 1

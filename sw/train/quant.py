@@ -26,9 +26,25 @@ from torch import nn
 from lowbit.sw.kinds.encodings import nhot_nearest
 
 __all__ = [
-    "round_ste", "BinaryActivation", "TernaryActivation", "FatnnActivation", "UniformActivation",
-    "FloatActivation", "DPReLU", "IntegerWeight", "FloatWeight", "BinaryWeight", "TernaryWeight",
-    "FatnnWeight", "UniformWeight", "NHotWeight", "FGQWeight", "twn_ternarize", "fgq_alpha_scale",
+    "round_ste",
+    "BinaryActivation",
+    "TernaryActivation",
+    "FatnnActivation",
+    "UniformActivation",
+    "SignedActivation",
+    "FloatActivation",
+    "ACTIVATION_QUANTIZERS",
+    "DPReLU",
+    "IntegerWeight",
+    "FloatWeight",
+    "BinaryWeight",
+    "TernaryWeight",
+    "FatnnWeight",
+    "UniformWeight",
+    "NHotWeight",
+    "FGQWeight",
+    "twn_ternarize",
+    "fgq_alpha_scale",
 ]
 
 
@@ -63,6 +79,7 @@ def _check_choice(value, choices, name):
 
 # --- activations ------------------------------------------------------------------------------------------
 
+
 class BinaryActivation(nn.Module):
     """PokeBNN's activation binarizer: ``y = B * (floor(clip(x / B, -(1 - 2**-7), 1 - 2**-7)) + 0.5)`` = ±B/2.
 
@@ -71,7 +88,7 @@ class BinaryActivation(nn.Module):
     """
 
     kind, bits, levels = "binary", 1, 2
-    CLIP = 1 - 2 ** -7
+    CLIP = 1 - 2**-7
 
     def __init__(self, B=3.0):
         super().__init__()
@@ -139,8 +156,7 @@ class FatnnActivation(nn.Module):
 
     def _y(self, x, rounding):
         a0, a1 = self.alpha0.to(x.dtype), self.alpha1.to(x.dtype)
-        return (rounding(torch.clamp(x * a0, 0, 1))
-                + rounding(torch.clamp((x - 1 / a0) * a1, 0, 1)))
+        return rounding(torch.clamp(x * a0, 0, 1)) + rounding(torch.clamp((x - 1 / a0) * a1, 0, 1))
 
     def code(self, x):
         with torch.no_grad():
@@ -189,6 +205,42 @@ class UniformActivation(nn.Module):
         return round_ste(self._scaled(x)) * (self.clip / (self.levels - 1))
 
 
+class SignedActivation(nn.Module):
+    """Symmetric signed k-bit activations: ``code = round(clamp(x, -clip, clip) * H / clip) + H`` with
+    ``H = 2**(k-1) - 1``, so ``2**k - 1`` codes whose values ``code - H`` run over ``-H .. H``.
+
+    ``y = (code - H) * clip / H``. The straight-through gradient passes for ``|x| < clip``; ``clip`` is
+    learned (as PACT learns its upper bound) unless ``learn_clip=False``. No ReLU: for networks whose
+    hidden activations keep their sign.
+    """
+
+    kind = "int"
+
+    def __init__(self, bits, clip=3.0, learn_clip=True):
+        super().__init__()
+        self.bits = _check_bits(bits, low=2, name="k")
+        self.half = (1 << (bits - 1)) - 1
+        self.levels = 2 * self.half + 1
+        self.clip = nn.Parameter(torch.tensor(_check_positive(clip, "clip")), requires_grad=learn_clip)
+
+    def _scaled(self, x):
+        clip = self.clip.to(x.dtype)
+        return torch.maximum(torch.minimum(x, clip), -clip) * (self.half / clip)
+
+    def code(self, x):
+        with torch.no_grad():
+            return torch.round(self._scaled(x)) + self.half
+
+    def value(self, code):
+        return code - self.half
+
+    def scale(self):
+        return self.clip.detach().double() / self.half
+
+    def forward(self, x):
+        return round_ste(self._scaled(x)) * (self.clip / self.half)
+
+
 class FloatActivation(nn.Module):
     """Full precision: ReLU. Only the ``fp32`` reference uses it."""
 
@@ -196,6 +248,18 @@ class FloatActivation(nn.Module):
 
     def forward(self, x):
         return torch.relu(x)
+
+
+#: The quantizer of each activation kind (:class:`lowbit.sw.kinds.InputKind`), made from a
+#: :class:`lowbit.sw.train.mlp.ActivationSpec` (its ``bits``, ``B`` and ``clip``).
+ACTIVATION_QUANTIZERS = {
+    "float": lambda spec: FloatActivation(),
+    "binary": lambda spec: BinaryActivation(spec.B),
+    "ternary": lambda spec: TernaryActivation(1.0),
+    "fatnn": lambda spec: FatnnActivation(),
+    "uint": lambda spec: UniformActivation(spec.bits, spec.clip),
+    "int": lambda spec: SignedActivation(spec.bits, spec.clip),
+}
 
 
 class DPReLU(nn.Module):
@@ -230,6 +294,7 @@ class DPReLU(nn.Module):
 
 # --- weights ----------------------------------------------------------------------------------------------
 
+
 @dataclass
 class IntegerWeight:
     """Integer form of a quantized weight matrix: ``fake_quant == values * scale`` (FGQ: ``t * alpha_q * scale``).
@@ -237,6 +302,7 @@ class IntegerWeight:
     ``values``: float64 tensor ``(out, in)`` of integers; ``scale``: float64, shape ``(out,)`` or ``()``;
     ``alpha_q``: FGQ's unsigned Q0.8 group scales ``(out, in / group_size)`` or ``None``.
     """
+
     values: torch.Tensor
     scale: torch.Tensor
     alpha_q: torch.Tensor | None = None
@@ -393,7 +459,7 @@ class UniformWeight(nn.Module):
         self.bits = _check_bits(bits, 2, 8)
         self.granularity = _check_choice(granularity, ("channel", "layer"), "granularity")
         self.limit = (1 << (bits - 1)) - 1
-        self.top = self.limit            # the integer the largest magnitude maps to
+        self.top = self.limit  # the integer the largest magnitude maps to
 
     def _uniform(self, w):
         rows = _rows(w, self.granularity)
@@ -433,7 +499,7 @@ class NHotWeight(UniformWeight):
         self.n_terms = _check_bits(n_terms, 1, bits, "n_terms")
         table = nhot_nearest(np.arange(-self.limit, self.limit + 1), n_terms, bits)
         self.register_buffer("table", torch.tensor(table, dtype=torch.float64), persistent=False)
-        self.top = int(table.max())      # 64 for one term of 8 bits, 127 for two or more
+        self.top = int(table.max())  # 64 for one term of 8 bits, 127 for two or more
 
     def _round(self, q):
         return self.table[(q + self.limit).long()]
@@ -452,9 +518,9 @@ def fgq_alpha_scale(alpha_max, mode="pow2"):
     if mode == "max":
         return alpha_max * 256 / 255
     e = math.floor(math.log2(alpha_max * 256 / 255.5)) + 1
-    while alpha_max / 2.0 ** e * 256 >= 255.5:
+    while alpha_max / 2.0**e * 256 >= 255.5:
         e += 1
-    return 2.0 ** e
+    return 2.0**e
 
 
 class FGQWeight(nn.Module):
@@ -493,8 +559,9 @@ class FGQWeight(nn.Module):
             t, alpha = twn_ternarize(self._groups(w), self.k, self.method)
             s = fgq_alpha_scale(alpha.max(), self.alpha_scale)
             alpha_q = torch.clamp(torch.round(alpha * (256 / s)), 0, 255)
-            return IntegerWeight(t.reshape(w.shape), torch.tensor(s / 256, dtype=torch.float64),
-                                 alpha_q.reshape(w.shape[0], -1))
+            return IntegerWeight(
+                t.reshape(w.shape), torch.tensor(s / 256, dtype=torch.float64), alpha_q.reshape(w.shape[0], -1)
+            )
 
     def forward(self, w):
         q = self.integer(w)

@@ -32,11 +32,14 @@ def test_divisors():
     assert divisor_for(12_000_000, 115200) == 104 and divisor_for(48_000_000, 3_000_000) == 16
 
 
-@pytest.mark.parametrize("clock_hz, baud, message", [
-    (0, 115200, "clock_hz must be a positive integer, not 0"),
-    (12_000_000, 12.5, "baud must be a positive integer, not 12.5"),
-    (12_000_000, 7_000_000, "7000000 baud is not within 2 %"),
-])
+@pytest.mark.parametrize(
+    "clock_hz, baud, message",
+    [
+        (0, 115200, "clock_hz must be a positive integer, not 0"),
+        (12_000_000, 12.5, "baud must be a positive integer, not 12.5"),
+        (12_000_000, 7_000_000, "7000000 baud is not within 2 %"),
+    ],
+)
 def test_divisor_wrong(clock_hz, baud, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         divisor_for(clock_hz, baud)
@@ -52,13 +55,20 @@ def test_geometries_run_their_models():
     and FINN's LFC (784-1024-1024-1024-10, binary) in parts of output channels; the ULX3S keeps the
     15 thresholds of TWN's 4-bit activations."""
     import dataclasses
-    from lowbit.sw.protocol import InputKind, LayerConfig, WeightKind
+
     from lowbit.sw.host import output_parts
+    from lowbit.sw.protocol import InputKind, LayerConfig, WeightKind
+
     binary, uint, int_ = WeightKind.BINARY, InputKind.UINT, WeightKind.INT
-    digits = [LayerConfig(64, 256, binary, 1, 0, uint, 8, 2), LayerConfig(256, 256, binary, 1, 0, InputKind.BINARY, 1, 2),
-              LayerConfig(256, 10, int_, 8, 0, InputKind.BINARY, 1, 0)]
-    lfc = [LayerConfig(n_in, n_out, binary, 1, 0, InputKind.BINARY, 1, 0 if n_out == 10 else 2)
-           for n_in, n_out in [(784, 1024), (1024, 1024), (1024, 1024), (1024, 10)]]
+    digits = [
+        LayerConfig(64, 256, binary, 1, 0, uint, 8, 2),
+        LayerConfig(256, 256, binary, 1, 0, InputKind.BINARY, 1, 2),
+        LayerConfig(256, 10, int_, 8, 0, InputKind.BINARY, 1, 0),
+    ]
+    lfc = [
+        LayerConfig(n_in, n_out, binary, 1, 0, InputKind.BINARY, 1, 0 if n_out == 10 else 2)
+        for n_in, n_out in [(784, 1024), (1024, 1024), (1024, 1024), (1024, 10)]
+    ]
     for board, g in (("icebreaker", icebreaker.GEOMETRY), ("ulx3s", ulx3s.GEOMETRY)):
         for config in digits:
             assert g.check(config) is None, f"{board}: {config}"
@@ -168,8 +178,12 @@ Info: Max frequency for clock '$PACKER_GND_NET_$glb_clk': 224.82 MHz (PASS at 12
 def test_parse_report_ecp5():
     report = parse_report("ulx3s", YOSYS_ECP5, NEXTPNR_ECP5)
     assert (report.luts, report.carries, report.ffs) == (15594, 2198, 5468)
-    assert report.logic_cells == {"total LUT4s": (29704, 83640), "total DFFs": (5468, 83640),
-                                  "TRELLIS_COMB": (30692, 83640), "TRELLIS_FF": (5468, 83640)}
+    assert report.logic_cells == {
+        "total LUT4s": (29704, 83640),
+        "total DFFs": (5468, 83640),
+        "TRELLIS_COMB": (30692, 83640),
+        "TRELLIS_FF": (5468, 83640),
+    }
     assert report.bram == {"DP16KD": (18, 208)}
     assert report.dsp == {"MULT18X18D": (12, 156), "ALU54B": (0, 78)}
     assert (report.clock, report.fmax_mhz, report.target_mhz) == ("$glbnet$clk", 38.71, 25.0)  # after routing
@@ -196,6 +210,7 @@ def test_parse_report_misses_timing():
 
 
 # --- one real bitstream ---------------------------------------------------------------------------------
+
 
 @pytest.mark.synth
 def test_build_icebreaker(tmp_path):

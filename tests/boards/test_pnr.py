@@ -4,7 +4,6 @@ import pytest
 
 from lowbit.boards.synth import RegisteredInput, place_and_route
 from lowbit.hw.units.binary_dot import BinaryDotProduct
-
 from tests.hw import streamsim
 
 
@@ -27,12 +26,15 @@ def test_registered_input_adds_one_cycle():
     assert cycles[0] == 3  # one cycle more than the unit alone
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"device": "100k"}, "device must be one of 12k, 25k, 45k, 85k .*, not '100k'"),
-    ({"freq_mhz": 0}, "freq_mhz must be a positive number, not 0"),
-    ({"speed": 9}, "speed must be 6, 7 or 8, not 9"),
-    ({"options": "-nodsp; write_verilog x.v"}, "options must be a string of synth_\\* flags without ';'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"device": "100k"}, "device must be one of 12k, 25k, 45k, 85k .*, not '100k'"),
+        ({"freq_mhz": 0}, "freq_mhz must be a positive number, not 0"),
+        ({"speed": 9}, "speed must be 6, 7 or 8, not 9"),
+        ({"options": "-nodsp; write_verilog x.v"}, "options must be a string of synth_\\* flags without ';'"),
+    ],
+)
 def test_place_and_route_wrong_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         place_and_route(BinaryDotProduct(8), name="wrong", **kwargs)

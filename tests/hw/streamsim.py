@@ -25,8 +25,10 @@ def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles):
     async def sink(ctx):
         cycle = 0
         while len(outputs) < count:
-            assert cycle < max_cycles, (f"{len(outputs)} of {count} results after {max_cycles} cycles: the unit "
-                                        f"lost or withheld results; so far {outputs}")
+            assert cycle < max_cycles, (
+                f"{len(outputs)} of {count} results after {max_cycles} cycles: the unit "
+                f"lost or withheld results; so far {outputs}"
+            )
             ctx.set(unit.o.ready, ready_pattern[cycle % len(ready_pattern)])
             _, _, payload, valid, ready = await ctx.tick().sample(unit.o.payload, unit.o.valid, unit.o.ready)
             cycle += 1

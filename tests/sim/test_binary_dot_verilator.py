@@ -14,9 +14,18 @@ from lowbit.sim.verilator import BenchFailure, run_vectors
 
 pytestmark = pytest.mark.verilator
 
-@pytest.mark.parametrize("n, depth, seed", [
-    (1, None, 1001), (7, None, 1007), (64, None, 1064), (100, None, 1100), (64, 7, 2064), (7, 1, 2007),
-])
+
+@pytest.mark.parametrize(
+    "n, depth, seed",
+    [
+        (1, None, 1001),
+        (7, None, 1007),
+        (64, None, 1064),
+        (100, None, 1100),
+        (64, 7, 2064),
+        (7, 1, 2007),
+    ],
+)
 def test_matches_golden(n, depth, seed):
     unit = BinaryDotProduct(n, depth)
     inputs, expected = binary_dot_vectors(n, 2000, seed)
@@ -31,10 +40,14 @@ class _OffByOneOnPadding(BinaryDotProduct):
         m.submodules.inner = inner = BinaryDotProduct(self.n, self.pipeline_depth)
         payload = self.i.payload
         m.d.comb += [
-            inner.i.valid.eq(self.i.valid), self.i.ready.eq(inner.i.ready),
-            inner.i.payload.a.eq(payload.a), inner.i.payload.w.eq(payload.w),
+            inner.i.valid.eq(self.i.valid),
+            self.i.ready.eq(inner.i.ready),
+            inner.i.payload.a.eq(payload.a),
+            inner.i.payload.w.eq(payload.w),
             inner.i.payload.valid.eq(payload.valid | (1 << (self.n - 1))),
-            self.o.valid.eq(inner.o.valid), self.o.payload.eq(inner.o.payload), inner.o.ready.eq(self.o.ready),
+            self.o.valid.eq(inner.o.valid),
+            self.o.payload.eq(inner.o.payload),
+            inner.o.ready.eq(self.o.ready),
         ]
         return m
 

@@ -13,14 +13,14 @@ import pytest
 
 from lowbit.boards import icebreaker
 from lowbit.boards.build import BoardCore
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
-from lowbit.sw.protocol import Opcode, parse_header
+from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import geometry_to_json
 from lowbit.sim.verilator import run_bench
-from lowbit.sw.paths import build_root
-from lowbit.sim.reference import ModelTile
-from lowbit.sw.host import TileInterface, run_model
 from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.host import TileInterface, run_model
+from lowbit.sw.paths import build_root
+from lowbit.sw.protocol import Opcode, parse_header
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
 
 pytestmark = pytest.mark.verilator
 
@@ -41,9 +41,10 @@ TRAIN_SEED = 5
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     import torch
+
+    from lowbit.sw.model.file import load_model, save_model
     from lowbit.sw.train.data import load_digits_split
     from lowbit.sw.train.export import export_model
-    from lowbit.sw.model.file import load_model, save_model
     from lowbit.sw.train.qat import TrainSettings, train_scheme
 
     torch.set_num_threads(1)
@@ -93,8 +94,11 @@ def session(model, pixels):
 def host_frames(commands):
     """The host's DATA frames on a clean line, in order: ``(layer, opcode name, occurrence, frame of the
     command)``. LinkTransport sends each command in frames of at most MAX_FRAME_WORDS words."""
-    return [(layer, name, occurrence, k) for layer, name, occurrence, sent, _ in commands
-            for k in range(math.ceil(sent / MAX_FRAME_WORDS))]
+    return [
+        (layer, name, occurrence, k)
+        for layer, name, occurrence, sent, _ in commands
+        for k in range(math.ceil(sent / MAX_FRAME_WORDS))
+    ]
 
 
 def as_sent(distinct):
@@ -124,17 +128,29 @@ def test_model_over_the_link(trained):
     output = folder / "result.json"
     output.unlink(missing_ok=True)
     spec = {
-        "seed": SEED, "divisor": DIVISOR, "geometry": geometry_to_json(GEOMETRY), "heartbeat_bits": HEARTBEAT_BITS,
-        "model": str(path), "pixels": str(folder / "pixels.npy"), "max_batch": MAX_BATCH,
-        "flip_host_frames": [host_number[n] for n in host_flip], "cut_host_frames": [host_number[n] for n in host_cut],
+        "seed": SEED,
+        "divisor": DIVISOR,
+        "geometry": geometry_to_json(GEOMETRY),
+        "heartbeat_bits": HEARTBEAT_BITS,
+        "model": str(path),
+        "pixels": str(folder / "pixels.npy"),
+        "max_batch": MAX_BATCH,
+        "flip_host_frames": [host_number[n] for n in host_flip],
+        "cut_host_frames": [host_number[n] for n in host_cut],
         "flip_board_frames": [board_number[n] for n in board_flip],
         "cut_board_frames": [board_number[n] for n in board_cut],
         "output": str(output),
     }
     (folder / "spec.json").write_text(json.dumps(spec))
-    run_bench(BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS), toplevel="board_core",
-              test_module="lowbit.sim.benches.board_bench", testcase="model_over_the_link",
-              env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED}, name=f"model-{SEED}", quiet=True)
+    run_bench(
+        BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS),
+        toplevel="board_core",
+        test_module="lowbit.sim.benches.board_bench",
+        testcase="model_over_the_link",
+        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
+        name=f"model-{SEED}",
+        quiet=True,
+    )
     result = json.loads(output.read_text())
     where = f"seed {SEED} (training seed {TRAIN_SEED})"
 
@@ -148,7 +164,8 @@ def test_model_over_the_link(trained):
         [("host", "flip", host_number[n], n - 1) for n in host_flip]
         + [("host", "cut", host_number[n], n - 1) for n in host_cut]
         + [("board", "flip", board_number[n], n - 1) for n in board_flip]
-        + [("board", "cut", board_number[n], n - 1) for n in board_cut]), f"{where}: {result['faults']}"
+        + [("board", "cut", board_number[n], n - 1) for n in board_cut]
+    ), f"{where}: {result['faults']}"
     host_faults, board_faults = len(host_flip + host_cut), len(board_flip + board_cut)
     assert result["injected"] == host_faults + board_faults > 0, f"{where}: {result['faults']}"
 
@@ -158,8 +175,9 @@ def test_model_over_the_link(trained):
     assert board["bad_frames"] == host_faults, f"{where}: the board should have NAKed {host_faults} frames: {result}"
     assert host["naks_received"] == host["resent"] == host_faults, f"{where}: {host}"
     assert host["bad_frames"] == host["naks_sent"] == board_faults, f"{where}: {host}"
-    assert sorted(result["host_dropped"]) == ["crc"] * len(board_flip) + ["truncated"] * len(board_cut), \
+    assert sorted(result["host_dropped"]) == ["crc"] * len(board_flip) + ["truncated"] * len(board_cut), (
         f"{where}: the host should have seen bad CRCs and a frame cut short: {result['host_dropped']}"
+    )
     assert board["resent_frames"] == board_faults, f"{where}: {board}"
     assert board["uart_errors"] == 0, f"{where}: {board}"
     # Words neither lost nor duplicated: every host frame delivered once, every board frame once.
@@ -167,15 +185,17 @@ def test_model_over_the_link(trained):
     assert host["data_frames"] == len(plan) and result["host_frames"] == len(plan) + host_faults, f"{where}: {result}"
     assert host["received"] == result["board_frames"] - board_faults, f"{where}: {result}"
 
-    assert result["after_identify"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, \
+    assert result["after_identify"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, (
         f"{where}: the error LED must stay dark through a clean IDENTIFY: {result['after_identify']}"
+    )
     assert board["error_led"] == 1, f"{where}: the error LED must be lit after the bad frames: {board}"
 
     half = 2 ** (HEARTBEAT_BITS - 1)
     heartbeat = result["heartbeat"]
     assert heartbeat["half_periods"] == [half], f"{where}: heartbeat half periods {heartbeat}, expected {half} cycles"
-    assert heartbeat["edges"] >= result["cycles"] // half - 2, \
+    assert heartbeat["edges"] >= result["cycles"] // half - 2, (
         f"{where}: {heartbeat['edges']} heartbeat edges in {result['cycles']} cycles"
+    )
 
 
 def test_identify_at_board_baud():
@@ -185,16 +205,22 @@ def test_identify_at_board_baud():
     folder.mkdir(parents=True, exist_ok=True)
     output = folder / "result.json"
     output.unlink(missing_ok=True)
-    spec = {"seed": SEED, "divisor": icebreaker.DIVISOR, "geometry": geometry_to_json(GEOMETRY),
-            "output": str(output)}
+    spec = {"seed": SEED, "divisor": icebreaker.DIVISOR, "geometry": geometry_to_json(GEOMETRY), "output": str(output)}
     (folder / "spec.json").write_text(json.dumps(spec))
-    run_bench(BoardCore(GEOMETRY, icebreaker.DIVISOR), toplevel="board_core",
-              test_module="lowbit.sim.benches.board_bench", testcase="identify_at_board_baud",
-              env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED}, name=f"identify-{SEED}", quiet=True)
+    run_bench(
+        BoardCore(GEOMETRY, icebreaker.DIVISOR),
+        toplevel="board_core",
+        test_module="lowbit.sim.benches.board_bench",
+        testcase="identify_at_board_baud",
+        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
+        name=f"identify-{SEED}",
+        quiet=True,
+    )
     result = json.loads(output.read_text())
     assert result["geometry"] == geometry_to_json(GEOMETRY), f"seed {SEED}: {result}"
-    assert result["board"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, \
+    assert result["board"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, (
         f"seed {SEED}: {result}"
+    )
     assert result["host"]["resent"] == result["host"]["bad_frames"] == 0, f"seed {SEED}: {result}"
 
 
@@ -208,12 +234,24 @@ def test_session_restart(trained):
     np.save(folder / "pixels.npy", pixels[:8])
     output = folder / "result.json"
     output.unlink(missing_ok=True)
-    spec = {"seed": SEED, "divisor": DIVISOR, "geometry": geometry_to_json(GEOMETRY), "model": str(path),
-            "pixels": str(folder / "pixels.npy"), "output": str(output)}
+    spec = {
+        "seed": SEED,
+        "divisor": DIVISOR,
+        "geometry": geometry_to_json(GEOMETRY),
+        "model": str(path),
+        "pixels": str(folder / "pixels.npy"),
+        "output": str(output),
+    }
     (folder / "spec.json").write_text(json.dumps(spec))
-    run_bench(BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS), toplevel="board_core",
-              test_module="lowbit.sim.benches.board_bench", testcase="session_restart",
-              env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED}, name=f"restart-{SEED}", quiet=True)
+    run_bench(
+        BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS),
+        toplevel="board_core",
+        test_module="lowbit.sim.benches.board_bench",
+        testcase="session_restart",
+        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
+        name=f"restart-{SEED}",
+        quiet=True,
+    )
     result = json.loads(output.read_text())
     assert result["geometry"] == geometry_to_json(GEOMETRY), f"seed {SEED}: {result}"
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels[:8])

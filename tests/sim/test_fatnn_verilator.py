@@ -7,8 +7,8 @@ from lowbit.hw.units.fatnn import FATNNDotProduct
 from lowbit.hw.units.unit import PEArray
 from lowbit.sim.vectors import pack_payloads, unpack_array
 from lowbit.sim.verilator import run_vectors
-from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
 from lowbit.sw.golden import fatnn_dot
+from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
 from lowbit.sw.kinds.packing import pack_bits
 
 pytestmark = pytest.mark.verilator
@@ -17,11 +17,11 @@ pytestmark = pytest.mark.verilator
 def fatnn_operands(n, count, rng):
     """FATNN activations {0,1,2} and ternary weights, the corners first."""
     a, w = rng.integers(0, 3, (count, n)), rng.integers(-1, 2, (count, n))
-    a[:4], w[:4] = 2, 1       # maximum: 2n
-    a[4:8], w[4:8] = 2, -1    # minimum: -2n
-    w[8:12] = 0               # all-zero weights
-    a[12:16] = 1              # a' = 0 everywhere: only w_sum
-    a[16:20] = 0              # a' = -1 everywhere: -sum(w) + sum(w) = 0
+    a[:4], w[:4] = 2, 1  # maximum: 2n
+    a[4:8], w[4:8] = 2, -1  # minimum: -2n
+    w[8:12] = 0  # all-zero weights
+    a[12:16] = 1  # a' = 0 everywhere: only w_sum
+    a[16:20] = 0  # a' = -1 everywhere: -sum(w) + sum(w) = 0
     return a, w
 
 
@@ -65,5 +65,4 @@ def test_fatnn_pe_array(n=20, pe=4, seed=720):
     width = FATNNDotProduct(n).o.payload.shape().width
     packed = [sum((int(v) & ((1 << width) - 1)) << (c * width) for c, v in enumerate(row)) for row in expected]
     assert (unpack_array(packed, pe, width) == expected).all()
-    run_vectors(array, inputs, packed, toplevel=f"fatnn_array_pe{pe}_n{n}", seed=seed, name=f"seed{seed}",
-                signed=False)
+    run_vectors(array, inputs, packed, toplevel=f"fatnn_array_pe{pe}_n{n}", seed=seed, name=f"seed{seed}", signed=False)

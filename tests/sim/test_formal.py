@@ -8,8 +8,14 @@ from amaranth.hdl import Mux
 
 from lowbit.hw.units.fatnn import FATNNDotProduct
 from lowbit.hw.units.nhot import NHotDotProduct
-from lowbit.sim.formal import (FATNNSpecification, NHotSpecification, ProofFailure, ProofResult,
-                               balanced_sum, prove_equivalent)
+from lowbit.sim.formal import (
+    FATNNSpecification,
+    NHotSpecification,
+    ProofFailure,
+    ProofResult,
+    balanced_sum,
+    prove_equivalent,
+)
 
 
 class FATNNIgnoringSign5(FATNNDotProduct):
@@ -27,7 +33,7 @@ class NHotDroppingSign(NHotDotProduct):
         if (i, j) != (6, 1):
             return super().term(payload, i, j)
         x, term = payload.x[i], payload.terms[i][j]
-        return Mux(term.present, (x << term.exponent)[:self.leaf_shape().width].as_signed(), 0)
+        return Mux(term.present, (x << term.exponent)[: self.leaf_shape().width].as_signed(), 0)
 
 
 def assert_replay_differs(failure):
@@ -45,8 +51,7 @@ NHOT_PROOFS = [(2, 4), (3, 2)]
 @pytest.mark.parametrize("sweep", [True, False], ids=["sweep", "sat-only"])
 def test_fatnn_8_lanes(sweep):
     unit = FATNNDotProduct(8)
-    result = prove_equivalent(unit.combinational(), FATNNSpecification(8), name=f"fatnn_n8_{sweep}",
-                              sweep=sweep)
+    result = prove_equivalent(unit.combinational(), FATNNSpecification(8), name=f"fatnn_n8_{sweep}", sweep=sweep)
     assert isinstance(result, ProofResult) and "SUCCESS" in result.summary
 
 
@@ -54,16 +59,18 @@ def test_fatnn_8_lanes(sweep):
 @pytest.mark.parametrize("n_terms, k", NHOT_PROOFS)
 def test_nhot_8_lanes(n_terms, k):
     unit = NHotDotProduct(8, n_terms, k)
-    result = prove_equivalent(unit.combinational(), NHotSpecification(8, n_terms, k),
-                              name=f"nhot_n8_t{n_terms}_k{k}")
+    result = prove_equivalent(unit.combinational(), NHotSpecification(8, n_terms, k), name=f"nhot_n8_t{n_terms}_k{k}")
     assert "SUCCESS" in result.summary
 
 
 @pytest.mark.synth
 def test_nhot_unsigned_illegal_exponents():
     """Unsigned x and 6-bit weights (exponents 6 and 7 are encodable and must contribute 0)."""
-    result = prove_equivalent(NHotDotProduct(2, 2, 3, False, 6).combinational(),
-                              NHotSpecification(2, 2, 3, False, 6), name="nhot_n2_t2_k3u_b6")
+    result = prove_equivalent(
+        NHotDotProduct(2, 2, 3, False, 6).combinational(),
+        NHotSpecification(2, 2, 3, False, 6),
+        name="nhot_n2_t2_k3u_b6",
+    )
     assert "SUCCESS" in result.summary
 
 
@@ -71,8 +78,9 @@ def test_nhot_unsigned_illegal_exponents():
 @pytest.mark.parametrize("sweep", [True, False], ids=["sweep", "sat-only"])
 def test_broken_fatnn_fails(sweep):
     with pytest.raises(ProofFailure, match="differs from the specification") as failure:
-        prove_equivalent(FATNNIgnoringSign5(8).combinational(), FATNNSpecification(8),
-                         name=f"fatnn_n8_broken_{sweep}", sweep=sweep)
+        prove_equivalent(
+            FATNNIgnoringSign5(8).combinational(), FATNNSpecification(8), name=f"fatnn_n8_broken_{sweep}", sweep=sweep
+        )
     assert failure.value.payload is not None, failure.value.counterexample
     assert_replay_differs(failure.value)
 
@@ -80,8 +88,9 @@ def test_broken_fatnn_fails(sweep):
 @pytest.mark.synth
 def test_broken_nhot_fails():
     with pytest.raises(ProofFailure, match="differs from the specification") as failure:
-        prove_equivalent(NHotDroppingSign(8, 2, 2).combinational(), NHotSpecification(8, 2, 2),
-                         name="nhot_n8_t2_k2_broken")
+        prove_equivalent(
+            NHotDroppingSign(8, 2, 2).combinational(), NHotSpecification(8, 2, 2), name="nhot_n8_t2_k2_broken"
+        )
     assert failure.value.payload is not None, failure.value.counterexample
     assert_replay_differs(failure.value)
 
@@ -89,8 +98,10 @@ def test_broken_nhot_fails():
 def test_prove_wrong_signature():
     with pytest.raises(ValueError, match="different signatures"):
         prove_equivalent(FATNNDotProduct(8).combinational(), FATNNSpecification(7), name="mismatch")
-    with pytest.raises(ValueError, match=re.escape("the implementation must have exactly the ports "
-                                                   "payload (In) and result (Out), not ['i', 'o']")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("the implementation must have exactly the ports payload (In) and result (Out), not ['i', 'o']"),
+    ):
         prove_equivalent(FATNNDotProduct(8), FATNNSpecification(8), name="mismatch")
     with pytest.raises(ValueError, match="name must be a folder name"):
         prove_equivalent(FATNNDotProduct(8).combinational(), FATNNSpecification(8), name="../x")

@@ -32,7 +32,7 @@ def vectors(n, k, is_signed, weights, rng):
     sign = rng.integers(0, 2, (VECTORS, n)) * 2 - 1
     nonzero = rng.integers(0, 2, (VECTORS, n))
     if weights == "binary":
-        nonzero[24:(VECTORS + 24) // 2] = 1
+        nonzero[24 : (VECTORS + 24) // 2] = 1
     nonzero[:4] = 0
     a[4:8] = 0
     a[8:12], a[12:16] = high, low
@@ -66,9 +66,11 @@ DESIGNS = [
 ]
 
 
-@pytest.mark.parametrize("cls, n, k, is_signed, weights, depth, seed", DESIGNS,
-                         ids=[f"{d[0].__name__}-n{d[1]}-k{d[2]}-{'s' if d[3] else 'u'}-{d[4]}-seed{d[6]}"
-                              for d in DESIGNS])
+@pytest.mark.parametrize(
+    "cls, n, k, is_signed, weights, depth, seed",
+    DESIGNS,
+    ids=[f"{d[0].__name__}-n{d[1]}-k{d[2]}-{'s' if d[3] else 'u'}-{d[4]}-seed{d[6]}" for d in DESIGNS],
+)
 def test_matches_golden(cls, n, k, is_signed, weights, depth, seed):
     unit = cls(n, k, is_signed, weights, depth)
     rng = np.random.default_rng(seed)
@@ -82,8 +84,16 @@ def test_matches_golden(cls, n, k, is_signed, weights, depth, seed):
         inputs = payload_ints(unit, k, a, {"w": 1 - negative, "valid": nonzero})
     expected = bitserial_dot(a, k, is_signed, pack_bits(nonzero), pack_bits(negative & nonzero))
     low, high = activation_range(k, is_signed)
-    assert expected[:8].tolist() == [0] * 8 and expected[8:16].tolist() == [n * high, -n * high] * 2 + [
-        n * low, -n * low] * 2, f"seed {seed}: the corner vectors are not what they claim"
+    assert (
+        expected[:8].tolist() == [0] * 8
+        and expected[8:16].tolist() == [n * high, -n * high] * 2 + [n * low, -n * low] * 2
+    ), f"seed {seed}: the corner vectors are not what they claim"
     kind = "bitserial" if cls is BitSerialDotProduct else "addtree"
-    run_vectors(unit, inputs, expected.tolist(), seed=seed, name=f"seed{seed}",
-                toplevel=f"kbit_{kind}_n{n}_k{k}_{'s' if is_signed else 'u'}_{weights}")
+    run_vectors(
+        unit,
+        inputs,
+        expected.tolist(),
+        seed=seed,
+        name=f"seed{seed}",
+        toplevel=f"kbit_{kind}_n{n}_k{k}_{'s' if is_signed else 'u'}_{weights}",
+    )

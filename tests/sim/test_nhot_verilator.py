@@ -5,8 +5,8 @@ import pytest
 
 from lowbit.hw.units.nhot import NHotDotProduct
 from lowbit.sim.verilator import run_vectors
-from lowbit.sw.kinds.encodings import nhot_nearest, nhot_terms
 from lowbit.sw.golden import nhot_dot
+from lowbit.sw.kinds.encodings import nhot_nearest, nhot_terms
 
 pytestmark = pytest.mark.verilator
 
@@ -44,25 +44,28 @@ def vectors(n, n_terms, k, signed_x, weight_bits, count, rng):
     x_extreme = low if signed_x else high - 1
     present[:4], exponent[:4], x[:4] = 1, weight_bits - 1, x_extreme
     sign[:4] = np.array([0, 1, 0, 1])[:, None, None]
-    x[2:4] = high - 1 if signed_x else 0                      # the other extreme of x
-    present[4:8] = 0                                          # all-zero weights
-    x[8:12] = 0                                               # all-zero activations
+    x[2:4] = high - 1 if signed_x else 0  # the other extreme of x
+    present[4:8] = 0  # all-zero weights
+    x[8:12] = 0  # all-zero activations
     present[12:14] = 1
     sign[12:14] = 0
-    exponent[12:14] = 0                                       # weights +n_terms, random x
-    if weight_bits == 8:                                      # real n-hot weights (non-adjacent form)
+    exponent[12:14] = 0  # weights +n_terms, random x
+    if weight_bits == 8:  # real n-hot weights (non-adjacent form)
         q = nhot_nearest(rng.integers(-127, 128, (count - 20, n)), n_terms)
         present[20:], sign[20:], exponent[20:] = nhot_terms(q, n_terms)
     return x, present, sign, exponent
 
 
-@pytest.mark.parametrize("n, n_terms, k, signed_x, weight_bits, seed", [
-    (1, 1, 8, True, 8, 601),
-    (13, 2, 8, True, 8, 613),
-    (13, 3, 5, False, 6, 623),
-    (64, 2, 4, False, 8, 664),
-    (64, 3, 8, True, 8, 674),
-])
+@pytest.mark.parametrize(
+    "n, n_terms, k, signed_x, weight_bits, seed",
+    [
+        (1, 1, 8, True, 8, 601),
+        (13, 2, 8, True, 8, 613),
+        (13, 3, 5, False, 6, 623),
+        (64, 2, 4, False, 8, 664),
+        (64, 3, 8, True, 8, 674),
+    ],
+)
 def test_nhot_dot(n, n_terms, k, signed_x, weight_bits, seed):
     unit = NHotDotProduct(n, n_terms, k, signed_x, weight_bits)
     rng = np.random.default_rng(seed)
@@ -75,10 +78,16 @@ def test_nhot_dot(n, n_terms, k, signed_x, weight_bits, seed):
     assert (expected[4:12] == 0).all()
     inputs = pack(unit, x, present, sign, exponent)
     layout = unit.i.payload.shape()
-    for v in (0, 1, 20):   # the packer agrees with Amaranth's own layout
-        const = layout.const({"x": [int(a) for a in x[v]], "terms": [
-            [{"present": int(p), "sign": int(s), "exponent": int(e)} for p, s, e in zip(*row)]
-            for row in zip(present[v], sign[v], exponent[v])]})
+    for v in (0, 1, 20):  # the packer agrees with Amaranth's own layout
+        const = layout.const(
+            {
+                "x": [int(a) for a in x[v]],
+                "terms": [
+                    [{"present": int(p), "sign": int(s), "exponent": int(e)} for p, s, e in zip(*row)]
+                    for row in zip(present[v], sign[v], exponent[v])
+                ],
+            }
+        )
         assert const.as_bits() == inputs[v]
     name = f"nhot_n{n}_t{n_terms}_k{k}{'s' if signed_x else 'u'}_b{weight_bits}"
     run_vectors(unit, inputs, expected.tolist(), toplevel=name, seed=seed, name=f"seed{seed}")

@@ -15,10 +15,10 @@ pytestmark = pytest.mark.verilator
 def corners(n, count, rng):
     a = rng.integers(-1, 2, (count, n))
     w = rng.integers(-1, 2, (count, n))
-    a[:4], w[:4] = 0, 0           # all zero
-    a[4:8], w[4:8] = 1, 1         # maximum: +n
-    a[8:12], w[8:12] = 1, -1      # minimum: -n
-    w[12:16] = 0                  # all-zero weights
+    a[:4], w[:4] = 0, 0  # all zero
+    a[4:8], w[4:8] = 1, 1  # maximum: +n
+    a[8:12], w[8:12] = 1, -1  # minimum: -n
+    w[12:16] = 0  # all-zero weights
     return a, w
 
 
@@ -29,8 +29,7 @@ def test_ternary_activations(n, seed):
     inputs = pack_payloads(unit.i.payload.shape(), a_nz=a != 0, a_sign=a < 0, w_nz=w != 0, w_sign=w < 0)
     expected = ternary_dot(pack_bits(a != 0), pack_bits(a < 0), pack_bits(w != 0), pack_bits(w < 0))
     assert expected.tolist() == (a * w).sum(axis=1).tolist()  # the golden model agrees with plain integers
-    run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_dot_n{n}",
-                seed=seed, name=f"seed{seed}")
+    run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_dot_n{n}", seed=seed, name=f"seed{seed}")
 
 
 @pytest.mark.parametrize("n, seed", [(7, 507), (64, 564)])
@@ -38,11 +37,10 @@ def test_binary_activations(n, seed):
     unit = TernaryDotProduct(n, "binary")
     rng = np.random.default_rng(seed)
     bits, valid = rng.integers(0, 2, (2, 1500, n))
-    valid[: 500] = 1
+    valid[:500] = 1
     valid[500:510] = 0  # nothing valid
     w = rng.integers(-1, 2, (1500, n))
     inputs = pack_payloads(unit.i.payload.shape(), a=bits, valid=valid, w_nz=w != 0, w_sign=w < 0)
     expected = ternary_binary_dot(pack_bits(bits), pack_bits(valid), pack_bits(w != 0), pack_bits(w < 0))
     assert expected.tolist() == ((2 * bits - 1) * w * valid).sum(axis=1).tolist()
-    run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_binary_dot_n{n}",
-                seed=seed, name=f"seed{seed}")
+    run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_binary_dot_n{n}", seed=seed, name=f"seed{seed}")

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.verilator
 def vectors(acc_width, bits, count, rng):
     """Random ``(acc, thresholds, descending)`` rows with unsorted thresholds, half of them near the
     accumulator (so every count occurs); the first 48 rows are corner cases."""
-    low, high = -2 ** (acc_width - 1), 2 ** (acc_width - 1) - 1
-    levels = 2 ** bits - 1
+    low, high = -(2 ** (acc_width - 1)), 2 ** (acc_width - 1) - 1
+    levels = 2**bits - 1
     acc = rng.integers(low, high + 1, count)
     thresholds = rng.integers(low, high + 1, (count, levels))
     descending = rng.integers(0, 2, count).astype(bool)
@@ -52,23 +52,35 @@ def vectors(acc_width, bits, count, rng):
 
 def payloads(unit, acc, thresholds, descending):
     layout = unit.i.payload.shape()
-    return [layout.const({"acc": int(a), "thresholds": th.tolist(), "descending": int(d)}).as_bits()
-            for a, th, d in zip(acc, thresholds, descending)]
+    return [
+        layout.const({"acc": int(a), "thresholds": th.tolist(), "descending": int(d)}).as_bits()
+        for a, th, d in zip(acc, thresholds, descending)
+    ]
 
 
-@pytest.mark.parametrize("acc_width, bits, depth, seed", [
-    (7, 1, 1, 711),        # binary: one threshold, a 1-bit output
-    (7, 2, 3, 702),        # ternary / 2-bit codes, every level registered
-    (20, 4, None, 2004),   # 15 thresholds of 20 bits, default pipeline
-    (20, 8, 5, 2008),      # 255 thresholds
-])
+@pytest.mark.parametrize(
+    "acc_width, bits, depth, seed",
+    [
+        (7, 1, 1, 711),  # binary: one threshold, a 1-bit output
+        (7, 2, 3, 702),  # ternary / 2-bit codes, every level registered
+        (20, 4, None, 2004),  # 15 thresholds of 20 bits, default pipeline
+        (20, 8, 5, 2008),  # 255 thresholds
+    ],
+)
 def test_multithreshold(acc_width, bits, depth, seed):
     unit = MultiThreshold(acc_width, bits, depth)
     acc, thresholds, descending = vectors(acc_width, bits, 1000, np.random.default_rng(seed))
     expected = multithreshold(acc, thresholds, descending)
-    assert set(expected.tolist()) >= {0, 2 ** bits - 1}
-    run_vectors(unit, payloads(unit, acc, thresholds, descending), expected.tolist(),
-                toplevel=f"multithreshold_w{acc_width}_b{bits}", seed=seed, name=f"seed{seed}", signed=False)
+    assert set(expected.tolist()) >= {0, 2**bits - 1}
+    run_vectors(
+        unit,
+        payloads(unit, acc, thresholds, descending),
+        expected.tolist(),
+        toplevel=f"multithreshold_w{acc_width}_b{bits}",
+        seed=seed,
+        name=f"seed{seed}",
+        signed=False,
+    )
 
 
 def test_binary_in_pe_array(seed=701, pe=3):
@@ -80,9 +92,25 @@ def test_binary_in_pe_array(seed=701, pe=3):
     # Spread the corner rows over the channels: row v * pe + c is channel c of vector v.
     expected = multithreshold(acc, thresholds, descending).reshape(count, pe).astype(int)
     layout = array.i.payload.shape()
-    inputs = [layout.const({"shared": {}, "channels": [
-        {"acc": int(acc[r]), "thresholds": thresholds[r].tolist(), "descending": int(descending[r])}
-        for r in range(v * pe, (v + 1) * pe)]}).as_bits() for v in range(count)]
-    packed = (expected << np.arange(pe)).sum(axis=1)            # channel c at bit c of the output
-    run_vectors(array, inputs, packed.tolist(), toplevel=f"multithreshold_w{acc_width}_b1_pe{pe}",
-                seed=seed, name=f"seed{seed}", signed=False)
+    inputs = [
+        layout.const(
+            {
+                "shared": {},
+                "channels": [
+                    {"acc": int(acc[r]), "thresholds": thresholds[r].tolist(), "descending": int(descending[r])}
+                    for r in range(v * pe, (v + 1) * pe)
+                ],
+            }
+        ).as_bits()
+        for v in range(count)
+    ]
+    packed = (expected << np.arange(pe)).sum(axis=1)  # channel c at bit c of the output
+    run_vectors(
+        array,
+        inputs,
+        packed.tolist(),
+        toplevel=f"multithreshold_w{acc_width}_b1_pe{pe}",
+        seed=seed,
+        name=f"seed{seed}",
+        signed=False,
+    )

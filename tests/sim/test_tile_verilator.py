@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
 from lowbit.hw.tile.tile import Tile
+from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import default_geometry, run_model_on_tile
 from lowbit.sim.verilator import run_bench
-from lowbit.sw.paths import build_root
-from lowbit.sim.reference import ModelTile
-from lowbit.sw.host import pack_inputs, pack_thresholds, pack_weights, tile_layers
 from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.host import pack_inputs, pack_thresholds, pack_weights, tile_layers
+from lowbit.sw.paths import build_root
+from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
 
 pytestmark = pytest.mark.verilator
 
@@ -27,9 +27,10 @@ IMAGES = 48
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     import torch
+
+    from lowbit.sw.model.file import load_model, save_model
     from lowbit.sw.train.data import load_digits_split
     from lowbit.sw.train.export import export_model
-    from lowbit.sw.model.file import load_model, save_model
     from lowbit.sw.train.qat import TrainSettings, train_scheme
 
     torch.set_num_threads(1)
@@ -37,31 +38,37 @@ def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     paths = {}
     for scheme, (hidden, activation) in MODELS.items():
-        settings = TrainSettings(hidden=hidden, activation=activation, epochs=3, pretrain_epochs=3,
-                                 progress=False, seed=5)
+        settings = TrainSettings(
+            hidden=hidden, activation=activation, epochs=3, pretrain_epochs=3, progress=False, seed=5
+        )
         paths[scheme] = folder / f"{scheme}.lbm"
         save_model(export_model(train_scheme(scheme, settings, split).net, scheme), paths[scheme])
     return {scheme: (path, load_model(path)) for scheme, path in paths.items()}, split.x_test[:IMAGES]
 
 
-@pytest.mark.parametrize("scheme, pe, simd, idle, backpressure", [
-    ("binary", 8, 32, False, False),
-    ("binary", 4, 64, True, True),
-    ("fatnn", 8, 32, True, False),
-    ("fatnn", 2, 64, False, True),
-    ("nhot2", 4, 8, False, False),
-    ("nhot2", 2, 16, True, True),
-])
+@pytest.mark.parametrize(
+    "scheme, pe, simd, idle, backpressure",
+    [
+        ("binary", 8, 32, False, False),
+        ("binary", 4, 64, True, True),
+        ("fatnn", 8, 32, True, False),
+        ("fatnn", 2, 64, False, True),
+        ("nhot2", 4, 8, False, False),
+        ("nhot2", 2, 16, True, True),
+    ],
+)
 def test_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=20261123):
     trained, pixels = models
     path, model = trained[scheme]
     geometry = default_geometry(model, pe, simd)
-    result = run_model_on_tile(path, pixels, geometry, idle=idle, backpressure=backpressure, seed=seed,
-                               name=f"{scheme}-pe{pe}-simd{simd}")
+    result = run_model_on_tile(
+        path, pixels, geometry, idle=idle, backpressure=backpressure, seed=seed, name=f"{scheme}-pe{pe}-simd{simd}"
+    )
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
     assert got.shape == expected.shape
-    assert (got == expected).all(), (f"{scheme} PE {pe} SIMD {simd} seed {seed}: "
-                                     f"{int((got != expected).sum())} of {expected.size} outputs differ")
+    assert (got == expected).all(), (
+        f"{scheme} PE {pe} SIMD {simd} seed {seed}: {int((got != expected).sum())} of {expected.size} outputs differ"
+    )
     # The MAC array worked exactly ceil(out/PE) * ceil(in/SIMD) * planes cycles per image and layer.
     configs = tile_layers(model, geometry)
     assert result["mac_beats"] == IMAGES * sum(geometry.cycles_per_vector(c) for c in configs)
@@ -79,7 +86,7 @@ def test_protocol_errors_and_reset(models, seed=77):
     trained, pixels = models
     _, model = trained["binary"]
     geometry = default_geometry(model, 8, 32)
-    layer, config = model.layers[0], tile_layers(model, geometry)[0]   # 8-bit input: 16 words per vector
+    layer, config = model.layers[0], tile_layers(model, geometry)[0]  # 8-bit input: 16 words per vector
     codes = GoldenNetwork(model).input(pixels[:8])
     configure = [header(Opcode.CONFIGURE, 3)] + config.encode()
     weights = [int(w) for w in pack_weights(layer, geometry)]
@@ -87,21 +94,24 @@ def test_protocol_errors_and_reset(models, seed=77):
     inputs = [int(w) for w in pack_inputs(codes, config, geometry)]
     commands = [
         [header(Opcode.IDENTIFY, 0)],
-        [header(Opcode.RUN, 1), 0],                                      # forgotten by the reset
-        [header(0x42, 3), 1, 2, 3],                                      # unknown opcode, drained
-        [header(Opcode.CONFIGURE, 1), 7],                                # bad length
+        [header(Opcode.RUN, 1), 0],  # forgotten by the reset
+        [header(0x42, 3), 1, 2, 3],  # unknown opcode, drained
+        [header(Opcode.CONFIGURE, 1), 7],  # bad length
         configure,
-        [header(Opcode.RUN, len(inputs))] + inputs,                      # before the loads
+        [header(Opcode.RUN, len(inputs))] + inputs,  # before the loads
         [header(Opcode.LOAD_WEIGHTS, len(weights))] + weights,
         [header(Opcode.LOAD_THRESHOLDS, len(thresholds))] + thresholds,
-        [header(Opcode.RUN, len(inputs) - 1)] + inputs[:-1],             # not whole vectors
+        [header(Opcode.RUN, len(inputs) - 1)] + inputs[:-1],  # not whole vectors
         [header(Opcode.RUN, len(inputs))] + inputs,
         [header(Opcode.IDENTIFY, 0)],
     ]
     reference = ModelTile(geometry)
-    steps = [{"send": configure}, {"expect": [header(Response.OK, 0)]},
-             {"send": [header(Opcode.LOAD_WEIGHTS, len(weights))] + weights[:len(weights) // 2]},
-             {"reset": 3}]
+    steps = [
+        {"send": configure},
+        {"expect": [header(Response.OK, 0)]},
+        {"send": [header(Opcode.LOAD_WEIGHTS, len(weights))] + weights[: len(weights) // 2]},
+        {"reset": 3},
+    ]
     for words in commands:
         steps += [{"send": words}, {"expect": _responses(reference, words)}]
     expects = [s["expect"] for s in steps if "expect" in s][1:]
@@ -113,5 +123,10 @@ def test_protocol_errors_and_reset(models, seed=77):
     script = build_root() / "scripts" / f"protocol-{seed}.json"
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(json.dumps({"seed": seed, "idle": True, "backpressure": True, "steps": steps}))
-    run_bench(Tile(geometry), toplevel="tile", test_module="lowbit.sim.benches.tile_script",
-              env={"LOWBIT_SCRIPT": script, "LOWBIT_SEED": seed}, name=f"protocol-{seed}")
+    run_bench(
+        Tile(geometry),
+        toplevel="tile",
+        test_module="lowbit.sim.benches.tile_script",
+        env={"LOWBIT_SCRIPT": script, "LOWBIT_SEED": seed},
+        name=f"protocol-{seed}",
+    )

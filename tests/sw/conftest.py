@@ -6,12 +6,13 @@ import pytest
 @pytest.fixture(scope="session")
 def split():
     from lowbit.sw.train.data import load_digits_split
+
     return load_digits_split()
 
 
 # Tiny networks: every scheme, plus configurations that reach the remaining golden units (ternary
 # activations, binary activations against ternary/n-hot/FGQ weights, FATNN activations against binary
-# weights, 4-bit input). name: (scheme, hidden, activation override, input bits)
+# weights, signed k-bit activations, 4-bit input). name: (scheme, hidden, activation override, input bits)
 TINY = {
     "fp32": ("fp32", (32,), None, 8),
     "binary": ("binary", (32, 24), None, 8),
@@ -30,6 +31,9 @@ TINY = {
     "nhot2-binary-act": ("nhot2", (32, 24), "binary", 8),
     "uniform8-ternary-act": ("uniform8", (32,), "ternary", 8),
     "fgq-uint4": ("fgq", (32,), "uint4", 8),
+    "twn-int-act": ("twn", (32, 24), "int4", 8),
+    "binary-int-act": ("binary", (32, 24), "int3", 8),
+    "uniform8-int-act": ("uniform8", (32,), "int4", 8),
 }
 
 
@@ -43,13 +47,21 @@ def pytest_generate_tests(metafunc):
 def tiny_nets(split):
     """``{name: TrainResult}`` of tiny networks trained for two epochs (accuracy is not the point)."""
     import torch
+
     from lowbit.sw.train.qat import TrainSettings, train_scheme
 
     torch.set_num_threads(1)
     nets = {}
     for name, (scheme, hidden, activation, input_bits) in TINY.items():
-        settings = TrainSettings(hidden=hidden, activation=activation, input_bits=input_bits, epochs=2,
-                                 pretrain_epochs=2, progress=False, seed=1)
+        settings = TrainSettings(
+            hidden=hidden,
+            activation=activation,
+            input_bits=input_bits,
+            epochs=2,
+            pretrain_epochs=2,
+            progress=False,
+            seed=1,
+        )
         nets[name] = train_scheme(scheme, settings, split)
     return nets
 
@@ -57,8 +69,9 @@ def tiny_nets(split):
 @pytest.fixture(scope="session")
 def tiny_models(tiny_nets):
     """``{name: LowbitModel}``: each tiny network exported and read back from its file bytes."""
-    from lowbit.sw.train.export import export_model
     from lowbit.sw.model.file import model_from_bytes, model_to_bytes
+    from lowbit.sw.train.export import export_model
 
-    return {name: model_from_bytes(model_to_bytes(export_model(result.net, name)))
-            for name, result in tiny_nets.items()}
+    return {
+        name: model_from_bytes(model_to_bytes(export_model(result.net, name))) for name, result in tiny_nets.items()
+    }

@@ -7,9 +7,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from lowbit.hw.link.bridge import LinkBridge, crc16_update
-
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SOF, FrameKind, crc16
 from lowbit.sw.host.link import Frame, FrameDecoder, encode_frame
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SOF, FrameKind, crc16
 
 DIVISOR = 4
 ACK_TIMEOUT = 12_000
@@ -22,11 +21,11 @@ class Bench:
     def __init__(self, *, cmd_ready=lambda cycle: 1, resp_words=(), resp_at=0):
         self.dut = LinkBridge(DIVISOR, ack_timeout_cycles=ACK_TIMEOUT)
         self.cmd_ready, self.resp_words, self.resp_at = cmd_ready, list(resp_words), resp_at
-        self.to_board = []          # bytes (or ("gap", cycles)) still to send
-        self.cmd = []               # (word, cycle)
-        self.frames = []            # (Frame or FrameError, cycle of its last byte)
+        self.to_board = []  # bytes (or ("gap", cycles)) still to send
+        self.cmd = []  # (word, cycle)
+        self.frames = []  # (Frame or FrameError, cycle of its last byte)
         self.cycle = 0
-        self.session_starts = []    # cycles of session_start pulses
+        self.session_starts = []  # cycles of session_start pulses
         self._decoder = FrameDecoder()
 
     def send(self, data):
@@ -99,7 +98,7 @@ class Bench:
 
         async def host(ctx):
             await script(ctx, self)
-            await ctx.tick().repeat(500)          # anything more would show up here
+            await ctx.tick().repeat(500)  # anything more would show up here
 
         sim = Simulator(dut)
         sim.add_clock(1e-8)
@@ -115,13 +114,13 @@ class Bench:
             if len(self.frames) >= count:
                 return
             await ctx.tick()
-        raise AssertionError(f"{len(self.frames)} of {count} frames from the board after {limit} cycles: "
-                             f"{self.frames}")
+        raise AssertionError(f"{len(self.frames)} of {count} frames from the board after {limit} cycles: {self.frames}")
 
 
 def kinds(bench):
-    return [(event.kind, event.seq, event.words) if isinstance(event, Frame) else event.reason
-            for event, _ in bench.frames]
+    return [
+        (event.kind, event.seq, event.words) if isinstance(event, Frame) else event.reason for event, _ in bench.frames
+    ]
 
 
 def ack(seq):
@@ -168,13 +167,13 @@ def test_init_wrong_parameters():
 
 
 def test_host_frames_delivered_once_and_acked_after_the_last_word():
-    hold = 3000   # cmd refuses words until this cycle: the ACK must wait for it
+    hold = 3000  # cmd refuses words until this cycle: the ACK must wait for it
 
     async def script(ctx, b):
-        b.send([0x00, 0x13, SOF ^ 1])                                  # junk outside a frame: skipped
+        b.send([0x00, 0x13, SOF ^ 1])  # junk outside a frame: skipped
         b.send(encode_frame(FrameKind.DATA, 0, [1, 2, 0xFFFFFFFF]))
         await b.wait_frames(ctx, 1)
-        b.send(encode_frame(FrameKind.DATA, 0, [1, 2, 0xFFFFFFFF]))    # its ACK was lost: resent
+        b.send(encode_frame(FrameKind.DATA, 0, [1, 2, 0xFFFFFFFF]))  # its ACK was lost: resent
         await b.wait_frames(ctx, 2)
         b.send(encode_frame(FrameKind.DATA, 1, [0xA5A5A5A5, SOF]))
         await b.wait_frames(ctx, 3)
@@ -182,19 +181,19 @@ def test_host_frames_delivered_once_and_acked_after_the_last_word():
     b = Bench(cmd_ready=lambda cycle: cycle >= hold).run(script)
     assert [w for w, _ in b.cmd] == [1, 2, 0xFFFFFFFF, 0xA5A5A5A5, SOF]
     assert kinds(b) == [ack(0), ack(0), ack(1)]
-    assert b.frames[0][1] > b.cmd[2][1] > hold        # the ACK follows the last accepted word
+    assert b.frames[0][1] > b.cmd[2][1] > hold  # the ACK follows the last accepted word
 
 
 def test_bad_frames_are_naked_and_deliver_nothing():
     good = encode_frame(FrameKind.DATA, 0, [10, 20, 30, 40])
     flipped = bytearray(good)
-    flipped[9] ^= 0x08                                                 # a payload bit
+    flipped[9] ^= 0x08  # a payload bit
     too_many = bytes([SOF, FrameKind.DATA, 0]) + (MAX_FRAME_WORDS + 1).to_bytes(2, "little")
 
     async def script(ctx, b):
         b.send(flipped)
         await b.wait_frames(ctx, 1)
-        b.send(good[:12])                                              # cut short
+        b.send(good[:12])  # cut short
         await b.wait_frames(ctx, 2)
         b.send(too_many)
         await b.wait_frames(ctx, 3)
@@ -212,9 +211,9 @@ def test_tile_words_framed_resent_on_nak_and_timeout():
 
     async def script(ctx, b):
         await b.wait_frames(ctx, 1)
-        b.send(encode_frame(FrameKind.NAK, 0))                          # -> resent at once
+        b.send(encode_frame(FrameKind.NAK, 0))  # -> resent at once
         await b.wait_frames(ctx, 2)
-        await b.wait_frames(ctx, 3, limit=ACK_TIMEOUT + 5000)           # no answer -> resent after the timeout
+        await b.wait_frames(ctx, 3, limit=ACK_TIMEOUT + 5000)  # no answer -> resent after the timeout
         b.send(encode_frame(FrameKind.ACK, 0))
         await b.wait_frames(ctx, 4)
         b.send(encode_frame(FrameKind.ACK, 1))
@@ -235,8 +234,10 @@ def test_full_frames_of_tile_words():
         await b.wait_frames(ctx, 2)
 
     b = Bench(resp_words=words).run(script)
-    assert kinds(b) == [(FrameKind.DATA, 0, tuple(words[:MAX_FRAME_WORDS])),
-                        (FrameKind.DATA, 1, tuple(words[MAX_FRAME_WORDS:]))]
+    assert kinds(b) == [
+        (FrameKind.DATA, 0, tuple(words[:MAX_FRAME_WORDS])),
+        (FrameKind.DATA, 1, tuple(words[MAX_FRAME_WORDS:])),
+    ]
 
 
 def sync():
@@ -250,19 +251,19 @@ def test_sync_starts_a_session():
     words = [0x11, 0x22, 0x33]
 
     async def script(ctx, b):
-        await b.wait_frames(ctx, 1)                                     # DATA 0 with the tile's words
-        b.send(encode_frame(FrameKind.DATA, 0, [1]))                    # delivered, expected -> 1
-        b.send(encode_frame(FrameKind.DATA, 1, [2]))                    # delivered, expected -> 2
+        await b.wait_frames(ctx, 1)  # DATA 0 with the tile's words
+        b.send(encode_frame(FrameKind.DATA, 0, [1]))  # delivered, expected -> 1
+        b.send(encode_frame(FrameKind.DATA, 1, [2]))  # delivered, expected -> 2
         await b.wait_frames(ctx, 3)
         bad = bytearray(encode_frame(FrameKind.SYNC, 0))
         bad[-1] ^= 1
-        b.send(bad)                                                     # NAK(2): nothing reset
+        b.send(bad)  # NAK(2): nothing reset
         await b.wait_frames(ctx, 4)
         b.send(encode_frame(FrameKind.SYNC, 0))
         await b.wait_frames(ctx, 5)
-        b.send(encode_frame(FrameKind.DATA, 0, [3]))                    # seq 0 again: a new frame
+        b.send(encode_frame(FrameKind.DATA, 0, [3]))  # seq 0 again: a new frame
         await b.wait_frames(ctx, 6)
-        await ctx.tick().repeat(ACK_TIMEOUT + 2000)                     # the dropped DATA 0 is never resent
+        await ctx.tick().repeat(ACK_TIMEOUT + 2000)  # the dropped DATA 0 is never resent
 
     b = Bench(resp_words=words).run(script)
     assert kinds(b) == [(FrameKind.DATA, 0, tuple(words)), ack(0), ack(1), nak(2), sync(), ack(0)], kinds(b)

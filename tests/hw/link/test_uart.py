@@ -33,8 +33,9 @@ def receive(divisor, levels, ready=lambda cycle: 1):
         for cycle, level in enumerate(levels):
             ctx.set(dut.rx, level)
             ctx.set(dut.o.ready, ready(cycle))
-            _, _, valid, rdy, payload, error = await ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload,
-                                                                       dut.error)
+            _, _, valid, rdy, payload, error = await ctx.tick().sample(
+                dut.o.valid, dut.o.ready, dut.o.payload, dut.error
+            )
             if valid and rdy:
                 got.append(payload)
             if error:
@@ -115,7 +116,7 @@ def test_transmitter_back_to_back(divisor, seed=11):
     # Back to back: one character every 10 bit times, no gap between them.
     assert all(b - a == 10 * divisor for a, b in zip(starts, starts[1:])), starts
     # Each bit lasts exactly ``divisor`` cycles.
-    first = levels[starts[0]:starts[0] + 10 * divisor]
+    first = levels[starts[0] : starts[0] + 10 * divisor]
     assert first == sum(([bit] * divisor for bit in [0] + [(data[0] >> k) & 1 for k in range(8)] + [1]), [])
 
 
@@ -154,7 +155,7 @@ def test_receiver_ignores_a_glitch():
 def test_receiver_framing_error_recovery():
     """A stop bit of 0 (and a break: the line held low) drops the byte, pulses ``error`` once, counts it;
     the bytes after the line returns high arrive intact."""
-    levels = line_of([0x12, 0x34], 8, stop=[1, 0])[:-12 * 8] + [0] * 100 + line_of([0x56, 0x78], 8)
+    levels = line_of([0x12, 0x34], 8, stop=[1, 0])[: -12 * 8] + [0] * 100 + line_of([0x56, 0x78], 8)
     got, errors, counts = receive(8, levels)
     assert got == [0x12, 0x56, 0x78]
     assert len(errors) == 1 and counts == {"framing": 1, "overrun": 0}

@@ -15,26 +15,65 @@ import pytest
 from lowbit.hw.tile.tile import Tile
 from lowbit.sw.kinds import TILE_SUPPORT, Family, InputKind, WeightKind
 from lowbit.sw.protocol import ErrorCode, LayerConfig, Opcode, Response, TileGeometry, header
-
 from tests.hw import streamsim
 
 GEOMETRIES = {
-    "popcount-4x32": TileGeometry(Family.POPCOUNT, 4, 32, max_in_features=128, max_out_features=64,
-                                  max_weight_rows=64, max_input_bits=4, max_thresholds=3),
-    "popcount-2x16": TileGeometry(Family.POPCOUNT, 2, 16, max_in_features=64, max_out_features=16,
-                                  max_weight_rows=300, max_input_bits=8, max_thresholds=1),
-    "nhot-2x8-3": TileGeometry(Family.NHOT, 2, 8, max_in_features=32, max_out_features=8, max_weight_rows=16,
-                               max_input_bits=8, n_terms=3, exponent_bits=3, max_thresholds=3),
-    "nhot-4x4-2": TileGeometry(Family.NHOT, 4, 4, max_in_features=16, max_out_features=16, max_weight_rows=64,
-                               max_input_bits=4, n_terms=2, exponent_bits=3, max_thresholds=7),
+    "popcount-4x32": TileGeometry(
+        Family.POPCOUNT,
+        4,
+        32,
+        max_in_features=128,
+        max_out_features=64,
+        max_weight_rows=64,
+        max_input_bits=4,
+        max_thresholds=3,
+    ),
+    "popcount-2x16": TileGeometry(
+        Family.POPCOUNT,
+        2,
+        16,
+        max_in_features=64,
+        max_out_features=16,
+        max_weight_rows=300,
+        max_input_bits=8,
+        max_thresholds=1,
+    ),
+    "nhot-2x8-3": TileGeometry(
+        Family.NHOT,
+        2,
+        8,
+        max_in_features=32,
+        max_out_features=8,
+        max_weight_rows=16,
+        max_input_bits=8,
+        n_terms=3,
+        exponent_bits=3,
+        max_thresholds=3,
+    ),
+    "nhot-4x4-2": TileGeometry(
+        Family.NHOT,
+        4,
+        4,
+        max_in_features=16,
+        max_out_features=16,
+        max_weight_rows=64,
+        max_input_bits=4,
+        n_terms=2,
+        exponent_bits=3,
+        max_thresholds=7,
+    ),
 }
 SEED = 20261206
 
 
 def configure_words(in_features, out_features, weight_kind, weight_bits, n_terms, input_kind, input_bits, levels):
     """CONFIGURE's words from raw fields (kind codes may name no kind)."""
-    return [header(Opcode.CONFIGURE, 3), in_features | (out_features << 16),
-            weight_kind | (weight_bits << 4) | (n_terms << 8) | (input_kind << 12) | (input_bits << 16), levels]
+    return [
+        header(Opcode.CONFIGURE, 3),
+        in_features | (out_features << 16),
+        weight_kind | (weight_bits << 4) | (n_terms << 8) | (input_kind << 12) | (input_bits << 16),
+        levels,
+    ]
 
 
 def expected_answer(geometry, fields):
@@ -53,12 +92,21 @@ def expected_answer(geometry, fields):
 
 def valid_fields(geometry, rng):
     """Sizes and levels the tile accepts (most of the time), so the kinds decide the answer."""
-    in_features = rng.choice([1, 17, geometry.max_in_features]) if rng.random() < 0.8 else rng.choice(
-        [0, geometry.max_in_features + 1])
-    out_features = rng.choice([1, 5, geometry.max_out_features // 2]) if rng.random() < 0.8 else rng.choice(
-        [0, geometry.max_out_features + 1])
-    levels = rng.choice([0, 0, 2, 3]) if rng.random() < 0.8 else rng.choice(
-        [1, geometry.max_thresholds + 1, geometry.max_thresholds + 2, 256])
+    in_features = (
+        rng.choice([1, 17, geometry.max_in_features])
+        if rng.random() < 0.8
+        else rng.choice([0, geometry.max_in_features + 1])
+    )
+    out_features = (
+        rng.choice([1, 5, geometry.max_out_features // 2])
+        if rng.random() < 0.8
+        else rng.choice([0, geometry.max_out_features + 1])
+    )
+    levels = (
+        rng.choice([0, 0, 2, 3])
+        if rng.random() < 0.8
+        else rng.choice([1, geometry.max_thresholds + 1, geometry.max_thresholds + 2, 256])
+    )
     return in_features, out_features, levels
 
 
@@ -75,15 +123,23 @@ def cases(geometry, rng):
             input_bits = rng.choice([1, 2, 8, 0, 3, 4, 9, 15])
             n_terms = rng.choice([1, 2, 3, 0, 4, 15])
             yield (in_features, out_features, weight_code, weight_bits, n_terms, input_code, input_bits, levels)
-    for family, entries in TILE_SUPPORT.items():
+    for entries in TILE_SUPPORT.values():
         for entry in entries:
             for weight_kind, input_kind in itertools.product(entry.weights, entry.inputs):
                 for bits in itertools.product(range(0, 10), [0, 1, 2, 3, 4, 8, 9]):
                     weight_bits, input_bits = bits
                     in_features, out_features, levels = valid_fields(geometry, rng)
                     n_terms = rng.choice([0, 1, 2, 3, 4])
-                    yield (in_features, out_features, weight_kind.code, weight_bits, n_terms, input_kind.code,
-                           input_bits, levels)
+                    yield (
+                        in_features,
+                        out_features,
+                        weight_kind.code,
+                        weight_bits,
+                        n_terms,
+                        input_kind.code,
+                        input_bits,
+                        levels,
+                    )
 
 
 @pytest.mark.parametrize("name", GEOMETRIES)
@@ -99,9 +155,10 @@ def test_configure_check_follows_the_registry(name):
     position = 0
     accepted = 0
     for fields, answer in zip(all_cases, expected):
-        assert got[position:position + len(answer)] == answer, (
+        assert got[position : position + len(answer)] == answer, (
             f"seed {SEED}, {name}: CONFIGURE {fields} (in, out, weight code, weight bits, terms, input code, "
-            f"input bits, levels) answered {got[position:position + len(answer)]}, the registry says {answer}")
+            f"input bits, levels) answered {got[position : position + len(answer)]}, the registry says {answer}"
+        )
         position += len(answer)
         accepted += len(answer) == 1
     # the sweep reaches both answers, and every family's pairs

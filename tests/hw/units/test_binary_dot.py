@@ -7,7 +7,6 @@ from amaranth.hdl import signed
 from lowbit.hw.units.binary_dot import BinaryDotInput, BinaryDotProduct
 from lowbit.sw.golden import binary_dot
 from lowbit.sw.kinds.packing import bits_to_int, encode_binary, pack_bits
-
 from tests.hw import streamsim
 
 
@@ -48,8 +47,8 @@ def expected(vectors):
 
 
 def test_seeds_example():
-    a = encode_binary([.7, -1.2, 0, 3.5, -.1, 2.2, -4, .3])
-    w = encode_binary([.5, -.2, -.8, .1, .3, -.4, .6, -.05])
+    a = encode_binary([0.7, -1.2, 0, 3.5, -0.1, 2.2, -4, 0.3])
+    w = encode_binary([0.5, -0.2, -0.8, 0.1, 0.3, -0.4, 0.6, -0.05])
     padding = np.array([1, 1, 1, 1, 1, 1, 0, 0], np.uint8)
     outputs, _ = simulate(BinaryDotProduct(8), [(a, w, np.ones(8, np.uint8)), (a, w, padding)])
     assert outputs == [-2, 0]
@@ -70,6 +69,7 @@ def test_latency_and_full_rate(depth):
 def test_random_with_backpressure_and_idle(n, depth, seed=11):
     rng = np.random.default_rng(seed + n)
     vectors = [tuple(rng.integers(0, 2, (3, n), dtype=np.uint8)) for _ in range(60)]
-    outputs, _ = simulate(BinaryDotProduct(n, depth), vectors, ready_pattern=(1, 0, 1, 1, 0, 0),
-                          valid_pattern=(1, 1, 0))
+    outputs, _ = simulate(
+        BinaryDotProduct(n, depth), vectors, ready_pattern=(1, 0, 1, 1, 0, 0), valid_pattern=(1, 1, 0)
+    )
     assert outputs == expected(vectors), f"seed {seed + n}"

@@ -7,10 +7,9 @@ from amaranth.sim import Simulator
 
 from lowbit.hw.units.fgq import FGQDotInput, FGQDotProduct, fgq_dot_width
 from lowbit.hw.units.unit import PEArray
-from lowbit.sw.kinds.encodings import encode_ternary
 from lowbit.sw.golden import fgq_dot
+from lowbit.sw.kinds.encodings import encode_ternary
 from lowbit.sw.kinds.packing import bits_to_int
-
 from tests.hw import streamsim
 
 
@@ -35,18 +34,24 @@ def test_init_not_a_multiple():
         FGQDotProduct(6, 4)
 
 
-@pytest.mark.parametrize("args, error, message", [
-    ((0, 1), ValueError, "n must be at least 1, not 0"),
-    ((8.0, 4), TypeError, "n must be an integer, not 8.0"),
-    ((8, 0), ValueError, "group_size must be at least 1, not 0"),
-    ((8, True), TypeError, "group_size must be an integer, not True"),
-    ((8, 4, 9), ValueError, "k must be between 2 and 8, not 9"),
-    ((8, 4, 1), ValueError, "k must be between 2 and 8, not 1"),
-    ((8, 4, 8, 1), TypeError, "signed must be a bool, not 1"),
-    ((8, 4, 8, False, 6), ValueError,
-     r"pipeline_depth must be between 1 and 5 for n=8, group_size=4, k=8, signed=False, not 6"),
-    ((8, 4, 8, False, 0), ValueError, r"pipeline_depth must be between 1 and 5 .*, not 0"),
-])
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        ((0, 1), ValueError, "n must be at least 1, not 0"),
+        ((8.0, 4), TypeError, "n must be an integer, not 8.0"),
+        ((8, 0), ValueError, "group_size must be at least 1, not 0"),
+        ((8, True), TypeError, "group_size must be an integer, not True"),
+        ((8, 4, 9), ValueError, "k must be between 2 and 8, not 9"),
+        ((8, 4, 1), ValueError, "k must be between 2 and 8, not 1"),
+        ((8, 4, 8, 1), TypeError, "signed must be a bool, not 1"),
+        (
+            (8, 4, 8, False, 6),
+            ValueError,
+            r"pipeline_depth must be between 1 and 5 for n=8, group_size=4, k=8, signed=False, not 6",
+        ),
+        ((8, 4, 8, False, 0), ValueError, r"pipeline_depth must be between 1 and 5 .*, not 0"),
+    ],
+)
 def test_init_wrong_parameters(args, error, message):
     with pytest.raises(error, match=message):
         FGQDotProduct(*args)
@@ -54,20 +59,24 @@ def test_init_wrong_parameters(args, error, message):
 
 def payload(a, t, alpha):
     nz, sign = encode_ternary(t)
-    return {"a": [int(x) for x in a], "t_nz": bits_to_int(nz), "t_sign": bits_to_int(sign),
-            "alpha": [int(x) for x in alpha]}
+    return {
+        "a": [int(x) for x in a],
+        "t_nz": bits_to_int(nz),
+        "t_sign": bits_to_int(sign),
+        "alpha": [int(x) for x in alpha],
+    }
 
 
 def vectors(n, group_size, k, is_signed, count, rng):
     """Random ``(a, t, alpha)`` rows, the first ones corner cases: all-zero weights, the largest
     ``|partial sums|`` with ``alpha = 255`` (both signs), ``alpha = 0``."""
-    low, high = (-2 ** (k - 1), 2 ** (k - 1)) if is_signed else (0, 2 ** k)
+    low, high = (-(2 ** (k - 1)), 2 ** (k - 1)) if is_signed else (0, 2**k)
     a = rng.integers(low, high, (count, n))
     t = rng.integers(-1, 2, (count, n))
     alpha = rng.integers(0, 256, (count, n // group_size))
-    extreme = low if is_signed else high - 1                   # the activation with the largest |t * a|
+    extreme = low if is_signed else high - 1  # the activation with the largest |t * a|
     t[0] = 0
-    a[1:3], t[1], t[2], alpha[1:3] = extreme, 1, -1, 255       # the two extremes of the result
+    a[1:3], t[1], t[2], alpha[1:3] = extreme, 1, -1, 255  # the two extremes of the result
     alpha[3] = 0
     return a, t, alpha
 
@@ -85,10 +94,17 @@ def test_seeds_fgq_example():
     assert outputs == [-4801] == [fgq_dot(np.array(a), np.array(t), np.array([113, 179]), 4)]
 
 
-@pytest.mark.parametrize("n, group_size, k, is_signed, depth", [
-    (1, 1, 2, True, 2), (8, 4, 8, False, 1), (12, 4, 4, True, 3), (12, 3, 5, False, 6),
-    (16, 16, 8, True, 4), (20, 1, 3, False, 2),
-])
+@pytest.mark.parametrize(
+    "n, group_size, k, is_signed, depth",
+    [
+        (1, 1, 2, True, 2),
+        (8, 4, 8, False, 1),
+        (12, 4, 4, True, 3),
+        (12, 3, 5, False, 6),
+        (16, 16, 8, True, 4),
+        (20, 1, 3, False, 2),
+    ],
+)
 def test_random(n, group_size, k, is_signed, depth, seed=1705):
     rng = np.random.default_rng(seed + n + group_size)
     a, t, alpha = vectors(n, group_size, k, is_signed, 40, rng)
@@ -108,8 +124,9 @@ def test_latency_and_full_rate(depth):
 @pytest.mark.parametrize("depth", [1, 4])
 def test_backpressure_and_idle(depth, seed=77):
     a, t, alpha = vectors(16, 4, 6, True, 60, np.random.default_rng(seed))
-    outputs, _ = run(FGQDotProduct(16, 4, 6, True, depth), a, t, alpha,
-                     ready_pattern=(1, 0, 1, 1, 0, 0), valid_pattern=(1, 1, 0))
+    outputs, _ = run(
+        FGQDotProduct(16, 4, 6, True, depth), a, t, alpha, ready_pattern=(1, 0, 1, 1, 0, 0), valid_pattern=(1, 1, 0)
+    )
     assert outputs == fgq_dot(a, t, alpha, 4).tolist(), f"seed {seed}"
 
 

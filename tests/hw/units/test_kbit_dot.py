@@ -11,7 +11,6 @@ from lowbit.hw.units.kbit_dot import AddTreeDotProduct, BitSerialDotProduct, KBi
 from lowbit.hw.units.unit import PEArray
 from lowbit.sw.golden import bitserial_dot
 from lowbit.sw.kinds.packing import bits_to_int, pack_bits
-
 from tests.hw import streamsim
 
 UNITS = [BitSerialDotProduct, AddTreeDotProduct]
@@ -31,19 +30,18 @@ def random_vectors(rng, count, n, k, is_signed, weights):
     p, q = rng.integers(0, 2, (2, count, n), dtype=np.uint8)
     a[1] = 0
     a[2:4], a[4:6] = high, low
-    if weights == "ternary":                     # p = w_nz, q = w_sign
+    if weights == "ternary":  # p = w_nz, q = w_sign
         p[0] = 0
         p[2:6], q[2:6:2], q[3:6:2] = 1, 0, 1
         return a, p, q & p, (p, q)
-    q[0] = 0                                     # p = w (1 = +1), q = valid
+    q[0] = 0  # p = w (1 = +1), q = valid
     q[2:6], p[2:6:2], p[3:6:2] = 1, 1, 0
     return a, q, (1 - p) & q, (p, q)
 
 
 def payloads(a, planes, weights):
     names = ("w_nz", "w_sign") if weights == "ternary" else ("w", "valid")
-    return [{"a": row.tolist(), names[0]: bits_to_int(x), names[1]: bits_to_int(y)}
-            for row, x, y in zip(a, *planes)]
+    return [{"a": row.tolist(), names[0]: bits_to_int(x), names[1]: bits_to_int(y)} for row, x, y in zip(a, *planes)]
 
 
 def golden(a, k, is_signed, w_nz, w_sign):
@@ -51,6 +49,7 @@ def golden(a, k, is_signed, w_nz, w_sign):
 
 
 # --- construction -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cls", UNITS)
 def test_init(cls):
@@ -61,32 +60,35 @@ def test_init(cls):
     assert unit.SHARED_FIELDS == ("a", "valid") and cls(8, 2).SHARED_FIELDS == ("a",)
     assert list(dict(cls(8, 2).i.payload.shape())) == ["a", "w_nz", "w_sign"]
     assert cls(8, 8).i.payload.shape()["a"].shape == data.ArrayLayout(unsigned(8), 8)
-    assert cls(64, 8).o.payload.shape() == signed(15)          # [-16320, 16320]
-    assert cls(1, 2, True).o.payload.shape() == signed(3)      # [-2, 2]
+    assert cls(64, 8).o.payload.shape() == signed(15)  # [-16320, 16320]
+    assert cls(1, 2, True).o.payload.shape() == signed(3)  # [-2, 2]
 
 
 def test_init_timing_attributes():
     bitserial = BitSerialDotProduct(64, 8, pipeline_depth=7)
     assert (bitserial.latency, bitserial.cycles_per_vector, bitserial.pipeline_depth) == (8, 8, 7)
-    assert BitSerialDotProduct(1, 3).latency == 2              # the one-leaf tree has depth 1
+    assert BitSerialDotProduct(1, 3).latency == 2  # the one-leaf tree has depth 1
     tree = AddTreeDotProduct(64, 8, pipeline_depth=7)
     assert (tree.latency, tree.cycles_per_vector) == (7, 1)
     assert AddTreeDotProduct(1, 3).latency == 1
 
 
 @pytest.mark.parametrize("cls", UNITS)
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"n": 0}, ValueError, "n must be at least 1, not 0"),
-    ({"n": 2.0}, TypeError, "n must be an integer, not 2.0"),
-    ({"k": 1}, ValueError, "k must be between 2 and 8, not 1"),
-    ({"k": 9}, ValueError, "k must be between 2 and 8, not 9"),
-    ({"k": True}, TypeError, "k must be an integer, not True"),
-    ({"signed": 1}, TypeError, "signed must be a bool, not 1"),
-    ({"weights": "int2"}, ValueError, "weights must be one of ternary, binary, not 'int2'"),
-    ({"pipeline_depth": 0}, ValueError, "pipeline_depth must be between 1 and 5 for n=16, not 0"),
-    ({"pipeline_depth": 6}, ValueError, "pipeline_depth must be between 1 and 5 for n=16, not 6"),
-    ({"pipeline_depth": "2"}, TypeError, "pipeline_depth must be an integer, not '2'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"n": 0}, ValueError, "n must be at least 1, not 0"),
+        ({"n": 2.0}, TypeError, "n must be an integer, not 2.0"),
+        ({"k": 1}, ValueError, "k must be between 2 and 8, not 1"),
+        ({"k": 9}, ValueError, "k must be between 2 and 8, not 9"),
+        ({"k": True}, TypeError, "k must be an integer, not True"),
+        ({"signed": 1}, TypeError, "signed must be a bool, not 1"),
+        ({"weights": "int2"}, ValueError, "weights must be one of ternary, binary, not 'int2'"),
+        ({"pipeline_depth": 0}, ValueError, "pipeline_depth must be between 1 and 5 for n=16, not 0"),
+        ({"pipeline_depth": 6}, ValueError, "pipeline_depth must be between 1 and 5 for n=16, not 6"),
+        ({"pipeline_depth": "2"}, TypeError, "pipeline_depth must be an integer, not '2'"),
+    ],
+)
 def test_init_wrong_params(cls, kwargs, error, message):
     params = {"n": 16, "k": 4, "signed": False, "weights": "ternary", "pipeline_depth": None, **kwargs}
     with pytest.raises(error, match=f"^{message}$"):
@@ -95,36 +97,47 @@ def test_init_wrong_params(cls, kwargs, error, message):
 
 # --- arithmetic ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cls", UNITS)
 def test_seeds_twn_example(cls):
-    # TWN's worked example (docs/arithmetic.md): t = [1, -1, 0, -1, 1, 0, -1, 0] (planes 0x5B / 0x4A), x = [10, 20, ..., 80]: -70.
+    # TWN's worked example (docs/arithmetic.md): t = [1, -1, 0, -1, 1, 0, -1, 0] (planes 0x5B / 0x4A),
+    # x = [10, 20, ..., 80]: -70.
     # As binary weights the zero taps become padding: w = ~w_sign, valid = w_nz.
     x = list(range(10, 90, 10))
     ternary = {"a": x, "w_nz": 0x5B, "w_sign": 0x4A}
     binary = {"a": x, "w": ~0x4A & 0xFF, "valid": 0x5B}
     assert streamsim.simulate(cls(8, 8, False, "ternary"), [ternary])[0] == [-70]
     assert streamsim.simulate(cls(8, 8, False, "binary"), [binary])[0] == [-70]
-    assert golden(np.array([x]), 8, False, np.array([[1, 1, 0, 1, 1, 0, 1, 0]]),
-                  np.array([[0, 1, 0, 1, 0, 0, 1, 0]])) == [-70]
+    assert golden(
+        np.array([x]), 8, False, np.array([[1, 1, 0, 1, 1, 0, 1, 0]]), np.array([[0, 1, 0, 1, 0, 0, 1, 0]])
+    ) == [-70]
 
 
 @pytest.mark.parametrize("cls", UNITS)
-@pytest.mark.parametrize("n, k, is_signed, weights, depth, seed", [
-    (1, 2, True, "ternary", 1, 101),
-    (5, 3, False, "binary", 2, 105),
-    (13, 8, True, "binary", 3, 113),
-    (16, 4, False, "ternary", 5, 116),
-    (64, 8, False, "ternary", None, 164),
-])
+@pytest.mark.parametrize(
+    "n, k, is_signed, weights, depth, seed",
+    [
+        (1, 2, True, "ternary", 1, 101),
+        (5, 3, False, "binary", 2, 105),
+        (13, 8, True, "binary", 3, 113),
+        (16, 4, False, "ternary", 5, 116),
+        (64, 8, False, "ternary", None, 164),
+    ],
+)
 def test_random(cls, n, k, is_signed, weights, depth, seed):
     rng = np.random.default_rng(seed)
     a, w_nz, w_sign, planes = random_vectors(rng, 30, n, k, is_signed, weights)
-    outputs, _ = streamsim.simulate(cls(n, k, is_signed, weights, depth), payloads(a, planes, weights),
-                                    ready_pattern=(1, 1, 0), valid_pattern=(1, 0, 1, 1))
+    outputs, _ = streamsim.simulate(
+        cls(n, k, is_signed, weights, depth),
+        payloads(a, planes, weights),
+        ready_pattern=(1, 1, 0),
+        valid_pattern=(1, 0, 1, 1),
+    )
     assert outputs == golden(a, k, is_signed, w_nz, w_sign), f"seed {seed}"
 
 
 # --- timing and flow control -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cls", UNITS)
 @pytest.mark.parametrize("n, k, depth", [(1, 2, 1), (16, 3, 2), (16, 8, 5)])
@@ -143,18 +156,25 @@ def test_latency_and_cycles_per_vector(cls, n, k, depth, seed=7):
 
 
 @pytest.mark.parametrize("cls", UNITS)
-@pytest.mark.parametrize("ready_pattern, valid_pattern", [
-    ((0, 1), (1,)),
-    ((1, 1, 1, 0), (1, 1, 0)),
-    ((0, 0, 0, 0, 0, 1), (1,)),                  # long stalls: the result must wait, not be overwritten
-    ((1, 0, 0, 1, 1, 1, 1, 0, 1), (0, 0, 1)),
-    ((0,) * 7 + (1,) * 9, (1, 0)),
-])
+@pytest.mark.parametrize(
+    "ready_pattern, valid_pattern",
+    [
+        ((0, 1), (1,)),
+        ((1, 1, 1, 0), (1, 1, 0)),
+        ((0, 0, 0, 0, 0, 1), (1,)),  # long stalls: the result must wait, not be overwritten
+        ((1, 0, 0, 1, 1, 1, 1, 0, 1), (0, 0, 1)),
+        ((0,) * 7 + (1,) * 9, (1, 0)),
+    ],
+)
 def test_backpressure(cls, ready_pattern, valid_pattern, seed=23):
     rng = np.random.default_rng(seed)
     a, w_nz, w_sign, planes = random_vectors(rng, 25, 9, 3, True, "binary")
-    outputs, _ = streamsim.simulate(cls(9, 3, True, "binary", 2), payloads(a, planes, "binary"),
-                                    ready_pattern=ready_pattern, valid_pattern=valid_pattern)
+    outputs, _ = streamsim.simulate(
+        cls(9, 3, True, "binary", 2),
+        payloads(a, planes, "binary"),
+        ready_pattern=ready_pattern,
+        valid_pattern=valid_pattern,
+    )
     assert outputs == golden(a, 3, True, w_nz, w_sign), f"seed {seed}"
 
 
@@ -181,12 +201,11 @@ def test_pe_array(cls, weights, pe=3, n=6, k=4, seed=53):
             else:
                 channels.append({"w": bits_to_int(p)})
                 w_nz, w_sign = valid[j], (1 - p) & valid[j]
-            sums.append(golden(a[j:j + 1], k, True, w_nz[None], w_sign[None])[0])
+            sums.append(golden(a[j : j + 1], k, True, w_nz[None], w_sign[None])[0])
         shared = {"a": a[j].tolist()} | ({"valid": bits_to_int(valid[j])} if weights == "binary" else {})
         items.append({"shared": shared, "channels": channels})
         expected.append(sums)
-    outputs, _ = streamsim.simulate(array, items, ready_pattern=(1, 0, 1, 1, 0, 0),
-                                    valid_pattern=(1, 1, 0))
+    outputs, _ = streamsim.simulate(array, items, ready_pattern=(1, 0, 1, 1, 0, 0), valid_pattern=(1, 1, 0))
     assert [[out[c] for c in range(pe)] for out in outputs] == expected, f"seed {seed}"
     # At full rate the array keeps the unit's timing.
     outputs, cycles = streamsim.simulate(array, items[:4])
@@ -194,10 +213,13 @@ def test_pe_array(cls, weights, pe=3, n=6, k=4, seed=53):
     assert cycles == [(j + 1) * per + array.latency for j in range(4)]
 
 
-@pytest.mark.parametrize("n, k, is_signed, weights, seed", [
-    (1, 8, True, "binary", 301),
-    (13, 4, False, "ternary", 313),
-])
+@pytest.mark.parametrize(
+    "n, k, is_signed, weights, seed",
+    [
+        (1, 8, True, "binary", 301),
+        (13, 4, False, "ternary", 313),
+    ],
+)
 def test_add_tree_combinational_core(n, k, is_signed, weights, seed):
     """The register-free core that the formal proofs use computes the same sums as the pipelined unit."""
     rng = np.random.default_rng(seed)

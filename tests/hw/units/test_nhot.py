@@ -7,16 +7,17 @@ from amaranth.lib import data
 
 from lowbit.hw.units.nhot import NHotDotInput, NHotDotProduct, exponent_bits, nhot_dot_width
 from lowbit.hw.units.unit import PEArray
-from lowbit.sw.kinds.encodings import nhot_nearest, nhot_terms
 from lowbit.sw.golden import nhot_dot
-
+from lowbit.sw.kinds.encodings import nhot_nearest, nhot_terms
 from tests.hw import streamsim
 
 
 def term_payload(present, sign, exponent):
     """Terms ``(n, n_terms)`` as the ``terms`` field: a list (per activation) of lists of dicts."""
-    return [[{"present": int(p), "sign": int(s), "exponent": int(e)} for p, s, e in zip(*row)]
-            for row in zip(present, sign, exponent)]
+    return [
+        [{"present": int(p), "sign": int(s), "exponent": int(e)} for p, s, e in zip(*row)]
+        for row in zip(present, sign, exponent)
+    ]
 
 
 def payload(x, present, sign, exponent):
@@ -56,33 +57,40 @@ def test_exponent_bits():
 def test_width_is_exact():
     # n * n_terms * max|x| * 2**(b-1): signed 8-bit x, 8-bit weights, 8 x 2 terms: 16 * 128 * 128 = 2**18.
     assert nhot_dot_width(8, 2) == 20
-    assert nhot_dot_width(1, 1, 2, True, 2) == 4          # [-4, 4]: (-2) * (-2)
-    assert nhot_dot_width(1, 1, 2, False, 2) == 4         # [-6, 6]: 3 << 1
+    assert nhot_dot_width(1, 1, 2, True, 2) == 4  # [-4, 4]: (-2) * (-2)
+    assert nhot_dot_width(1, 1, 2, False, 2) == 4  # [-6, 6]: 3 << 1
     assert nhot_dot_width(13, 3, 5, False, 6) == (13 * 3 * 31 * 32).bit_length() + 1
 
 
-@pytest.mark.parametrize("args, error, message", [
-    ((0, 2), ValueError, "n must be at least 1, not 0"),
-    ((4, 4), ValueError, "n_terms must be between 1 and 3, not 4"),
-    ((4, 0), ValueError, "n_terms must be between 1 and 3, not 0"),
-    ((4, 2, 9), ValueError, "k must be between 2 and 8, not 9"),
-    ((4, 2, 1), ValueError, "k must be between 2 and 8, not 1"),
-    ((4, 2, 8, True, 9), ValueError, "weight_bits must be between 2 and 8, not 9"),
-    ((4, 2, 8, True, 1), ValueError, "weight_bits must be between 2 and 8, not 1"),
-    ((4, 2, 8, 1), TypeError, "signed must be True or False, not 1"),
-    ((4.0, 2), TypeError, "n must be an integer, not 4.0"),
-    ((4, True), TypeError, "n_terms must be an integer, not True"),
-    ((4, 2, 8, True, 8, 5), ValueError, "pipeline_depth must be between 1 and 4 for n=4, n_terms=2, k=8, "
-                                        "signed=True, weight_bits=8, not 5"),
-    ((4, 2, 8, True, 8, 0), ValueError, "pipeline_depth must be between 1 and 4 for .*, not 0"),
-])
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        ((0, 2), ValueError, "n must be at least 1, not 0"),
+        ((4, 4), ValueError, "n_terms must be between 1 and 3, not 4"),
+        ((4, 0), ValueError, "n_terms must be between 1 and 3, not 0"),
+        ((4, 2, 9), ValueError, "k must be between 2 and 8, not 9"),
+        ((4, 2, 1), ValueError, "k must be between 2 and 8, not 1"),
+        ((4, 2, 8, True, 9), ValueError, "weight_bits must be between 2 and 8, not 9"),
+        ((4, 2, 8, True, 1), ValueError, "weight_bits must be between 2 and 8, not 1"),
+        ((4, 2, 8, 1), TypeError, "signed must be True or False, not 1"),
+        ((4.0, 2), TypeError, "n must be an integer, not 4.0"),
+        ((4, True), TypeError, "n_terms must be an integer, not True"),
+        (
+            (4, 2, 8, True, 8, 5),
+            ValueError,
+            "pipeline_depth must be between 1 and 4 for n=4, n_terms=2, k=8, signed=True, weight_bits=8, not 5",
+        ),
+        ((4, 2, 8, True, 8, 0), ValueError, "pipeline_depth must be between 1 and 4 for .*, not 0"),
+    ],
+)
 def test_init_wrong(args, error, message):
     with pytest.raises(error, match=message):
         NHotDotProduct(*args)
 
 
 def test_seeds_nhot_example():
-    # n-hot's worked example (b = 8, n = 2, docs/arithmetic.md): q rounds to [112, -48, 15, -127, 72, 6, -34, 80]; sum q * x = -97.
+    # n-hot's worked example (b = 8, n = 2, docs/arithmetic.md): q rounds to
+    # [112, -48, 15, -127, 72, 6, -34, 80]; sum q * x = -97.
     q = nhot_nearest([105, -52, 15, -127, 72, 6, -34, 84], 2)
     assert q.tolist() == [112, -48, 15, -127, 72, 6, -34, 80]
     x = np.array([3, -7, 12, 5, -1, 9, 4, -2])
@@ -96,20 +104,23 @@ def cases(rng, count, n, n_terms, k, signed_x, weight_bits):
     x = random_x(rng, count, n, k, signed_x)
     present, sign, exponent = random_terms(rng, count, n, n_terms, weight_bits)
     x_extreme = -(1 << (k - 1)) if signed_x else (1 << k) - 1
-    present[:2], exponent[:2], x[:2] = 1, weight_bits - 1, x_extreme   # largest |result|, both signs
+    present[:2], exponent[:2], x[:2] = 1, weight_bits - 1, x_extreme  # largest |result|, both signs
     sign[0], sign[1] = 0, 1
-    present[2] = 0                                                       # all-zero weights
-    x[3] = 0                                                             # all-zero activations
+    present[2] = 0  # all-zero weights
+    x[3] = 0  # all-zero activations
     return x, present, sign, exponent
 
 
-@pytest.mark.parametrize("n, n_terms, k, signed_x, weight_bits, seed", [
-    (1, 1, 2, True, 2, 101),
-    (5, 2, 8, True, 8, 102),
-    (7, 3, 5, False, 6, 103),
-    (16, 3, 8, False, 8, 104),
-    (3, 2, 3, True, 3, 105),
-])
+@pytest.mark.parametrize(
+    "n, n_terms, k, signed_x, weight_bits, seed",
+    [
+        (1, 1, 2, True, 2, 101),
+        (5, 2, 8, True, 8, 102),
+        (7, 3, 5, False, 6, 103),
+        (16, 3, 8, False, 8, 104),
+        (3, 2, 3, True, 3, 105),
+    ],
+)
 def test_random(n, n_terms, k, signed_x, weight_bits, seed):
     rng = np.random.default_rng(seed)
     x, present, sign, exponent = cases(rng, 60, n, n_terms, k, signed_x, weight_bits)
@@ -126,7 +137,7 @@ def test_random(n, n_terms, k, signed_x, weight_bits, seed):
 def test_pipeline_depths(depth, seed=211):
     """Every depth computes the same results and has a latency of ``depth`` cycles."""
     rng = np.random.default_rng(seed)
-    x, present, sign, exponent = cases(rng, 20, 5, 1, 6, True, 8)    # 5 leaves: levels 1 + 3
+    x, present, sign, exponent = cases(rng, 20, 5, 1, 6, True, 8)  # 5 leaves: levels 1 + 3
     unit = NHotDotProduct(5, 1, 6, True, 8, depth)
     assert unit.latency == depth
     outputs, cycles = streamsim.simulate(unit, [payload(*v) for v in zip(x, present, sign, exponent)])
@@ -138,9 +149,12 @@ def test_back_pressure(seed=223):
     """Idle input cycles and a stalled output lose and duplicate nothing."""
     rng = np.random.default_rng(seed)
     x, present, sign, exponent = cases(rng, 40, 6, 2, 7, True, 7)
-    outputs, _ = streamsim.simulate(NHotDotProduct(6, 2, 7, True, 7, 3),
-                                    [payload(*v) for v in zip(x, present, sign, exponent)],
-                                    ready_pattern=(1, 1, 0, 0, 1), valid_pattern=(1, 0, 1))
+    outputs, _ = streamsim.simulate(
+        NHotDotProduct(6, 2, 7, True, 7, 3),
+        [payload(*v) for v in zip(x, present, sign, exponent)],
+        ready_pattern=(1, 1, 0, 0, 1),
+        valid_pattern=(1, 0, 1),
+    )
     assert outputs == nhot_dot(x, present, sign, exponent).tolist(), f"seed {seed}"
 
 
@@ -148,8 +162,9 @@ def test_illegal_exponent_contributes_zero():
     # weight_bits = 6: exponents are 3 bits, 6 and 7 are not weights; such a term adds nothing.
     unit = NHotDotProduct(1, 2, 4, True, 6, 1)
     terms = [[1, 1], [0, 0], [6, 7]]
-    outputs, _ = streamsim.simulate(unit, [payload([5], *([t] for t in terms)),
-                                           payload([5], [[1, 1]], [[1, 0]], [[7, 5]])])
+    outputs, _ = streamsim.simulate(
+        unit, [payload([5], *([t] for t in terms)), payload([5], [[1, 1]], [[1, 0]], [[7, 5]])]
+    )
     assert outputs == [0, 5 << 5]
 
 
@@ -162,8 +177,12 @@ def test_pe_array(pe, seed=307):
     for _ in range(30):
         x = random_x(rng, 1, n, k, True)[0]
         channels = [random_terms(rng, 1, n, n_terms, 8) for _ in range(pe)]
-        payloads.append({"shared": {"x": [int(v) for v in x]},
-                         "channels": [{"terms": term_payload(p[0], s[0], e[0])} for p, s, e in channels]})
+        payloads.append(
+            {
+                "shared": {"x": [int(v) for v in x]},
+                "channels": [{"terms": term_payload(p[0], s[0], e[0])} for p, s, e in channels],
+            }
+        )
         expected.append([int(nhot_dot(x, p[0], s[0], e[0])) for p, s, e in channels])
     array = PEArray(lambda: NHotDotProduct(n, n_terms, k), pe)
     assert set(array.shared_layout.members) == {"x"} and set(array.channel_layout.members) == {"terms"}

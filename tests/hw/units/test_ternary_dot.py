@@ -6,7 +6,6 @@ from amaranth.hdl import signed
 
 from lowbit.hw.units.ternary_dot import TernaryBinaryDotInput, TernaryDotInput, TernaryDotProduct
 from lowbit.sw.kinds.packing import bits_to_int
-
 from tests.hw import streamsim
 
 
@@ -34,7 +33,8 @@ def test_init_wrong_n():
 
 
 def test_seeds_twn_example():
-    # TWN's worked example (docs/arithmetic.md): t = [1, -1, 0, -1, 1, 0, -1, 0]; against x = [1, 1, ...] the sum is t's sum.
+    # TWN's worked example (docs/arithmetic.md): t = [1, -1, 0, -1, 1, 0, -1, 0]; against x = [1, 1, ...]
+    # the sum is t's sum.
     t = np.array([1, -1, 0, -1, 1, 0, -1, 0])
     w_nz, w_sign = planes(t)
     assert bits_to_int(w_nz) == 0x5B and bits_to_int(w_sign) == 0x4A
@@ -52,10 +52,17 @@ def test_ternary_random(n, depth, seed=31):
     payloads = []
     for ak, wk in zip(a, w):
         (a_nz, a_sign), (w_nz, w_sign) = planes(ak), planes(wk)
-        payloads.append({"a_nz": bits_to_int(a_nz), "a_sign": bits_to_int(a_sign),
-                         "w_nz": bits_to_int(w_nz), "w_sign": bits_to_int(w_sign)})
-    outputs, _ = streamsim.simulate(TernaryDotProduct(n, "ternary", depth), payloads,
-                                    ready_pattern=(1, 1, 0), valid_pattern=(1, 0, 1, 1))
+        payloads.append(
+            {
+                "a_nz": bits_to_int(a_nz),
+                "a_sign": bits_to_int(a_sign),
+                "w_nz": bits_to_int(w_nz),
+                "w_sign": bits_to_int(w_sign),
+            }
+        )
+    outputs, _ = streamsim.simulate(
+        TernaryDotProduct(n, "ternary", depth), payloads, ready_pattern=(1, 1, 0), valid_pattern=(1, 0, 1, 1)
+    )
     assert outputs == (a * w).sum(axis=1).tolist(), f"seed {seed + n}"
 
 
@@ -68,8 +75,9 @@ def test_binary_activations_random(n, seed=41):
     payloads = []
     for b, v, wk in zip(bits, valid, w):
         w_nz, w_sign = planes(wk)
-        payloads.append({"a": bits_to_int(b), "valid": bits_to_int(v),
-                         "w_nz": bits_to_int(w_nz), "w_sign": bits_to_int(w_sign)})
+        payloads.append(
+            {"a": bits_to_int(b), "valid": bits_to_int(v), "w_nz": bits_to_int(w_nz), "w_sign": bits_to_int(w_sign)}
+        )
     outputs, _ = streamsim.simulate(TernaryDotProduct(n, "binary"), payloads, ready_pattern=(0, 1))
     reference = ((2 * bits.astype(int) - 1) * w * valid).sum(axis=1)
     assert outputs == reference.tolist(), f"seed {seed + n}"

@@ -10,7 +10,6 @@ from lowbit.hw.units.binary_dot import BinaryDotProduct
 from lowbit.hw.units.fatnn import FATNNDotProduct
 from lowbit.hw.units.unit import PEArray
 from lowbit.sw.kinds.packing import bits_to_int
-
 from tests.hw import streamsim
 from tests.hw.units.test_fatnn import fatnn_case
 
@@ -35,6 +34,7 @@ def test_pe_array_wrong_pe():
 def test_pe_array_wrong_shared_fields():
     class Broken(BinaryDotProduct):
         SHARED_FIELDS = ("a", "x")
+
     with pytest.raises(ValueError, match=r"Broken.SHARED_FIELDS names fields it does not have: \['x'\]"):
         PEArray(lambda: Broken(8), 2)
 
@@ -47,8 +47,12 @@ def test_pe_array_fatnn(pe, n, seed=7):
     for _ in range(40):
         a = rng.integers(0, 3, n)
         cases = [fatnn_case(a, rng.integers(-1, 2, n)) for _ in range(pe)]
-        payloads.append({"shared": {"a_nz": cases[0][0]["a_nz"], "a_sign": cases[0][0]["a_sign"]},
-                         "channels": [{k: p[k] for k in ("w_nz", "w_sign", "w_sum")} for p, _ in cases]})
+        payloads.append(
+            {
+                "shared": {"a_nz": cases[0][0]["a_nz"], "a_sign": cases[0][0]["a_sign"]},
+                "channels": [{k: p[k] for k in ("w_nz", "w_sign", "w_sum")} for p, _ in cases],
+            }
+        )
         expected.append([g for _, g in cases])
     array = PEArray(lambda: FATNNDotProduct(n), pe)
     outputs, _ = streamsim.simulate(array, payloads, ready_pattern=(0, 1, 1), valid_pattern=(1, 0))

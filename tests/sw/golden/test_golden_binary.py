@@ -6,8 +6,8 @@ from lowbit.sw.kinds.packing import decode_binary, encode_binary, pack_bits, val
 
 
 def test_seeds_example():
-    a = pack_bits(encode_binary([.7, -1.2, 0, 3.5, -.1, 2.2, -4, .3]))
-    w = pack_bits(encode_binary([.5, -.2, -.8, .1, .3, -.4, .6, -.05]))
+    a = pack_bits(encode_binary([0.7, -1.2, 0, 3.5, -0.1, 2.2, -4, 0.3]))
+    w = pack_bits(encode_binary([0.5, -0.2, -0.8, 0.1, 0.3, -0.4, 0.6, -0.05]))
     assert binary_dot(a, w, n=8) == -2
     assert binary_dot(a, w, pack_bits(valid_mask(6, 8))) == 0  # the last two taps as padding
 
@@ -19,8 +19,9 @@ def test_matches_integer_reference(n, seed=7):
     reference = (decode_binary(a).astype(np.int64) * decode_binary(w) * v).sum(axis=-1)
     got = binary_dot(pack_bits(a), pack_bits(w), pack_bits(v))
     assert np.array_equal(got, reference), f"seed {seed + n}"
-    assert np.array_equal(binary_dot(pack_bits(a), pack_bits(w), n=n),
-                          (decode_binary(a).astype(np.int64) * decode_binary(w)).sum(axis=-1))
+    assert np.array_equal(
+        binary_dot(pack_bits(a), pack_bits(w), n=n), (decode_binary(a).astype(np.int64) * decode_binary(w)).sum(axis=-1)
+    )
 
 
 def test_extremes():

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from lowbit.sw.model.inputs import input_codes, input_scale
-from lowbit.sw.kinds.encodings import activation_values
-from lowbit.sw.train.export import export_model, layer_input
 from lowbit.sw.golden import GoldenNetwork, multithreshold
-from lowbit.sw.train.mlp import ActivationSpec, NetworkConfig, QuantMLP, WeightSpec
+from lowbit.sw.kinds.encodings import activation_values
+from lowbit.sw.model.inputs import input_codes, input_scale
+from lowbit.sw.train.export import export_model, layer_input
+from lowbit.sw.train.mlp import ActivationSpec, NetworkConfig, WeightSpec
 from lowbit.sw.train.qat import scheme_config
+
 
 def torch_codes(result, pixels):
     net = result.net
@@ -62,10 +63,12 @@ def test_accumulators_equal_integer_matmul(integer_name, tiny_nets, tiny_models,
     for index, layer in enumerate(model.layers):
         acc, out = reference_layer(layer, trace["codes"][index])
         assert np.array_equal(trace["accumulators"][index], acc), f"{name}: layer {index} accumulators"
-        assert np.array_equal(trace["accumulators"][index], torch_trace["accumulators"][index].numpy()), \
+        assert np.array_equal(trace["accumulators"][index], torch_trace["accumulators"][index].numpy()), (
             f"{name}: layer {index} accumulators differ from PyTorch"
-        assert np.array_equal(trace["codes"][index], torch_trace["codes"][index].numpy()), \
+        )
+        assert np.array_equal(trace["codes"][index], torch_trace["codes"][index].numpy()), (
             f"{name}: layer {index} input codes differ from PyTorch"
+        )
         if out is not None:
             assert np.array_equal(trace["codes"][index + 1], out), f"{name}: layer {index} thresholds"
     lo, hi = model.layers[0].accumulator_range()
@@ -79,16 +82,21 @@ def exhaustive_fold_check(net, model, limit=40_000):
         lo, hi = record.accumulator_range()
         start, stop = int(lo.min()), int(hi.max())
         grid = np.linspace(start, stop, min(limit, stop - start + 1)).round().astype(np.int64)
-        grid = np.unique(np.concatenate([grid, record.thresholds.ravel() - 1, record.thresholds.ravel(),
-                                         record.thresholds.ravel() + 1]))
+        grid = np.unique(
+            np.concatenate(
+                [grid, record.thresholds.ravel() - 1, record.thresholds.ravel(), record.thresholds.ravel() + 1]
+            )
+        )
         grid = grid[(grid >= start) & (grid <= stop)]
         acc = np.broadcast_to(grid[:, None], (len(grid), layer.out_features))
         got = multithreshold(acc, record.thresholds, record.descending)
         expected = layer.fold_code(torch.from_numpy(acc.copy()).double(), steps[index]).numpy()
         inside = (acc >= lo) & (acc <= hi)
         bad = np.argwhere((got != expected) & inside)
-        assert not len(bad), (f"layer {index}: accumulator {acc[tuple(bad[0])]} channel {bad[0][1]}: "
-                              f"thresholds give {got[tuple(bad[0])]}, the fold {expected[tuple(bad[0])]}")
+        assert not len(bad), (
+            f"layer {index}: accumulator {acc[tuple(bad[0])]} channel {bad[0][1]}: "
+            f"thresholds give {got[tuple(bad[0])]}, the fold {expected[tuple(bad[0])]}"
+        )
 
 
 @pytest.mark.parametrize("name", ["binary", "twn", "fatnn", "nhot2", "fgq", "twn-ternary-act"])
@@ -101,13 +109,13 @@ def test_negative_batchnorm_scale(name, tiny_nets, split):
     net = copy.deepcopy(tiny_nets[name].net)
     with torch.no_grad():
         for layer in net.layers[:-1]:
-            layer.bn.weight[::2] *= -1          # every other channel falls with the accumulator
-            layer.bn.weight[1] = 0.0            # and one is constant
+            layer.bn.weight[::2] *= -1  # every other channel falls with the accumulator
+            layer.bn.weight[1] = 0.0  # and one is constant
     model = export_model(net, name)
     for record in model.layers[:-1]:
         assert record.descending[::2].all() and not record.descending[1::2].any()
         lo, hi = record.accumulator_range()
-        assert np.isin(record.thresholds[1], [lo[1], hi[1] + 1]).all()      # constant: always or never
+        assert np.isin(record.thresholds[1], [lo[1], hi[1] + 1]).all()  # constant: always or never
     got = GoldenNetwork(model).run(split.x_test)
     expected = net.integer_forward(torch_codes(tiny_nets[name], split.x_test)).numpy()
     assert np.array_equal(got, expected)
@@ -131,8 +139,9 @@ def test_last_layer_needs_one_scale():
 
 def test_mixed_float_refused():
     with pytest.raises(ValueError, match=r"does not mix float and integer layers"):
-        NetworkConfig(8, (16,), (WeightSpec("float"), WeightSpec("ternary", granularity="layer")),
-                      (ActivationSpec("uint"),))
+        NetworkConfig(
+            8, (16,), (WeightSpec("float"), WeightSpec("ternary", granularity="layer")), (ActivationSpec("uint"),)
+        )
 
 
 def test_layer_input_kinds(tiny_nets):
@@ -162,6 +171,7 @@ def test_input_codes():
 
 def test_split_is_fixed(split):
     from lowbit.sw.train.data import load_digits_split
+
     again = load_digits_split()
     assert len(split.y_train) == 1437 and len(split.y_test) == 360
     assert np.array_equal(split.x_test, again.x_test) and np.array_equal(split.y_test, again.y_test)

@@ -1,13 +1,29 @@
-"""The golden per-unit functions: the papers' worked examples (docs/arithmetic.md), exactly, then against plain integer references."""
+"""The golden per-unit functions: the papers' worked examples (docs/arithmetic.md), exactly, then against
+plain integer references."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lowbit.sw.kinds.encodings import (bit_planes, encode_fatnn_activation, encode_ternary, nhot_nearest, nhot_terms,
-                                 nhot_values)
-from lowbit.sw.golden import (binary_dot, bitserial_dot, fatnn_dot, fgq_dot, multithreshold, nhot_dot,
-                              ternary_binary_dot, ternary_dot)
+from lowbit.sw.golden import (
+    binary_dot,
+    bitserial_dot,
+    fatnn_dot,
+    fgq_dot,
+    multithreshold,
+    nhot_dot,
+    ternary_binary_dot,
+    ternary_dot,
+)
+from lowbit.sw.kinds.encodings import (
+    bit_planes,
+    encode_fatnn_activation,
+    encode_ternary,
+    nhot_nearest,
+    nhot_terms,
+    nhot_values,
+)
 from lowbit.sw.kinds.packing import encode_binary, pack_bits, valid_mask
 
 RANDOM_SEEDS = range(12)
@@ -20,9 +36,10 @@ def word(bits):
 
 # --- the papers' worked examples ------------------------------------------------------------------------------------
 
+
 def test_binary_example():
-    a = encode_binary([.7, -1.2, 0, 3.5, -.1, 2.2, -4, .3])
-    w = encode_binary([.5, -.2, -.8, .1, .3, -.4, .6, -.05])
+    a = encode_binary([0.7, -1.2, 0, 3.5, -0.1, 2.2, -4, 0.3])
+    w = encode_binary([0.5, -0.2, -0.8, 0.1, 0.3, -0.4, 0.6, -0.05])
     assert (word(a), word(w)) == (0xAD, 0x59)
     assert binary_dot(pack_bits(a), pack_bits(w), n=8) == -2
     assert binary_dot(pack_bits(a), pack_bits(w), n=6) == 0
@@ -73,11 +90,12 @@ def test_multithreshold_examples():
     thresholds = np.array([[-1, 2, 5], [0, 0, 0], [5, 2, -1]])
     acc = np.array([[-2, 0, 2], [5, -7, 7]])
     assert multithreshold(acc, thresholds, [False, False, True]).tolist() == [[0, 3, 2], [3, 0, 0]]
-    assert multithreshold(np.array([0, 1]), np.array([[1], [1]])).tolist() == [0, 1]      # binary: one threshold
+    assert multithreshold(np.array([0, 1]), np.array([[1], [1]])).tolist() == [0, 1]  # binary: one threshold
     assert multithreshold(np.array([0, 1]), np.array([[1], [1]]), True).tolist() == [1, 1]
 
 
 # --- errors ---------------------------------------------------------------------------------------------
+
 
 def test_bitserial_wrong_k():
     with pytest.raises(ValueError, match=r"k must be an integer from 1 to 8, not 9"):
@@ -125,6 +143,7 @@ def test_encode_ternary_bad_value():
 
 
 # --- against plain integer references (seeded; the seed is in every message) -------------------------------
+
 
 def _ternary(rng, shape):
     return rng.integers(-1, 2, size=shape)
@@ -187,8 +206,9 @@ def test_bitserial_dot_random(seed, signed):
         w = _ternary(rng, (3, n))
         got = bitserial_dot(a, k, signed, *_planes(w))
         expected = a[:, 0] @ w.T
-        assert np.array_equal(got, expected), \
+        assert np.array_equal(got, expected), (
             f"seed {seed}, k {k}, signed {signed}, n {n}: got {got}, expected {expected}"
+        )
 
 
 @pytest.mark.parametrize("seed", RANDOM_SEEDS)
@@ -254,7 +274,7 @@ def test_nhot_terms_round_trip(values, n_terms):
     present, sign, exponent = nhot_terms(q, n_terms, 8)
     rebuilt = (present * np.where(sign, -1, 1) * (1 << exponent.astype(np.int64))).sum(axis=-1)
     assert np.array_equal(rebuilt, q)
-    assert np.all(np.diff(np.where(present, exponent.astype(int), -1), axis=-1) <= 0)   # largest exponent first
+    assert np.all(np.diff(np.where(present, exponent.astype(int), -1), axis=-1) <= 0)  # largest exponent first
     assert np.all(exponent <= 7)
 
 

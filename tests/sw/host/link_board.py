@@ -3,8 +3,8 @@ in-memory loopback, ``test_serial.py`` through a pseudo-terminal): :class:`Board
 board's link rules of ``docs/serial.md`` with an application behind it, e.g. :func:`tile_app` of a
 :class:`lowbit.sim.reference.ModelTile`."""
 
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, FrameKind
 from lowbit.sw.host.link import FrameDecoder, FrameError, encode_frame
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, FrameKind
 
 __all__ = ["BoardModel", "finish", "tile_app"]
 
@@ -20,9 +20,11 @@ def finish(coroutine):
 
 def tile_app(tile):
     """``words -> response words`` of a :class:`ModelTile` (which never suspends), for :class:`BoardModel`."""
+
     def app(words):
         finish(tile.write(words))
         return finish(tile.read(tile.pending))
+
     return app
 
 
@@ -35,8 +37,8 @@ class BoardModel:
         self.to_host, self.app, self.ack_timeout, self.on_sync = to_host, app, ack_timeout, on_sync
         self.decoder = FrameDecoder()
         self.expected, self.tx_seq = 0, 0
-        self.outbox = []                 # words for the host not yet framed
-        self.pending = None              # (frame, sent at) until ACKed
+        self.outbox = []  # words for the host not yet framed
+        self.pending = None  # (frame, sent at) until ACKed
         self.delivered = []
 
     def receive(self, data, now):
@@ -66,7 +68,7 @@ class BoardModel:
                 self.pending, self.tx_seq = None, (self.tx_seq + 1) & 0xFF
             elif event.kind == FrameKind.NAK and self.pending:
                 self._send_pending(now)
-            elif event.kind == FrameKind.SYNC:        # a session starts: drop everything, reset the app
+            elif event.kind == FrameKind.SYNC:  # a session starts: drop everything, reset the app
                 self.expected, self.tx_seq, self.outbox, self.pending = 0, 0, [], None
                 if self.on_sync is not None:
                     self.on_sync()

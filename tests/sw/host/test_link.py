@@ -9,12 +9,11 @@ import random
 import numpy as np
 import pytest
 
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SOF, FrameKind, crc16
-from lowbit.sw.protocol import Family, InputKind, LayerConfig, TileGeometry, WeightKind
 from lowbit.sim.reference import ModelTile
 from lowbit.sw.host import TileInterface, TransportError
 from lowbit.sw.host.link import Frame, FrameDecoder, FrameError, LinkTransport, encode_frame
-
+from lowbit.sw.protocol import Family, InputKind, LayerConfig, TileGeometry, WeightKind
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SOF, FrameKind, crc16
 from tests.sw.host.link_board import BoardModel, tile_app
 
 
@@ -23,6 +22,7 @@ def run(coroutine):
 
 
 # --- frames ---------------------------------------------------------------------------------------------
+
 
 def test_example_frame_of_the_docs():
     """docs/serial.md: IDENTIFY's header word in a DATA frame, and an ACK (the CRC function is checked
@@ -37,10 +37,15 @@ def test_crc_check_value():
     assert crc16(encode_frame(FrameKind.NAK, 200)[1:]) == 0
 
 
-@pytest.mark.parametrize("kind, seq, words, message", [
-    (0x100, 0, [], "kind must be a byte"), (FrameKind.DATA, 256, [], "seq must be between 0 and 255, not 256"),
-    (FrameKind.DATA, 0, [0] * 65, "at most 64 words, not 65"), (FrameKind.DATA, 0, [1 << 32], "32-bit"),
-])
+@pytest.mark.parametrize(
+    "kind, seq, words, message",
+    [
+        (0x100, 0, [], "kind must be a byte"),
+        (FrameKind.DATA, 256, [], "seq must be between 0 and 255, not 256"),
+        (FrameKind.DATA, 0, [0] * 65, "at most 64 words, not 65"),
+        (FrameKind.DATA, 0, [1 << 32], "32-bit"),
+    ],
+)
 def test_encode_wrong(kind, seq, words, message):
     with pytest.raises(ValueError, match=message):
         encode_frame(kind, seq, words)
@@ -53,7 +58,7 @@ def test_decoder_incremental_skips_junk_and_reports_errors():
     too_many = bytes([SOF, FrameKind.DATA, 0]) + (MAX_FRAME_WORDS + 1).to_bytes(2, "little")
     stream = b"\x00\x13" + good + bytes(bad) + too_many + encode_frame(FrameKind.ACK, 9) + good[:6]
     decoder, events = FrameDecoder(), []
-    for byte in stream:                                            # one byte at a time
+    for byte in stream:  # one byte at a time
         events += decoder.feed([byte])
     assert events[0] == Frame(FrameKind.DATA, 3, (1, 0xA5A5A5A5, 0xFFFFFFFF))
     assert isinstance(events[1], FrameError) and events[1].reason == "crc"
@@ -65,6 +70,7 @@ def test_decoder_incremental_skips_junk_and_reports_errors():
 
 
 # --- the loopback -----------------------------------------------------------------------------------------
+
 
 class Clock:
     def __init__(self):
@@ -84,13 +90,13 @@ class Channel:
     def put(self, frame):
         frame = bytearray(frame)
         roll = self.rng.random()
-        if roll < self.rate:                                        # a flipped bit
+        if roll < self.rate:  # a flipped bit
             frame[self.rng.randrange(len(frame))] ^= 1 << self.rng.randrange(8)
-        elif roll < 2 * self.rate:                                  # cut short
-            frame = frame[:self.rng.randrange(1, len(frame))]
-        elif roll < 3 * self.rate:                                  # lost
+        elif roll < 2 * self.rate:  # cut short
+            frame = frame[: self.rng.randrange(1, len(frame))]
+        elif roll < 3 * self.rate:  # lost
             frame = bytearray()
-        elif roll < 4 * self.rate:                                  # duplicated
+        elif roll < 4 * self.rate:  # duplicated
             frame = frame + frame
         self.faults += roll < 4 * self.rate
         self.bytes += frame
@@ -188,15 +194,20 @@ def test_silent_board_raises_a_clear_error():
 
     clock = Clock()
     link = LinkTransport(Silent(), timeout=0.5, retries=2, clock=clock)
-    with pytest.raises(TransportError, match=r"DATA frame seq 0 \(3 words\) was not acknowledged after 3 "
-                                             r"attempts: the board does not answer"):
+    with pytest.raises(
+        TransportError,
+        match=r"DATA frame seq 0 \(3 words\) was not acknowledged after 3 "
+        r"attempts: the board does not answer",
+    ):
         run(link.write([1, 2, 3]))
     with pytest.raises(TransportError, match="the board sent no DATA"):
         run(link.read(1))
 
 
-@pytest.mark.parametrize("kw, message", [({"timeout": 0}, "timeout must be a positive"),
-                                         ({"retries": -1}, "retries must be a non-negative integer")])
+@pytest.mark.parametrize(
+    "kw, message",
+    [({"timeout": 0}, "timeout must be a positive"), ({"retries": -1}, "retries must be a non-negative integer")],
+)
 def test_init_wrong(kw, message):
     with pytest.raises(ValueError, match=message):
         LinkTransport(object(), **kw)

@@ -1,10 +1,20 @@
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lowbit.sw.kinds.packing import (WORD_WIDTH, bits_to_int, decode_binary, encode_binary, int_to_bits,
-                               pack_bits, unpack_bits, valid_mask, words_for)
+from lowbit.sw.kinds.packing import (
+    WORD_WIDTH,
+    bits_to_int,
+    decode_binary,
+    encode_binary,
+    int_to_bits,
+    pack_bits,
+    unpack_bits,
+    valid_mask,
+    words_for,
+)
 
 
 def test_element_i_is_bit_i():
@@ -17,14 +27,16 @@ def test_element_i_is_bit_i():
 
 
 def test_seeds_example_bits():
-    a = encode_binary([.7, -1.2, 0, 3.5, -.1, 2.2, -4, .3])  # zero maps to +1
-    w = encode_binary([.5, -.2, -.8, .1, .3, -.4, .6, -.05])
+    a = encode_binary([0.7, -1.2, 0, 3.5, -0.1, 2.2, -4, 0.3])  # zero maps to +1
+    w = encode_binary([0.5, -0.2, -0.8, 0.1, 0.3, -0.4, 0.6, -0.05])
     assert bits_to_int(a) == 0xAD and bits_to_int(w) == 0x59
     assert decode_binary(a).tolist() == [1, -1, 1, 1, -1, 1, -1, 1]
 
 
-@given(arrays(np.uint8, st.tuples(st.integers(1, 3), st.integers(0, 200)), elements=st.integers(0, 1)),
-       st.sampled_from([1, 7, 8, 32, 64]))
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 3), st.integers(0, 200)), elements=st.integers(0, 1)),
+    st.sampled_from([1, 7, 8, 32, 64]),
+)
 def test_pack_unpack_roundtrip(bits, word_width):
     words = pack_bits(bits, word_width)
     assert words.shape == bits.shape[:-1] + (words_for(bits.shape[-1], word_width),)
@@ -51,10 +63,13 @@ def test_valid_mask():
         valid_mask(6, 5)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.array([0, 2]), "only 0 and 1"),
-    (np.array([0.0, 1.0]), "integer or boolean"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.array([0, 2]), "only 0 and 1"),
+        (np.array([0.0, 1.0]), "integer or boolean"),
+    ],
+)
 def test_pack_rejects_non_bits(bad, message):
     with pytest.raises((ValueError, TypeError), match=message):
         pack_bits(bad)

@@ -1,12 +1,13 @@
-"""Quantizers: the papers' worked examples (docs/arithmetic.md), levels, idempotence and straight-through gradient masks."""
+"""Quantizers: the papers' worked examples (docs/arithmetic.md), levels, idempotence and straight-through
+gradient masks."""
 
 import numpy as np
 import pytest
 import torch
 
-from lowbit.sw.train import quant
-from lowbit.sw.kinds.encodings import nhot_values
 from lowbit.sw.golden import fgq_dot
+from lowbit.sw.kinds.encodings import nhot_values
+from lowbit.sw.train import quant
 
 torch.set_num_threads(1)
 
@@ -18,6 +19,7 @@ def grad_of(module, x):
 
 
 # --- binary (PokeBNN) ----------------------------------------------------------------------------------
+
 
 def test_binary_activation_values_and_mask():
     q = quant.BinaryActivation(B=3.0)
@@ -42,7 +44,7 @@ def test_binary_weight_per_channel():
     iw = q.integer(w)
     assert iw.values.tolist() == [[1, -1, 1, 1], [-1, 1, 1, -1]]
     assert iw.scale.tolist() == [0.25, 1.0]
-    assert torch.equal(grad_of(q, w), torch.ones_like(w))            # the gradient always passes
+    assert torch.equal(grad_of(q, w), torch.ones_like(w))  # the gradient always passes
     assert quant.BinaryWeight("layer").integer(w).scale.tolist() == 1.0
 
 
@@ -50,21 +52,21 @@ def test_dprelu():
     d = quant.DPReLU(2)
     with torch.no_grad():
         d.slope_pos.copy_(torch.tensor([2.0, 1.0]))
-        d.slope_neg.copy_(torch.tensor([0.5, -3.0]))           # below min_slope: 0.01 in use
+        d.slope_neg.copy_(torch.tensor([0.5, -3.0]))  # below min_slope: 0.01 in use
         d.b_x.copy_(torch.tensor([1.0, 0.0]))
         d.b_y.copy_(torch.tensor([0.5, 0.0]))
     x = torch.tensor([[3.0, -2.0], [0.0, 2.0]])
     assert torch.allclose(d(x), torch.tensor([[2 * 2 - 0.5, 0.01 * -2], [0.5 * -1 - 0.5, 2.0]]))
     x.requires_grad_(True)
     d(x).sum().backward()
-    assert float(d.slope_neg.grad[1]) == -2.0                # straight through the clamp
+    assert float(d.slope_neg.grad[1]) == -2.0  # straight through the clamp
     raw = quant.DPReLU(1, slope_neg=-0.5, min_slope=None)
-    assert raw(torch.tensor([[-2.0]])).item() == 1.0         # the paper's form, unconstrained
+    assert raw(torch.tensor([[-2.0]])).item() == 1.0  # the paper's form, unconstrained
 
 
 # --- TWN ----------------------------------------------------------------------------------------------
 
-TWN_W = torch.tensor([[.9, -.33, .05, -1.2, .4, 0, -.6, .2]])
+TWN_W = torch.tensor([[0.9, -0.33, 0.05, -1.2, 0.4, 0, -0.6, 0.2]])
 TWN_X = torch.arange(10.0, 90.0, 10.0, dtype=torch.float64)
 
 
@@ -107,11 +109,12 @@ def test_twn_levels_idempotence_gradient(method, granularity):
 
 # --- FGQ ----------------------------------------------------------------------------------------------
 
+
 def test_fgq_example():
-    w = torch.tensor([[.42, -.05, .31, -.6, .02, .11, -.09, .7]])
+    w = torch.tensor([[0.42, -0.05, 0.31, -0.6, 0.02, 0.11, -0.09, 0.7]])
     iw = quant.FGQWeight(group_size=4).integer(w)
     assert iw.values[0].tolist() == [1, 0, 1, -1, 0, 0, 0, 1]
-    assert iw.alpha_q.tolist() == [[113, 179]]                # Q0.8 with S = 1 (every alpha < 1)
+    assert iw.alpha_q.tolist() == [[113, 179]]  # Q0.8 with S = 1 (every alpha < 1)
     assert float(iw.scale) == 1 / 256
     a = np.array([12, 200, 7, 90, 255, 3, 64, 18])
     assert fgq_dot(a, iw.values.numpy().astype(int), iw.alpha_q.numpy().astype(int), 4) == -4801
@@ -145,6 +148,7 @@ def test_fgq_wrong_width():
 
 # --- FATNN --------------------------------------------------------------------------------------------
 
+
 def test_fatnn_weight_levels_and_mask():
     q = quant.FatnnWeight(alpha0=2.0, alpha1=1.0)
     w = torch.tensor([-1.0, -0.3, -0.2, 0.0, 0.4, 0.6, 2.0])
@@ -170,9 +174,10 @@ def test_fatnn_activation_levels_and_mask():
 
 # --- n-hot and uniform weights ------------------------------------------------------------------------
 
+
 def test_nhot_example():
     q = quant.NHotWeight(2, bits=8, granularity="layer")
-    w = torch.tensor([[105.0, -52, 15, -127, 72, 6, -34, 84]]) / 127     # max |w| = 1 -> q = round(w * 127)
+    w = torch.tensor([[105.0, -52, 15, -127, 72, 6, -34, 84]]) / 127  # max |w| = 1 -> q = round(w * 127)
     iw = q.integer(w)
     assert iw.values[0].tolist() == [112, -48, 15, -127, 72, 6, -34, 80]
 
@@ -184,8 +189,9 @@ def test_nhot_levels_idempotence_gradient(n_terms):
     q = quant.NHotWeight(n_terms)
     iw = q.integer(w)
     assert set(iw.values.unique().long().tolist()) <= set(nhot_values(n_terms, 8).tolist())
-    assert len(set(quant.NHotWeight(n_terms).integer(torch.linspace(-1, 1, 4001)[None]).values[0].tolist())) \
-        == len(nhot_values(n_terms, 8))
+    assert len(set(quant.NHotWeight(n_terms).integer(torch.linspace(-1, 1, 4001)[None]).values[0].tolist())) == len(
+        nhot_values(n_terms, 8)
+    )
     assert torch.equal(grad_of(q, w), torch.ones_like(w))
     again = q.integer(q(w).detach())
     assert torch.equal(again.values, iw.values)
@@ -201,16 +207,17 @@ def test_uniform_weight(bits):
 
 # --- activations ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("k", range(1, 9))
 def test_uniform_activation_levels(k):
     q = quant.UniformActivation(k, clip=2.0)
     x = torch.linspace(-1, 3, 4001)
-    assert len(q(x).unique()) == 2 ** k
-    assert q.code(x).min() == 0 and q.code(x).max() == 2 ** k - 1
+    assert len(q(x).unique()) == 2**k
+    assert q.code(x).min() == 0 and q.code(x).max() == 2**k - 1
     assert torch.allclose(q(q(x)), q(x))
     g = grad_of(q, x)
-    inside, outside = (x > 0) & (x < 2.0), (x < 0) | (x > 2.0)       # (at x = clip, minimum splits it)
-    assert torch.allclose(g[inside], torch.ones(int(inside.sum())))       # L/clip * clip/L, to rounding
+    inside, outside = (x > 0) & (x < 2.0), (x < 0) | (x > 2.0)  # (at x = clip, minimum splits it)
+    assert torch.allclose(g[inside], torch.ones(int(inside.sum())))  # L/clip * clip/L, to rounding
     assert torch.equal(g[outside], torch.zeros(int(outside.sum())))
 
 
@@ -223,6 +230,34 @@ def test_uniform_activation_learns_clip():
     q = quant.UniformActivation(4, clip=1.0)
     q(torch.tensor([3.0, 0.5])).sum().backward()
     assert q.clip.grad is not None and float(q.clip.grad) != 0
+
+
+@pytest.mark.parametrize("k", range(2, 9))
+def test_signed_activation_levels(k):
+    q = quant.SignedActivation(k, clip=2.0)
+    half = 2 ** (k - 1) - 1
+    x = torch.linspace(-3, 3, 6001)
+    assert len(q(x).unique()) == 2**k - 1 == q.levels
+    assert q.code(x).min() == 0 and q.code(x).max() == 2 * half
+    assert torch.equal(q.value(q.code(x)), torch.round(q(x) / q.scale()).float())
+    assert torch.allclose(q(q(x)), q(x))
+    assert torch.equal(q.code(-x) + q.code(x), torch.full_like(x, 2 * half))  # symmetric: -x maps to -value
+    g = grad_of(q, x)
+    inside, outside = x.abs() < 2.0, x.abs() > 2.0
+    assert torch.allclose(g[inside], torch.ones(int(inside.sum())))
+    assert torch.equal(g[outside], torch.zeros(int(outside.sum())))
+
+
+def test_signed_activation_example():
+    q = quant.SignedActivation(3, clip=1.5)  # H = 3: values -3 .. 3 in steps of 0.5
+    x = torch.tensor([-2.0, -0.8, -0.2, 0.0, 0.3, 1.2, 9.0])
+    assert q.code(x).tolist() == [0, 1, 3, 3, 4, 5, 6]
+    assert (q(x) / 0.5).tolist() == [-3, -2, 0, 0, 1, 2, 3]
+
+
+def test_signed_activation_wrong_k():
+    with pytest.raises(ValueError, match=r"k must be an integer from 2 to 8, not 1"):
+        quant.SignedActivation(1)
 
 
 def test_ternary_activation():
