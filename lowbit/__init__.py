@@ -9,33 +9,9 @@ from importlib import metadata as _metadata
 
 __version__ = _metadata.version("lowbit")
 
-#: The names of :mod:`lowbit.sw.api` that ``lowbit`` offers (``lowbit.train`` is ``lowbit.sw.api.train``).
-_API = (
-    "SCHEMES",
-    "BACKENDS",
-    "train",
-    "train_and_check",
-    "train_all",
-    "load_model",
-    "save_model",
-    "cost",
-    "report",
-    "test_images",
-    "golden",
-    "predict",
-    "accuracy",
-    "default_geometry",
-    "check_fit",
-    "TileRun",
-    "SessionError",
-    "tile_run",
-    "run_on_tile",
-    "UNITS",
-    "unit",
-    "verilog",
-    "synthesize",
-    "build",
-)
+#: The names of :mod:`lowbit.sw.api` that ``lowbit`` offers (``lowbit.train`` is ``lowbit.sw.api.train``); the
+#: API module itself is light to import: its functions import what they need.
+from lowbit.sw.api import __all__ as _API  # noqa: E402
 
 __all__ = ["__version__", *_API]
 

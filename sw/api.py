@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lowbit.sw.train.schemes import TRAINABLE
+
 __all__ = [
     "SCHEMES",
     "BACKENDS",
@@ -53,23 +55,8 @@ __all__ = [
     "build",
 ]
 
-#: What :func:`train` takes: the schemes (:data:`lowbit.sw.train.qat.ALL_SCHEMES`) and the labelled
-#: variants of :data:`lowbit.sw.train.qat.VARIANTS`. Kept here so that it needs no PyTorch;
-#: ``tests/test_api.py`` checks that it equals the training module's.
-SCHEMES = (
-    "fp32",
-    "binary",
-    "twn",
-    "fgq",
-    "fgq64",
-    "fatnn",
-    "uniform8",
-    "nhot1",
-    "nhot2",
-    "nhot3",
-    "fgq-exact",
-    "fgq64-ft",
-)
+#: What :func:`train` takes: the schemes and the labelled variants (:mod:`lowbit.sw.train.schemes`).
+SCHEMES = TRAINABLE
 #: The tile backends of :func:`tile_run`.
 BACKENDS = ("model", "sim", "serial")
 #: The options of :func:`tile_run` and the backends that use each; any other backend refuses it.

@@ -45,10 +45,16 @@ def _version():
     return f"lowbit {__version__}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line, ``lowbit CMD: error: ...`` (exit code 2), like every other
+    error of a command: the usage summary argparse prints first is left out (``--help`` has it)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="lowbit", description="lowbit: FPGA hardware generator for low-bit neural networks"
-    )
+    parser = _Parser(prog="lowbit", description="lowbit: FPGA hardware generator for low-bit neural networks")
     parser.add_argument("--version", action="version", version=_version(), help="print lowbit's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (module, help_text) in COMMANDS.items():

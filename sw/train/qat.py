@@ -35,6 +35,7 @@ from lowbit.sw.model.inputs import input_codes
 from lowbit.sw.train.data import load_digits_split
 from lowbit.sw.train.export import export_model
 from lowbit.sw.train.mlp import ActivationSpec, NetworkConfig, QuantMLP, WeightSpec
+from lowbit.sw.train.schemes import ALL_SCHEMES, SCHEMES, TABLE_SCHEMES, VARIANTS
 
 __all__ = [
     "SCHEMES",
@@ -55,12 +56,6 @@ __all__ = [
     "summary_line",
 ]
 
-#: The five papers' schemes and fp32; :data:`ALL_SCHEMES` adds the uniform 8-bit baseline and FGQ with N = 64.
-SCHEMES = ("fp32", "binary", "twn", "fgq", "fatnn", "nhot1", "nhot2", "nhot3")
-ALL_SCHEMES = ("fp32", "binary", "twn", "fgq", "fgq64", "fatnn", "uniform8", "nhot1", "nhot2", "nhot3")
-#: label: (scheme, settings changes). Option settings of a scheme that the accuracy table reports too.
-VARIANTS = {"fgq-exact": ("fgq", {"fgq_method": "exact"}), "fgq64-ft": ("fgq64", {"finetune_epochs": 10})}
-TABLE_SCHEMES = ALL_SCHEMES[:5] + tuple(VARIANTS) + ALL_SCHEMES[5:]
 DEFAULT_HIDDEN = (256, 256)
 
 # Epochs and learning rate per scheme (n-hot: the fine-tuning stage; uniform8 is its first stage).

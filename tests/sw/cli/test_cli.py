@@ -156,3 +156,22 @@ def test_broken_pipe_in_main(monkeypatch, capsys, tmp_path, tiny_models):
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["report", str(path)]) == 1
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--scheme", "twn", "--epochs", "0", "--out", "x.lbm"],
+        ["run", "m.lbm", "--limit", "0"],
+        ["demo", "--limit", "0"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_are_one_line(capsys, argv):
+    try:
+        code = main(argv)
+    except SystemExit as exit:
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("lowbit") and ": error: " in err, err
