@@ -77,10 +77,10 @@ def stream_figures(model, geometry, configs, result, images):
 
 
 def run_case(scheme, pe, simd, progress):
-    from lowbit.sim.tile_transport import default_geometry, run_model_on_tile
+    from lowbit.sim.tile_transport import run_model_on_tile
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.golden import GoldenNetwork
-    from lowbit.sw.host import tile_layers
+    from lowbit.sw.host import default_geometry, tile_layers
     from lowbit.sw.model.file import load_model
     from lowbit.sw.train.data import load_digits_split
 

@@ -6,8 +6,7 @@ runs of the driver against the Verilog of :class:`lowbit.hw.tile.tile.Tile` in V
   cycles on the input and back-pressure on the output, and counts clock cycles.
 - :func:`run_model_on_tile` runs a model file on the tile through :func:`lowbit.sim.verilator.run_bench`
   and the bench :mod:`lowbit.sim.benches.tile_model`, and returns what the bench measured.
-- :func:`default_geometry` picks a :class:`TileGeometry` (family, ``PE`` x ``SIMD``, memory sizes,
-  accumulator width) that runs a model.
+- :func:`geometry_to_json` / :func:`geometry_from_json`: a :class:`TileGeometry` for a bench's arguments.
 """
 
 import dataclasses
@@ -18,23 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lowbit.sw.host import Transport, TransportError, layer_config
-from lowbit.sw.kinds import Family, family_for, nhot_terms_needed
-from lowbit.sw.protocol import ProtocolError, TileGeometry
+from lowbit.sw.host import Transport, TransportError
+from lowbit.sw.kinds import Family
+from lowbit.sw.protocol import TileGeometry
 
 __all__ = [
     "CocotbTransport",
-    "default_geometry",
     "geometry_to_json",
     "geometry_from_json",
     "run_model_on_tile",
-    "DEFAULT_ARRAY",
 ]
-
-#: (PE, SIMD) of :func:`default_geometry` per family: the n-hot array's shift-add lanes are larger.
-DEFAULT_ARRAY = {Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8)}
-#: The most terms per weight an n-hot tile is generated with (:class:`TileGeometry` checks it too).
-MAX_NHOT_TERMS = 3
 
 
 class CocotbTransport(Transport):
@@ -97,70 +89,6 @@ class CocotbTransport(Transport):
 
 
 # --- geometry -------------------------------------------------------------------------------------------
-
-
-def _signed_bits(lo, hi):
-    """Bits of the smallest two's-complement integer holding ``lo .. hi``."""
-    return (
-        max(
-            int(lo).bit_length() if lo >= 0 else (~int(lo)).bit_length(),
-            int(hi).bit_length() if hi >= 0 else (~int(hi)).bit_length(),
-        )
-        + 1
-    )
-
-
-def default_geometry(model, pe=None, simd=None):
-    """A :class:`TileGeometry` that runs every layer of ``model``: the family its layers need, ``pe`` x
-    ``simd`` (default :data:`DEFAULT_ARRAY`), memories sized to the largest layer, the accumulator
-    width its accumulators and thresholds need, the most thresholds and input bits of any layer.
-    Raises :class:`ProtocolError` naming a layer no family runs, or a model that needs both families."""
-    configs, families = [], set()
-    for index, layer in enumerate(model.layers):
-        try:
-            config = layer_config(layer)
-        except ProtocolError as error:
-            raise ProtocolError(f"layer {index}: {error}") from None
-        family = family_for(config.weight_kind, config.input_kind)
-        if family is None:
-            raise ProtocolError(
-                f"layer {index}: no tile runs {layer.weight_kind} weights against {layer.input_kind} input"
-            )
-        configs.append(config)
-        families.add(family)
-    if len(families) != 1:
-        raise ProtocolError("the model needs both a popcount and an n-hot tile; one tile runs one family")
-    family = families.pop()
-    default_pe, default_simd = DEFAULT_ARRAY[family]
-    pe, simd = pe or default_pe, simd or default_simd
-    width = 2
-    for layer, config in zip(model.layers, configs):
-        lo, hi = layer.accumulator_range()
-        lo, hi = (lo.min(), hi.max()) if config.last else (lo.min() - 1, hi.max() + 1)
-        width = max(width, _signed_bits(lo, hi))
-    n_terms = 0
-    if family == Family.NHOT:
-        terms = [nhot_terms_needed(c.weight_kind, c.weight_bits, c.n_terms) for c in configs]
-        n_terms = max(terms)
-        if n_terms > MAX_NHOT_TERMS:
-            index = terms.index(n_terms)
-            raise ProtocolError(
-                f"layer {index}: its weights need {n_terms} terms, an n-hot tile has at most {MAX_NHOT_TERMS}"
-            )
-    uint_bits = [c.input_bits for c in configs if c.input_kind == "uint"]
-    probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms)
-    return TileGeometry(
-        family,
-        pe,
-        simd,
-        max_in_features=max(c.in_features for c in configs),
-        max_out_features=max(c.out_features for c in configs),
-        max_weight_rows=max(probe.weight_rows(c) for c in configs),
-        acc_width=min(width, 32),
-        max_thresholds=max(1, max(c.thresholds for c in configs)),
-        max_input_bits=max(uint_bits, default=1),
-        n_terms=n_terms,
-    )
 
 
 def geometry_to_json(geometry):

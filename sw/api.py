@@ -464,7 +464,7 @@ def default_geometry(model, pe=None, simd=None):
     """A :class:`lowbit.sw.protocol.TileGeometry` whose tile runs every layer of ``model`` (``pe`` x ``simd``,
     default per family); raises :class:`lowbit.sw.protocol.ProtocolError` for a model no tile runs (a
     float model, or one that needs both tile families)."""
-    from lowbit.sim.tile_transport import default_geometry as pick
+    from lowbit.sw.host import default_geometry as pick
 
     _check_int("pe", pe, 1, optional=True)
     _check_int("simd", simd, 1, optional=True)

@@ -2,7 +2,8 @@
 
 - :mod:`.transport`: :class:`Transport`, the word stream to a tile, and the errors of a command;
 - :mod:`.plan`: a model's layers as the tile's :class:`~lowbit.sw.protocol.LayerConfig`, refused before
-  anything is sent when the tile cannot run them, and split into output parts when too large;
+  anything is sent when the tile cannot run them, and split into output parts when too large; the
+  geometry of a tile that runs a model (:func:`default_geometry`);
 - :mod:`.packing`: the payload words of each command, and RUN's DATA back into codes or accumulators;
 - :mod:`.interface`: :class:`TileInterface`, one ``async`` method per command;
 - :mod:`.runner`: :func:`run_model` / :func:`run_codes`, a whole model over a batch;
@@ -14,7 +15,7 @@ The protocol itself is :mod:`lowbit.sw.protocol`; the reference tile in Python i
 
 from lowbit.sw.host.interface import StreamStats, TileInterface, vectors_per_run
 from lowbit.sw.host.packing import clamp_thresholds, pack_inputs, pack_thresholds, pack_weights, unpack_outputs
-from lowbit.sw.host.plan import layer_config, layer_part, output_parts, tile_layers
+from lowbit.sw.host.plan import default_geometry, layer_config, layer_part, output_parts, tile_layers
 from lowbit.sw.host.runner import run_codes, run_model
 from lowbit.sw.host.transport import TileError, Transport, TransportError
 
@@ -24,6 +25,7 @@ __all__ = [
     "TileError",
     "StreamStats",
     "TileInterface",
+    "default_geometry",
     "layer_config",
     "tile_layers",
     "output_parts",

@@ -4,10 +4,19 @@ larger than the tile's memories."""
 
 import dataclasses
 
-from lowbit.sw.kinds import InputKind, WeightKind, family_for
-from lowbit.sw.protocol import ErrorCode, LayerConfig, ProtocolError, refusal_reason
+from lowbit.sw.kinds import Family, InputKind, WeightKind, family_for, nhot_terms_needed
+from lowbit.sw.kinds.encodings import signed_bits
+from lowbit.sw.protocol import MAX_N_TERMS, ErrorCode, LayerConfig, ProtocolError, TileGeometry, refusal_reason
 
-__all__ = ["layer_config", "tile_layers", "output_parts", "layer_part", "fits_signed"]
+__all__ = [
+    "layer_config",
+    "tile_layers",
+    "output_parts",
+    "layer_part",
+    "fits_signed",
+    "default_geometry",
+    "DEFAULT_ARRAY",
+]
 
 
 def layer_config(layer):
@@ -112,3 +121,60 @@ def layer_part(layer, start, stop):
     """Output channels ``start .. stop - 1`` of a model-file layer, as a layer of its own."""
     arrays = {name: array[start:stop] for name, array in layer.arrays().items()}
     return dataclasses.replace(layer, out_features=stop - start, **arrays)
+
+
+#: (PE, SIMD) of :func:`default_geometry` per family: the n-hot array's shift-add lanes are larger.
+DEFAULT_ARRAY = {Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8)}
+
+
+def default_geometry(model, pe=None, simd=None):
+    """A :class:`TileGeometry` that runs every layer of ``model``: the family its layers need, ``pe`` x
+    ``simd`` (default :data:`DEFAULT_ARRAY`), memories sized to the largest layer, the accumulator
+    width its accumulators and thresholds need, the most thresholds and input bits of any layer.
+    Raises :class:`ProtocolError` naming a layer no family runs, or a model that needs both families."""
+    configs, families = [], set()
+    for index, layer in enumerate(model.layers):
+        try:
+            config = layer_config(layer)
+        except ProtocolError as error:
+            raise ProtocolError(f"layer {index}: {error}") from None
+        family = family_for(config.weight_kind, config.input_kind)
+        if family is None:
+            raise ProtocolError(
+                f"layer {index}: no tile runs {layer.weight_kind} weights against {layer.input_kind} input"
+            )
+        configs.append(config)
+        families.add(family)
+    if len(families) != 1:
+        raise ProtocolError("the model needs both a popcount and an n-hot tile; one tile runs one family")
+    family = families.pop()
+    default_pe, default_simd = DEFAULT_ARRAY[family]
+    pe, simd = pe or default_pe, simd or default_simd
+    width = 2
+    for layer, config in zip(model.layers, configs):
+        lo, hi = layer.accumulator_range()
+        lo, hi = (lo.min(), hi.max()) if config.last else (lo.min() - 1, hi.max() + 1)
+        width = max(width, signed_bits(lo, hi))
+    n_terms = 0
+    if family == Family.NHOT:
+        terms = [nhot_terms_needed(c.weight_kind, c.weight_bits, c.n_terms) for c in configs]
+        n_terms = max(terms)
+        if n_terms > MAX_N_TERMS:
+            index = terms.index(n_terms)
+            raise ProtocolError(
+                f"layer {index}: its weights need {n_terms} terms, an n-hot tile has at most {MAX_N_TERMS}"
+            )
+    uint_bits = [c.input_bits for c in configs if c.input_kind == "uint"]
+    probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms)
+    return TileGeometry(
+        family,
+        pe,
+        simd,
+        max_in_features=max(c.in_features for c in configs),
+        max_out_features=max(c.out_features for c in configs),
+        max_weight_rows=max(probe.weight_rows(c) for c in configs),
+        acc_width=min(width, 32),
+        max_thresholds=max(1, max(c.thresholds for c in configs)),
+        max_input_bits=max(uint_bits, default=1),
+        n_terms=n_terms,
+    )

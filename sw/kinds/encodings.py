@@ -24,6 +24,7 @@ __all__ = [
     "activation_values",
     "activation_value_range",
     "accumulator_range",
+    "signed_bits",
     "nhot_term_count",
     "nhot_values",
     "nhot_nearest",
@@ -143,6 +144,14 @@ def activation_values(codes, kind, bits=None):
         bad = codes[(codes < 0) | (codes >= levels)].flat[0]
         raise ValueError(f"{kind} activation codes must lie in 0 .. {levels - 1}, not {int(bad)}")
     return info.value(codes, bits)
+
+
+def signed_bits(lo, hi):
+    """Bits of the smallest two's complement integer that holds every value in ``lo .. hi``."""
+    lo, hi = int(lo), int(hi)
+    return (
+        max(lo.bit_length() if lo >= 0 else (~lo).bit_length(), hi.bit_length() if hi >= 0 else (~hi).bit_length()) + 1
+    )
 
 
 def accumulator_range(effective_weights, input_kind, input_bits=None):

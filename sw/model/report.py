@@ -20,7 +20,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from lowbit.sw.kinds import INPUTS, WEIGHTS
-from lowbit.sw.kinds.encodings import nhot_term_count, nhot_values
+from lowbit.sw.kinds.encodings import nhot_term_count, nhot_values, signed_bits
 
 __all__ = ["LayerCost", "ModelCost", "model_cost", "format_report"]
 
@@ -102,11 +102,6 @@ class ModelCost:
         }
 
 
-def _signed_bits(lo, hi):
-    """Bits of a two's complement integer holding every value in ``lo .. hi``."""
-    return max(int(hi).bit_length() if hi > 0 else 0, (-int(lo) - 1).bit_length() if lo < 0 else 0) + 1
-
-
 def _layer_cost(index, layer):
     macs = layer.in_features * layer.out_features
     kind, out = layer.weight_kind, layer.out_features
@@ -131,9 +126,9 @@ def _layer_cost(index, layer):
             aux += 2 * 32 * out
     else:
         lo, hi = layer.accumulator_range()
-        acc_bits = _signed_bits(lo.min(), hi.max())
+        acc_bits = signed_bits(lo.min(), hi.max())
         if layer.thresholds is not None:
-            aux += layer.thresholds.size * _signed_bits(lo.min() - 1, hi.max() + 1) + out
+            aux += layer.thresholds.size * signed_bits(lo.min() - 1, hi.max() + 1) + out
     short_in = a_info.short.format(bits=layer.input_bits)
     short_w = (
         w_info.short

@@ -17,6 +17,7 @@ from lowbit.sw.kinds import INPUTS, Family, InputKind, WeightKind, support_error
 
 __all__ = [
     "WORD_BITS",
+    "MAX_N_TERMS",
     "MAX_LENGTH",
     "Opcode",
     "Response",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 WORD_BITS = 32
+#: The most signed power-of-two terms per weight an n-hot tile is generated with.
+MAX_N_TERMS = 3
 MAX_LENGTH = (1 << 24) - 1
 
 
@@ -199,7 +202,7 @@ class TileGeometry:
             value = getattr(self, name)
             if value & (value - 1):
                 raise ProtocolError(f"{name} must be a power of two, not {value}")
-        if self.family == Family.NHOT and not 1 <= self.n_terms <= 3:
+        if self.family == Family.NHOT and not 1 <= self.n_terms <= MAX_N_TERMS:
             raise ProtocolError(f"an n-hot tile needs n_terms from 1 to 3, not {self.n_terms}")
         if not 2 <= self.acc_width <= WORD_BITS:
             raise ProtocolError(f"acc_width must be between 2 and {WORD_BITS}, not {self.acc_width}")

@@ -10,10 +10,10 @@ import pytest
 
 from lowbit.hw.tile.tile import Tile
 from lowbit.sim.reference import ModelTile
-from lowbit.sim.tile_transport import default_geometry, run_model_on_tile
+from lowbit.sim.tile_transport import run_model_on_tile
 from lowbit.sim.verilator import run_bench
 from lowbit.sw.golden import GoldenNetwork
-from lowbit.sw.host import pack_inputs, pack_thresholds, pack_weights, tile_layers
+from lowbit.sw.host import default_geometry, pack_inputs, pack_thresholds, pack_weights, tile_layers
 from lowbit.sw.paths import build_root
 from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lowbit.sim.reference import ModelTile
-from lowbit.sim.tile_transport import default_geometry, geometry_from_json, geometry_to_json
+from lowbit.sim.tile_transport import geometry_from_json, geometry_to_json
 from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.golden.units import multithreshold
 from lowbit.sw.host import (
@@ -18,6 +18,7 @@ from lowbit.sw.host import (
     Transport,
     TransportError,
     clamp_thresholds,
+    default_geometry,
     layer_config,
     output_parts,
     pack_inputs,
