@@ -1,0 +1,46 @@
+"""The tile's memories, their shapes and the signatures of their ports, in one place for the tile that
+builds them and the blocks that use their ports."""
+
+from amaranth.hdl import unsigned
+from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.utils import ceil_log2
+
+from lowbit.sw.protocol import WORD_BITS
+
+__all__ = ["shape_depth", "make_memory", "read_port_signature", "write_port_signature"]
+
+
+def shape_depth(geometry, kind):
+    """``(shape, depth)`` of the memory ``kind`` of a tile of ``geometry``:
+
+    - ``"weights"``: a weight row per address (``weight_row_words`` words), ``max_weight_rows`` rows;
+    - ``"inputs"``: an input row per address, two banks of ``max_in_folds`` rows;
+    - ``"thresholds"``: one channel's record per output fold (bias, direction, ``max_thresholds``
+      thresholds: a word each), ``max_out_folds`` records; a tile has ``pe`` of these.
+    """
+    g = geometry
+    if kind == "weights":
+        return unsigned(g.weight_row_words * WORD_BITS), g.max_weight_rows
+    if kind == "inputs":
+        return unsigned(g.max_input_row_words * WORD_BITS), 2 * g.max_in_folds
+    if kind == "thresholds":
+        return unsigned((2 + g.max_thresholds) * WORD_BITS), g.max_out_folds
+    raise ValueError(f"kind must be 'weights', 'inputs' or 'thresholds', not {kind!r}")
+
+
+def make_memory(geometry, kind):
+    """The memory ``kind`` (:func:`shape_depth`), empty; its write ports write single words."""
+    shape, depth = shape_depth(geometry, kind)
+    return Memory(shape=shape, depth=depth, init=[])
+
+
+def read_port_signature(geometry, kind):
+    """The signature of a (synchronous) read port of the memory ``kind``."""
+    shape, depth = shape_depth(geometry, kind)
+    return ReadPort.Signature(addr_width=ceil_log2(depth), shape=shape)
+
+
+def write_port_signature(geometry, kind):
+    """The signature of a write port of the memory ``kind``, with a write enable per word."""
+    shape, depth = shape_depth(geometry, kind)
+    return WritePort.Signature(addr_width=ceil_log2(depth), shape=shape, granularity=WORD_BITS)

@@ -1,0 +1,239 @@
+"""The tile's command Decoder alone, in Amaranth's simulator, with its neighbours modelled in Python: a
+configuration check with a chosen error code, memories that record the writes, two input banks that a
+pretend walk empties, and output words that appear once a vector is in. Every response word, every
+memory write and the bank handshake are compared with what the protocol (``docs/protocol.md``) says,
+under idle input and back-pressure."""
+
+import pytest
+from amaranth.sim import Simulator
+
+from lowbit.hw.tile.config import CHECK_LATENCY
+from lowbit.hw.tile.decoder import Decoder
+from lowbit.sw.protocol import (
+    WORD_BITS,
+    ErrorCode,
+    Family,
+    InputKind,
+    LayerConfig,
+    Opcode,
+    Response,
+    TileGeometry,
+    WeightKind,
+    header,
+)
+
+GEOMETRY = TileGeometry(
+    Family.POPCOUNT, 2, 32, max_in_features=128, max_out_features=16, max_weight_rows=64, max_input_bits=4
+)
+# 70 inputs (3 input folds of 2 words: ternary planes), 5 outputs (3 output folds), 3 levels
+LAYER = LayerConfig(70, 5, WeightKind.TERNARY, 2, 0, InputKind.TERNARY, 2, 3)
+IDENTIFY = [header(Opcode.IDENTIFY, 0)]
+IDENTIFIED = [header(Response.DATA, 5)] + GEOMETRY.encode()
+OK = header(Response.OK, 0)
+FLOWS = {"steady": {}, "stalls": {"ready_pattern": (1, 0, 1, 1, 0), "valid_pattern": (1, 1, 0)}}
+
+
+def layer_fields(g, layer):
+    return {
+        "ifolds": g.in_folds(layer),
+        "ofolds": g.out_folds(layer),
+        "weight_words": g.weight_words(layer),
+        "threshold_words": g.threshold_words(layer),
+        "in_row_words": g.input_row_words(layer),
+        "record_words": layer.thresholds + 2,
+        "input_words": g.input_words(layer),
+        "output_words": g.output_words(layer),
+    }
+
+
+def run(words, count, error=0, ready_pattern=(1,), valid_pattern=(1,), walk=6):
+    """Send ``words``, take ``count`` response words. The checked layer is LAYER (``error`` its code);
+    a bank is emptied ``walk`` cycles after it is filled (the oldest first), and the vector's output
+    words (``output_words`` of them) are offered then. Returns the responses and the events seen."""
+    g = GEOMETRY
+    dut = Decoder(g)
+    fields = layer_fields(g, LAYER)
+    got, accepts, writes, fills = [], [], {"w": [], "t": [], "i": []}, []
+    state = {"full": [0, 0], "bank": 0, "ready_at": [], "outputs": 0, "offered": 0}
+
+    async def source(ctx):
+        ctx.set(dut.check.error, error)
+        for field, value in fields.items():
+            ctx.set(dut.layer[field], value)
+        k = 0
+        for word in words:
+            while not valid_pattern[k % len(valid_pattern)]:
+                ctx.set(dut.i.valid, 0)
+                await ctx.tick()
+                k += 1
+            ctx.set(dut.i.payload, word)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            k += 1
+        ctx.set(dut.i.valid, 0)
+
+    async def neighbours(ctx):
+        """Banks, output words and the record of every write, one clock edge at a time."""
+        cycle = 0
+        while True:
+            ctx.set(dut.banks.free, not state["full"][state["bank"]])
+            ctx.set(dut.banks.bank, state["bank"])
+            # the pretend walk: the oldest full bank is empty `walk` cycles after it was filled
+            if state["ready_at"] and state["ready_at"][0][1] <= cycle:
+                bank, _ = state["ready_at"].pop(0)
+                state["full"][bank] = 0
+                state["outputs"] += fields["output_words"]
+            offer = state["offered"] < state["outputs"]
+            ctx.set(dut.outputs.valid, offer)
+            ctx.set(dut.outputs.payload, 0xA000 + state["offered"])
+            sampled = await ctx.tick().sample(
+                dut.check.accept,
+                dut.check.words,
+                dut.w_wr.en,
+                dut.w_wr.addr,
+                dut.w_wr.data,
+                dut.i_wr.en,
+                dut.i_wr.addr,
+                dut.i_wr.data,
+                dut.banks.filled,
+                dut.outputs.ready,
+                *(port for c in range(g.pe) for port in (dut.t_wr[c].en, dut.t_wr[c].addr, dut.t_wr[c].data)),
+            )
+            cycle += 1
+            accept, cfg, w_en, w_addr, w_data, i_en, i_addr, i_data, filled, out_ready, *t = sampled[2:]
+            if accept:
+                accepts.append((cycle, list(cfg)))
+            if w_en:
+                writes["w"].append((w_addr, w_en, w_data))
+            if i_en:
+                writes["i"].append((i_addr, i_en, i_data))
+            for c in range(g.pe):
+                if t[3 * c]:
+                    writes["t"].append((c, t[3 * c + 1], t[3 * c], t[3 * c + 2]))
+            if filled:
+                fills.append((cycle, state["bank"]))
+                state["full"][state["bank"]] = 1
+                state["ready_at"].append((state["bank"], cycle + walk))
+                state["bank"] ^= 1
+            if offer and out_ready:
+                state["offered"] += 1
+
+    async def sink(ctx):
+        cycle = 0
+        while len(got) < count:
+            assert cycle < 20_000, f"{len(got)} of {count} words: {got}"
+            ctx.set(dut.o.ready, ready_pattern[cycle % len(ready_pattern)])
+            _, _, payload, valid, ready = await ctx.tick().sample(dut.o.payload, dut.o.valid, dut.o.ready)
+            cycle += 1
+            if valid and ready:
+                got.append(payload)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source)
+    sim.add_testbench(neighbours, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return got, accepts, writes, fills
+
+
+def configure(layer=LAYER):
+    return [header(Opcode.CONFIGURE, 3)] + layer.encode()
+
+
+def replicated(word, count):
+    return sum(word << (WORD_BITS * k) for k in range(count))
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_identify_and_unknown(flow):
+    words = IDENTIFY + [header(0x42, 2), 7, 8] + IDENTIFY
+    expected = IDENTIFIED + [header(Response.ERROR, 1), int(ErrorCode.UNKNOWN_OPCODE) | (0x42 << 8)] + IDENTIFIED
+    assert run(words, len(expected), **FLOWS[flow])[0] == expected
+
+
+def test_configure_accepted_after_the_check():
+    got, accepts, _, _ = run(configure() + IDENTIFY, 7)
+    assert got == [OK] + IDENTIFIED
+    assert [cfg for _, cfg in accepts] == [LAYER.encode()]
+
+
+def test_configure_rejected_with_the_check_error():
+    error = int(ErrorCode.TOO_LARGE)
+    words = configure() + [header(Opcode.LOAD_WEIGHTS, 1), 0]
+    got, accepts, writes, _ = run(words, 4, error=error)
+    assert got == [header(Response.ERROR, 1), error | (Opcode.CONFIGURE << 8)] + [
+        header(Response.ERROR, 1),
+        int(ErrorCode.NOT_CONFIGURED) | (Opcode.LOAD_WEIGHTS << 8),
+    ]
+    assert accepts == [] and writes["w"] == []
+
+
+def test_check_waits_check_latency_cycles():
+    """``accept`` comes ``CHECK_LATENCY`` + 1 clock edges after the edge that takes the last word."""
+    _, accepts, _, _ = run(configure(), 1)
+    # the words go in at edges 1..4 (always valid, ready in IDLE and CONFIG)
+    assert [cycle for cycle, _ in accepts] == [4 + CHECK_LATENCY + 1]
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_load_weights_and_thresholds(flow):
+    g = GEOMETRY
+    n_w, n_t = g.weight_words(LAYER), g.threshold_words(LAYER)
+    weights = [0x1000 + k for k in range(n_w)]
+    thresholds = [0x2000 + k for k in range(n_t)]
+    words = (
+        configure() + [header(Opcode.LOAD_WEIGHTS, n_w)] + weights + [header(Opcode.LOAD_THRESHOLDS, n_t)] + thresholds
+    )
+    got, _, writes, _ = run(words, 3, **FLOWS[flow])
+    assert got == [OK, OK, OK]
+    row_words = g.weight_row_words
+    assert writes["w"] == [
+        (k // row_words, 1 << (k % row_words), replicated(word, row_words)) for k, word in enumerate(weights)
+    ]
+    record = LAYER.thresholds + 2
+    record_max = 2 + g.max_thresholds
+    assert writes["t"] == [
+        ((k // record) % g.pe, (k // record) // g.pe, 1 << (k % record), replicated(word, record_max))
+        for k, word in enumerate(thresholds)
+    ]
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_run(flow):
+    """RUN: DATA's header, the vectors into alternating banks (waiting for a free one), the output
+    words passed through, then the next command."""
+    g = GEOMETRY
+    batch = 5
+    n_in, n_out, row_words = g.input_words(LAYER), g.output_words(LAYER), g.input_row_words(LAYER)
+    load = [header(Opcode.LOAD_WEIGHTS, g.weight_words(LAYER))] + [0] * g.weight_words(LAYER)
+    load += [header(Opcode.LOAD_THRESHOLDS, g.threshold_words(LAYER))] + [0] * g.threshold_words(LAYER)
+    inputs = [0x3000 + k for k in range(batch * n_in)]
+    words = configure() + load + [header(Opcode.RUN, len(inputs))] + inputs + IDENTIFY
+    expected = [OK, OK, OK, header(Response.DATA, batch * n_out)]
+    expected += [0xA000 + k for k in range(batch * n_out)] + IDENTIFIED
+    got, _, writes, fills = run(words, len(expected), **FLOWS[flow])
+    assert got == expected
+    assert [bank for _, bank in fills] == [v % 2 for v in range(batch)]
+    assert writes["i"] == [
+        (
+            (k // n_in) % 2 * g.max_in_folds + (k % n_in) // row_words,
+            1 << (k % row_words),
+            replicated(word, g.max_input_row_words),
+        )
+        for k, word in enumerate(inputs)
+    ]
+
+
+@pytest.mark.parametrize(
+    "length, code",
+    [(7, ErrorCode.BAD_LENGTH), (0, ErrorCode.BAD_LENGTH)],
+)
+def test_run_length_not_a_multiple(length, code):
+    g = GEOMETRY
+    load = [header(Opcode.LOAD_WEIGHTS, g.weight_words(LAYER))] + [0] * g.weight_words(LAYER)
+    load += [header(Opcode.LOAD_THRESHOLDS, g.threshold_words(LAYER))] + [0] * g.threshold_words(LAYER)
+    words = configure() + load + [header(Opcode.RUN, length)] + [0] * length + IDENTIFY
+    got, _, writes, _ = run(words, 5 + 6)
+    assert got == [OK, OK, OK, header(Response.ERROR, 1), int(code) | (Opcode.RUN << 8)] + IDENTIFIED
+    assert writes["i"] == []
