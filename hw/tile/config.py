@@ -8,7 +8,17 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from lowbit.sw.protocol import WORD_BITS, Family, InputKind, WeightKind, configure_error, output_code_bits
+from lowbit.sw.kinds import runs_on
+from lowbit.sw.protocol import (
+    WORD_BITS,
+    Family,
+    InputKind,
+    configure_error,
+    count_input_planes,
+    count_planes,
+    count_weight_planes,
+    output_code_bits,
+)
 
 __all__ = ["CHECK_LATENCY", "ACT_BINARY", "ACT_TERNARY", "ACT_UINT", "LayerLayout", "CheckSignature", "Configuration"]
 
@@ -109,22 +119,31 @@ class Configuration(wiring.Component):
             m.d.sync += register.eq(value)
             return register
 
+        # The layer's fields as values, for the protocol's own rules (the CONFIGURE check, the planes).
+        fields = SimpleNamespace(
+            in_features=in_f,
+            out_features=out_f,
+            weight_kind=wk,
+            weight_bits=wb,
+            n_terms=nt,
+            input_kind=ik,
+            input_bits=ib,
+            output_levels=levels,
+        )
         # stage 1: folds, planes, words per row, from the words themselves
         n_ifolds = stage(_ceil_shift(in_f, simd_log2), "ifolds")
         n_ofolds = stage(_ceil_shift(out_f, pe_log2), "ofolds")
-        int_pop = Const(popcount) & (wk == WeightKind.INT.code)
-        wplanes = Mux(int_pop, wb, 1)
-        is_int_pop, n_wplanes = stage(int_pop, "int_pop"), stage(wplanes, "wplanes")
-        n_planes = stage(
-            Mux(Const(popcount) & (ik == InputKind.UINT.code), ib, wplanes) if popcount else Const(1, 4), "planes"
-        )
+        weight_serial = Value.cast(runs_on("weight_bitserial", fields, g.family))
+        input_serial = Value.cast(runs_on("input_bitserial", fields, g.family))
+        is_int_pop, n_wplanes = stage(weight_serial, "int_pop"), stage(count_weight_planes(fields, g, Mux), "wplanes")
+        n_planes = stage(count_planes(fields, g, Mux), "planes")
         n_thresholds = stage(Mux(levels == 0, 0, levels - 1), "thresholds")
         out_k = Const(1, 4)
         for k in range(2, self.out_bits_max + 1):
             out_k = Mux(levels > (1 << (k - 1)), k, out_k)
         n_out_k = stage(out_k, "out_k")
         if popcount:
-            n_in_planes = Mux(ik == InputKind.BINARY.code, 1, Mux(ik == InputKind.UINT.code, ib, 2))
+            n_in_planes = count_input_planes(fields, Mux)
             n_in_row_words = stage((n_in_planes * g.simd + WORD_BITS - 1) >> exact_log2(WORD_BITS), "in_row_words")
         else:
             n_in_row_words = Const(g.max_input_row_words, 8)
@@ -138,22 +157,11 @@ class Configuration(wiring.Component):
         # stage 3: weight rows; stage 4: weight words and the error code
         n_weight_rows = stage(n_rows_per_ifold * n_ifolds, "weight_rows")
         n_weight_words = stage(n_weight_rows * g.weight_row_words, "weight_words")
-        # the protocol's own rule, on these values
-        fields = SimpleNamespace(
-            in_features=in_f,
-            out_features=out_f,
-            weight_kind=wk,
-            weight_bits=wb,
-            n_terms=nt,
-            input_kind=ik,
-            input_bits=ib,
-            output_levels=levels,
-        )
         check = Signal(8)  # an error code is 8 bits wide in the ERROR response
         m.d.comb += check.eq(configure_error(fields, g, n_weight_rows, Mux))
         m.d.sync += self.check.error.eq(check)
 
-        act_mode = Mux(ik == InputKind.BINARY.code, ACT_BINARY, Mux(ik == InputKind.UINT.code, ACT_UINT, ACT_TERNARY))
+        act_mode = Mux(input_serial, ACT_UINT, Mux(ik == InputKind.BINARY.code, ACT_BINARY, ACT_TERNARY))
         derived = {
             "ifolds": n_ifolds,
             "ofolds": n_ofolds,

@@ -37,6 +37,8 @@ __all__ = [
     "nhot_terms_needed",
     "int_weight_terms",
     "pairings",
+    "kind_code",
+    "runs_on",
     "family_for",
     "support_error",
     "unsupported_reason",
@@ -242,8 +244,8 @@ class Pairing:
 
     def matches(self, layer):
         """1 when the layer's kinds are this pairing's (ints or Amaranth values)."""
-        same = [_code(layer.weight_kind) == kind.code for kind in self.weights]
-        feeds = [_code(layer.input_kind) == kind.code for kind in self.inputs]
+        same = [kind_code(layer.weight_kind) == kind.code for kind in self.weights]
+        feeds = [kind_code(layer.input_kind) == kind.code for kind in self.inputs]
         return reduce(lambda a, b: a | b, same) & reduce(lambda a, b: a | b, feeds)
 
     def holds(self, layer, geometry):
@@ -253,7 +255,7 @@ class Pairing:
         return condition
 
 
-def _code(kind):
+def kind_code(kind):
     """A kind's code: members give theirs, integers and Amaranth values are codes already."""
     return kind.code if isinstance(kind, _Kind) else kind
 
@@ -323,6 +325,15 @@ def support_error(layer, geometry):
     """
     ok = reduce(lambda a, b: a | b, (entry.holds(layer, geometry) for entry in pairings(geometry.family)))
     return ok == 0
+
+
+def runs_on(unit, layer, family):
+    """1 when ``layer``'s kinds are those of a pairing of ``family`` that runs on ``unit`` (bit widths
+    aside), else 0; on integers and on Amaranth values, as :func:`support_error`."""
+    entries = [entry for entry in pairings(family) if entry.unit == unit]
+    if not entries:
+        return 0
+    return reduce(lambda a, b: a | b, (entry.matches(layer) for entry in entries))
 
 
 def tile_unit(layer, geometry):

@@ -13,7 +13,7 @@ CONFIGURE check, written once for Python integers and for the tile's Amaranth va
 import enum
 from dataclasses import dataclass
 
-from lowbit.sw.kinds import INPUTS, Family, InputKind, WeightKind, support_error, unsupported_reason
+from lowbit.sw.kinds import INPUTS, Family, InputKind, WeightKind, kind_code, runs_on, support_error, unsupported_reason
 
 __all__ = [
     "WORD_BITS",
@@ -32,6 +32,9 @@ __all__ = [
     "TileGeometry",
     "output_code_bits",
     "configure_error",
+    "count_weight_planes",
+    "count_planes",
+    "count_input_planes",
     "refusal_reason",
 ]
 
@@ -266,9 +269,8 @@ class TileGeometry:
     def input_planes(self, layer):
         """Bit-planes of one input row on the POPCOUNT array: 1 (binary: the code), 2 (ternary, FATNN:
         the non-zero and sign planes of ``code - 1``), ``input_bits`` (uint: plane ``p`` holds bit
-        ``input_bits - 1 - p``, the most significant first)."""
-        planes = INPUTS[layer.input_kind].planes
-        return layer.input_bits if planes is None else planes
+        ``input_bits - 1 - p``, the most significant first): :func:`count_input_planes`."""
+        return count_input_planes(layer, _select)
 
     def input_row_bits(self, layer):
         """Bits of one input row (``simd`` inputs). POPCOUNT: plane-major, plane ``j`` at bits
@@ -285,18 +287,12 @@ class TileGeometry:
         return _ceil_div(layer.out_features, self.pe)
 
     def weight_planes(self, layer):
-        """Weight rows per (output fold, input fold): the weight bit-planes when the weights are k-bit
-        integers against binary inputs on the popcount array, else 1."""
-        if self.family == Family.POPCOUNT and layer.weight_kind == WeightKind.INT:
-            return layer.weight_bits
-        return 1
+        """Weight rows per (output fold, input fold): :func:`count_weight_planes`."""
+        return count_weight_planes(layer, self, _select)
 
     def planes(self, layer):
-        """Passes over the input folds per output fold: the bit-planes of a k-bit side on the popcount
-        array (activation planes for uint inputs, weight planes for int weights), else 1."""
-        if self.family == Family.POPCOUNT and layer.input_kind == InputKind.UINT:
-            return layer.input_bits
-        return self.weight_planes(layer)
+        """Passes over the input folds per output fold: :func:`count_planes`."""
+        return count_planes(layer, self, _select)
 
     def input_row_words(self, layer):
         return _ceil_div(self.input_row_bits(layer), WORD_BITS)
@@ -335,6 +331,38 @@ class TileGeometry:
         """The :class:`ErrorCode` the tile answers CONFIGURE with, or ``None`` if it accepts the layer."""
         code = configure_error(layer, self, self.weight_rows(layer), lambda c, a, b: a if c else b)
         return ErrorCode(code) if code else None
+
+
+def _select(condition, if_true, if_false):
+    """:func:`configure_error`'s ``select`` on Python integers (the hardware passes ``Mux``)."""
+    return if_true if condition else if_false
+
+
+def count_weight_planes(layer, geometry, select):
+    """Weight rows per (output fold, input fold): the weight bit-planes of a layer that the family runs
+    on its weight planes bit-serially (int weights against binary input on the popcount array), else 1.
+    On integers or Amaranth values (``select`` as in :func:`configure_error`)."""
+    return select(runs_on("weight_bitserial", layer, geometry.family), layer.weight_bits, 1)
+
+
+def count_planes(layer, geometry, select):
+    """Passes over the input folds per output fold: the input bit-planes of a layer run on its input
+    planes bit-serially (uint input on the popcount array), else :func:`count_weight_planes`."""
+    return select(
+        runs_on("input_bitserial", layer, geometry.family),
+        layer.input_bits,
+        count_weight_planes(layer, geometry, select),
+    )
+
+
+def count_input_planes(layer, select):
+    """Bit-planes of an input code on the popcount array: the kind's ``INPUTS[kind].planes``, or
+    ``input_bits`` for the kinds whose codes are k-bit numbers."""
+    planes = layer.input_bits
+    for kind, info in INPUTS.items():
+        if info.planes is not None:
+            planes = select(kind_code(layer.input_kind) == kind.code, info.planes, planes)
+    return planes
 
 
 def configure_error(layer, geometry, weight_rows, select):

@@ -67,6 +67,8 @@ def expected_fields(g, layer):
     """The derived fields of an accepted ``layer``, from :class:`TileGeometry`."""
     out_k = 1 if layer.last else output_code_bits(layer.output_levels)
     act_mode = {InputKind.BINARY: ACT_BINARY, InputKind.UINT: ACT_UINT}.get(layer.input_kind, ACT_TERNARY)
+    if g.family == Family.NHOT:  # the n-hot array takes codes as they are: the mode is not read
+        act_mode = ACT_TERNARY
     return {
         "ifolds": g.in_folds(layer),
         "ofolds": g.out_folds(layer),
