@@ -2,7 +2,7 @@
 :class:`LinkTransport`, a :class:`lowbit.sw.host.Transport` over a byte port, and the real port:
 :func:`open_serial` and :class:`SerialTransport` (``lowbit run --backend serial``).
 
-The frame format, its limits and the CRC are defined once in :mod:`lowbit.hw.link.bridge` and imported here.
+The frame format, its limits and the CRC are defined once in :mod:`lowbit.sw.protocol.frames` and imported here.
 Pure Python: no Amaranth elaboration; pyserial is imported only when a serial port is opened (a
 ``serial.Serial`` is one possible port; a test passes its own).
 """
