@@ -3,6 +3,22 @@
 from amaranth.sim import Simulator
 
 
+async def send(ctx, port, items, valid_pattern=(1,)):
+    """Drive the stream ``port`` (``valid``, ``payload``, ``ready``) with ``items``, one per transfer,
+    pausing where ``valid_pattern`` (cycled) is 0; return after the last item is taken."""
+    k = 0
+    for item in items:
+        while not valid_pattern[k % len(valid_pattern)]:
+            ctx.set(port.valid, 0)
+            await ctx.tick()
+            k += 1
+        ctx.set(port.payload, item)
+        ctx.set(port.valid, 1)
+        await ctx.tick().until(port.ready)
+        k += 1
+    ctx.set(port.valid, 0)
+
+
 def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles):
     """Send ``items`` to ``unit.i`` (pausing where ``valid_pattern`` is 0) while taking ``count`` payloads
     from ``unit.o`` (ready where ``ready_pattern`` is 1); return them and their cycles (clock edges from
@@ -10,17 +26,7 @@ def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles):
     outputs, cycles = [], []
 
     async def source(ctx):
-        k = 0
-        for item in items:
-            while not valid_pattern[k % len(valid_pattern)]:
-                ctx.set(unit.i.valid, 0)
-                await ctx.tick()
-                k += 1
-            ctx.set(unit.i.payload, item)
-            ctx.set(unit.i.valid, 1)
-            await ctx.tick().until(unit.i.ready)
-            k += 1
-        ctx.set(unit.i.valid, 0)
+        await send(ctx, unit.i, items, valid_pattern)
 
     async def sink(ctx):
         cycle = 0

@@ -21,6 +21,7 @@ from lowbit.sw.protocol import (
     WeightKind,
     header,
 )
+from tests.hw import streamsim
 
 GEOMETRY = TileGeometry(
     Family.POPCOUNT, 2, 32, max_in_features=128, max_out_features=16, max_weight_rows=64, max_input_bits=4
@@ -60,17 +61,7 @@ def run(words, count, error=0, ready_pattern=(1,), valid_pattern=(1,), walk=6):
         ctx.set(dut.check.error, error)
         for field, value in fields.items():
             ctx.set(dut.layer[field], value)
-        k = 0
-        for word in words:
-            while not valid_pattern[k % len(valid_pattern)]:
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-                k += 1
-            ctx.set(dut.i.payload, word)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-            k += 1
-        ctx.set(dut.i.valid, 0)
+        await streamsim.send(ctx, dut.i, words, valid_pattern)
 
     async def neighbours(ctx):
         """Banks, output words and the record of every write, one clock edge at a time."""
