@@ -218,3 +218,14 @@ def test_checker_catches_forbidden_imports():
     assert violations(modules, RULES["nothing imports bench"])
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists every package folder, so that a wheel (not only an editable install) has them."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(path) for folder in FOLDERS for path in (ROOT / folder).rglob("__init__.py")}
+    assert found == listed, (
+        f"missing from pyproject.toml: {sorted(found - listed)}; listed, not found: {sorted(listed - found)}"
+    )

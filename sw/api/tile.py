@@ -1,0 +1,292 @@
+"""A model on a tile: :func:`default_geometry`, :func:`check_fit`, :func:`tile_run`, :func:`run_on_tile`, on the
+reference tile in Python, the Verilog tile in Verilator or a board."""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lowbit.sw.api._common import _check_int, _run
+from lowbit.sw.api.models import _model
+
+#: The tile backends of :func:`tile_run`.
+BACKENDS = ("model", "sim", "serial")
+#: The options of :func:`tile_run` and the backends that use each; any other backend refuses it.
+TILE_OPTIONS = {
+    "geometry": ("model", "sim"),
+    "pe": ("model", "sim"),
+    "simd": ("model", "sim"),
+    "max_batch": ("model", "sim", "serial"),
+    "idle": ("sim",),
+    "backpressure": ("sim",),
+    "seed": ("sim",),
+    "port": ("serial",),
+    "baud": ("serial",),
+    "timeout": ("serial",),
+    "retries": ("serial",),
+}
+#: The seed of the simulation's random idle cycles and back-pressure when none is given.
+SIM_SEED = 20261123
+
+
+def default_geometry(model, pe=None, simd=None):
+    """A :class:`lowbit.sw.protocol.TileGeometry` whose tile runs every layer of ``model`` (``pe`` x ``simd``,
+    default per family); raises :class:`lowbit.sw.protocol.ProtocolError` for a model no tile runs (a
+    float model, or one that needs both tile families)."""
+    from lowbit.sw.host import default_geometry as pick
+
+    _check_int("pe", pe, 1, optional=True)
+    _check_int("simd", simd, 1, optional=True)
+    return pick(_model(model), pe, simd)
+
+
+def check_fit(model, geometry, *, tile="the tile"):
+    """The :class:`LayerConfig` of each layer of ``model`` on a tile of ``geometry``; raises
+    :class:`ProtocolError` ``"the model does not fit <tile>: layer ..."`` when the tile cannot run it."""
+    from lowbit.sw.host import tile_layers
+    from lowbit.sw.protocol import ProtocolError
+
+    try:
+        return tile_layers(_model(model), geometry)
+    except ProtocolError as error:
+        raise ProtocolError(f"the model does not fit {tile}: {error}") from None
+
+
+@dataclass
+class TileRun:
+    """What :func:`tile_run` gives: ``outputs`` (last-layer accumulators, ``(batch, classes)`` ``int64``),
+    the tile's ``geometry``, the layers' ``configs``, ``cycles`` (sim: the simulated cycles of the RUN
+    commands; model: the MAC array's busy cycles, an estimate without the streaming of words; serial:
+    ``None``), whether they were ``measured`` (simulated), ``simulation`` (sim: everything the bench
+    measured, see :func:`lowbit.sim.tile_transport.run_model_on_tile`), ``link`` (serial: the link's
+    :class:`lowbit.sw.host.link.LinkStats`) and ``seconds`` (wall clock of the run)."""
+
+    backend: str
+    outputs: object
+    geometry: object
+    configs: list
+    cycles: int | None
+    measured: bool
+    seconds: float
+    simulation: dict | None = None
+    link: object = None
+
+    @property
+    def useful_macs(self):
+        """MACs of the model on the whole batch (``in_features * out_features`` per layer and vector)."""
+        return len(self.outputs) * sum(c.in_features * c.out_features for c in self.configs)
+
+    @property
+    def utilization(self):
+        """Useful MACs / (PE * SIMD * cycles), or ``None`` without cycles."""
+        if not self.cycles:
+            return None
+        return self.useful_macs / (self.geometry.pe * self.geometry.simd * self.cycles)
+
+
+class SessionError(RuntimeError):
+    """A board did not start a session (SYNC, then IDENTIFY); the message names the port."""
+
+
+def _check_tile_options(backend, given):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}")
+    for name in TILE_OPTIONS:
+        if name in given and backend not in TILE_OPTIONS[name]:
+            users = " or ".join(repr(b) for b in TILE_OPTIONS[name])
+            raise ValueError(f"{name} is for backend {users} only, not backend {backend!r}")
+    if backend == "serial" and "port" not in given:
+        raise ValueError("backend 'serial' needs port, the board's serial port (such as '/dev/ttyUSB1')")
+
+
+def _drive(interface, model, pixels, progress, max_batch, desc):
+    """:func:`lowbit.sw.host.run_model` on ``interface``, with a progress bar (one step per layer and
+    vector) on standard error."""
+    import sys
+
+    from lowbit.sw.host import run_model
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(model.layers) * len(pixels), desc=desc, unit="vector", leave=False, file=sys.stderr)
+
+    def update(layer, done, batch):
+        if bar is not None:
+            bar.n = layer * batch + done
+            bar.refresh()
+
+    try:
+        return _run(run_model(interface, model, pixels, update, max_batch=max_batch))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _model_file(model, path):
+    """A file holding ``model`` for the simulation (which reads a file): ``path`` itself when the model came
+    from one, else a file in the build folder named by the model's content."""
+    import hashlib
+
+    from lowbit.sw.model.file import model_to_bytes
+    from lowbit.sw.paths import build_dir
+
+    if path is not None:
+        return Path(path).resolve()
+    data = model_to_bytes(model)
+    file = build_dir("tile_runs") / "models" / f"{hashlib.sha256(data).hexdigest()[:16]}.lbm"
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(data)
+    return file
+
+
+def tile_run(
+    model,
+    pixels,
+    *,
+    backend="model",
+    geometry=None,
+    pe=None,
+    simd=None,
+    max_batch=None,
+    idle=False,
+    backpressure=False,
+    seed=None,
+    port=None,
+    baud=None,
+    timeout=None,
+    retries=None,
+    progress=False,
+    on_geometry=None,
+):
+    """Run ``model`` on ``pixels`` through the host driver on a tile and return a :class:`TileRun`.
+
+    ``backend``: ``"model"`` the reference tile in Python (:class:`lowbit.sim.reference.ModelTile`),
+    ``"sim"`` the Verilog tile in Verilator (builds it on first use: about a minute), ``"serial"`` a board
+    on the serial ``port`` (``baud``, ``timeout`` seconds, ``retries``; its tile's geometry comes from the
+    board). ``geometry`` (or ``pe`` x ``simd`` for :func:`default_geometry`), ``max_batch`` (vectors per RUN
+    command), ``idle`` / ``backpressure`` (random flow on the simulated tile's streams, from ``seed``):
+    an option the backend does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`.
+    ``on_geometry(geometry)`` is called once the geometry is known, before anything runs. ``progress``
+    draws a bar on standard error. A model the tile cannot run raises
+    :class:`lowbit.sw.protocol.ProtocolError` before a word is sent; a board that does not answer,
+    :class:`SessionError` or :class:`lowbit.sw.host.TransportError`.
+    """
+    import numpy as np
+
+    given = {
+        name
+        for name, value in dict(
+            geometry=geometry,
+            pe=pe,
+            simd=simd,
+            max_batch=max_batch,
+            idle=idle,
+            backpressure=backpressure,
+            seed=seed,
+            port=port,
+            baud=baud,
+            timeout=timeout,
+            retries=retries,
+        ).items()
+        if value is not None and value is not False
+    }
+    _check_tile_options(backend, given)
+    _check_int("max_batch", max_batch, 1, optional=True)
+    path = model if isinstance(model, (str, Path)) else None
+    model = _model(model)
+    pixels = np.asarray(pixels)
+    if backend == "serial":
+        return _serial_run(
+            model,
+            pixels,
+            port=port,
+            baud=baud,
+            timeout=timeout,
+            retries=retries,
+            max_batch=max_batch,
+            progress=progress,
+            on_geometry=on_geometry,
+        )
+    if geometry is not None and (pe is not None or simd is not None):
+        raise ValueError("give geometry or pe / simd, not both")
+    geometry = geometry or default_geometry(model, pe, simd)
+    configs = check_fit(model, geometry)
+    if on_geometry is not None:
+        on_geometry(geometry)
+    start = time.perf_counter()
+    if backend == "model":
+        from lowbit.sim.reference import ModelTile
+        from lowbit.sw.host import TileInterface
+
+        tile = ModelTile(geometry)
+        outputs = _drive(TileInterface(tile, geometry), model, pixels, progress, max_batch, "model tile")
+        return TileRun(
+            backend,
+            np.asarray(outputs, dtype=np.int64),
+            geometry,
+            configs,
+            tile.busy_cycles,
+            False,
+            time.perf_counter() - start,
+        )
+    from lowbit.sim.tile_transport import run_model_on_tile
+
+    result = run_model_on_tile(
+        _model_file(model, path),
+        pixels,
+        geometry,
+        idle=idle,
+        backpressure=backpressure,
+        seed=SIM_SEED if seed is None else seed,
+        progress=progress,
+        max_batch=max_batch,
+    )
+    outputs = np.asarray(result["outputs"], dtype=np.int64).reshape(len(pixels), -1)
+    return TileRun(
+        backend, outputs, geometry, configs, result["run_cycles"], True, time.perf_counter() - start, simulation=result
+    )
+
+
+def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, progress, on_geometry):
+    import numpy as np
+
+    from lowbit.sw.host import TileError, TileInterface, TransportError
+    from lowbit.sw.host.link import DEFAULT_BAUD, SerialTransport
+
+    link = SerialTransport(
+        port,
+        baud=DEFAULT_BAUD if baud is None else baud,
+        timeout=1.0 if timeout is None else timeout,
+        retries=8 if retries is None else retries,
+    )
+    with link:
+        interface = TileInterface(link)
+
+        async def start():  # a session: SYNC (the board resets its tile), then IDENTIFY
+            await link.synchronize()
+            return await interface.identify()
+
+        try:
+            geometry = _run(start())
+        except (TransportError, TileError) as error:
+            raise SessionError(f"{port}: starting the session failed: {error}") from error
+        if on_geometry is not None:
+            on_geometry(geometry)
+        configs = check_fit(model, geometry, tile="the board's tile")
+        started = time.perf_counter()
+        try:
+            outputs = _drive(interface, model, pixels, progress, max_batch, "board")
+        except (TransportError, TileError) as error:
+            raise TransportError(f"{port}: {error}") from error
+        seconds = time.perf_counter() - started
+    return TileRun(
+        "serial", np.asarray(outputs, dtype=np.int64), geometry, configs, None, False, seconds, link=link.stats
+    )
+
+
+def run_on_tile(model, pixels, *, backend="model", geometry=None, **options):
+    """The last-layer accumulators ``(batch, classes)`` (``int64``) of ``model`` on ``pixels`` run on a tile:
+    :func:`tile_run`'s ``outputs`` (same options). They equal :func:`golden`'s."""
+    return tile_run(model, pixels, backend=backend, geometry=geometry, **options).outputs
