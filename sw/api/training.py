@@ -1,6 +1,7 @@
 """Training: :func:`train`, :func:`train_and_check`, :func:`train_all`."""
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from lowbit.sw.api._common import _check_int, _is_int
@@ -112,7 +113,6 @@ def train_and_check(
     (PyTorch), ``golden_accuracy`` (on the test split), ``golden_equals_pytorch``, the cost, ``seconds``
     (training) and ``file`` (``out`` or ``None``). With ``out`` the model is checked as read back from the file.
     """
-    from dataclasses import asdict
 
     import torch
 
@@ -232,7 +232,7 @@ def train_all(
     )
     schemes = TABLE_SCHEMES if schemes is None else tuple(schemes)
     for scheme in schemes:
-        _settings(scheme, **{**_settings_kwargs(settings), "seed": seed})
+        _settings(scheme, **asdict(settings))  # each scheme's own network checked before any training
     _check_int("threads", threads, 1, optional=True)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -244,18 +244,3 @@ def train_all(
     summaries = train_schemes(out_dir, settings, schemes, log=log or (lambda line: None))
     write_results(summaries, out_dir / "accuracy.json", out_dir / "accuracy.md", settings, time.perf_counter() - start)
     return summaries
-
-
-def _settings_kwargs(settings):
-    return {
-        "epochs": settings.epochs,
-        "hidden": settings.hidden,
-        "input_bits": settings.input_bits,
-        "activation": settings.activation,
-        "pretrain_epochs": settings.pretrain_epochs,
-        "finetune_epochs": settings.finetune_epochs,
-        "fgq_method": settings.fgq_method,
-        "lr": settings.lr,
-        "batch_size": settings.batch_size,
-        "progress": settings.progress,
-    }
