@@ -156,7 +156,8 @@ def synthesize(component, family, *, name="top", options=""):
     """Synthesize ``component`` for ``family`` (``"ice40"`` or ``"ecp5"``) and count its cells.
 
     ``options`` are extra flags of ``synth_ice40`` / ``synth_ecp5`` (``"-nodsp"``, ``"-nowidelut"``), and
-    :data:`ABC_LUT4` for the ECP5 flow without ABC9.
+    :data:`ABC_LUT4` for the ECP5 flow without ABC9. The design is elaborated for the family
+    (:class:`lowbit.hw.units.cells.CellPlatform`), so units with ``target="auto"`` build its cells.
     Returns a dict with ``lut4``, ``carry``, ``ff``, ``dsp`` (SB_MAC16, or MULT18X18D + ALU54B),
     ``lut4_equiv`` (ECP5: LUT4 + 2 per CCU2C; iCE40: LUT4; see the module docstring) and ``cells``
     (all cell types with counts). Results are cached by a hash of the design and the script.
@@ -165,8 +166,10 @@ def synthesize(component, family, *, name="top", options=""):
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, not {family!r}")
     from amaranth.back import rtlil
 
+    from lowbit.hw.units.cells import CellPlatform
+
     script = _script(family, options)
-    text = rtlil.convert(component, name="top", emit_src=False)
+    text = rtlil.convert(component, name="top", emit_src=False, platform=CellPlatform(family))
     key = hashlib.sha256(f"{text}\0{script}".encode()).hexdigest()[:16]
     folder = _build_dir() / f"{name}-{family}-{key}"
     if not (folder / "stat.json").exists():
@@ -288,7 +291,9 @@ def place_and_route(
         "-q",
     ]
     pnr_args += ["--out-of-context"] if out_of_context else ["--lpf-allow-unconstrained"]
-    text = rtlil.convert(wrapped, name="top", emit_src=False)
+    from lowbit.hw.units.cells import CellPlatform
+
+    text = rtlil.convert(wrapped, name="top", emit_src=False, platform=CellPlatform("ecp5"))
     key = hashlib.sha256(f"{text}\0{script}\0{' '.join(pnr_args)}".encode()).hexdigest()[:16]
     folder = _build_dir() / f"{name}-pnr-{device}-{key}"
     done = folder / "result.json"

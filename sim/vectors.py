@@ -7,7 +7,7 @@ layout, and the golden outputs, ready for :func:`lowbit.sim.verilator.run_vector
 import numpy as np
 
 from lowbit.hw.units.binary_dot import BinaryDotInput
-from lowbit.sw.golden import binary_dot
+from lowbit.sw.golden import binary_dot, xor_popcount
 from lowbit.sw.kinds.packing import bits_to_int, pack_bits
 
 __all__ = ["pack_field", "pack_payloads", "unpack_array", "binary_corner_vectors", "binary_dot_vectors"]
@@ -67,35 +67,31 @@ def unpack_array(words, length, element_width, signed=True):
 
 
 def binary_corner_vectors(n):
-    """(a, w, valid) bit vectors: all zeros, all ones, all disagreeing, nothing valid, padding lengths."""
+    """(a, w) bit vectors: all agreeing, all disagreeing, alternating, one lane agreeing at either end."""
     zeros, ones = np.zeros(n, np.uint8), np.ones(n, np.uint8)
     alternating = (np.arange(n) % 2).astype(np.uint8)
-    vectors = [
-        (zeros, zeros, ones),  # +n: the maximum
-        (ones, ones, ones),  # +n
-        (ones, zeros, ones),  # -n: the minimum
-        (zeros, ones, ones),  # -n
-        (alternating, 1 - alternating, ones),  # -n
-        (ones, ones, zeros),  # nothing valid: 0
-        (ones, zeros, zeros),  # 0
+    first, last = np.eye(1, n, 0, dtype=np.uint8)[0], np.eye(1, n, n - 1, dtype=np.uint8)[0]
+    return [
+        (zeros, zeros),  # dot n (no disagreement): the maximum
+        (ones, ones),  # n
+        (ones, zeros),  # -n (n disagreements): the minimum
+        (zeros, ones),  # -n
+        (alternating, 1 - alternating),  # -n
+        (alternating, alternating),  # n
+        (first, zeros),  # n - 2
+        (last, ones),  # 2 - n
     ]
-    for valid_count in sorted({1, n // 2, n - 1} - {0, n}):  # padding at the end of a layer
-        mask = (np.arange(n) < valid_count).astype(np.uint8)
-        vectors += [(ones, ones, mask), (ones, zeros, mask), (alternating, alternating, mask)]
-    return vectors
 
 
-def binary_dot_vectors(n, count, seed):
-    """The corner vectors then ``count`` random ones (half fully valid, half with a random mask)."""
+def binary_dot_vectors(n, count, seed, *, result="dot"):
+    """The corner vectors then ``count`` random ones, as payload integers of :func:`BinaryDotInput`, and
+    the golden results: ``binary_dot`` (``result="dot"``) or ``xor_popcount`` (``"popcount"``)."""
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 2, (count, n), dtype=np.uint8)
     w = rng.integers(0, 2, (count, n), dtype=np.uint8)
-    valid = np.where(rng.random((count, 1)) < 0.5, 1, rng.integers(0, 2, (count, n), dtype=np.uint8)).astype(np.uint8)
-    vectors = binary_corner_vectors(n) + list(zip(a, w, valid))
-    a, w, valid = (np.stack(column) for column in zip(*vectors))
+    a, w = (np.stack(column) for column in zip(*(binary_corner_vectors(n) + list(zip(a, w)))))
     layout = BinaryDotInput(n)
-    inputs = [
-        sum(bits_to_int(bits) << layout[name].offset for name, bits in zip(("a", "w", "valid"), vector))
-        for vector in zip(a, w, valid)
-    ]
-    return inputs, binary_dot(pack_bits(a), pack_bits(w), pack_bits(valid)).tolist()
+    inputs = [bits_to_int(x) << layout["a"].offset | bits_to_int(y) << layout["w"].offset for x, y in zip(a, w)]
+    if result == "popcount":
+        return inputs, xor_popcount(pack_bits(a), pack_bits(w), n=n).tolist()
+    return inputs, binary_dot(pack_bits(a), pack_bits(w), n=n).tolist()

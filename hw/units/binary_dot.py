@@ -1,59 +1,130 @@
-"""The binary (XNOR-popcount) dot-product unit."""
+"""The binary (XNOR-popcount) units: :class:`XorPopcount` and :class:`BinaryDotProduct`.
 
+The lanes count *disagreements*, ``d = popcount(a ^ w)`` (the Hamming distance), and the bipolar dot
+product is ``n - 2 d``. The lanes carry no mask: a layer whose width is not a multiple of the lanes pads
+its last fold with taps that contribute nothing to ``d`` (an activation bit and a weight bit that
+agree), and the constant this leaves in the dot product (``+1`` per padded tap) is the layer's to fold
+into its bias (``docs/arithmetic.md``).
+"""
+
+from amaranth.hdl import signed as signed_shape
+from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from lowbit.hw.units.signed_taps import SignedTapSum, signed_tap_width
+from lowbit.hw.units.cells import build_plan, cell_family
+from lowbit.hw.units.compressor import TARGETS, plan_popcount
+from lowbit.hw.units.tree import register_levels, tree_levels
+from lowbit.hw.units.unit import PipelinedUnit, check_positive_int
 
-__all__ = ["BinaryDotInput", "binary_dot_width", "BinaryDotProduct"]
+__all__ = ["BinaryDotInput", "popcount_width", "binary_dot_width", "XorPopcount", "BinaryDotProduct"]
+
+#: ``target`` values of the units: ``auto`` builds the cells of the platform it is elaborated for
+#: (the generic tree without one), the others force that structure.
+UNIT_TARGETS = ("auto", *TARGETS)
 
 
 def BinaryDotInput(n):
-    """Payload of the input stream: ``a``, ``w`` and ``valid``, ``n`` bits each, in that order from bit 0.
-
-    Element ``i`` of each vector is bit ``i`` of its field (see ``docs/packing.md``).
-    """
-    return data.StructLayout({"a": n, "w": n, "valid": n})
+    """Payload of the input stream: ``a`` and ``w``, ``n`` bits each, in that order from bit 0 (element
+    ``i`` of each vector is bit ``i`` of its field; bit 1 is +1, bit 0 is -1)."""
+    return data.StructLayout({"a": n, "w": n})
 
 
-binary_dot_width = signed_tap_width
+def popcount_width(n):
+    """Bits of a popcount of ``n`` lanes."""
+    return n.bit_length()
 
 
-class BinaryDotProduct(SignedTapSum):
-    """Bipolar dot product of two ``n``-element binary vectors.
+def binary_dot_width(n):
+    """Signed width that holds every bipolar dot product of ``n`` lanes: ``[-n, n]``."""
+    return n.bit_length() + 1
 
-    Computes ``dot = 2 * popcount(~(a ^ w) & valid) - popcount(valid)``, with bit 1 = +1 and bit 0 = -1
-    (FINN's bipolar convention); taps whose ``valid`` bit is 0 count as 0, which is how a layer whose
-    width is not a multiple of ``n`` pads its last fold. This is :func:`lowbit.sw.golden.binary_dot`.
+
+class XorPopcount(PipelinedUnit):
+    """``popcount(a ^ w)`` over ``n`` lanes, the Hamming distance (:func:`lowbit.sw.golden.xor_popcount`).
+
+    The tree is a compressor tree of the target's own cells (:mod:`lowbit.hw.units.compressor`): iCE40
+    LUT4s and carry chains, ECP5 CCU2C adders with the lanes folded into them; or, for ``generic``, a
+    plain adder tree that any synthesis tool maps.
 
     Parameters
     ----------
     n : int
-        Number of taps, at least 1.
+        Lanes, at least 1.
     pipeline_depth : int or None
-        Register stages (default: 2, or 1 where the tree is that shallow), from 1 (registered output
-        only) to ``max_pipeline_depth(n)`` (``ceil(log2(n)) + 1``: a register after every adder level).
+        Register stages, 1 (registered output only) to ``ceil(log2(n)) + 1``; default 2 (1 when the tree
+        is that shallow). The registers are spread over the tree's stages.
+    target : str
+        ``"auto"`` (default: the cells of the platform the unit is elaborated for, the generic tree
+        without one), ``"generic"``, ``"ice40"`` or ``"ecp5"``. A cell target builds its cells as models
+        (simulation) unless the platform is of that family, then as the vendor's primitives.
 
-    Attributes
-    ----------
-    latency : int
-        Cycles from an input transfer to its result on ``o`` without back-pressure; equals
-        ``pipeline_depth``.
-
-    Ports
-    -----
-    i : In(stream.Signature(BinaryDotInput(n)))
-    o : Out(stream.Signature(signed(n.bit_length() + 1)))
-
-    Throughput is one vector per cycle. All stages advance together when ``o`` is empty or being read,
-    so back-pressure stalls the whole pipeline and no result is lost or duplicated.
+    Ports: ``i`` (:func:`BinaryDotInput`), ``o`` (the result). Latency ``pipeline_depth`` cycles, one
+    vector per cycle, every stage stalls together under back-pressure on ``o``.
     """
 
-    #: In a PEArray the activations and the valid mask (the layer's width) are shared.
-    SHARED_FIELDS = ("a", "valid")
+    SHARED_FIELDS = ("a",)
 
-    def __init__(self, n, pipeline_depth=None):
-        super().__init__(n, pipeline_depth, BinaryDotInput)
+    def __init__(self, n, pipeline_depth=None, target="auto"):
+        check_positive_int(n, "n")
+        if target not in UNIT_TARGETS:
+            raise ValueError(f"target must be one of {', '.join(UNIT_TARGETS)}, not {target!r}")
+        self.n, self.target = n, target
+        super().__init__(BinaryDotInput(n), self.result_shape(n), pipeline_depth)
 
-    def tap(self, payload, k):
-        # A valid tap is +1 where a and w agree and -1 where they differ.
-        return payload.valid[k], payload.a[k] ^ payload.w[k]
+    @staticmethod
+    def result_shape(n):
+        return unsigned(popcount_width(n))
+
+    def describe(self):
+        return f"n={self.n}"
+
+    def levels(self):
+        return tree_levels(self.n) + 1
+
+    def target_for(self, platform):
+        """The tree this unit builds when elaborated for ``platform``."""
+        target = self.target if self.target != "auto" else (cell_family(platform) or "generic")
+        return target if self.n >= 2 else "generic"
+
+    def plan(self, target):
+        """The compressor tree of a cell target (:func:`lowbit.hw.units.compressor.plan_popcount`)."""
+        return plan_popcount(self.n, target)
+
+    def finish(self, popcount):
+        """The result from the popcount (the popcount itself)."""
+        return popcount
+
+    def datapath(self, m, pipe, payload):
+        target = self.target_for(getattr(pipe, "platform", None))
+        a, w = payload.a, payload.w
+        if target == "generic":
+            stages = tree_levels(self.n)
+        else:
+            plan = self.plan(target)
+            stages = len(plan.stages)
+        # Registers after the tree's stages and after the final step (level stages + 1); a depth beyond
+        # the tree's levels puts the extra registers at the output.
+        levels = stages + 1
+        registered = register_levels(levels, min(self.pipeline_depth, levels))
+        if target == "generic":
+            popcount, _ = pipe.reduce([a[k] ^ w[k] for k in range(self.n)], registered)
+        else:
+            popcount = build_plan(m, plan, a, w, pipe, registered, pipe.platform)
+        result = self.finish(popcount)
+        for _ in range(self.pipeline_depth - len(registered) + 1):
+            result = pipe.stage(result, self._result_shape, name="result")
+        return result
+
+
+class BinaryDotProduct(XorPopcount):
+    """Bipolar dot product of two ``n``-element binary vectors: ``n - 2 * popcount(a ^ w)`` with bit 1
+    = +1 and bit 0 = -1 (FINN's bipolar convention; :func:`lowbit.sw.golden.binary_dot` with every tap
+    valid). The popcount is :class:`XorPopcount`'s (same parameters, ports and timing); ``o`` is
+    signed (:func:`binary_dot_width`)."""
+
+    @staticmethod
+    def result_shape(n):
+        return signed_shape(binary_dot_width(n))
+
+    def finish(self, popcount):
+        return self.n - (popcount << 1)

@@ -46,8 +46,8 @@ class CombinationalPipe:
     """A pipe without registers: :meth:`stage` passes its value through, so the datapath built with it
     is one combinational function of the payload."""
 
-    def __init__(self, m):
-        self.m = m
+    def __init__(self, m, platform=None):
+        self.m, self.platform = m, platform
         self._count = 0
 
     def stage(self, value, shape=None, *, name=None):
@@ -110,6 +110,7 @@ class PipelinedUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pipe = StallPipeline(m, self.i, self.o, self.pipeline_depth, name="unit")
+        pipe.platform = platform
         m.d.comb += self.o.payload.eq(self.datapath(m, pipe, self.i.payload))
         return m
 
@@ -126,7 +127,7 @@ class _CombinationalCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.result.eq(self._unit.datapath(m, CombinationalPipe(m), self.payload))
+        m.d.comb += self.result.eq(self._unit.datapath(m, CombinationalPipe(m, platform), self.payload))
         return m
 
 

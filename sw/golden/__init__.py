@@ -15,10 +15,12 @@ from lowbit.sw.golden.units import (
     nhot_dot,
     ternary_binary_dot,
     ternary_dot,
+    xor_popcount,
 )
 
 __all__ = [
     "binary_dot",
+    "xor_popcount",
     "ternary_dot",
     "ternary_binary_dot",
     "fatnn_dot",

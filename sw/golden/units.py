@@ -52,6 +52,16 @@ def binary_dot(a, w, valid=None, *, n=None):
     return 2 * agree - np.bitwise_count(valid).astype(np.int64).sum(axis=-1)
 
 
+def xor_popcount(a, w, *, n):
+    """``popcount(a ^ w)`` over taps ``0 .. n-1`` of packed binary vectors ``a``, ``w`` (shape
+    ``(..., nwords)``): the Hamming distance, which the binary lanes count. ``binary_dot`` of the same
+    taps is ``n - 2 * xor_popcount``. Returns ``int64`` of shape ``(...)``."""
+    a, w = _words(a, "a"), _words(w, "w")
+    if a.shape[-1:] != w.shape[-1:]:
+        raise ValueError(f"a and w must have the same number of words, not {a.shape[-1]} and {w.shape[-1]}")
+    return np.bitwise_count((a ^ w) & _valid_words(None, n, a.shape[-1])).astype(np.int64).sum(axis=-1)
+
+
 # --- ternary, FATNN, bit-serial, n-hot, FGQ and threshold units ---------------------------------------
 
 

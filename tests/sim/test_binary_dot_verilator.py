@@ -1,4 +1,6 @@
-"""BinaryDotProduct's generated Verilog in Verilator (cocotb), compared with == against binary_dot.
+"""The binary units' generated Verilog in Verilator (cocotb), compared with == against the golden model:
+BinaryDotProduct against binary_dot and XorPopcount against xor_popcount, for every tree (the generic
+adder tree and the iCE40 and ECP5 compressor trees, whose cell models Verilator runs).
 
 Each run covers the corner vectors and 2000 random vectors (lowbit.sim.vectors), with and without idle
 cycles on the input and back-pressure on the output (the generic bench parametrizes over both). The seed
@@ -6,9 +8,9 @@ is in the test id and in every assertion message.
 """
 
 import pytest
-from amaranth.hdl import Module
 
-from lowbit.hw.units.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import BinaryDotProduct, XorPopcount
+from lowbit.hw.units.compressor import Column
 from lowbit.sim.vectors import binary_dot_vectors
 from lowbit.sim.verilator import BenchFailure, run_vectors
 
@@ -16,43 +18,44 @@ pytestmark = pytest.mark.verilator
 
 
 @pytest.mark.parametrize(
-    "n, depth, seed",
+    "n, depth, target, seed",
     [
-        (1, None, 1001),
-        (7, None, 1007),
-        (64, None, 1064),
-        (100, None, 1100),
-        (64, 7, 2064),
-        (7, 1, 2007),
+        (1, None, "generic", 1001),
+        (7, None, "generic", 1007),
+        (64, None, "ice40", 1064),
+        (100, None, "ecp5", 1100),
+        (64, 7, "ecp5", 2064),
+        (7, 1, "ice40", 2007),
     ],
 )
-def test_matches_golden(n, depth, seed):
-    unit = BinaryDotProduct(n, depth)
+def test_dot_matches_golden(n, depth, target, seed):
+    unit = BinaryDotProduct(n, depth, target)
     inputs, expected = binary_dot_vectors(n, 2000, seed)
-    run_vectors(unit, inputs, expected, toplevel=f"binary_dot_n{n}", seed=seed, name=f"seed{seed}")
+    run_vectors(unit, inputs, expected, toplevel=f"binary_dot_n{n}_{target}", seed=seed, name=f"seed{seed}")
 
 
-class _OffByOneOnPadding(BinaryDotProduct):
-    """A deliberately broken unit: it ignores the valid bit of the last tap."""
+@pytest.mark.parametrize("n, target, seed", [(64, "generic", 3064), (64, "ice40", 3065), (33, "ecp5", 3033)])
+def test_popcount_matches_golden(n, target, seed):
+    inputs, expected = binary_dot_vectors(n, 2000, seed, result="popcount")
+    unit = XorPopcount(n, 3, target)
+    run_vectors(
+        unit, inputs, expected, toplevel=f"xor_popcount_n{n}_{target}", seed=seed, name=f"seed{seed}", signed=False
+    )
 
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.inner = inner = BinaryDotProduct(self.n, self.pipeline_depth)
-        payload = self.i.payload
-        m.d.comb += [
-            inner.i.valid.eq(self.i.valid),
-            self.i.ready.eq(inner.i.ready),
-            inner.i.payload.a.eq(payload.a),
-            inner.i.payload.w.eq(payload.w),
-            inner.i.payload.valid.eq(payload.valid | (1 << (self.n - 1))),
-            self.o.valid.eq(inner.o.valid),
-            self.o.payload.eq(inner.o.payload),
-            inner.o.ready.eq(self.o.ready),
-        ]
-        return m
+
+class _WrongSumBit(BinaryDotProduct):
+    """A deliberately broken unit: the INIT of one adder cell of its ECP5 tree has a bit flipped."""
+
+    def plan(self, target):
+        plan = super().plan(target)
+        position = next(i for i, cell in enumerate(plan.stages[0].chain) if isinstance(cell, Column))
+        plan.patches[(0, position)] = 1 << 5  # A = 1, C = 1: the sum of two disagreeing lanes
+        return plan
 
 
 def test_bench_catches_a_broken_unit():
     with pytest.raises(BenchFailure, match="tests failed"):
         inputs, expected = binary_dot_vectors(7, 50, 5)
-        run_vectors(_OffByOneOnPadding(7), inputs, expected, toplevel="binary_dot_broken", seed=5, name="broken")
+        run_vectors(
+            _WrongSumBit(7, target="ecp5"), inputs, expected, toplevel="binary_dot_broken", seed=5, name="broken"
+        )

@@ -1,11 +1,13 @@
-"""BinaryDotProduct: construction, parameter errors, and Amaranth-simulator checks against binary_dot."""
+"""XorPopcount and BinaryDotProduct: construction, parameter errors, and Amaranth-simulator checks of
+every target (generic tree, iCE40 and ECP5 cell models) against the golden functions."""
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed
+from amaranth.hdl import signed, unsigned
 
-from lowbit.hw.units.binary_dot import BinaryDotInput, BinaryDotProduct
-from lowbit.sw.golden import binary_dot
+from lowbit.hw.units.binary_dot import BinaryDotInput, BinaryDotProduct, XorPopcount
+from lowbit.hw.units.compressor import TARGETS, evaluate, plan_popcount
+from lowbit.sw.golden import binary_dot, xor_popcount
 from lowbit.sw.kinds.packing import bits_to_int, encode_binary, pack_bits
 from tests.hw import streamsim
 
@@ -16,12 +18,13 @@ def test_init():
     assert unit.i.payload.shape() == BinaryDotInput(100)
     assert unit.o.payload.shape() == signed(8)  # [-100, 100]
     assert BinaryDotProduct(1).o.payload.shape() == signed(2)
-    assert BinaryDotProduct.max_pipeline_depth(64) == 7
+    assert XorPopcount(64).o.payload.shape() == unsigned(7)  # [0, 64]
+    assert XorPopcount(64).levels() == 7
 
 
 @pytest.mark.parametrize("n", [0, -3, 2.5, "8", True, None])
 def test_init_wrong_n(n):
-    with pytest.raises(TypeError, match=r"n must be a positive integer, not"):
+    with pytest.raises((TypeError, ValueError), match=r"n must be"):
         BinaryDotProduct(n)
 
 
@@ -31,45 +34,71 @@ def test_init_wrong_pipeline_depth(n, depth):
         BinaryDotProduct(n, depth)
 
 
-def test_init_wrong_pipeline_depth_type():
-    with pytest.raises(TypeError, match="pipeline_depth must be an integer, not '2'"):
-        BinaryDotProduct(8, "2")
+def test_init_wrong_target():
+    with pytest.raises(ValueError, match="target must be one of auto, generic, ice40, ecp5, not 'xilinx'"):
+        XorPopcount(8, target="xilinx")
 
 
 def simulate(unit, vectors, **flow):
-    payloads = [{"a": bits_to_int(a), "w": bits_to_int(w), "valid": bits_to_int(v)} for a, w, v in vectors]
+    payloads = [{"a": bits_to_int(a), "w": bits_to_int(w)} for a, w in vectors]
     return streamsim.simulate(unit, payloads, **flow)
 
 
-def expected(vectors):
-    a, w, v = (np.stack(c) for c in zip(*vectors))
-    return binary_dot(pack_bits(a), pack_bits(w), pack_bits(v)).tolist()
+def expected(vectors, n, golden=binary_dot):
+    a, w = (np.stack(c) for c in zip(*vectors))
+    return golden(pack_bits(a), pack_bits(w), n=n).tolist()
 
 
 def test_seeds_example():
     a = encode_binary([0.7, -1.2, 0, 3.5, -0.1, 2.2, -4, 0.3])
     w = encode_binary([0.5, -0.2, -0.8, 0.1, 0.3, -0.4, 0.6, -0.05])
-    padding = np.array([1, 1, 1, 1, 1, 1, 0, 0], np.uint8)
-    outputs, _ = simulate(BinaryDotProduct(8), [(a, w, np.ones(8, np.uint8)), (a, w, padding)])
-    assert outputs == [-2, 0]
+    for target in TARGETS:
+        outputs, _ = simulate(BinaryDotProduct(8, target=target), [(a, w)])
+        assert outputs == [-2], target
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("depth", [1, 2, 4])
-def test_latency_and_full_rate(depth):
+def test_latency_and_full_rate(depth, target):
     rng = np.random.default_rng(3)
-    vectors = [tuple(rng.integers(0, 2, (3, 16), dtype=np.uint8)) for _ in range(20)]
-    outputs, cycles = simulate(BinaryDotProduct(16, depth), vectors)
-    assert outputs == expected(vectors)
+    vectors = [tuple(rng.integers(0, 2, (2, 16), dtype=np.uint8)) for _ in range(20)]
+    outputs, cycles = simulate(BinaryDotProduct(16, depth, target), vectors)
+    assert outputs == expected(vectors, 16)
     # The first vector transfers at the first edge; its result transfers `latency` edges later,
     # then one result follows per cycle.
     assert cycles == list(range(1 + depth, 1 + depth + 20))
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("n, depth", [(1, 1), (5, 2), (33, 3), (64, 7)])
-def test_random_with_backpressure_and_idle(n, depth, seed=11):
+def test_popcount_with_backpressure_and_idle(n, depth, target, seed=11):
     rng = np.random.default_rng(seed + n)
-    vectors = [tuple(rng.integers(0, 2, (3, n), dtype=np.uint8)) for _ in range(60)]
+    vectors = [tuple(rng.integers(0, 2, (2, n), dtype=np.uint8)) for _ in range(40)]
     outputs, _ = simulate(
-        BinaryDotProduct(n, depth), vectors, ready_pattern=(1, 0, 1, 1, 0, 0), valid_pattern=(1, 1, 0)
+        XorPopcount(n, depth, target), vectors, ready_pattern=(1, 0, 1, 1, 0, 0), valid_pattern=(1, 1, 0)
     )
-    assert outputs == expected(vectors), f"seed {seed + n}"
+    assert outputs == expected(vectors, n, xor_popcount), f"seed {seed + n}, target {target}"
+
+
+@pytest.mark.parametrize("target", ["ice40", "ecp5"])
+def test_plans_exhaustive_and_random(target, seed=5):
+    """Each plan's cells, evaluated from their INIT bits, give the popcount: every input up to 6 lanes,
+    random and corner inputs up to 130."""
+    rng = np.random.default_rng(seed)
+    for n in list(range(2, 7)) + [7, 8, 9, 16, 31, 32, 33, 63, 64, 100, 130]:
+        plan = plan_popcount(n, target)
+        full = (1 << n) - 1
+        if n <= 6:
+            cases = [(a, w) for a in range(1 << n) for w in range(1 << n)]
+        else:
+            cases = [(0, 0), (0, full), (full, full), (1, full - 1)]
+            cases += [(int(bits_to_int(x)), int(bits_to_int(y))) for x, y in rng.integers(0, 2, (200, 2, n))]
+        for a, w in cases:
+            assert evaluate(plan, a, w) == bin(a ^ w).count("1"), f"{target} n={n} a={a:#x} w={w:#x} seed {seed}"
+
+
+def test_plan_costs():
+    """The plans' cell counts at 64 lanes (the benchmark reports what yosys maps)."""
+    ice40, ecp5 = plan_popcount(64, "ice40").counts(), plan_popcount(64, "ecp5").counts()
+    assert ice40["lut4"] <= 2.25 * 64 and ecp5["lut4"] == 0
+    assert ecp5["lut4_equiv"] <= 1.7 * 64
