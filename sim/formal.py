@@ -231,8 +231,9 @@ def prove_equivalent(implementation, specification, *, name, sweep=True, cells=N
     )
 
 
-#: The yosys script of a proof: the two designs ({impl} reads the implementation, and its cells' models), a miter asserting that their outputs are equal, an
-#: optional equivalence sweep ({sweep}), and a SAT proof of the assertion over all inputs.
+#: The yosys script of a proof: the two designs ({impl} reads the implementation and its cells'
+#: models), a miter asserting that their outputs are equal, an optional equivalence sweep ({sweep}),
+#: and a SAT proof of the assertion over all inputs.
 SCRIPT = """\
 {impl}read_rtlil spec.il
 proc

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.synth
 
 class BrokenInit(XorPopcount):
     """Broken on purpose: one bit of the INIT of the first adder cell of the last stage is flipped, where
-    it matters only for some inputs (iCE40: the sum when I1 and I2 are high and the carry in low; ECP5: the carry-generate
-    half, LUT2 of A = B = 1)."""
+    it matters only for some inputs (iCE40: the sum when I1 and I2 are high and the carry in low; ECP5:
+    the carry-generate, LUT2 of A = B = 1)."""
 
     def plan(self, target):
         plan = super().plan(target)
