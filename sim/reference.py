@@ -8,7 +8,15 @@ import collections
 
 import numpy as np
 
-from lowbit.sw.golden.units import bitserial_dot, fatnn_dot, multithreshold, nhot_dot, ternary_binary_dot, ternary_dot
+from lowbit.sw.golden.units import (
+    bitserial_dot,
+    fatnn_dot,
+    multithreshold,
+    nhot_dot,
+    ternary_binary_dot,
+    ternary_dot,
+    xor_popcount,
+)
 from lowbit.sw.host.packing import (
     WORD_MASK,
     input_codes_of_rows,
@@ -48,8 +56,9 @@ class ModelTile(Transport):
 
     Words are processed as soon as a whole message has arrived; responses queue until read. It decodes
     the wire formats itself (weights back into planes or terms, inputs into codes), computes each
-    channel with the golden unit of its family (``ternary_binary_dot``, ``ternary_dot``, ``fatnn_dot``,
-    ``bitserial_dot``, the int weight planes, ``nhot_dot``), adds the bias, wraps to ``acc_width`` bits
+    channel with the golden unit of its family (BINARY: ``xor_popcount`` per pass, scaled as the tile
+    scales it; POPCOUNT: ``ternary_binary_dot``, ``ternary_dot``, ``fatnn_dot``, ``bitserial_dot``, the int
+    weight planes; NHOT: ``nhot_dot``), adds the bias, wraps to ``acc_width`` bits
     and applies ``multithreshold`` or returns the accumulators, as the tile does. The sign plane of INT
     weight rows (int weights on the POPCOUNT array) is ignored: those weights are two's-complement
     bit-planes in the ``nz`` plane, and the tile ignores the sign bits too. Every refusal of the
@@ -158,7 +167,10 @@ class ModelTile(Transport):
         rows = rows_of_words(payload, g.weight_rows(config), g.weight_row_bits)
         of, nf = g.out_folds(config), g.in_folds(config)
         out_pad, in_pad = padded_shape(config, g)
-        if g.family == Family.POPCOUNT:
+        if g.family == Family.BINARY:
+            planes = rows.reshape(of, g.weight_planes(config), nf, g.pe, g.simd).transpose(1, 0, 3, 2, 4)
+            self._weights = {"bits": planes.reshape(-1, out_pad, in_pad)}  # (P, OP, IP)
+        elif g.family == Family.POPCOUNT:
             slots = rows.reshape(of, g.weight_planes(config), nf, g.pe, 2, g.simd)
             planes = slots.transpose(1, 4, 0, 3, 2, 5).reshape(-1, 2, out_pad, in_pad)  # (P, 2, OP, IP)
             self._weights = {"nz": planes[:, 0], "sign": planes[:, 1]}
@@ -210,6 +222,22 @@ class ModelTile(Transport):
         """``(batch, OP)`` dot products of the padded input codes with the loaded weights (no bias), on the
         unit the registry names for the layer on this tile (:func:`lowbit.sw.kinds.tile_unit`)."""
         w, unit = self._weights, tile_unit(config, self.geometry)
+        if self.geometry.family == Family.BINARY:
+            # Disagreements d per pass: -2 d for binary input, -d per uint plane (the most significant first),
+            # s - d per int weight plane (s: the input's +1 bits).
+            bits, n = pack_bits(w["bits"]), w["bits"].shape[-1]  # (P, OP, words)
+            if unit == "weight_bitserial":
+                a = pack_bits(codes)[:, None, :]
+                s = xor_popcount(a, np.zeros_like(a), n=n)
+                planes = [s - xor_popcount(a, bits[p], n=n) for p in range(len(bits))]
+                return np.tensordot(int_plane_weights(config.weight_bits), np.stack(planes), axes=(0, 0))
+            bits = bits[0]
+            if unit == "xor_popcount":
+                return -2 * xor_popcount(pack_bits(codes)[:, None, :], bits, n=n)
+            total = np.zeros((len(codes), len(bits)), np.int64)
+            for p in range(config.input_bits - 1, -1, -1):
+                total = 2 * total - xor_popcount(pack_bits((codes >> p) & 1)[:, None, :], bits, n=n)
+            return total
         if unit == "nhot":
             step = max(1, (1 << 22) // w["present"].size)  # bound the (batch, OP, IP, T) temporary
             return np.concatenate(

@@ -11,7 +11,6 @@ from amaranth.utils import exact_log2
 from lowbit.sw.kinds import runs_on
 from lowbit.sw.protocol import (
     WORD_BITS,
-    Family,
     InputKind,
     configure_error,
     count_input_planes,
@@ -112,7 +111,7 @@ class Configuration(wiring.Component):
         in_f, out_f = cfg[0][:16], cfg[0][16:]
         wk, wb, nt, ik, ib = cfg[1][0:4], cfg[1][4:8], cfg[1][8:12], cfg[1][12:16], cfg[1][16:20]
         levels = cfg[2][:9]
-        popcount = g.family == Family.POPCOUNT
+        plane_inputs = g.plane_inputs
 
         def stage(value, name):
             register = Signal(Value.cast(value).shape(), name=f"check_{name}")
@@ -142,7 +141,7 @@ class Configuration(wiring.Component):
         for k in range(2, self.out_bits_max + 1):
             out_k = Mux(levels > (1 << (k - 1)), k, out_k)
         n_out_k = stage(out_k, "out_k")
-        if popcount:
+        if plane_inputs:
             n_in_planes = count_input_planes(fields, Mux)
             n_in_row_words = stage((n_in_planes * g.simd + WORD_BITS - 1) >> exact_log2(WORD_BITS), "in_row_words")
         else:

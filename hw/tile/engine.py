@@ -5,13 +5,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from lowbit.hw.units.binary_dot import XorPopcount
 from lowbit.hw.units.nhot import NHotDotProduct
 from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.hw.units.threshold import MultiThreshold
 from lowbit.hw.units.unit import PEArray
 from lowbit.sw.protocol import WORD_BITS, Family, output_code_bits
 
-from .config import ACT_BINARY, ACT_TERNARY, LayerLayout
+from .config import ACT_BINARY, ACT_TERNARY, ACT_UINT, LayerLayout
 from .memories import read_port_signature
 from .sequencer import BeatLayout
 
@@ -32,10 +33,15 @@ def FoldLayout(geometry):
 
 class Engine(wiring.Component):
     """The arithmetic of a tile of ``geometry``: a :class:`~lowbit.hw.units.unit.PEArray` of the family's
-    unit, ``pe`` accumulators and a :class:`~lowbit.hw.units.threshold.MultiThreshold` per channel.
+    unit (BINARY: :class:`~lowbit.hw.units.binary_dot.XorPopcount`; POPCOUNT:
+    :class:`~lowbit.hw.units.ternary_dot.TernaryDotProduct`; NHOT:
+    :class:`~lowbit.hw.units.nhot.NHotDotProduct`), ``pe`` accumulators and a
+    :class:`~lowbit.hw.units.threshold.MultiThreshold` per channel.
 
     Per beat: ``acc = (first ? 0 : (double ? 2 * acc : acc)) + (neg ? -d : d)`` for the array's dot
-    product ``d`` of each channel, wrapping modulo ``2**acc_width``. After an output fold's last beat,
+    product ``d`` of each channel, wrapping modulo ``2**acc_width``; on BINARY, ``d`` is ``-2`` times the
+    channel's count of disagreements for binary input and ``-1`` times it for a uint plane (the bias
+    holds the rest of the dot product, ``docs/protocol.md``). After an output fold's last beat,
     the fold's bias, direction and thresholds are read (``t_rd``) and the fold leaves on ``o``: the
     accumulators plus the bias in ``acc``, and (hidden layers only) their codes in ``codes``.
 
@@ -72,6 +78,10 @@ class Engine(wiring.Component):
 
     def _make_array(self):
         g = self.geometry
+        if g.family == Family.BINARY:
+            # One more unit than channels, its weights all 0: it counts the activation row's +1 bits,
+            # which k-bit int weights against binary input need (see elaborate).
+            return PEArray(lambda: XorPopcount(g.simd, self.mac_pipeline_depth), g.pe + 1)
         if g.family == Family.POPCOUNT:
             unit = lambda: TernaryDotProduct(g.simd, "ternary", self.mac_pipeline_depth)
         else:
@@ -89,12 +99,15 @@ class Engine(wiring.Component):
         m.d.comb += [array.i.valid.eq(self.i.valid), self.i.ready.eq(array.i.ready)]
         shared, channels = array.i.payload.shared, array.i.payload.channels
         row = self.input_row
-        if g.family == Family.POPCOUNT:
+        if g.plane_inputs:
             plane = Signal(g.simd)
             with m.Switch(beat.plane):
                 for j in range(g.max_input_bits):
                     with m.Case(j):
                         m.d.comb += plane.eq(row[j * g.simd : (j + 1) * g.simd])
+        if g.family == Family.BINARY:  # uint: plane p per pass; binary: the code (its one plane) every pass
+            m.d.comb += shared.a.eq(Mux(layer.act_mode == ACT_UINT, plane, row[: g.simd]))
+        elif g.family == Family.POPCOUNT:
             with m.Switch(layer.act_mode):
                 with m.Case(ACT_BINARY):  # every tap non-zero, negative where the code is 0
                     m.d.comb += [shared.a_nz.eq(Const(-1, g.simd)), shared.a_sign.eq(~row[: g.simd])]
@@ -104,7 +117,11 @@ class Engine(wiring.Component):
                     m.d.comb += [shared.a_nz.eq(plane), shared.a_sign.eq(0)]
         else:
             m.d.comb += shared.x.as_value().eq(row[: len(shared.x.as_value())])
-        m.d.comb += channels.as_value().eq(self.weight_row[: len(channels.as_value())])
+        if g.family == Family.BINARY:
+            m.d.comb += [channels[c].w.eq(self.weight_row[c * g.simd : (c + 1) * g.simd]) for c in range(g.pe)]
+            m.d.comb += channels[g.pe].w.eq(0)
+        else:
+            m.d.comb += channels.as_value().eq(self.weight_row[: len(channels.as_value())])
         if g.family == Family.POPCOUNT:
             with m.If(layer.weight_plane_mode):  # int weight planes: the sign plane carries no meaning
                 m.d.comb += [channels[c].w_sign.eq(0) for c in range(g.pe)]
@@ -137,6 +154,15 @@ class Engine(wiring.Component):
         m.d.comb += [array.o.ready.eq(~s_last | ~valid_r | ready_r), side.r_en.eq(take), take_r.eq(take & s_last)]
         for c in range(g.pe):
             d = array.o.payload[c]
+            if g.family == Family.BINARY:
+                # The array counts disagreements d (and s, the +1 activations): a binary pass adds -2 d, a
+                # uint plane -d, an int weight plane s - d; the host's bias adds the rest (docs/protocol.md).
+                s = array.o.payload[g.pe]
+                d = Mux(
+                    layer.weight_plane_mode,
+                    s - d,
+                    -Mux(layer.act_mode == ACT_BINARY, d << 1, d),
+                )
             term = Mux(s_neg, -d, d)
             base = Mux(s_first, 0, Mux(s_double, acc[c] << 1, acc[c]))
             new = (base + term)[:acc_width].as_signed()

@@ -10,9 +10,9 @@ without a board.
 
 from amaranth.hdl import Cat, Const, Instance, Mux, Signal
 
-from lowbit.hw.units.compressor import Column, Lane, Link, ecp5_init, ecp5_pins, ice40_lut_init
+from lowbit.hw.units.compressor import Column, Lane, Link, ecp5_pins, physical_chains
 
-__all__ = ["CellPlatform", "cell_family", "build_plan", "physical_chains"]
+__all__ = ["CellPlatform", "cell_family", "build_plan"]
 
 
 class CellPlatform:
@@ -147,28 +147,6 @@ class _Builder:
                     carry = nxt
                 self.m.d.comb += cout.eq(carry)
             cin = cout
-
-
-def physical_chains(plan, registered):
-    """The plan's chains as built: ``[(last stage, [(cell, init), ...]), ...]``. Stages with no register
-    between them (``registered`` as in :func:`build_plan`) share one chain, where the link that ends
-    one and the link that starts the next become one cell (it brings the last carry out and feeds the
-    next stage's first bit); a register boundary starts a new chain, so no carry path crosses it."""
-    chains = []
-    for index, stage in enumerate(plan.stages):
-        cells = [(cell, plan.chain_init(index, position)) for position, cell in enumerate(stage.chain)]
-        if chains and index not in registered and cells:
-            previous = chains[-1][1]
-            (tail, tail_init), (head, head_init) = previous[-1], cells[0]
-            if isinstance(tail, Link) and isinstance(head, Link) and tail.feed is None and head.out is None:
-                merged = Link(tail.out, head.feed)
-                base = ice40_lut_init if plan.target == "ice40" else ecp5_init
-                previous[-1] = (merged, base(merged) ^ (tail_init ^ base(tail)) ^ (head_init ^ base(head)))
-                cells = cells[1:]
-            chains[-1] = (index, previous + cells)
-        else:
-            chains.append((index, cells))
-    return chains
 
 
 def _uses(plan):

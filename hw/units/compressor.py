@@ -56,6 +56,7 @@ __all__ = [
     "Stage",
     "Plan",
     "plan_popcount",
+    "physical_chains",
     "evaluate",
     "ice40_lut_init",
     "ecp5_init",
@@ -140,14 +141,16 @@ class Plan:
         init = ice40_lut_init(cell) if self.target == "ice40" else ecp5_init(cell)
         return init ^ self.patches.get((stage, position), 0)
 
-    def counts(self):
-        """Cells by kind: ``lut4`` (LUT4s, iCE40 chain LUTs included), ``carry`` (iCE40 ``SB_CARRY`` /
-        ECP5 ``CCU2C``) and ``lut4_equiv`` (LUT positions: on ECP5 each CCU2C takes two)."""
+    def counts(self, registered=()):
+        """Cells by kind when built with pipeline registers after the stages in ``registered`` (as
+        :func:`physical_chains`): ``lut4`` (LUT4s, iCE40 chain LUTs included), ``carry`` (iCE40
+        ``SB_CARRY`` / ECP5 ``CCU2C``) and ``lut4_equiv`` (LUT positions: on ECP5 each CCU2C takes two)."""
         luts = sum(len(s.luts) for s in self.stages)
+        chains = [[cell for cell, _ in cells] for _, cells in physical_chains(self, registered)]
         if self.target == "ice40":
             carry = lut_chain = 0
-            for stage in self.stages:
-                for cell in stage.chain:
+            for chain in chains:
+                for cell in chain:
                     if isinstance(cell, Column):
                         carry += 1
                         lut_chain += 1
@@ -155,8 +158,30 @@ class Plan:
                         carry += cell.feed is not None
                         lut_chain += cell.out is not None
             return {"lut4": luts + lut_chain, "carry": carry, "lut4_equiv": luts + lut_chain}
-        ccu2c = sum((len(s.chain) + 1) // 2 for s in self.stages)
+        ccu2c = sum((len(chain) + 1) // 2 for chain in chains)
         return {"lut4": luts, "carry": ccu2c, "lut4_equiv": luts + 2 * ccu2c}
+
+
+def physical_chains(plan, registered):
+    """The plan's chains as built: ``[(last stage, [(cell, init), ...]), ...]``. Stages with no register
+    between them (``registered`` as in :func:`build_plan`) share one chain, where the link that ends
+    one and the link that starts the next become one cell (it brings the last carry out and feeds the
+    next stage's first bit); a register boundary starts a new chain, so no carry path crosses it."""
+    chains = []
+    for index, stage in enumerate(plan.stages):
+        cells = [(cell, plan.chain_init(index, position)) for position, cell in enumerate(stage.chain)]
+        if chains and index not in registered and cells:
+            previous = chains[-1][1]
+            (tail, tail_init), (head, head_init) = previous[-1], cells[0]
+            if isinstance(tail, Link) and isinstance(head, Link) and tail.feed is None and head.out is None:
+                merged = Link(tail.out, head.feed)
+                base = ice40_lut_init if plan.target == "ice40" else ecp5_init
+                previous[-1] = (merged, base(merged) ^ (tail_init ^ base(tail)) ^ (head_init ^ base(head)))
+                cells = cells[1:]
+            chains[-1] = (index, previous + cells)
+        else:
+            chains.append((index, cells))
+    return chains
 
 
 def result_width(n):

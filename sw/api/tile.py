@@ -31,7 +31,7 @@ SIM_SEED = 20261123
 def default_geometry(model, pe=None, simd=None):
     """A :class:`lowbit.sw.protocol.TileGeometry` whose tile runs every layer of ``model`` (``pe`` x ``simd``,
     default per family); raises :class:`lowbit.sw.protocol.ProtocolError` for a model no tile runs (a
-    float model, or one that needs both tile families)."""
+    float model, or one that no one tile family runs)."""
     from lowbit.sw.host import default_geometry as pick
 
     _check_int("pe", pe, 1, optional=True)

@@ -19,6 +19,7 @@ __all__ = [
     "words_of_rows",
     "rows_of_words",
     "padded_shape",
+    "tile_bias",
     "input_codes_of_rows",
     "signed32",
     "int_plane_weights",
@@ -75,9 +76,10 @@ def pack_weights(layer, geometry):
     """LOAD_WEIGHTS' payload of a model-file layer: ``uint32`` words, :meth:`TileGeometry.weight_words` of them.
 
     Row ``(o_fold * weight_planes + p) * in_folds + i_fold`` holds output channels ``o_fold * PE + c`` and
-    inputs ``i_fold * SIMD + t``; padding channels and taps are all-zero. Popcount family: slot ``c`` at bit
-    ``c * 2 * SIMD``, ``w_nz`` then ``w_sign`` (int weights: ``k`` planes, plane 0 the most significant bit
-    as ``nz``, ``sign`` 0). N-hot family: slot ``c``, tap ``t``, term ``j`` at
+    inputs ``i_fold * SIMD + t``; padding channels and taps are all-zero. Binary family: slot ``c`` at
+    bit ``c * SIMD``, one bit per tap (1 = +1, 0 = -1; int weights: ``k`` planes as below). Popcount
+    family: slot ``c`` at bit ``c * 2 * SIMD``, ``w_nz`` then ``w_sign`` (int weights: ``k`` planes,
+    plane 0 the most significant bit as ``nz``, ``sign`` 0). N-hot family: slot ``c``, tap ``t``, term ``j`` at
     ``((c * SIMD + t) * T + j) * (2 + E)``: present, sign, exponent (``E`` bits).
     """
     config = layer_config(layer)
@@ -86,7 +88,10 @@ def pack_weights(layer, geometry):
     out_pad, in_pad = padded_shape(config, geometry)
     of, nf, pe, simd = geometry.out_folds(config), geometry.in_folds(config), geometry.pe, geometry.simd
     w = _pad(np.asarray(layer.weights, dtype=np.int64), (out_pad, in_pad))
-    if geometry.family == Family.POPCOUNT:
+    if geometry.family == Family.BINARY:
+        planes = _int_planes(w, config.weight_bits) if config.weight_kind == WeightKind.INT else (w > 0)[None]
+        slots = planes.astype(np.uint8).reshape(len(planes), of, pe, nf, simd).transpose(1, 0, 3, 2, 4)
+    elif geometry.family == Family.POPCOUNT:
         if config.weight_kind == WeightKind.INT:
             nz = _int_planes(w, config.weight_bits)
             sign = np.zeros_like(nz)
@@ -127,14 +132,38 @@ def clamp_thresholds(thresholds, descending, lo, hi, acc_width):
     return np.where(descending, falling, ascending)
 
 
+def tile_bias(config, weights, geometry):
+    """The bias LOAD_THRESHOLDS gives each channel: the part of the dot product the array leaves out.
+
+    - BINARY family: the array adds ``-2 d`` per binary pass and ``-d_p`` per uint plane, ``d`` counting
+      the taps where the activation bit and the weight bit disagree (padding taps, both bits 0, never
+      do). The bipolar dot product of ``n`` inputs is ``n - 2 d``; with k-bit inputs,
+      ``sum(w * a) = sum_p 2**p (B - d_p) = (2**k - 1) B - sum_p 2**p d_p``, ``B`` the channel's number
+      of +1 weights. So the bias is ``n`` (binary input) or ``(2**k - 1) * B`` (uint input). k-bit int
+      weights against binary input add ``s - d_p`` per weight plane ``p`` (``s`` the input's +1 bits:
+      ``sum(b * a) = s - d`` for a 0/1 plane ``b`` and bipolar ``a``), which is exact: bias 0.
+    - POPCOUNT family, FATNN input: ``sum(w)`` (the array computes ``sum(a' * w)`` with ``a' = a - 1``).
+    - otherwise 0.
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    if geometry.family == Family.BINARY:
+        if config.weight_kind == WeightKind.INT:
+            return np.zeros(config.out_features, np.int64)
+        if config.input_kind == InputKind.BINARY:
+            return np.full(config.out_features, config.in_features, np.int64)
+        return ((1 << config.input_bits) - 1) * (w > 0).sum(axis=1)
+    if config.input_kind == InputKind.FATNN:
+        return w.sum(axis=1)
+    return np.zeros(config.out_features, np.int64)
+
+
 def pack_thresholds(layer, geometry):
-    """LOAD_THRESHOLDS' payload of a model-file layer: ``uint32`` words, per padded output channel ``bias``
-    (``sum(w)`` for FATNN input, else 0), ``descending`` and the :func:`clamp_thresholds` thresholds,
-    each a 32-bit two's-complement word."""
+    """LOAD_THRESHOLDS' payload of a model-file layer: ``uint32`` words, per padded output channel the
+    :func:`tile_bias`, ``descending`` and the :func:`clamp_thresholds` thresholds, each a 32-bit
+    two's-complement word."""
     config = layer_config(layer)
     out_pad = padded_shape(config, geometry)[0]
-    w = np.asarray(layer.weights, dtype=np.int64)
-    bias = w.sum(axis=1) if config.input_kind == InputKind.FATNN else np.zeros(config.out_features, np.int64)
+    bias = tile_bias(config, layer.weights, geometry)
     if config.last:
         thresholds = np.zeros((config.out_features, 0), np.int64)
         descending = np.zeros(config.out_features, np.int64)

@@ -4,7 +4,7 @@ larger than the tile's memories."""
 
 import dataclasses
 
-from lowbit.sw.kinds import Family, InputKind, WeightKind, family_for, nhot_terms_needed
+from lowbit.sw.kinds import TILE_SUPPORT, Family, InputKind, WeightKind, family_for, nhot_terms_needed, pairings
 from lowbit.sw.kinds.encodings import signed_bits
 from lowbit.sw.protocol import MAX_N_TERMS, ErrorCode, LayerConfig, ProtocolError, TileGeometry, refusal_reason
 
@@ -124,30 +124,32 @@ def layer_part(layer, start, stop):
 
 
 #: (PE, SIMD) of :func:`default_geometry` per family: the n-hot array's shift-add lanes are larger.
-DEFAULT_ARRAY = {Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8)}
+DEFAULT_ARRAY = {Family.BINARY: (8, 16), Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8)}
 
 
 def default_geometry(model, pe=None, simd=None):
     """A :class:`TileGeometry` that runs every layer of ``model``: the family its layers need, ``pe`` x
     ``simd`` (default :data:`DEFAULT_ARRAY`), memories sized to the largest layer, the accumulator
     width its accumulators and thresholds need, the most thresholds and input bits of any layer.
-    Raises :class:`ProtocolError` naming a layer no family runs, or a model that needs both families."""
-    configs, families = [], set()
+    Raises :class:`ProtocolError` naming a layer no family runs, or a model no one family runs."""
+    configs, families = [], []
     for index, layer in enumerate(model.layers):
         try:
             config = layer_config(layer)
         except ProtocolError as error:
             raise ProtocolError(f"layer {index}: {error}") from None
-        family = family_for(config.weight_kind, config.input_kind)
-        if family is None:
+        if family_for(config.weight_kind, config.input_kind) is None:
             raise ProtocolError(
                 f"layer {index}: no tile runs {layer.weight_kind} weights against {layer.input_kind} input"
             )
         configs.append(config)
-        families.add(family)
-    if len(families) != 1:
-        raise ProtocolError("the model needs both a popcount and an n-hot tile; one tile runs one family")
-    family = families.pop()
+        families.append({f for f in TILE_SUPPORT if any(entry.matches(config) for entry in pairings(f))})
+    # The first family (in the registry's order) that runs every layer.
+    common = set.intersection(*families) if families else set()
+    family = next((f for f in TILE_SUPPORT if f in common), None)
+    if family is None:
+        names = sorted({" or ".join(f.name.lower() for f in TILE_SUPPORT if f in each) for each in families})
+        raise ProtocolError(f"no one tile runs every layer: the layers need a {' / a '.join(names)} tile")
     default_pe, default_simd = DEFAULT_ARRAY[family]
     pe, simd = pe or default_pe, simd or default_simd
     width = 2

@@ -111,6 +111,7 @@ class Family(enum.IntEnum):
 
     POPCOUNT = 0  #: popcount array on ternary planes: binary / ternary / FATNN weights, k-bit sides bit-serially
     NHOT = 1  #: n-hot shift-add array: n-hot or int weights against uint inputs
+    BINARY = 2  #: XOR-popcount array on one weight plane: binary weights, uint inputs bit-serially
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,12 @@ _EXPONENT_REACH = Bound("weight bits", lambda layer: layer.weight_bits, _const(2
 
 #: Per family, the pairs its MAC array runs (``docs/protocol.md``, "What a tile runs").
 TILE_SUPPORT = {
+    # First: a model of binary layers only gets the dense one-plane array (family_for, default_geometry).
+    Family.BINARY: (
+        Pairing((WeightKind.BINARY,), (InputKind.BINARY,), "xor_popcount"),
+        Pairing((WeightKind.BINARY,), (InputKind.UINT,), "input_bitserial", (_INPUT_BITS,)),
+        Pairing((WeightKind.INT,), (InputKind.BINARY,), "weight_bitserial", (_WEIGHT_BITS,)),
+    ),
     Family.POPCOUNT: (
         Pairing(_SIGNED_PLANES, (InputKind.BINARY, InputKind.TERNARY, InputKind.FATNN), "ternary_planes"),
         Pairing(_SIGNED_PLANES, (InputKind.UINT,), "input_bitserial", (_INPUT_BITS,)),
@@ -338,7 +345,9 @@ def runs_on(unit, layer, family):
 
 def tile_unit(layer, geometry):
     """How a tile of ``geometry`` runs ``layer`` (Python integers): the ``unit`` of the matching
-    :class:`Pairing` (``ternary_planes``, ``input_bitserial``, ``weight_bitserial``, ``nhot``), or None."""
+    :class:`Pairing` (``xor_popcount``, ``ternary_planes``, ``input_bitserial``, ``weight_bitserial``,
+    ``nhot``), or None. ``input_bitserial`` is the input planes, one pass each, on the family's array
+    (XOR popcounts on BINARY, ternary planes on POPCOUNT)."""
     for entry in pairings(geometry.family):
         if entry.holds(layer, geometry):
             return entry.unit

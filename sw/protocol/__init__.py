@@ -251,8 +251,15 @@ class TileGeometry:
         return _ceil_div(self.max_out_features, self.pe)
 
     @property
+    def plane_inputs(self):
+        """Whether input rows are bit-planes (BINARY, POPCOUNT) rather than codes (NHOT)."""
+        return self.family in (Family.BINARY, Family.POPCOUNT)
+
+    @property
     def tap_bits(self):
-        """Weight bits per tap in a weight row."""
+        """Weight bits per tap in a weight row: 1 (BINARY), 2 (POPCOUNT: ``nz``, ``sign``), the n-hot terms."""
+        if self.family == Family.BINARY:
+            return 1
         if self.family == Family.POPCOUNT:
             return 2
         return self.n_terms * (2 + self.exponent_bits)
@@ -267,16 +274,16 @@ class TileGeometry:
 
     # --- per layer ------------------------------------------------------------------------------------
     def input_planes(self, layer):
-        """Bit-planes of one input row on the POPCOUNT array: 1 (binary: the code), 2 (ternary, FATNN:
+        """Bit-planes of one input row on the BINARY and POPCOUNT arrays: 1 (binary: the code), 2 (ternary, FATNN:
         the non-zero and sign planes of ``code - 1``), ``input_bits`` (uint: plane ``p`` holds bit
         ``input_bits - 1 - p``, the most significant first): :func:`count_input_planes`."""
         return count_input_planes(layer, _select)
 
     def input_row_bits(self, layer):
-        """Bits of one input row (``simd`` inputs). POPCOUNT: plane-major, plane ``j`` at bits
+        """Bits of one input row (``simd`` inputs). BINARY and POPCOUNT: plane-major, plane ``j`` at bits
         ``j * simd .. (j + 1) * simd - 1`` (:meth:`input_planes`), input ``t`` at bit ``t`` of each plane.
         NHOT: ``simd`` codes of ``max_input_bits`` bits each, code ``t`` at bit ``t * max_input_bits``."""
-        if self.family == Family.POPCOUNT:
+        if self.plane_inputs:
             return self.simd * self.input_planes(layer)
         return self.simd * self.max_input_bits
 

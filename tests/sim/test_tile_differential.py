@@ -31,6 +31,17 @@ from lowbit.sw.protocol import ErrorCode, Family, LayerConfig, Opcode, Response,
 pytestmark = pytest.mark.verilator
 
 GEOMETRIES = {
+    "binary-4x32": TileGeometry(
+        Family.BINARY,
+        4,
+        32,
+        max_in_features=80,
+        max_out_features=16,
+        max_weight_rows=96,
+        acc_width=14,
+        max_thresholds=3,
+        max_input_bits=4,
+    ),
     # out_features up to 1024: a RUN of 16,384 one-word vectors would answer 2**24 words (BAD_LENGTH)
     "popcount-2x8": TileGeometry(
         Family.POPCOUNT,
@@ -81,7 +92,7 @@ GEOMETRIES = {
         exponent_bits=3,
     ),
 }
-SEEDS = {"popcount-2x8": 3100, "popcount-4x16": 3200, "nhot-2x4": 3300, "nhot-1x8": 3400}
+SEEDS = {"binary-4x32": 3500, "popcount-2x8": 3100, "popcount-4x16": 3200, "nhot-2x4": 3300, "nhot-1x8": 3400}
 STREAMS = 400
 #: A header met while framing a random stream whose length exceeds this gets a short length instead.
 MAX_FRAME = 2500
@@ -96,6 +107,10 @@ POPCOUNT_PAIRS = [
     for a in (InputKind.BINARY, InputKind.TERNARY, InputKind.FATNN, InputKind.UINT)
 ] + [(WeightKind.INT, InputKind.BINARY)] * 4
 NHOT_PAIRS = [(WeightKind.NHOT, InputKind.UINT), (WeightKind.INT, InputKind.UINT)]
+BINARY_PAIRS = [(WeightKind.BINARY, InputKind.BINARY), (WeightKind.BINARY, InputKind.UINT)] + [
+    (WeightKind.INT, InputKind.BINARY)
+] * 2
+PAIRS = {Family.BINARY: BINARY_PAIRS, Family.POPCOUNT: POPCOUNT_PAIRS, Family.NHOT: NHOT_PAIRS}
 
 
 _NHOT_VALUES = {}
@@ -132,11 +147,11 @@ class StreamMaker:
     def config(self):
         g, rng = self.g, self.rng
         while True:
-            w, a = rng.choice(POPCOUNT_PAIRS if g.family == Family.POPCOUNT else NHOT_PAIRS)
+            w, a = rng.choice(PAIRS[g.family])
             wb = {WeightKind.BINARY: 1, WeightKind.TERNARY: 2, WeightKind.FATNN: 2}.get(w)
             n_terms = 0
             if w == WeightKind.INT:
-                wb = rng.randint(2, 8 if g.family == Family.POPCOUNT else min(8, 2 * g.n_terms))
+                wb = rng.randint(2, 8 if g.family != Family.NHOT else min(8, 2 * g.n_terms))
             elif w == WeightKind.NHOT:
                 wb = rng.randint(2, 8)
                 n_terms = rng.randint(1, min(g.n_terms, wb))
@@ -165,7 +180,7 @@ class StreamMaker:
             return rng.choice([-1, 1], shape)
         if w in (WeightKind.TERNARY, WeightKind.FATNN):
             return rng.integers(-1, 2, shape)
-        if w == WeightKind.INT and self.g.family == Family.POPCOUNT:
+        if w == WeightKind.INT and self.g.family != Family.NHOT:
             return rng.integers(-(1 << (b - 1)) + 1, 1 << (b - 1), shape)
         n = config.n_terms if w == WeightKind.NHOT else int_weight_terms(b)
         return rng.choice(_nhot_values(b, n), shape)
@@ -290,7 +305,7 @@ class StreamMaker:
             | rng.randrange(16) << 16
         )
         if rng.random() < 0.5:  # a supported pair, random widths
-            w, a = rng.choice(POPCOUNT_PAIRS if g.family == Family.POPCOUNT else NHOT_PAIRS)
+            w, a = rng.choice(PAIRS[g.family])
             w1 = w1 & ~0xF00F | w.code | a.code << 12
         if rng.random() < 0.2:
             w1 |= rng.getrandbits(12) << 20

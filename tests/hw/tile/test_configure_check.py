@@ -18,6 +18,16 @@ from lowbit.sw.protocol import ErrorCode, LayerConfig, Opcode, Response, TileGeo
 from tests.hw import streamsim
 
 GEOMETRIES = {
+    "binary-8x16": TileGeometry(
+        Family.BINARY,
+        8,
+        16,
+        max_in_features=256,
+        max_out_features=64,
+        max_weight_rows=200,
+        max_input_bits=6,
+        max_thresholds=2,
+    ),
     "popcount-4x32": TileGeometry(
         Family.POPCOUNT,
         4,

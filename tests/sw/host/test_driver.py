@@ -539,7 +539,8 @@ def models(split):
 def test_model_through_model_tile(models, split, scheme, array):
     model = models[scheme]
     geometry = default_geometry(model, *((2, 4) if array == "small" else (None, None)))
-    assert geometry.family == (Family.NHOT if scheme == "nhot2" else Family.POPCOUNT)
+    family = {"nhot2": Family.NHOT, "binary": Family.BINARY}.get(scheme, Family.POPCOUNT)
+    assert geometry.family == family
     tile = ModelTile(geometry)
     interface = TileInterface(tile)
     layers = []
@@ -616,7 +617,7 @@ def test_default_geometry(models):
     g = default_geometry(models["nhot2"])
     assert (g.family, g.pe, g.simd, g.n_terms, g.max_thresholds, g.max_in_features) == (Family.NHOT, 4, 8, 2, 255, 64)
     g = default_geometry(models["binary"], 16, 32)
-    assert (g.family, g.pe, g.simd, g.max_input_bits, g.max_thresholds) == (Family.POPCOUNT, 16, 32, 8, 1)
+    assert (g.family, g.pe, g.simd, g.max_input_bits, g.max_thresholds) == (Family.BINARY, 16, 32, 8, 1)
     for model in models.values():
         assert default_geometry(model).acc_width < 32
         tile_layers(model, default_geometry(model))  # fits, with no bit to spare:
@@ -625,6 +626,15 @@ def test_default_geometry(models):
             tile_layers(model, narrower)
     with pytest.raises(ProtocolError, match="pe must be a power of two, not 3"):
         default_geometry(models["binary"], 3, 8)
+    # The first family that runs every layer: binary layers beside a FATNN one go to POPCOUNT.
+    fatnn = models["fatnn"].layers[1]
+    with_fatnn = dataclasses.replace(models["binary"], layers=[*models["binary"].layers, fatnn])
+    assert default_geometry(with_fatnn).family == Family.POPCOUNT
+    mixed = dataclasses.replace(models["binary"], layers=[models["binary"].layers[0], models["nhot2"].layers[-1]])
+    with pytest.raises(
+        ProtocolError, match="no one tile runs every layer: the layers need a binary or popcount / a nhot"
+    ):
+        default_geometry(mixed)
 
 
 def test_lowbit_run(models, tmp_path, capsys):
