@@ -4,18 +4,40 @@ from pathlib import Path
 
 from lowbit.sw.api.tile import default_geometry
 
-#: The units :func:`unit` makes.
-UNITS = ("binary_dot",)
+#: The units :func:`unit` makes: ``(module, class, positional arguments after n, keyword arguments)``.
+#: Activations of the k-bit and n-hot units are 8-bit unless the name says otherwise.
+_UNIT_TABLE = {
+    "binary_dot": ("binary_dot", "BinaryDotProduct", (), {}),
+    "xor_popcount": ("binary_dot", "XorPopcount", (), {}),
+    "ternary_dot": ("ternary_dot", "TernaryDotProduct", ("ternary",), {}),
+    "fatnn_dot": ("fatnn", "FATNNDotProduct", (), {}),
+    "bitserial4": ("kbit_dot", "BitSerialDotProduct", (4,), {"signed": False, "weights": "ternary"}),
+    "bitserial8": ("kbit_dot", "BitSerialDotProduct", (8,), {"signed": False, "weights": "ternary"}),
+    "nhot1": ("nhot", "NHotDotProduct", (1,), {"k": 8, "signed": True, "weight_bits": 8}),
+    "nhot2": ("nhot", "NHotDotProduct", (2,), {"k": 8, "signed": True, "weight_bits": 8}),
+    "nhot3": ("nhot", "NHotDotProduct", (3,), {"k": 8, "signed": True, "weight_bits": 8}),
+    "fgq4": ("fgq", "FGQDotProduct", (4,), {"k": 8}),
+    "int8": ("int_dot", "IntDotProduct", (8, 8), {}),
+}
+UNITS = tuple(_UNIT_TABLE)
 
 
-def unit(name="binary_dot", n=64, pipeline_depth=None):
-    """A hardware unit of :data:`UNITS` as an Amaranth component: ``n`` taps, ``pipeline_depth`` register
-    stages (default: the unit's)."""
+def unit(name="binary_dot", n=64, pipeline_depth=None, pe=None):
+    """A hardware unit of :data:`UNITS` as an Amaranth component: ``n`` taps (lanes), ``pipeline_depth``
+    register stages (default: the unit's); with ``pe``, a :class:`lowbit.hw.units.unit.PEArray` of ``pe``
+    such units sharing their activations (a tile's MAC array)."""
+    import importlib
+
     if name not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {name!r}")
-    from lowbit.hw.units.binary_dot import BinaryDotProduct
+    module, cls, args, kwargs = _UNIT_TABLE[name]
+    cls = getattr(importlib.import_module(f"lowbit.hw.units.{module}"), cls)
+    make = lambda: cls(n, *args, pipeline_depth=pipeline_depth, **kwargs)
+    if pe is None:
+        return make()
+    from lowbit.hw.units.unit import PEArray
 
-    return BinaryDotProduct(n, pipeline_depth)
+    return PEArray(make, pe)
 
 
 def _component(design, pe, simd):

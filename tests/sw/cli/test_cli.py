@@ -175,3 +175,18 @@ def test_usage_errors_are_one_line(capsys, argv):
     assert code == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("lowbit") and ": error: " in err, err
+
+
+@pytest.mark.synth
+def test_synth_array_on_ecp5(capsys):
+    assert main(["synth", "--unit", "xor_popcount", "-n", "8", "--pe", "2", "--family", "ecp5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("xor_popcount n=8 x PE 2 pipeline_depth=1 on ecp5: ")
+    assert " CCU2C, " in out and "LUT4-equivalents per MAC (LUT4 + 2 x CCU2C)" in out
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("unit", ["ternary_dot", "fatnn_dot", "bitserial4", "nhot1"])
+def test_synth_each_unit(capsys, unit):
+    assert main(["synth", "--unit", unit, "-n", "4"]) == 0
+    assert f"{unit} n=4 pipeline_depth=1 on ice40: " in capsys.readouterr().out
