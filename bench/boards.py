@@ -52,16 +52,16 @@ ACK_BYTES = 7
 # --- the build ----------------------------------------------------------------------------------------
 
 
-def board_report(board, no_build):
-    from lowbit.boards.build import build, read_report
+def board_report(board, no_build, tile="popcount"):
+    from lowbit.boards.build import board_module, build, read_report
     from lowbit.sw.paths import build_dir
 
-    out_dir = build_dir("board") / board
+    out_dir = build_dir("board") / (board if tile == "popcount" else f"{board}-{tile}")
     if no_build and (out_dir / "top.tim").exists():
         report = read_report(board, out_dir)
     else:
-        print(f"building {board} ...", flush=True)
-        report = build(board, out_dir=out_dir)
+        print(f"building {board} ({tile} tile) ...", flush=True)
+        report = build(board, out_dir=out_dir, geometry=board_module(board).GEOMETRIES[tile])
     print(report.text(), flush=True)
     return report
 
@@ -144,13 +144,14 @@ def lfc_model(seed=20261123):
     return LowbitModel("binary", LFC_SHAPE[-1], layers, {"topology": "FINN LFC", "seed": seed})
 
 
-def digits_on_board(module, path, model, pixels):
-    """The digits model on the board's tile in Verilator (whole session), outputs == golden."""
+def digits_on_board(module, path, model, pixels, geometry):
+    """The digits model on the board's tile of ``geometry`` in Verilator (whole session), outputs == golden."""
     from lowbit.sim.tile_transport import run_model_on_tile
     from lowbit.sw.golden import GoldenNetwork
 
     started = time.monotonic()
-    result = run_model_on_tile(path, pixels, module.GEOMETRY, name=f"bench-boards-{module.__name__.split('.')[-1]}")
+    name = f"bench-boards-{module.__name__.split('.')[-1]}-{geometry.family.name.lower()}"
+    result = run_model_on_tile(path, pixels, geometry, name=name)
     got, expected = np.asarray(result["outputs"]), GoldenNetwork(model).run(pixels)
     if not (got == expected).all():
         raise SystemExit(f"{module.__name__}: {(got != expected).sum()} outputs differ from the golden model")
@@ -169,17 +170,18 @@ def figures(report, clock_hz, cycles_per_image, link):
     }
 
 
-def run_board(board, no_build, digits):
+def run_board(board, no_build, digits, tile="popcount"):
     from lowbit.boards.build import board_module
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.host import tile_layers
 
     module = board_module(board)
-    geometry = module.GEOMETRY
-    report = board_report(board, no_build)
+    geometry = module.GEOMETRIES[tile]
+    report = board_report(board, no_build, tile)
     entry = {
         "board": board,
-        "geometry": dataclasses.asdict(geometry) | {"family": geometry.family.name},
+        "geometry": dataclasses.asdict(geometry)
+        | {"family": geometry.family.name, "lanes": geometry.pe * geometry.simd},
         "clock_mhz": module.CLOCK_HZ / 1e6,
         "baud": module.BAUD,
         "build": {
@@ -202,7 +204,7 @@ def run_board(board, no_build, digits):
 
     path, model, pixels = digits
     print(f"{board}: the digits model in Verilator ({len(pixels)} images) ...", flush=True)
-    result = digits_on_board(module, path, model, pixels)
+    result = digits_on_board(module, path, model, pixels, geometry)
     log, _ = session_log(model, geometry, GoldenNetwork(model).input(pixels))
     link = link_seconds(log, module.BAUD) | {"images": len(pixels)}
     entry["digits"] = figures(report, module.CLOCK_HZ, result["cycles"] / len(pixels), link)
@@ -263,12 +265,15 @@ def _parts(model, geometry):
 # --- output -------------------------------------------------------------------------------------------
 
 
-def markdown(entries):
+def markdown(entries, tile="popcount"):
     finn_per_lut = FINN["images_per_s"] / FINN["luts"]
+    command, stem = (
+        ("bench/boards.py", "boards") if tile == "popcount" else (f"bench/boards.py --tile {tile}", f"boards-{tile}")
+    )
     lines = [
-        "# Boards: resources, Fmax and images per second",
+        f"# Boards: resources, Fmax and images per second ({tile.upper()} tile)",
         "",
-        "Written by `python bench/boards.py` (one run; bench/results/boards.json has every figure).",
+        f"Written by `python {command}` (one run; bench/results/{stem}.json has every figure).",
         "",
         "| | " + " | ".join(e["board"] for e in entries) + " |",
         "|---|" + "---|" * len(entries),
@@ -281,8 +286,9 @@ def markdown(entries):
     row(
         "tile",
         lambda e: (
-            f"PE {g(e)['pe']} x SIMD {g(e)['simd']}, layers up to {g(e)['max_in_features']} in, "
-            f"{g(e)['max_out_features']} out per part, {g(e)['max_weight_rows']} weight rows"
+            f"{g(e)['family']}, PE {g(e)['pe']} x SIMD {g(e)['simd']} = {g(e)['pe'] * g(e)['simd']} lanes, "
+            f"layers up to {g(e)['max_in_features']} in, {g(e)['max_out_features']} out per part, "
+            f"{g(e)['max_weight_rows']} weight rows"
         ),
     )
     row("LUT4 positions (nextpnr)", lambda e: str(e["build"]["lut4_positions"]))
@@ -322,6 +328,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-build", action="store_true", help="read the last build's logs instead of building")
     parser.add_argument("--boards", nargs="+", default=list(BOARD_NAMES), choices=BOARD_NAMES)
+    parser.add_argument(
+        "--tile",
+        default="popcount",
+        choices=("popcount", "binary"),
+        help="the boards' tile: GEOMETRY (popcount, the default build) or BINARY_GEOMETRY (binary)",
+    )
     args = parser.parse_args(argv)
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.model.file import load_model
@@ -330,15 +342,16 @@ def main(argv=None):
     path = cached_model("binary")
     digits = (path, load_model(path), load_digits_split().x_test)
     started = time.monotonic()
-    entries = [run_board(board, args.no_build, digits) for board in args.boards]
+    entries = [run_board(board, args.no_build, digits, args.tile) for board in args.boards]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "boards.json").write_text(
+    stem = "boards" if args.tile == "popcount" else f"boards-{args.tile}"
+    (RESULTS / f"{stem}.json").write_text(
         json.dumps({"boards": entries, "finn": FINN, "seconds": time.monotonic() - started}, indent=1, default=str)
     )
-    text = markdown(entries)
-    (RESULTS / "boards.md").write_text(text)
+    text = markdown(entries, args.tile)
+    (RESULTS / f"{stem}.md").write_text(text)
     if args.boards == list(BOARD_NAMES):  # the README quotes the run of both boards
-        update_section("boards", text.split("\n\n", 2)[2])  # the tables, without the page's heading
+        update_section(stem.replace("-", "_"), text.split("\n\n", 2)[2])  # the tables, without the heading
     print(text)
     return 0
 

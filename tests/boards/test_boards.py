@@ -69,7 +69,12 @@ def test_geometries_run_their_models():
         LayerConfig(n_in, n_out, binary, 1, 0, InputKind.BINARY, 1, 0 if n_out == 10 else 2)
         for n_in, n_out in [(784, 1024), (1024, 1024), (1024, 1024), (1024, 10)]
     ]
-    for board, g in (("icebreaker", icebreaker.GEOMETRY), ("ulx3s", ulx3s.GEOMETRY)):
+    tiles = [
+        (f"{board} {name}", g)
+        for board, m in (("icebreaker", icebreaker), ("ulx3s", ulx3s))
+        for name, g in m.GEOMETRIES.items()
+    ]
+    for board, g in tiles:
         for config in digits:
             assert g.check(config) is None, f"{board}: {config}"
         for config in lfc:
@@ -79,6 +84,11 @@ def test_geometries_run_their_models():
     assert output_parts(lfc[1], icebreaker.GEOMETRY) == [(0, 512), (512, 1024)]
     assert output_parts(lfc[1], ulx3s.GEOMETRY) == [(0, 256), (256, 512), (512, 768), (768, 1024)]
     assert ulx3s.GEOMETRY.max_thresholds == 15
+    for module in (icebreaker, ulx3s):  # the BINARY tile: twice the lanes in the same weight memory
+        binary, popcount = module.BINARY_GEOMETRY, module.GEOMETRY
+        assert binary.pe * binary.simd == 2 * popcount.pe * popcount.simd
+        assert binary.weight_row_bits == popcount.weight_row_bits
+        assert binary.max_weight_rows == popcount.max_weight_rows
 
 
 def test_ulx3s_builds_without_openfpgaloader():
