@@ -11,16 +11,12 @@ from amaranth.hdl import signed as signed_shape
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from lowbit.hw.units.cells import build_plan, cell_family
-from lowbit.hw.units.compressor import TARGETS, plan_popcount
+from lowbit.hw.units.cells import build_plan, check_target, resolve_target
+from lowbit.hw.units.compressor import plan_popcount
 from lowbit.hw.units.tree import register_levels, tree_levels
 from lowbit.hw.units.unit import PipelinedUnit, check_positive_int
 
 __all__ = ["BinaryDotInput", "popcount_width", "binary_dot_width", "XorPopcount", "BinaryDotProduct"]
-
-#: ``target`` values of the units: ``auto`` builds the cells of the platform it is elaborated for
-#: (the generic tree without one), the others force that structure.
-UNIT_TARGETS = ("auto", *TARGETS)
 
 
 def BinaryDotInput(n):
@@ -66,9 +62,7 @@ class XorPopcount(PipelinedUnit):
 
     def __init__(self, n, pipeline_depth=None, target="auto"):
         check_positive_int(n, "n")
-        if target not in UNIT_TARGETS:
-            raise ValueError(f"target must be one of {', '.join(UNIT_TARGETS)}, not {target!r}")
-        self.n, self.target = n, target
+        self.n, self.target = n, check_target(target)
         super().__init__(BinaryDotInput(n), self.result_shape(n), pipeline_depth)
 
     @staticmethod
@@ -83,8 +77,7 @@ class XorPopcount(PipelinedUnit):
 
     def target_for(self, platform):
         """The tree this unit builds when elaborated for ``platform``."""
-        target = self.target if self.target != "auto" else (cell_family(platform) or "generic")
-        return target if self.n >= 2 else "generic"
+        return resolve_target(self.target, platform) if self.n >= 2 else "generic"
 
     def plan(self, target):
         """The compressor tree of a cell target (:func:`lowbit.hw.units.compressor.plan_popcount`)."""
@@ -109,7 +102,7 @@ class XorPopcount(PipelinedUnit):
         if target == "generic":
             popcount, _ = pipe.reduce([a[k] ^ w[k] for k in range(self.n)], inside)
         else:
-            popcount = build_plan(m, plan, a, w, pipe, inside, pipe.platform)
+            popcount = build_plan(m, plan, {"a": a, "w": w}, pipe, inside, pipe.platform)
         result = self.finish(popcount)
         for _ in range(self.pipeline_depth - len(inside)):
             result = pipe.stage(result, self._result_shape, name="result")

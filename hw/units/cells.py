@@ -10,9 +10,13 @@ without a board.
 
 from amaranth.hdl import Cat, Const, Instance, Mux, Signal
 
-from lowbit.hw.units.compressor import Column, Lane, Link, ecp5_pins, physical_chains
+from lowbit.hw.units.compressor import TARGETS, Column, Lane, Link, ecp5_pins, physical_chains
 
-__all__ = ["CellPlatform", "cell_family", "build_plan"]
+__all__ = ["UNIT_TARGETS", "CellPlatform", "cell_family", "check_target", "resolve_target", "build_plan"]
+
+#: ``target`` values of the units with compressor trees: ``auto`` builds the cells of the platform it is
+#: elaborated for (the generic tree without one), the others force that structure.
+UNIT_TARGETS = ("auto", *TARGETS)
 
 
 class CellPlatform:
@@ -35,6 +39,19 @@ def cell_family(platform):
     return family if family in ("ice40", "ecp5") else None
 
 
+def check_target(target):
+    """``target`` checked to be one of :data:`UNIT_TARGETS`; returned."""
+    if target not in UNIT_TARGETS:
+        raise ValueError(f"target must be one of {', '.join(UNIT_TARGETS)}, not {target!r}")
+    return target
+
+
+def resolve_target(target, platform):
+    """The tree a unit of ``target`` builds when elaborated for ``platform``: ``auto`` gives the
+    platform's cell family, or ``generic`` without one."""
+    return target if target != "auto" else (cell_family(platform) or "generic")
+
+
 def _lut4_model(m, init, inputs, name):
     out = Signal(name=name)
     m.d.comb += out.eq(Const(init, 16).bit_select(Cat(*inputs), 1))
@@ -42,8 +59,8 @@ def _lut4_model(m, init, inputs, name):
 
 
 class _Builder:
-    def __init__(self, m, plan, a, w, vendor):
-        self.m, self.plan, self.a, self.w, self.vendor = m, plan, a, w, vendor
+    def __init__(self, m, plan, fields, vendor):
+        self.m, self.plan, self.fields, self.vendor = m, plan, fields, vendor
         self.nets = {}
         self.count = 0
 
@@ -55,8 +72,8 @@ class _Builder:
         if source is None:
             return Const(0, 1)
         if isinstance(source, tuple):
-            kind, k = source
-            return (self.a if kind == "a" else self.w)[k]
+            field, k = source
+            return self.fields[field][k]
         return self.nets[source.id]
 
     def drive(self, net, value):
@@ -68,13 +85,18 @@ class _Builder:
     def lut4(self, init, inputs, out):
         inputs = [self.source(i) if not hasattr(i, "shape") else i for i in inputs]
         inputs += [Const(0, 1)] * (4 - len(inputs))
-        if self.vendor:
+        if self.vendor and self.plan.target == "ice40":
             o = Signal(name=self.name("lut"))
             self.m.submodules[self.name("sb_lut4_")] = Instance(
                 "SB_LUT4",
                 p_LUT_INIT=Const(init, 16),
                 **{f"i_I{i}": value for i, value in enumerate(inputs)},
                 o_O=o,
+            )
+        elif self.vendor:  # ECP5's LUT4: Z = INIT[{D, C, B, A}]
+            o = Signal(name=self.name("lut"))
+            self.m.submodules[self.name("lut4_")] = Instance(
+                "LUT4", p_INIT=Const(init, 16), **{f"i_{pin}": value for pin, value in zip("ABCD", inputs)}, o_Z=o
             )
         else:
             o = _lut4_model(self.m, init, inputs, self.name("lut"))
@@ -118,7 +140,7 @@ class _Builder:
                 self.drive(cell.sum if isinstance(cell, Column) else cell.out, s)
             ports = {}
             for half, (cell, init) in enumerate(pair):
-                pins = ecp5_pins(cell, lambda k: self.a[k], lambda k: self.w[k], self.source)
+                pins = ecp5_pins(cell, lambda k: self.fields["a"][k], lambda k: self.fields["w"][k], self.source)
                 for pin, value in zip("ABCD", pins):
                     ports[f"i_{pin}{half}"] = value if hasattr(value, "shape") else Const(value, 1)
                 ports[f"p_INIT{half}"] = Const(init, 16)
@@ -150,14 +172,14 @@ class _Builder:
 
 
 def _uses(plan):
-    """For each net id and each lane, the last stage that reads it."""
+    """For each net id and each input bit ``(field, k)``, the last stage that reads it."""
     last_net, last_lane = {}, {}
 
     def read(source, stage):
         if isinstance(source, tuple):
-            last_lane[source[1]] = stage
+            last_lane[source] = stage
         elif isinstance(source, Lane):
-            last_lane[source.k] = stage
+            last_lane[("a", source.k)] = last_lane[("w", source.k)] = stage
         elif source is not None:
             last_net[source.id] = stage
 
@@ -173,12 +195,14 @@ def _uses(plan):
     return last_net, last_lane
 
 
-def build_plan(m, plan, a, w, pipe, registered, platform):
-    """Build ``plan`` in ``m`` on the lane bits ``a``, ``w`` (Amaranth values of ``plan.n`` bits); after
-    each stage ``s + 1`` in ``registered`` every value still needed is registered with ``pipe.stage``.
-    Returns the popcount (``plan.n.bit_length()`` bits). The cells are the vendor's primitives when
-    ``platform``'s family is the plan's (:func:`cell_family`), their models otherwise."""
-    builder = _Builder(m, plan, [a[k] for k in range(plan.n)], [w[k] for k in range(plan.n)], None)
+def build_plan(m, plan, fields, pipe, registered, platform):
+    """Build ``plan`` in ``m`` on the input ``fields`` (``{name: Amaranth value}``: ``a`` and ``w`` for
+    lanes, whatever its LUT leaves read otherwise); after each stage ``s + 1`` in ``registered`` every
+    value still needed is registered with ``pipe.stage``. Returns the count (``plan.n.bit_length()``
+    bits). The cells are the vendor's primitives when ``platform``'s family is the plan's
+    (:func:`cell_family`), their models otherwise."""
+    fields = {name: [value[k] for k in range(len(value))] for name, value in fields.items()}
+    builder = _Builder(m, plan, fields, None)
     builder.vendor = cell_family(platform) == plan.target
     last_net, last_lane = _uses(plan)
     for stage in plan.stages:
@@ -195,8 +219,8 @@ def build_plan(m, plan, a, w, pipe, registered, platform):
             for net_id, signal in list(builder.nets.items()):
                 if last_net.get(net_id, -1) > index:
                     builder.nets[net_id] = pipe.stage(signal, name=f"net{net_id}_s{index + 1}")
-            for k, last in last_lane.items():
+            for (field, k), last in last_lane.items():
                 if last > index:
-                    builder.a[k] = pipe.stage(builder.a[k], name=f"a{k}_s{index + 1}")
-                    builder.w[k] = pipe.stage(builder.w[k], name=f"w{k}_s{index + 1}")
+                    bits = builder.fields[field]
+                    bits[k] = pipe.stage(bits[k], name=f"{field}{k}_s{index + 1}")
     return Cat(*(builder.source(bit) for bit in plan.result))

