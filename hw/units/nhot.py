@@ -1,13 +1,14 @@
 """The n-hot shift-add dot product: activations against weights that are sums of signed powers of two."""
 
-from amaranth.hdl import Mux, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.hdl import signed as signed_shape  # `signed` is also the parameter name
-from amaranth.lib import data
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from lowbit.hw.units.tree import tree_levels
 from lowbit.hw.units.unit import PipelinedUnit, check_positive_int
 
-__all__ = ["exponent_bits", "NHotDotInput", "nhot_dot_width", "NHotDotProduct"]
+__all__ = ["exponent_bits", "NHotDotInput", "nhot_dot_width", "NHotDotProduct", "NHotExponentSerial"]
 
 
 def _check_params(n, n_terms, k, signed_x, weight_bits):
@@ -130,3 +131,98 @@ class NHotDotProduct(PipelinedUnit):
             lanes.append(lane)
         total, _ = pipe.reduce(lanes, self.registered, first_level=level)
         return total
+
+
+def _ExponentSliceInput(n, n_terms, k, signed, weight_bits):
+    return data.StructLayout(
+        {
+            **{name: field.shape for name, field in NHotDotInput(n, n_terms, k, signed, weight_bits)},
+            "e": exponent_bits(weight_bits),
+        }
+    )
+
+
+class _ExponentSlice(PipelinedUnit):
+    """``sum_i sum_j [present_ij and exponent_ij == e] * (-1)**sign_ij * x_i``: the terms of one exponent
+    ``e`` (a field of the payload), without shifts."""
+
+    SHARED_FIELDS = ("x", "e")
+
+    def __init__(self, n, n_terms, k, signed, weight_bits, pipeline_depth):
+        self.n, self.n_terms, self.k, self.signed, self.weight_bits = n, n_terms, k, signed, weight_bits
+        max_x = 1 << (k - 1) if signed else (1 << k) - 1
+        super().__init__(
+            _ExponentSliceInput(n, n_terms, k, signed, weight_bits),
+            signed_shape((n * n_terms * max_x).bit_length() + 1),
+            pipeline_depth,
+        )
+
+    def levels(self):
+        return 1 + tree_levels(self.n * self.n_terms)
+
+    def datapath(self, m, pipe, payload):
+        leaves = []
+        for i in range(self.n):
+            x = payload.x[i]
+            for j in range(self.n_terms):
+                term = payload.terms[i][j]
+                leaf = Mux(term.present & (term.exponent == payload.e), Mux(term.sign, -x, x), 0)
+                leaves.append(pipe.stage(leaf, signed_shape(self.k + 1)) if 1 in self.registered else leaf)
+        total, _ = pipe.reduce(leaves, self.registered, first_level=2)
+        return total
+
+
+class NHotExponentSerial(wiring.Component):
+    """The n-hot dot product (:func:`lowbit.sw.golden.nhot_dot`, the same function and payload as
+    :class:`NHotDotProduct`) one exponent per cycle, the largest first: on cycle ``c`` the terms whose
+    exponent is ``e = weight_bits - 1 - c`` add ``±x`` (no shifter: an equality with the shared ``e`` and a
+    sign select per term) and ``acc = 2 * acc + slice``, so ``weight_bits`` cycles per vector.
+
+    The alternative design to the shift-add unit: it trades each term's shifter for ``weight_bits``
+    cycles, as :class:`lowbit.hw.units.kbit_dot.BitSerialDotProduct` trades multipliers for ``k``.
+    Ports, timing and stream rules as ``BitSerialDotProduct`` (``cycles_per_vector = weight_bits``,
+    ``latency = pipeline_depth + 1``); ``pipeline_depth`` is the slice's, 1 .. ``1 + ceil(log2(n *
+    n_terms))``.
+    """
+
+    def __init__(self, n, n_terms, k=8, signed=True, weight_bits=8, pipeline_depth=None):
+        _check_params(n, n_terms, k, signed, weight_bits)
+        self.n, self.n_terms, self.k, self.signed, self.weight_bits = n, n_terms, k, signed, weight_bits
+        self.slice = _ExponentSlice(n, n_terms, k, signed, weight_bits, pipeline_depth)
+        self.pipeline_depth = self.slice.pipeline_depth
+        self.latency = self.pipeline_depth + 1
+        self.cycles_per_vector = weight_bits
+        self.SHARED_FIELDS = ("x",)
+        super().__init__(
+            {
+                "i": In(stream.Signature(NHotDotInput(n, n_terms, k, signed, weight_bits))),
+                "o": Out(stream.Signature(signed_shape(nhot_dot_width(n, n_terms, k, signed, weight_bits)))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        steps = self.weight_bits
+        m.submodules.slice = part = self.slice
+        feed = Signal(range(steps))
+        last_feed = feed == steps - 1
+        m.d.comb += [
+            part.i.payload.x.eq(self.i.payload.x),
+            part.i.payload.terms.eq(self.i.payload.terms),
+            part.i.payload.e.eq(steps - 1 - feed),
+            part.i.valid.eq(self.i.valid),
+            self.i.ready.eq(part.i.ready & last_feed),
+        ]
+        with m.If(part.i.valid & part.i.ready):
+            m.d.sync += feed.eq(Mux(last_feed, 0, feed + 1))
+        take = Signal(range(steps))
+        acc, full = Signal(self.o.payload.shape()), Signal()
+        m.d.comb += [part.o.ready.eq(~full | self.o.ready), self.o.valid.eq(full), self.o.payload.eq(acc)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += full.eq(0)
+        with m.If(part.o.valid & part.o.ready):
+            m.d.sync += acc.eq(Mux(take == 0, part.o.payload, (acc << 1) + part.o.payload))
+            m.d.sync += take.eq(Mux(take == steps - 1, 0, take + 1))
+            with m.If(take == steps - 1):
+                m.d.sync += full.eq(1)
+        return m

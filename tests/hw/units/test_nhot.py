@@ -5,7 +5,7 @@ import pytest
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from lowbit.hw.units.nhot import NHotDotInput, NHotDotProduct, exponent_bits, nhot_dot_width
+from lowbit.hw.units.nhot import NHotDotInput, NHotDotProduct, NHotExponentSerial, exponent_bits, nhot_dot_width
 from lowbit.hw.units.unit import PEArray
 from lowbit.sw.golden import nhot_dot
 from lowbit.sw.kinds.encodings import nhot_nearest, nhot_terms
@@ -188,3 +188,26 @@ def test_pe_array(pe, seed=307):
     assert set(array.shared_layout.members) == {"x"} and set(array.channel_layout.members) == {"terms"}
     outputs, _ = streamsim.simulate(array, payloads, ready_pattern=(0, 1, 1), valid_pattern=(1, 1, 0))
     assert [[o[c] for c in range(pe)] for o in outputs] == expected, f"seed {seed + pe}"
+
+
+@pytest.mark.parametrize(
+    "n, n_terms, k, signed_x, weight_bits, depth, seed",
+    [(1, 1, 2, True, 2, 1, 401), (5, 2, 8, True, 8, 2, 402), (7, 3, 5, False, 6, 3, 403), (16, 2, 8, True, 8, 2, 404)],
+)
+def test_exponent_serial(n, n_terms, k, signed_x, weight_bits, depth, seed):
+    """The exponent-serial design computes the same function, one vector per ``weight_bits`` cycles, under
+    idle input and back-pressure; illegal exponents contribute 0 there too."""
+    rng = np.random.default_rng(seed)
+    x, present, sign, exponent = cases(rng, 30, n, n_terms, k, signed_x, weight_bits)
+    if weight_bits == 6:
+        exponent[4:6] = 7  # encodable, above weight_bits - 1: counts 0
+    unit = NHotExponentSerial(n, n_terms, k, signed_x, weight_bits, depth)
+    assert unit.cycles_per_vector == weight_bits and unit.latency == depth + 1
+    outputs, _ = streamsim.simulate(
+        unit,
+        [payload(*v) for v in zip(x, present, sign, exponent)],
+        ready_pattern=(1, 0, 1, 1),
+        valid_pattern=(1, 1, 0),
+    )
+    legal = present * (exponent < weight_bits)  # the golden function shifts by any exponent it is given
+    assert outputs == nhot_dot(x, legal, sign, exponent).tolist(), f"seed {seed}"
