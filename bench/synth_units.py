@@ -107,6 +107,16 @@ def rows():
                 {"k": 8, "signed": True, "weight_bits": 8},
             )
         )
+    table.append(
+        Row(
+            "nhot2_serial",
+            "2-hot, 8-bit x 8-bit, exponent-serial",
+            "lowbit.hw.units.nhot",
+            "NHotExponentSerial",
+            (N, 2),
+            {"k": 8, "signed": True, "weight_bits": 8},
+        )
+    )
     table += [
         Row("fgq4", "FGQ N=4, 8-bit x ternary", "lowbit.hw.units.fgq", "FGQDotProduct", (N, 4), {"k": 8}),
         Row(
