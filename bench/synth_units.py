@@ -349,7 +349,7 @@ def markdown(result):
         for family in ("ice40", "ecp5"):
             v = e[family]
             verdict = "not measured" if v["met"] is None else "met" if v["met"] else "missed"
-            parts.append(f"{family} {fmt(v['value'])} ({verdict})")
+            parts.append(f"{family} {fmt(v['value'], 3)} ({verdict})")
         depth = " at depth 1" if name in labels else ""
         lines.append(f"- **{label}**{depth}, target {e['target']}: " + ", ".join(parts))
     cut = sorted(
