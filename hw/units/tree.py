@@ -47,13 +47,6 @@ class StallPipeline:
         m.d.comb += o_stream.valid.eq(valid)
         self._count = 0
 
-    def follower(self, m):
-        """A pipe that builds registers in module ``m`` advancing with this pipeline (``advance``), with no
-        handshake or valid bits of its own: for units that run in lockstep with it."""
-        other = object.__new__(StallPipeline)
-        other.m, other.depth, other.advance, other._count = m, self.depth, self.advance, 0
-        return other
-
     def stage(self, value, shape=None, *, name=None):
         """A register that takes ``value`` when the pipeline advances."""
         shape = Shape.cast(value.shape() if shape is None else shape)

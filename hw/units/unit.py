@@ -107,24 +107,9 @@ class PipelinedUnit(wiring.Component):
         ``self.registered``; return the result (registered when ``pipe`` is a pipeline)."""
         raise NotImplementedError
 
-    _control = None
-
-    def follow(self, control):
-        """Let this unit's registers advance with ``control`` (a :class:`StallPipeline` of the same depth
-        in another module, a :class:`PEArray`'s) instead of a pipeline control of its own: its ``i`` and
-        ``o`` handshake signals are then unused, only the payloads."""
-        if control.depth != self.pipeline_depth:
-            raise ValueError(
-                f"a unit of pipeline depth {self.pipeline_depth} cannot follow a pipeline of {control.depth}"
-            )
-        self._control = control
-
     def elaborate(self, platform):
         m = Module()
-        if self._control is None:
-            pipe = StallPipeline(m, self.i, self.o, self.pipeline_depth, name="unit")
-        else:
-            pipe = self._control.follower(m)
+        pipe = StallPipeline(m, self.i, self.o, self.pipeline_depth, name="unit")
         pipe.platform = platform
         m.d.comb += self.o.payload.eq(self.datapath(m, pipe, self.i.payload))
         return m
@@ -154,11 +139,6 @@ class PEArray(wiring.Component):
     "channels": ArrayLayout(<the other fields>, pe)}``; ``o`` carries ``ArrayLayout(result, pe)``,
     channel ``c`` at index ``c``. Every unit sees the same ``valid`` and ``ready``, so they run in
     lockstep: the array has the unit's ``latency`` and ``cycles_per_vector``.
-
-    Units that are :class:`PipelinedUnit` s share one pipeline control: the array holds a single
-    :class:`StallPipeline` and each unit's registers follow its ``advance``
-    (:meth:`PipelinedUnit.follow`), so the handshake and the valid bits exist once, not once per
-    channel. Other units keep their own, in lockstep.
     """
 
     def __init__(self, make_unit, pe):
@@ -190,12 +170,7 @@ class PEArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        shared_control = all(isinstance(unit, PipelinedUnit) for unit in self.units)
-        if shared_control:
-            control = StallPipeline(m, self.i, self.o, self.units[0].pipeline_depth, name="array")
         for c, unit in enumerate(self.units):
-            if shared_control:
-                unit.follow(control)
             m.submodules[f"pe{c}"] = unit
             for name in self.shared_layout.members:
                 m.d.comb += getattr(unit.i.payload, name).eq(getattr(self.i.payload.shared, name))
@@ -206,7 +181,6 @@ class PEArray(wiring.Component):
                 unit.o.ready.eq(self.o.ready),
                 self.o.payload[c].eq(unit.o.payload),
             ]
-        if not shared_control:
-            # The units are identical and see the same flow control: any one's handshake is all of theirs.
-            m.d.comb += [self.i.ready.eq(self.units[0].i.ready), self.o.valid.eq(self.units[0].o.valid)]
+        # The units are identical and see the same flow control: any one's handshake is all of theirs.
+        m.d.comb += [self.i.ready.eq(self.units[0].i.ready), self.o.valid.eq(self.units[0].o.valid)]
         return m
