@@ -52,7 +52,7 @@ ACK_BYTES = 7
 # --- the build ----------------------------------------------------------------------------------------
 
 
-def board_report(board, no_build, tile="popcount"):
+def board_report(board, no_build, tile="popcount", seed=1):
     from lowbit.boards.build import board_module, build, read_report
     from lowbit.sw.paths import build_dir
 
@@ -61,7 +61,7 @@ def board_report(board, no_build, tile="popcount"):
         report = read_report(board, out_dir)
     else:
         print(f"building {board} ({tile} tile) ...", flush=True)
-        report = build(board, out_dir=out_dir, geometry=board_module(board).GEOMETRIES[tile])
+        report = build(board, out_dir=out_dir, seed=seed, geometry=board_module(board).GEOMETRIES[tile])
     print(report.text(), flush=True)
     return report
 
@@ -170,19 +170,20 @@ def figures(report, clock_hz, cycles_per_image, link):
     }
 
 
-def run_board(board, no_build, digits, tile="popcount"):
+def run_board(board, no_build, digits, tile="popcount", seed=1):
     from lowbit.boards.build import board_module
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.host import tile_layers
 
     module = board_module(board)
     geometry = module.GEOMETRIES[tile]
-    report = board_report(board, no_build, tile)
+    report = board_report(board, no_build, tile, seed)
     entry = {
         "board": board,
         "geometry": dataclasses.asdict(geometry)
         | {"family": geometry.family.name, "lanes": geometry.pe * geometry.simd},
         "clock_mhz": module.CLOCK_HZ / 1e6,
+        "seed": seed,
         "baud": module.BAUD,
         "build": {
             "luts": report.luts,
@@ -270,6 +271,9 @@ def markdown(entries, tile="popcount"):
     command, stem = (
         ("bench/boards.py", "boards") if tile == "popcount" else (f"bench/boards.py --tile {tile}", f"boards-{tile}")
     )
+    seed = entries[0].get("seed", 1) if entries else 1
+    if seed != 1:
+        command += f" --seed {seed}"
     lines = [
         f"# Boards: resources, Fmax and images per second ({tile.upper()} tile)",
         "",
@@ -298,6 +302,7 @@ def markdown(entries, tile="popcount"):
     row("DSP", lambda e: ", ".join(f"{u}/{a} {n}" for n, (u, a) in e["build"]["dsp"].items()))
     row("Fmax / clock", lambda e: f"{e['build']['fmax_mhz']:.2f} / {e['clock_mhz']:.0f} MHz")
     row("UART", lambda e: f"{e['baud']} baud 8N1")
+    row("nextpnr placer seed", lambda e: str(e.get("seed", 1)))
     for key, title in (("digits", "digits binary 64-256-256-10"), ("lfc", "LFC 784-1024-1024-1024-10 (W1A1)")):
         row(f"**{title}**: cycles per image", lambda e, key=key: f"{e[key]['cycles_per_image']:.0f}")
         row("  images/s at Fmax (compute-bound)", lambda e, key=key: f"{e[key]['images_per_s_at_fmax']:.0f}")
@@ -334,6 +339,12 @@ def main(argv=None):
         choices=("popcount", "binary"),
         help="the boards' tile: GEOMETRY (popcount, the default build) or BINARY_GEOMETRY (binary)",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="nextpnr's placer seed (default 1; a board near full may route only with another)",
+    )
     args = parser.parse_args(argv)
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.model.file import load_model
@@ -342,7 +353,7 @@ def main(argv=None):
     path = cached_model("binary")
     digits = (path, load_model(path), load_digits_split().x_test)
     started = time.monotonic()
-    entries = [run_board(board, args.no_build, digits, args.tile) for board in args.boards]
+    entries = [run_board(board, args.no_build, digits, args.tile, args.seed) for board in args.boards]
     RESULTS.mkdir(exist_ok=True)
     stem = "boards" if args.tile == "popcount" else f"boards-{args.tile}"
     (RESULTS / f"{stem}.json").write_text(
