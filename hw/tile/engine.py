@@ -83,7 +83,7 @@ class Engine(wiring.Component):
             # which k-bit int weights against binary input need (see elaborate).
             return PEArray(lambda: XorPopcount(g.simd, self.mac_pipeline_depth), g.pe + 1)
         if g.family == Family.POPCOUNT:
-            unit = lambda: TernaryDotProduct(g.simd, "ternary", self.mac_pipeline_depth)
+            unit = lambda: TernaryDotProduct(g.simd, self.mac_pipeline_depth)
         else:
             unit = lambda: NHotDotProduct(g.simd, g.n_terms, g.max_input_bits, False, 8, self.mac_pipeline_depth)
         return PEArray(unit, g.pe)

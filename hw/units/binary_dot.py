@@ -1,13 +1,13 @@
-"""The binary (XNOR-popcount) units: :class:`XorPopcount` and :class:`BinaryDotProduct`.
+"""The binary (XNOR-popcount) unit: :class:`XorPopcount`.
 
-The lanes count *disagreements*, ``d = popcount(a ^ w)`` (the Hamming distance), and the bipolar dot
-product is ``n - 2 d``. The lanes carry no mask: a layer whose width is not a multiple of the lanes pads
+The lanes count *disagreements*, ``d = popcount(a ^ w)`` (the Hamming distance); the bipolar dot
+product ``n - 2 d`` is formed from ``d`` in the tile's accumulators and bias. The lanes carry no mask: a
+layer whose width is not a multiple of the lanes pads
 its last fold with taps that contribute nothing to ``d`` (an activation bit and a weight bit that
 agree), and the constant this leaves in the dot product (``+1`` per padded tap) is the layer's to fold
 into its bias (``docs/arithmetic.md``).
 """
 
-from amaranth.hdl import signed as signed_shape
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
@@ -16,7 +16,7 @@ from lowbit.hw.units.compressor import plan_popcount
 from lowbit.hw.units.tree import register_levels, tree_levels
 from lowbit.hw.units.unit import PipelinedUnit, check_positive_int
 
-__all__ = ["BinaryDotInput", "popcount_width", "binary_dot_width", "XorPopcount", "BinaryDotProduct"]
+__all__ = ["BinaryDotInput", "popcount_width", "XorPopcount"]
 
 
 def BinaryDotInput(n):
@@ -28,11 +28,6 @@ def BinaryDotInput(n):
 def popcount_width(n):
     """Bits of a popcount of ``n`` lanes."""
     return n.bit_length()
-
-
-def binary_dot_width(n):
-    """Signed width that holds every bipolar dot product of ``n`` lanes: ``[-n, n]``."""
-    return n.bit_length() + 1
 
 
 class XorPopcount(PipelinedUnit):
@@ -63,11 +58,7 @@ class XorPopcount(PipelinedUnit):
     def __init__(self, n, pipeline_depth=None, target="auto"):
         check_positive_int(n, "n")
         self.n, self.target = n, check_target(target)
-        super().__init__(BinaryDotInput(n), self.result_shape(n), pipeline_depth)
-
-    @staticmethod
-    def result_shape(n):
-        return unsigned(popcount_width(n))
+        super().__init__(BinaryDotInput(n), unsigned(popcount_width(n)), pipeline_depth)
 
     def describe(self):
         return f"n={self.n}"
@@ -82,10 +73,6 @@ class XorPopcount(PipelinedUnit):
     def plan(self, target):
         """The compressor tree of a cell target (:func:`lowbit.hw.units.compressor.plan_popcount`)."""
         return plan_popcount(self.n, target)
-
-    def finish(self, popcount):
-        """The result from the popcount (the popcount itself)."""
-        return popcount
 
     def datapath(self, m, pipe, payload):
         target = self.target_for(getattr(pipe, "platform", None))
@@ -103,21 +90,7 @@ class XorPopcount(PipelinedUnit):
             popcount, _ = pipe.reduce([a[k] ^ w[k] for k in range(self.n)], inside)
         else:
             popcount = build_plan(m, plan, {"a": a, "w": w}, pipe, inside, pipe.platform)
-        result = self.finish(popcount)
+        result = popcount
         for _ in range(self.pipeline_depth - len(inside)):
             result = pipe.stage(result, self._result_shape, name="result")
         return result
-
-
-class BinaryDotProduct(XorPopcount):
-    """Bipolar dot product of two ``n``-element binary vectors: ``n - 2 * popcount(a ^ w)`` with bit 1
-    = +1 and bit 0 = -1 (FINN's bipolar convention; :func:`lowbit.sw.golden.binary_dot` with every tap
-    valid). The popcount is :class:`XorPopcount`'s (same parameters, ports and timing); ``o`` is
-    signed (:func:`binary_dot_width`)."""
-
-    @staticmethod
-    def result_shape(n):
-        return signed_shape(binary_dot_width(n))
-
-    def finish(self, popcount):
-        return self.n - (popcount << 1)

@@ -115,7 +115,7 @@ class BitSerialDotProduct(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n, k = self.n, self.k
-        m.submodules.popcount = tree = TernaryDotProduct(n, "ternary", self.pipeline_depth)
+        m.submodules.popcount = tree = TernaryDotProduct(n, self.pipeline_depth)
 
         # Feeding side: `feed` counts the planes of the held payload already sent, MSB plane first.
         feed = Signal(range(k))

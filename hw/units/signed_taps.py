@@ -23,8 +23,7 @@ class SignedTapSum(PipelinedUnit):
     A subclass gives the input payload layout and :meth:`tap`, which returns two 1-bit expressions
     ``(nonzero, negative)`` for tap ``k``. The sum is built as one tree over 2-bit leaves
     ``u = 2 * (nonzero & ~negative) + ~nonzero`` (0, 1 or 2), and the result is ``sum(u) - n``: one
-    tree of 2-bit leaves maps to fewer LUTs than separate popcounts of the +1 and -1 taps. A subclass
-    may add a signed per-vector term with :meth:`extra_leaves` (it rides the same tree).
+    tree of 2-bit leaves maps to fewer LUTs than separate popcounts of the +1 and -1 taps.
 
     With a cell ``target`` (``"ice40"``, ``"ecp5"``, or ``"auto"`` elaborated for such a platform) the
     sum is a compressor tree of the FPGA's cells (:mod:`lowbit.hw.units.compressor`) over ``2 n`` bits,
@@ -35,21 +34,19 @@ class SignedTapSum(PipelinedUnit):
     under back-pressure on ``o`` (see :class:`lowbit.hw.units.unit.PipelinedUnit`).
     """
 
-    #: Number of values :meth:`extra_leaves` returns.
-    EXTRA_LEAVES = 0
     #: The payload fields :meth:`tap` reads, one bit each per tap (a compressor tree's LUT inputs).
     TAP_FIELDS = ()
 
     @classmethod
     def max_pipeline_depth(cls, n):
-        return tree_levels(n + cls.EXTRA_LEAVES) + 1
+        return tree_levels(n) + 1
 
-    def __init__(self, n, pipeline_depth, payload_layout, result_width=None, target="auto"):
+    def __init__(self, n, pipeline_depth, payload_layout, target="auto"):
         """``payload_layout(n)`` gives the input payload layout once ``n`` is checked."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise TypeError(f"n must be a positive integer, not {n!r}")
         self.n, self.target = n, check_target(target)
-        super().__init__(payload_layout(n), signed(result_width or signed_tap_width(n)), pipeline_depth)
+        super().__init__(payload_layout(n), signed(signed_tap_width(n)), pipeline_depth)
 
     def describe(self):
         return f"n={self.n}"
@@ -59,10 +56,6 @@ class SignedTapSum(PipelinedUnit):
 
     def tap(self, payload, k):
         raise NotImplementedError
-
-    def extra_leaves(self, payload):
-        """``EXTRA_LEAVES`` further (signed) values added into the tree; none by default."""
-        return []
 
     def tap_luts(self):
         """The LUT4 inits of a tap's two bits, ``pos`` and ``notneg``, over :attr:`TAP_FIELDS` (bit ``i``
@@ -84,7 +77,6 @@ class SignedTapSum(PipelinedUnit):
         for k in range(self.n):
             nonzero, negative = self.tap(payload, k)
             leaves.append(Cat(~nonzero, nonzero & ~negative))
-        leaves += self.extra_leaves(payload)
         # The adder levels, then the final subtraction of n, which the last register follows.
         total, level = pipe.reduce(leaves, self.registered)
         result = total - self.n
@@ -101,14 +93,11 @@ class SignedTapSum(PipelinedUnit):
         plan = plan_popcount(2 * self.n, target, leaves=leaves)
         stages = len(plan.stages)
         # As XorPopcount: pipeline_depth - 1 registers cut the stages into equal runs, the last follows
-        # the final step; the extra leaves travel beside the tree through the same registers.
+        # the final step.
         inside = register_levels(stages, min(self.pipeline_depth, stages))[:-1]
         fields = {field: getattr(payload, field) for field in self.TAP_FIELDS}
         count = build_plan(m, plan, fields, pipe, inside, pipe.platform)
-        extras = self.extra_leaves(payload)
-        for level in inside:
-            extras = [pipe.stage(e, name=f"extra{i}_s{level}") for i, e in enumerate(extras)]
-        result = sum(extras, count - self.n)
+        result = count - self.n
         for _ in range(self.pipeline_depth - len(inside)):
             result = pipe.stage(result, self._result_shape, name="result")
         return result

@@ -4,7 +4,7 @@ from amaranth.lib import data
 
 from lowbit.hw.units.signed_taps import SignedTapSum
 
-__all__ = ["TernaryDotInput", "TernaryBinaryDotInput", "TernaryDotProduct"]
+__all__ = ["TernaryDotInput", "TernaryDotProduct"]
 
 
 def TernaryDotInput(n):
@@ -16,41 +16,30 @@ def TernaryDotInput(n):
     return data.StructLayout({"a_nz": n, "a_sign": n, "w_nz": n, "w_sign": n})
 
 
-def TernaryBinaryDotInput(n):
-    """Binary activations (bit 1 = +1) with a valid mask, and ternary weights in two planes."""
-    return data.StructLayout({"a": n, "valid": n, "w_nz": n, "w_sign": n})
-
-
 class TernaryDotProduct(SignedTapSum):
-    """Dot product of ternary weights with ternary or binary activations.
+    """Dot product of ternary activations and weights: ``sum_k a_k * w_k`` for ``a, w`` in
+    ``{-1, 0, +1}``, that is ``pc(m & ~(a_sign ^ w_sign)) - pc(m & (a_sign ^ w_sign))`` with
+    ``m = a_nz & w_nz`` (:func:`lowbit.sw.golden.ternary_dot`).
 
-    With ``activations="ternary"``: ``sum_k a_k * w_k`` for ``a, w`` in ``{-1, 0, +1}``, that is
-    ``pc(m & ~(a_sign ^ w_sign)) - pc(m & (a_sign ^ w_sign))`` with ``m = a_nz & w_nz``
-    (:func:`lowbit.sw.golden.ternary_dot`). With ``activations="binary"``: activations are bipolar bits
-    (1 = +1, 0 = -1) and taps whose ``valid`` bit is 0 count as 0
-    (:func:`lowbit.sw.golden.ternary_binary_dot`).
+    The tile's POPCOUNT array runs every popcount scheme on it, the activations as ternary planes: a
+    binary activation is ``nz = 1`` with the sign of its bit, a ternary one its own planes, a unsigned
+    activation's bit-plane ``b`` is ``nz = bit b``, ``sign = 0`` (one plane per beat), and FATNN's
+    activation ``a`` in {0, 1, 2} is the planes of ``a' = a - 1``: this sum is then FATNN's kernel
+    ``pc(m) - 2 pc(m & (a_sign ^ w_sign))`` (Chen et al., ICCV 2021), whose ``sum(w)`` the tile adds
+    as the channel's bias (:func:`lowbit.sw.golden.fatnn_dot` with ``w_sum = 0``).
 
     ``target`` picks the tree (:class:`lowbit.hw.units.signed_taps.SignedTapSum`: a compressor tree of
     the FPGA's cells, or the generic adder tree).
 
-    Ports: ``i`` carries :func:`TernaryDotInput` or :func:`TernaryBinaryDotInput`; ``o`` the signed result
-    in ``[-n, n]``. Latency ``pipeline_depth`` cycles, one vector per cycle, whole-pipeline stall under
-    back-pressure.
+    Ports: ``i`` carries :func:`TernaryDotInput`; ``o`` the signed result in ``[-n, n]``. Latency
+    ``pipeline_depth`` cycles, one vector per cycle, whole-pipeline stall under back-pressure.
     """
 
-    ACTIVATIONS = ("ternary", "binary")
+    SHARED_FIELDS = ("a_nz", "a_sign")
+    TAP_FIELDS = ("a_nz", "a_sign", "w_nz", "w_sign")
 
-    def __init__(self, n, activations="ternary", pipeline_depth=None, target="auto"):
-        if activations not in self.ACTIVATIONS:
-            raise ValueError(f"activations must be one of {', '.join(self.ACTIVATIONS)}, not {activations!r}")
-        self.activations = activations
-        self.SHARED_FIELDS = ("a_nz", "a_sign") if activations == "ternary" else ("a", "valid")
-        self.TAP_FIELDS = (*self.SHARED_FIELDS, "w_nz", "w_sign")
-        layout = TernaryDotInput if activations == "ternary" else TernaryBinaryDotInput
-        super().__init__(n, pipeline_depth, layout, target=target)
+    def __init__(self, n, pipeline_depth=None, target="auto"):
+        super().__init__(n, pipeline_depth, TernaryDotInput, target=target)
 
     def tap(self, payload, k):
-        if self.activations == "ternary":
-            return payload.a_nz[k] & payload.w_nz[k], payload.a_sign[k] ^ payload.w_sign[k]
-        # A binary activation is non-zero where valid, and negative where its bit is 0.
-        return payload.valid[k] & payload.w_nz[k], ~payload.a[k] ^ payload.w_sign[k]
+        return payload.a_nz[k] & payload.w_nz[k], payload.a_sign[k] ^ payload.w_sign[k]

@@ -7,10 +7,8 @@ from lowbit.sw.api.tile import default_geometry
 #: The units :func:`unit` makes: ``(module, class, positional arguments after n, keyword arguments)``.
 #: Activations of the k-bit and n-hot units are 8-bit unless the name says otherwise.
 _UNIT_TABLE = {
-    "binary_dot": ("binary_dot", "BinaryDotProduct", (), {}),
     "xor_popcount": ("binary_dot", "XorPopcount", (), {}),
-    "ternary_dot": ("ternary_dot", "TernaryDotProduct", ("ternary",), {}),
-    "fatnn_dot": ("fatnn", "FATNNDotProduct", (), {}),
+    "ternary_dot": ("ternary_dot", "TernaryDotProduct", (), {}),
     "bitserial4": ("kbit_dot", "BitSerialDotProduct", (4,), {"signed": False, "weights": "ternary"}),
     "bitserial8": ("kbit_dot", "BitSerialDotProduct", (8,), {"signed": False, "weights": "ternary"}),
     "nhot1": ("nhot", "NHotDotProduct", (1,), {"k": 8, "signed": True, "weight_bits": 8}),
@@ -23,7 +21,7 @@ _UNIT_TABLE = {
 UNITS = tuple(_UNIT_TABLE)
 
 
-def unit(name="binary_dot", n=64, pipeline_depth=None, pe=None):
+def unit(name="xor_popcount", n=64, pipeline_depth=None, pe=None):
     """A hardware unit of :data:`UNITS` as an Amaranth component: ``n`` taps (lanes), ``pipeline_depth``
     register stages (default: the unit's); with ``pe``, a :class:`lowbit.hw.units.unit.PEArray` of ``pe``
     such units sharing their activations (a tile's MAC array)."""

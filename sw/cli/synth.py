@@ -10,7 +10,7 @@ __all__ = ["add_synth_arguments", "run_synth"]
 def add_synth_arguments(parser):
     from lowbit.boards.synth import FAMILIES
 
-    parser.add_argument("--unit", default="binary_dot", choices=api.UNITS, help="the unit to synthesize")
+    parser.add_argument("--unit", default="xor_popcount", choices=api.UNITS, help="the unit to synthesize")
     parser.add_argument("-n", type=positive_int, default=64, help="taps (lanes) of the unit (default 64)")
     parser.add_argument("--pe", type=positive_int, help="a PE array of this many units sharing the activations")
     parser.add_argument(

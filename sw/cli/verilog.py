@@ -15,7 +15,7 @@ _TARGETS = {"unit": ("--unit", "-n", "--pipeline-depth"), "model": ("--model", "
 def add_verilog_arguments(parser):
     from lowbit.boards.build import BOARDS
 
-    parser.add_argument("--unit", choices=api.UNITS, help="the unit to write (the default: binary_dot)")
+    parser.add_argument("--unit", choices=api.UNITS, help="the unit to write (the default: xor_popcount)")
     parser.add_argument("-n", type=positive_int, help="the unit's taps (lanes) (default 64)")
     parser.add_argument("--pipeline-depth", type=non_negative_int, help="the unit's register stages (default 2)")
     parser.add_argument(

@@ -105,7 +105,7 @@ def test_cli_verilog_board(tmp_path, capsys):
 
 def test_cli_verilog_unit_unchanged(capsys):
     assert main(["verilog", "-n", "8"]) == 0
-    assert "module binary_dot" in capsys.readouterr().out
+    assert "module xor_popcount" in capsys.readouterr().out
 
 
 # --- the report parser, on saved log text --------------------------------------------------------------

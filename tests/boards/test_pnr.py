@@ -3,28 +3,28 @@
 import pytest
 
 from lowbit.boards.synth import RegisteredInput, place_and_route
-from lowbit.hw.units.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import XorPopcount
 from tests.hw import streamsim
 
 
 @pytest.mark.synth
 def test_place_and_route_fmax():
-    result = place_and_route(BinaryDotProduct(8, 1), name="test_pnr_binary_dot_n8")
+    result = place_and_route(XorPopcount(8, 1), name="test_pnr_xor_popcount_n8")
     assert result["fmax_mhz"] > 0 and result["target_mhz"] == 100
     assert result["critical_path"]["from"] == result["critical_path"]["to"]  # register to register
-    # The unit's output and valid register (5 bits and 1, less the output's LSB: 8 - 2 d is even), plus
-    # 2 x 8 payload bits and a valid bit at the input.
+    # The unit's output and valid register (4 bits and 1), plus 2 x 8 payload bits and a valid bit at
+    # the input.
     assert result["synthesis"]["ff"] == result["utilization"]["TRELLIS_FF"] == 5 + 17
     assert result["synthesis"]["carry"] > 0  # the ECP5 compressor tree's CCU2C cells
     assert result["synthesis"]["dsp"] == 0
 
 
 def test_registered_input_adds_one_cycle():
-    unit = BinaryDotProduct(4, 1)
+    unit = XorPopcount(4, 1)
     payloads = [{"a": a, "w": 0b1010} for a in range(16)]
     outputs, _ = streamsim.simulate(RegisteredInput(unit), payloads, ready_pattern=(1, 1, 0))
-    assert outputs == [2 * bin(~(a ^ 0b1010) & 0xF).count("1") - 4 for a in range(16)]
-    _, cycles = streamsim.simulate(RegisteredInput(BinaryDotProduct(4, 1)), payloads)
+    assert outputs == [bin(a ^ 0b1010).count("1") for a in range(16)]
+    _, cycles = streamsim.simulate(RegisteredInput(XorPopcount(4, 1)), payloads)
     assert cycles[0] == 3  # one cycle more than the unit alone
 
 
@@ -39,4 +39,4 @@ def test_registered_input_adds_one_cycle():
 )
 def test_place_and_route_wrong_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        place_and_route(BinaryDotProduct(8), name="wrong", **kwargs)
+        place_and_route(XorPopcount(8), name="wrong", **kwargs)

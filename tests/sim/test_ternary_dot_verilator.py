@@ -1,4 +1,4 @@
-"""TernaryDotProduct's Verilog in Verilator against golden ternary_dot / ternary_binary_dot (== only)."""
+"""TernaryDotProduct's Verilog in Verilator against golden ternary_dot (== only)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.sim.vectors import pack_payloads
 from lowbit.sim.verilator import run_vectors
-from lowbit.sw.golden import ternary_binary_dot, ternary_dot
+from lowbit.sw.golden import ternary_dot
 from lowbit.sw.kinds.packing import pack_bits
 
 pytestmark = pytest.mark.verilator
@@ -24,23 +24,9 @@ def corners(n, count, rng):
 
 @pytest.mark.parametrize("n, seed", [(1, 301), (13, 313), (64, 364), (100, 400)])
 def test_ternary_activations(n, seed):
-    unit = TernaryDotProduct(n, "ternary")
+    unit = TernaryDotProduct(n)
     a, w = corners(n, 1500, np.random.default_rng(seed))
     inputs = pack_payloads(unit.i.payload.shape(), a_nz=a != 0, a_sign=a < 0, w_nz=w != 0, w_sign=w < 0)
     expected = ternary_dot(pack_bits(a != 0), pack_bits(a < 0), pack_bits(w != 0), pack_bits(w < 0))
     assert expected.tolist() == (a * w).sum(axis=1).tolist()  # the golden model agrees with plain integers
     run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_dot_n{n}", seed=seed, name=f"seed{seed}")
-
-
-@pytest.mark.parametrize("n, seed", [(7, 507), (64, 564)])
-def test_binary_activations(n, seed):
-    unit = TernaryDotProduct(n, "binary")
-    rng = np.random.default_rng(seed)
-    bits, valid = rng.integers(0, 2, (2, 1500, n))
-    valid[:500] = 1
-    valid[500:510] = 0  # nothing valid
-    w = rng.integers(-1, 2, (1500, n))
-    inputs = pack_payloads(unit.i.payload.shape(), a=bits, valid=valid, w_nz=w != 0, w_sign=w < 0)
-    expected = ternary_binary_dot(pack_bits(bits), pack_bits(valid), pack_bits(w != 0), pack_bits(w < 0))
-    assert expected.tolist() == ((2 * bits - 1) * w * valid).sum(axis=1).tolist()
-    run_vectors(unit, inputs, expected.tolist(), toplevel=f"ternary_binary_dot_n{n}", seed=seed, name=f"seed{seed}")

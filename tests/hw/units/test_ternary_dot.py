@@ -1,11 +1,14 @@
-"""TernaryDotProduct: construction, errors, and Amaranth-simulator checks against a plain integer sum."""
+"""TernaryDotProduct: construction, errors, and Amaranth-simulator checks against a plain integer sum and
+against golden fatnn_dot (FATNN's kernel, which the tile runs on this unit)."""
 
 import numpy as np
 import pytest
 from amaranth.hdl import signed
 
-from lowbit.hw.units.ternary_dot import TernaryBinaryDotInput, TernaryDotInput, TernaryDotProduct
-from lowbit.sw.kinds.packing import bits_to_int
+from lowbit.hw.units.ternary_dot import TernaryDotInput, TernaryDotProduct
+from lowbit.sw.golden import fatnn_dot
+from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
+from lowbit.sw.kinds.packing import bits_to_int, pack_bits
 from tests.hw import streamsim
 
 
@@ -16,15 +19,15 @@ def planes(t):
 
 
 def test_init():
-    unit = TernaryDotProduct(12, "binary", 3)
+    unit = TernaryDotProduct(12, 3)
     assert unit.latency == 3 and unit.o.payload.shape() == signed(5)
-    assert unit.i.payload.shape() == TernaryBinaryDotInput(12)
-    assert TernaryDotProduct(12).i.payload.shape() == TernaryDotInput(12)
+    assert unit.i.payload.shape() == TernaryDotInput(12)
+    assert TernaryDotProduct.max_pipeline_depth(64) == 7
 
 
-def test_init_wrong_activations():
-    with pytest.raises(ValueError, match="activations must be one of ternary, binary, not 'int4'"):
-        TernaryDotProduct(8, "int4")
+def test_init_wrong_depth():
+    with pytest.raises(ValueError, match="pipeline_depth must be between 1 and 4 for n=8, not 5"):
+        TernaryDotProduct(8, 5)
 
 
 def test_init_wrong_n():
@@ -61,23 +64,47 @@ def test_ternary_random(n, depth, seed=31):
             }
         )
     outputs, _ = streamsim.simulate(
-        TernaryDotProduct(n, "ternary", depth), payloads, ready_pattern=(1, 1, 0), valid_pattern=(1, 0, 1, 1)
+        TernaryDotProduct(n, depth), payloads, ready_pattern=(1, 1, 0), valid_pattern=(1, 0, 1, 1)
     )
     assert outputs == (a * w).sum(axis=1).tolist(), f"seed {seed + n}"
 
 
-@pytest.mark.parametrize("n", [1, 9, 64])
-def test_binary_activations_random(n, seed=41):
+def fatnn_case(a, w):
+    """Payload dict and golden result for FATNN activations ``a`` in {0,1,2} and ternary weights ``w``: the
+    planes of ``a' = a - 1`` and of ``w``, and ``fatnn_dot`` without ``sum(w)``, which the tile adds as the
+    channel's bias."""
+    (a_nz, a_sign), (w_nz, w_sign) = encode_fatnn_activation(a), encode_ternary(w)
+    payload = {
+        "a_nz": bits_to_int(a_nz),
+        "a_sign": bits_to_int(a_sign),
+        "w_nz": bits_to_int(w_nz),
+        "w_sign": bits_to_int(w_sign),
+    }
+    golden = int(fatnn_dot(pack_bits(a_nz), pack_bits(a_sign), pack_bits(w_nz), pack_bits(w_sign), 0))
+    return payload, golden
+
+
+def test_seeds_fatnn_example():
+    # FATNN's worked example (docs/arithmetic.md): w = [-1,0,0,0,1,0,0,-1], a = [0,1,1,2,0,1,2,2]
+    # -> masks 0xD9/0x11, 0x91/0x81, -2 (with sum(w) = -1 added as the bias).
+    w = np.array([-1, 0, 0, 0, 1, 0, 0, -1])
+    payload, golden = fatnn_case(np.array([0, 1, 1, 2, 0, 1, 2, 2]), w)
+    assert (payload["a_nz"], payload["a_sign"], payload["w_nz"], payload["w_sign"]) == (0xD9, 0x11, 0x91, 0x81)
+    outputs, _ = streamsim.simulate(TernaryDotProduct(8), [payload])
+    assert outputs == [golden] and golden + w.sum() == -2
+
+
+@pytest.mark.parametrize("n, depth", [(1, 1), (8, 2), (13, 3), (64, 7)])
+def test_fatnn_random(n, depth, seed=41):
     rng = np.random.default_rng(seed + n)
-    bits = rng.integers(0, 2, (60, n), dtype=np.uint8)
-    valid = rng.integers(0, 2, (60, n), dtype=np.uint8)
-    w = rng.integers(-1, 2, (60, n))
-    payloads = []
-    for b, v, wk in zip(bits, valid, w):
-        w_nz, w_sign = planes(wk)
-        payloads.append(
-            {"a": bits_to_int(b), "valid": bits_to_int(v), "w_nz": bits_to_int(w_nz), "w_sign": bits_to_int(w_sign)}
-        )
-    outputs, _ = streamsim.simulate(TernaryDotProduct(n, "binary"), payloads, ready_pattern=(0, 1))
-    reference = ((2 * bits.astype(int) - 1) * w * valid).sum(axis=1)
-    assert outputs == reference.tolist(), f"seed {seed + n}"
+    a, w = rng.integers(0, 3, (60, n)), rng.integers(-1, 2, (60, n))
+    a[0], w[0] = 2, 1  # maximum: 2n
+    a[1], w[1] = 2, -1  # minimum: -2n
+    w[2] = 0  # all-zero weights
+    a[3] = 0  # a = 0 everywhere: the product is 0 (a' = -1 cancels the bias sum(w))
+    cases = [fatnn_case(ak, wk) for ak, wk in zip(a, w)]
+    outputs, _ = streamsim.simulate(
+        TernaryDotProduct(n, depth), [p for p, _ in cases], ready_pattern=(1, 0, 1), valid_pattern=(1, 1, 0)
+    )
+    assert outputs == [g for _, g in cases], f"seed {seed + n}"
+    assert (np.array(outputs) + w.sum(axis=1)).tolist() == (a * w).sum(axis=1).tolist(), f"seed {seed + n}"

@@ -6,33 +6,33 @@ from amaranth.hdl import signed
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from lowbit.hw.units.binary_dot import BinaryDotProduct
-from lowbit.hw.units.fatnn import FATNNDotProduct
+from lowbit.hw.units.binary_dot import XorPopcount
+from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.hw.units.unit import PEArray
 from lowbit.sw.kinds.packing import bits_to_int
 from tests.hw import streamsim
-from tests.hw.units.test_fatnn import fatnn_case
+from tests.hw.units.test_ternary_dot import fatnn_case
 
 
 def test_pe_array_layout():
-    array = PEArray(lambda: FATNNDotProduct(10), 4)
+    array = PEArray(lambda: TernaryDotProduct(10), 4)
     assert array.pe == 4 and array.latency == 2
     payload = array.i.payload.shape()
     assert set(payload["shared"].shape.members) == {"a_nz", "a_sign"}
     assert payload["channels"].shape == data.ArrayLayout(array.channel_layout, 4)
-    assert set(array.channel_layout.members) == {"w_nz", "w_sign", "w_sum"}
-    assert array.o.payload.shape() == data.ArrayLayout(signed(6), 4)
+    assert set(array.channel_layout.members) == {"w_nz", "w_sign"}
+    assert array.o.payload.shape() == data.ArrayLayout(signed(5), 4)
 
 
 def test_pe_array_wrong_pe():
     with pytest.raises(ValueError, match="pe must be at least 1, not 0"):
-        PEArray(lambda: BinaryDotProduct(8), 0)
+        PEArray(lambda: XorPopcount(8), 0)
     with pytest.raises(TypeError, match="pe must be an integer, not 2.0"):
-        PEArray(lambda: BinaryDotProduct(8), 2.0)
+        PEArray(lambda: XorPopcount(8), 2.0)
 
 
 def test_pe_array_wrong_shared_fields():
-    class Broken(BinaryDotProduct):
+    class Broken(XorPopcount):
         SHARED_FIELDS = ("a", "x")
 
     with pytest.raises(ValueError, match=r"Broken.SHARED_FIELDS names fields it does not have: \['x'\]"):
@@ -50,11 +50,11 @@ def test_pe_array_fatnn(pe, n, seed=7):
         payloads.append(
             {
                 "shared": {"a_nz": cases[0][0]["a_nz"], "a_sign": cases[0][0]["a_sign"]},
-                "channels": [{k: p[k] for k in ("w_nz", "w_sign", "w_sum")} for p, _ in cases],
+                "channels": [{k: p[k] for k in ("w_nz", "w_sign")} for p, _ in cases],
             }
         )
         expected.append([g for _, g in cases])
-    array = PEArray(lambda: FATNNDotProduct(n), pe)
+    array = PEArray(lambda: TernaryDotProduct(n), pe)
     outputs, _ = streamsim.simulate(array, payloads, ready_pattern=(0, 1, 1), valid_pattern=(1, 0))
     assert [list(o) for o in outputs] == expected, f"seed {seed + pe}"
 
@@ -62,12 +62,12 @@ def test_pe_array_fatnn(pe, n, seed=7):
 @pytest.mark.parametrize("target", ["generic", "ice40", "ecp5"])
 def test_combinational_core_matches_pipeline(target):
     """The core without registers computes the same function in the same cycle."""
-    unit = BinaryDotProduct(12, 3, target)
+    unit = XorPopcount(12, 3, target)
     core = unit.combinational()
     rng = np.random.default_rng(3)
     cases = [tuple(bits_to_int(rng.integers(0, 2, 12)) for _ in range(2)) for _ in range(50)]
     bits = lambda x: np.array([(x >> i) & 1 for i in range(12)])
-    expected = [int((2 * (bits(a) == bits(w)) - 1).sum()) for a, w in cases]
+    expected = [int((bits(a) != bits(w)).sum()) for a, w in cases]
 
     async def bench(ctx):
         for (a, w), e in zip(cases, expected):
