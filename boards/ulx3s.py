@@ -10,8 +10,13 @@ digits model of the repository (binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see 
 binary model 2 x 8 planes x 8 = 128; and FINN's LFC topology (784 -> 1024 -> 1024 -> 1024 -> 10, binary),
 each 1024-output layer in four parts of 256 outputs.
 
-Pins: UART rx M1 / tx L4 at 115200 baud (:data:`DIVISOR` = 217 cycles per bit at 25 MHz, +0.01 %);
-``uart_tx_enable`` is driven high; LED 0: heartbeat (a blink every 0.67 s); LED 7: lit once the link has
+Clock: the PLL makes the tile's clock from the 25 MHz oscillator (:data:`CLOCKS_HZ`): 30 MHz for the
+POPCOUNT tile (its Fmax is about 45 MHz) and 45 MHz for the BINARY tile (about 50 MHz). An ECP5 PLL
+can make from 25 MHz, with its phase detector at 3.125 MHz or more, only 15, 30, 45, 60 or 75 MHz among
+the multiples of 3 MHz, which are what give the UART's 3 Mbaud exactly (10 and 15 cycles per bit).
+
+Pins: UART rx M1 / tx L4 at 3 Mbaud (the FT231X's highest rate); ``uart_tx_enable`` is driven high;
+LED 0: heartbeat (a blink every 0.56 s at 30 MHz); LED 7: lit once the link has
 dropped a frame or the UART a character (sticky until reset).
 """
 
@@ -19,8 +24,19 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from lowbit.boards.build import BoardTop, divisor_for
 from lowbit.sw.protocol import Family, TileGeometry
+from lowbit.sw.protocol.frames import DEFAULT_BAUD
 
-__all__ = ["GEOMETRY", "BINARY_GEOMETRY", "GEOMETRIES", "CLOCK_HZ", "BAUD", "DIVISOR", "Platform", "Top"]
+__all__ = [
+    "GEOMETRY",
+    "BINARY_GEOMETRY",
+    "GEOMETRIES",
+    "CLOCK_HZ",
+    "CLOCKS_HZ",
+    "BAUD",
+    "DIVISOR",
+    "Platform",
+    "Top",
+]
 
 GEOMETRY = TileGeometry(
     Family.POPCOUNT,
@@ -49,8 +65,10 @@ BINARY_GEOMETRY = TileGeometry(
 )
 #: The board's tiles by name.
 GEOMETRIES = {"popcount": GEOMETRY, "binary": BINARY_GEOMETRY}
-CLOCK_HZ = 25_000_000
-BAUD = 115200
+#: The tile's clock from the PLL, per tile of GEOMETRIES (the 25 MHz oscillator feeds the PLL only).
+CLOCKS_HZ = {"popcount": 30_000_000, "binary": 45_000_000}
+CLOCK_HZ = CLOCKS_HZ["popcount"]
+BAUD = DEFAULT_BAUD
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)
 
 
@@ -67,7 +85,13 @@ class Top(BoardTop):
     """:class:`lowbit.hw.link.bridge.LinkTile` of :data:`GEOMETRY` on the ULX3S's FTDI UART, with a heartbeat
     on LED 0 and the link's error indicator on LED 7."""
 
-    def __init__(self, geometry=GEOMETRY, divisor=DIVISOR):
+    def __init__(self, geometry=GEOMETRY, clock_hz=CLOCK_HZ):
         super().__init__(
-            geometry, divisor, heartbeat_led=("led", 0), error_led=("led", 7), drive_high=[("uart_tx_enable", 0)]
+            geometry,
+            family="ecp5",
+            clock_hz=clock_hz,
+            baud=BAUD,
+            heartbeat_led=("led", 0),
+            error_led=("led", 7),
+            drive_high=[("uart_tx_enable", 0)],
         )

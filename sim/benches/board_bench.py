@@ -70,10 +70,12 @@ def _spec():
     return json.loads(Path(os.environ["LOWBIT_BOARD"]).read_text())
 
 
-def _link(port, divisor):
-    """The host side. Its ACK wait is twice the board's (in bit times): an ACK may queue behind one of
-    the board's longest frames while the tile's output waits for the host's own ACK."""
-    timeout = 2 * ACK_TIMEOUT_BITS * divisor * CLOCK_NS * 1e-9
+def _link(port, spec):
+    """The host side. Its ACK wait is twice the board's (``spec["ack_timeout_cycles"]``, or
+    ACK_TIMEOUT_BITS bit times): an ACK may queue behind one of the board's longest frames while the
+    tile's output waits for the host's own ACK, and the board's own resend may be what frees it."""
+    cycles = spec.get("ack_timeout_cycles", ACK_TIMEOUT_BITS * spec["divisor"])
+    timeout = 2 * cycles * CLOCK_NS * 1e-9
     return LinkTransport(port, timeout=timeout, retries=8, clock=lambda: get_sim_time(unit="sec"))
 
 
@@ -119,7 +121,7 @@ async def model_over_the_link(dut):
         flip_board_frames=spec["flip_board_frames"],
         cut_board_frames=spec["cut_board_frames"],
     )
-    link = _link(port, spec["divisor"])
+    link = _link(port, spec)
     link.decoder = decoder = _LoggingDecoder()
     interface = TileInterface(link)
 
@@ -155,7 +157,7 @@ async def identify_at_board_baud(dut):
     seed, geometry = spec["seed"], geometry_from_json(spec["geometry"])
     await start_clock_and_reset(dut)
     port = SimSerialPort(dut, spec["divisor"], seed=seed)
-    link = _link(port, spec["divisor"])
+    link = _link(port, spec)
     identified = await TileInterface(link).identify()
     port.close()
     result = {
@@ -172,7 +174,7 @@ async def identify_at_board_baud(dut):
 async def session_restart(dut):
     spec, seed, geometry, model, pixels = await _start_with_model(dut)
     port = SimSerialPort(dut, spec["divisor"], seed=seed)
-    first = _link(port, spec["divisor"])
+    first = _link(port, spec)
     interface = TileInterface(first)
     await interface.identify()
     config = tile_layers(model, geometry)[0]
@@ -181,7 +183,7 @@ async def session_restart(dut):
     assert words > 2 * MAX_FRAME_WORDS - 1, f"the layer's {words} weight words fit in two frames"
     # The first session ends here: LOAD_WEIGHTS with two frames of its payload sent.
     await first.write([header(Opcode.LOAD_WEIGHTS, words)] + [0] * (2 * MAX_FRAME_WORDS - 1))
-    second = _link(port, spec["divisor"])
+    second = _link(port, spec)
     await second.synchronize()
     interface = TileInterface(second)
     identified = await interface.identify()

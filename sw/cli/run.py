@@ -27,6 +27,7 @@ from pathlib import Path
 from lowbit.sw import api
 from lowbit.sw.cli import CommandError
 from lowbit.sw.cli.arguments import integer, non_negative_int, positive_float, positive_int
+from lowbit.sw.protocol.frames import DEFAULT_BAUD
 
 __all__ = ["BACKENDS", "OPTIONS", "CLOCK_HZ", "add_run_arguments", "run_run", "run_arguments"]
 
@@ -40,7 +41,7 @@ _DEFAULT_TIMEOUT, _DEFAULT_RETRIES = 1.0, 8
 #: Why a board may not answer the start of a session (SYNC, then IDENTIFY).
 _FRESH_BOARD = (
     "Is the board programmed (lowbit build --board B) and connected, and does --baud match its UART "
-    "(115200 for the boards of lowbit.boards)?"
+    f"({DEFAULT_BAUD} for the boards of lowbit.boards)?"
 )
 
 
@@ -50,7 +51,6 @@ def _users(option):
 
 
 def add_run_arguments(parser):
-    from lowbit.sw.host.link import DEFAULT_BAUD
 
     parser.add_argument("model", type=Path, help="a lowbit model file (lowbit train --out)")
     parser.add_argument(
@@ -180,7 +180,6 @@ def _run_golden(args, model):
 
 def _run_serial(args, model):
     from lowbit.sw.host import TileError, TransportError
-    from lowbit.sw.host.link import DEFAULT_BAUD
 
     baud = DEFAULT_BAUD if args.baud is None else args.baud
     pixels, labels = api.test_images(args.limit)

@@ -17,6 +17,7 @@ from lowbit.sw.host import Transport, TransportError
 from lowbit.sw.protocol.frames import (
     BITS_PER_CHARACTER,
     CRC_BYTES,
+    DEFAULT_BAUD,
     HEADER_BYTES,
     MAX_FRAME_BYTES,
     MAX_FRAME_WORDS,
@@ -36,9 +37,6 @@ __all__ = [
     "open_serial",
     "SerialTransport",
 ]
-
-#: The boards' UART rate (``BAUD`` of :mod:`lowbit.boards.icebreaker` and :mod:`lowbit.boards.ulx3s`).
-DEFAULT_BAUD = 115200
 
 
 @dataclasses.dataclass(frozen=True)

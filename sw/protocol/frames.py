@@ -15,6 +15,7 @@ import enum
 
 __all__ = [
     "BITS_PER_CHARACTER",
+    "DEFAULT_BAUD",
     "SOF",
     "FrameKind",
     "MAX_FRAME_WORDS",
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "INTERBYTE_TIMEOUT",
     "ACK_TIMEOUT_BITS",
+    "ACK_TIMEOUT_SECONDS",
     "FLUSH_IDLE_BITS",
     "CRC_POLY",
     "CRC_INIT",
@@ -31,6 +33,10 @@ __all__ = [
 
 #: Bit times of one 8N1 character on the wire: a start bit, 8 data bits, a stop bit.
 BITS_PER_CHARACTER = 10
+
+#: The boards' UART rate (``BAUD`` of :mod:`lowbit.boards.icebreaker` and :mod:`lowbit.boards.ulx3s`) and
+#: the host's default: 3 Mbaud, the ULX3S's FT231X's highest rate (the iCEBreaker's FT2232H goes to 12).
+DEFAULT_BAUD = 3_000_000
 
 SOF = 0xA5  #: the first byte of every frame
 
@@ -51,6 +57,10 @@ INTERBYTE_TIMEOUT = 2 * BITS_PER_CHARACTER
 #: The board's default wait for an ACK, in bit times: four of the longest frames (one of its own, one
 #: DATA frame of the host that may be on the wire before the ACK, and margin for the host's latency).
 ACK_TIMEOUT_BITS = 4 * MAX_FRAME_BYTES * BITS_PER_CHARACTER
+#: A board that knows its clock waits at least this long (seconds) for an ACK: a USB serial adapter holds
+#: bytes for up to 16 ms on each way (an FTDI chip's latency timer), far more than ACK_TIMEOUT_BITS at
+#: 3 Mbaud (3.5 ms); at 115200 baud the two are about equal (91 ms).
+ACK_TIMEOUT_SECONDS = 0.1
 #: The board sends a DATA frame shorter than the maximum once the tile has been idle this many bit
 #: times (two word times on the wire), so that a response is never held back.
 FLUSH_IDLE_BITS = 2 * 4 * BITS_PER_CHARACTER

@@ -25,10 +25,21 @@ def test_top_verilog(board):
     assert header, f"{board}: no top module"
     assert set(PORTS[board]) <= {p.strip() for p in header.group(1).split(",")}, header.group(1)
     assert "module \\top.core.link.tile " in text and "module \\top.core.link.bridge " in text
+    assert ("SB_PLL40_PAD" if board == "icebreaker" else "EHXPLLL") in text  # the tile's clock
+
+
+def test_board_clocks():
+    """Both boards run the UART at 3 Mbaud, a whole number of their PLL clock's cycles per bit."""
+    assert icebreaker.BAUD == ulx3s.BAUD == 3_000_000
+    assert (icebreaker.DIVISOR, ulx3s.DIVISOR) == (6, 10)
+    for module in (icebreaker, ulx3s):
+        for clock_hz in module.CLOCKS_HZ.values():
+            assert clock_hz % module.BAUD == 0 and clock_hz // module.BAUD >= 4
+        assert set(module.CLOCKS_HZ) == set(module.GEOMETRIES)
+    assert ulx3s.CLOCKS_HZ["binary"] == 45_000_000
 
 
 def test_divisors():
-    assert (icebreaker.DIVISOR, ulx3s.DIVISOR) == (104, 217)
     assert divisor_for(12_000_000, 115200) == 104 and divisor_for(48_000_000, 3_000_000) == 16
 
 

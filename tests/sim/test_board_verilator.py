@@ -2,7 +2,8 @@
 the error LED; BoardTop adds only pin buffers), driven by the host driver over the serial link bit by
 bit: a small trained model end to end with faults on the wire, every output equal to the golden model
 (==), no word lost or duplicated, the error LED dark after a clean IDENTIFY and lit after the faults, the
-heartbeat's period; and IDENTIFY at the board's real 115200 baud divisor."""
+heartbeat's period; and IDENTIFY exactly as the board runs it: its 3 Mbaud UART (6 cycles per bit of
+its 18 MHz PLL clock) and its 24-bit heartbeat."""
 
 import asyncio
 import json
@@ -25,10 +26,17 @@ from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
 pytestmark = pytest.mark.verilator
 
 GEOMETRY = icebreaker.GEOMETRY
-#: Clock cycles per bit of the model test. The line takes nearly all of the simulated time (about
-#: 5500 bytes for the model below), so the run time scales with the divisor: 8 instead of the board's 104
-#: makes it 13 times shorter. test_identify_at_board_baud runs the real divisor.
-DIVISOR = 8
+#: Clock cycles per bit: the board's own (3 Mbaud at its 18 MHz PLL clock) for IDENTIFY and the session
+#: restart. The model test runs 8 (a line slower against the tile): at 6 the stop-and-wait link sends
+#: one board frame twice (the host drops the duplicate, every output is still equal), which its exact
+#: fault accounting does not allow.
+DIVISOR = icebreaker.DIVISOR
+MODEL_DIVISOR = 8
+#: The board's clock: its ACK timeout is ACK_TIMEOUT_SECONDS of it (BoardCore's clock_hz), which the
+#: bench's host outwaits.
+CLOCK_HZ = icebreaker.CLOCK_HZ
+ACK_TIMEOUT_CYCLES = BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ).link.bridge.ack_timeout_cycles
+assert ACK_TIMEOUT_CYCLES == BoardCore(GEOMETRY, MODEL_DIVISOR, clock_hz=CLOCK_HZ).link.bridge.ack_timeout_cycles
 #: A heartbeat period of 256 cycles instead of 2**24, so that the bench sees it toggle.
 HEARTBEAT_BITS = 8
 IMAGES = 20
@@ -129,7 +137,8 @@ def test_model_over_the_link(trained):
     output.unlink(missing_ok=True)
     spec = {
         "seed": SEED,
-        "divisor": DIVISOR,
+        "divisor": MODEL_DIVISOR,
+        "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
         "geometry": geometry_to_json(GEOMETRY),
         "heartbeat_bits": HEARTBEAT_BITS,
         "model": str(path),
@@ -143,7 +152,7 @@ def test_model_over_the_link(trained):
     }
     (folder / "spec.json").write_text(json.dumps(spec))
     run_bench(
-        BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS),
+        BoardCore(GEOMETRY, MODEL_DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS),
         toplevel="board_core",
         test_module="lowbit.sim.benches.board_bench",
         testcase="model_over_the_link",
@@ -199,16 +208,22 @@ def test_model_over_the_link(trained):
 
 
 def test_identify_at_board_baud():
-    """BoardCore exactly as the iCEBreaker runs it (DIVISOR 104, the 24-bit heartbeat): IDENTIFY at
-    115200 baud answers the geometry."""
+    """BoardCore exactly as the iCEBreaker runs it (its divisor, the 24-bit heartbeat): IDENTIFY at
+    3 Mbaud answers the geometry."""
     folder = build_root() / "board_runs" / f"identify-{SEED}"
     folder.mkdir(parents=True, exist_ok=True)
     output = folder / "result.json"
     output.unlink(missing_ok=True)
-    spec = {"seed": SEED, "divisor": icebreaker.DIVISOR, "geometry": geometry_to_json(GEOMETRY), "output": str(output)}
+    spec = {
+        "seed": SEED,
+        "divisor": DIVISOR,
+        "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
+        "geometry": geometry_to_json(GEOMETRY),
+        "output": str(output),
+    }
     (folder / "spec.json").write_text(json.dumps(spec))
     run_bench(
-        BoardCore(GEOMETRY, icebreaker.DIVISOR),
+        BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ),
         toplevel="board_core",
         test_module="lowbit.sim.benches.board_bench",
         testcase="identify_at_board_baud",
@@ -237,6 +252,7 @@ def test_session_restart(trained):
     spec = {
         "seed": SEED,
         "divisor": DIVISOR,
+        "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
         "geometry": geometry_to_json(GEOMETRY),
         "model": str(path),
         "pixels": str(folder / "pixels.npy"),
@@ -244,7 +260,7 @@ def test_session_restart(trained):
     }
     (folder / "spec.json").write_text(json.dumps(spec))
     run_bench(
-        BoardCore(GEOMETRY, DIVISOR, heartbeat_bits=HEARTBEAT_BITS),
+        BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS),
         toplevel="board_core",
         test_module="lowbit.sim.benches.board_bench",
         testcase="session_restart",

@@ -241,7 +241,7 @@ def test_run_on_the_board(model_path, make_board, capsys, faults):
     assert run_serial(model_path, board.name, "--limit", "20", "--timeout", "0.2") == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert (
-        f"board on {board.name} (115200 baud): popcount tile PE=2 SIMD=16 acc_width=16, layers up to 64 "
+        f"board on {board.name} (3000000 baud): popcount tile PE=2 SIMD=16 acc_width=16, layers up to 64 "
         f"inputs and 64 outputs, 256 weight rows, 1 threshold per channel, inputs up to 8 bits"
     ) in out
     assert "(binary, 2 layers), backend serial, popcount tile PE=2 SIMD=16 acc_width=16, 20 test images" in out
