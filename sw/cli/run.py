@@ -125,25 +125,8 @@ def _check_backend_options(args):
         raise ValueError("--backend serial needs --port DEVICE, the board's serial port (e.g. /dev/ttyUSB1)")
 
 
-def _tile_text(geometry):
-    return f"{geometry.family.name.lower()} tile PE={geometry.pe} SIMD={geometry.simd} acc_width={geometry.acc_width}"
-
-
-def _board_text(geometry):
-    """Everything IDENTIFY reports, in words."""
-    thresholds = f"{geometry.max_thresholds} threshold{'' if geometry.max_thresholds == 1 else 's'}"
-    text = (
-        f"{_tile_text(geometry)}, layers up to {geometry.max_in_features} inputs and "
-        f"{geometry.max_out_features} outputs, {geometry.max_weight_rows} weight rows, {thresholds} per "
-        f"channel, inputs up to {geometry.max_input_bits} bits"
-    )
-    if geometry.n_terms:
-        text += f", {geometry.n_terms} terms per weight with {geometry.exponent_bits} exponent bits"
-    return text
-
-
 def _print_header(args, model, images, geometry=None):
-    tile = f"{_tile_text(geometry)}, " if geometry is not None else ""
+    tile = f"{geometry.label()}, " if geometry is not None else ""
     print(
         f"model {args.model} ({model.scheme}, {len(model.layers)} layers), backend {args.backend}, "
         f"{tile}{images} test images",
@@ -186,7 +169,7 @@ def _run_serial(args, model):
     golden = api.golden(model, pixels)
 
     def started(geometry):
-        print(f"board on {args.port} ({baud} baud): {_board_text(geometry)}", flush=True)
+        print(f"board on {args.port} ({baud} baud): {geometry.describe()}", flush=True)
         api.check_fit(model, geometry, tile="the board's tile")
         _print_header(args, model, len(pixels), geometry)
 

@@ -1,5 +1,6 @@
 """``lowbit verilog``: the Verilog of a hardware unit (``--unit``, ``-n``, ``--pipeline-depth``), of the tile
-that runs a model (``--model FILE``, ``--pe``, ``--simd``) or of a board's top level (``--board``)."""
+that runs a model (``--model FILE``, ``--pe``, ``--simd``) or of a board's top level (``--board``, with
+``--model FILE`` the board's tile that runs that model)."""
 
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def add_verilog_arguments(parser):
     parser.add_argument(
         "--board",
         choices=sorted(BOARDS),
-        help="write the top level of this board (its pins, LEDs and tile) instead of a unit",
+        help="write the top level of this board (its pins, LEDs and tile; with --model, the board's tile that "
+        "runs the model) instead of a unit",
     )
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
 
@@ -43,14 +45,17 @@ def _given(args):
 
 def run_verilog(args):
     given = _given(args)
+    if "board" in given and given.get("model") == ["--model"]:
+        given.pop("model")  # --model FILE --board B: the board's tile for the model
     if len(given) > 1:
         (first, a), (second, b) = list(given.items())[:2]
         raise ValueError(
             f"{' and '.join(a)} ({first}) and {' and '.join(b)} ({second}) do not go together: "
-            f"lowbit verilog writes a unit, a model's tile (--model) or a board (--board)"
+            f"lowbit verilog writes a unit, a model's tile (--model), a board (--board) or a board's tile for a "
+            "model (--model and --board)"
         )
     if "board" in given:
-        text = api.verilog(board=args.board)
+        text = api.verilog(args.model, board=args.board)
     elif "model" in given:
         if args.model is None:
             names = given["model"]

@@ -242,6 +242,21 @@ class TileGeometry:
             exponent_bits=(w0 >> 8) & 0xF,
         )
 
+    def label(self):
+        """The array in a few words: ``binary tile PE=8 SIMD=64 acc_width=24``."""
+        return f"{self.family.name.lower()} tile PE={self.pe} SIMD={self.simd} acc_width={self.acc_width}"
+
+    def describe(self):
+        """Everything IDENTIFY reports, in words."""
+        thresholds = f"{self.max_thresholds} threshold{'' if self.max_thresholds == 1 else 's'}"
+        text = (
+            f"{self.label()}, layers up to {self.max_in_features} inputs and {self.max_out_features} outputs, "
+            f"{self.max_weight_rows} weight rows, {thresholds} per channel, inputs up to {self.max_input_bits} bits"
+        )
+        if self.n_terms:
+            text += f", {self.n_terms} terms per weight with {self.exponent_bits} exponent bits"
+        return text
+
     @property
     def max_in_folds(self):
         return _ceil_div(self.max_in_features, self.simd)
