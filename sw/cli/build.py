@@ -20,7 +20,9 @@ def add_build_arguments(parser):
         help="build the board's tile that runs this model file (default: GEOMETRY)",
     )
     parser.add_argument("--out-dir", type=Path, help="build folder (default build/board/<board>)")
-    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placer seed (default 1)")
+    parser.add_argument(
+        "--seed", type=non_negative_int, help="nextpnr placer seed (default: the one the board's tile routes with)"
+    )
 
 
 def run_build(args):
