@@ -2,8 +2,8 @@
 the error LED; BoardTop adds only pin buffers), driven by the host driver over the serial link bit by
 bit: a small trained model end to end with faults on the wire, every output equal to the golden model
 (==), no word lost or duplicated, the error LED dark after a clean IDENTIFY and lit after the faults, the
-heartbeat's period; and IDENTIFY exactly as the board runs it: its 3 Mbaud UART (6 cycles per bit of
-its 18 MHz PLL clock) and its 24-bit heartbeat."""
+heartbeat's period; and IDENTIFY with the board's 24-bit heartbeat. Every bench runs the board's own
+3 Mbaud UART (6 cycles per bit of its 18 MHz PLL clock) and 0.1 s ACK timeout."""
 
 import asyncio
 import json
@@ -26,17 +26,13 @@ from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
 pytestmark = pytest.mark.verilator
 
 GEOMETRY = icebreaker.GEOMETRY
-#: Clock cycles per bit: the board's own (3 Mbaud at its 18 MHz PLL clock) for IDENTIFY and the session
-#: restart. The model test runs 8 (a line slower against the tile): at 6 the stop-and-wait link sends
-#: one board frame twice (the host drops the duplicate, every output is still equal), which its exact
-#: fault accounting does not allow.
+#: Clock cycles per bit: the board's own (3 Mbaud at its 18 MHz PLL clock). The line takes nearly all of
+#: the simulated time (about 5500 bytes for the model below), so the run time scales with it.
 DIVISOR = icebreaker.DIVISOR
-MODEL_DIVISOR = 8
 #: The board's clock: its ACK timeout is ACK_TIMEOUT_SECONDS of it (BoardCore's clock_hz), which the
 #: bench's host outwaits.
 CLOCK_HZ = icebreaker.CLOCK_HZ
 ACK_TIMEOUT_CYCLES = BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ).link.bridge.ack_timeout_cycles
-assert ACK_TIMEOUT_CYCLES == BoardCore(GEOMETRY, MODEL_DIVISOR, clock_hz=CLOCK_HZ).link.bridge.ack_timeout_cycles
 #: A heartbeat period of 256 cycles instead of 2**24, so that the bench sees it toggle.
 HEARTBEAT_BITS = 8
 IMAGES = 20
@@ -137,7 +133,7 @@ def test_model_over_the_link(trained):
     output.unlink(missing_ok=True)
     spec = {
         "seed": SEED,
-        "divisor": MODEL_DIVISOR,
+        "divisor": DIVISOR,
         "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
         "geometry": geometry_to_json(GEOMETRY),
         "heartbeat_bits": HEARTBEAT_BITS,
@@ -152,7 +148,7 @@ def test_model_over_the_link(trained):
     }
     (folder / "spec.json").write_text(json.dumps(spec))
     run_bench(
-        BoardCore(GEOMETRY, MODEL_DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS),
+        BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS),
         toplevel="board_core",
         test_module="lowbit.sim.benches.board_bench",
         testcase="model_over_the_link",
@@ -167,18 +163,27 @@ def test_model_over_the_link(trained):
     assert got.shape == expected.shape, f"{where}: outputs of shape {got.shape}, expected {expected.shape}"
     assert (got == expected).all(), f"{where}: {int((got != expected).sum())} of {expected.size} outputs differ"
 
-    # Every fault landed on the frame it was meant for (the seq of a distinct frame n is n - 1).
+    board, host = result["board"], result["host"]
+    # A board frame whose ACK was lost is sent again after the board's ACK timeout: the host drops it as
+    # a duplicate. Only a cut host frame loses an ACK (the host's ACK that follows it on the wire is read
+    # as the rest of the cut frame until the line falls silent), so there are at most as many.
+    late = host["duplicates"]
+    assert late <= len(host_cut), f"{where}: {late} board frames resent by time-out: {result}"
+
+    # Every fault landed on the frame it was meant for (the seq of a distinct frame n is n - 1; a
+    # resend by time-out shifts the board's later frames by one, the fault then falls on the resend).
     faults = sorted((f["on"], f["fault"], f["frame"], f["seq"]) for f in result["faults"])
-    assert faults == sorted(
+    planned = sorted(
         [("host", "flip", host_number[n], n - 1) for n in host_flip]
         + [("host", "cut", host_number[n], n - 1) for n in host_cut]
         + [("board", "flip", board_number[n], n - 1) for n in board_flip]
         + [("board", "cut", board_number[n], n - 1) for n in board_cut]
-    ), f"{where}: {result['faults']}"
+    )
+    assert [f[:3] for f in faults] == [f[:3] for f in planned], f"{where}: {result['faults']}"
+    assert all(0 <= p[3] - f[3] <= late for f, p in zip(faults, planned)), f"{where}: {result['faults']}"
     host_faults, board_faults = len(host_flip + host_cut), len(board_flip + board_cut)
     assert result["injected"] == host_faults + board_faults > 0, f"{where}: {result['faults']}"
 
-    board, host = result["board"], result["host"]
     # The board NAKed each bad host frame, the host resent it once; the host NAKed each bad board frame,
     # the board resent it once; nothing else went wrong.
     assert board["bad_frames"] == host_faults, f"{where}: the board should have NAKed {host_faults} frames: {result}"
@@ -187,12 +192,12 @@ def test_model_over_the_link(trained):
     assert sorted(result["host_dropped"]) == ["crc"] * len(board_flip) + ["truncated"] * len(board_cut), (
         f"{where}: the host should have seen bad CRCs and a frame cut short: {result['host_dropped']}"
     )
-    assert board["resent_frames"] == board_faults, f"{where}: {board}"
+    assert board["resent_frames"] == board_faults + late, f"{where}: {board}"
     assert board["uart_errors"] == 0, f"{where}: {board}"
-    # Words neither lost nor duplicated: every host frame delivered once, every board frame once.
-    assert host["duplicates"] == 0, f"{where}: {host}"
+    # Words neither lost nor duplicated: every host frame delivered once, every board frame once (a
+    # resend by time-out reaches the host as a duplicate and is dropped).
     assert host["data_frames"] == len(plan) and result["host_frames"] == len(plan) + host_faults, f"{where}: {result}"
-    assert host["received"] == result["board_frames"] - board_faults, f"{where}: {result}"
+    assert host["received"] == result["board_frames"] - board_faults - late, f"{where}: {result}"
 
     assert result["after_identify"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, (
         f"{where}: the error LED must stay dark through a clean IDENTIFY: {result['after_identify']}"
