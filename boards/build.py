@@ -31,6 +31,7 @@ __all__ = [
     "divisor_for",
     "board_module",
     "board_tile",
+    "board_tiles",
     "top_verilog",
     "BuildReport",
     "parse_report",
@@ -197,19 +198,26 @@ def board_module(board):
     return importlib.import_module(BOARDS[board][0])
 
 
+def board_tiles(board):
+    """``[(tile, geometry), ...]``: ``board``'s tiles (``GEOMETRIES``) in the order of the kinds registry's
+    families (the BINARY tile before POPCOUNT: a binary model gets twice the lanes)."""
+    from lowbit.sw.kinds import TILE_SUPPORT
+
+    order = list(TILE_SUPPORT)
+    return sorted(board_module(board).GEOMETRIES.items(), key=lambda item: order.index(item[1].family))
+
+
 def board_tile(board, model):
     """``(tile, geometry, clock_hz)``: the first of ``board``'s tiles (``GEOMETRIES``, in the order of the
     kinds registry's families: the BINARY tile before POPCOUNT, so a binary model gets twice the lanes)
     that runs every layer of ``model`` (a :class:`lowbit.sw.model.file.LowbitModel`), and the clock it
     runs at. Raises :class:`lowbit.sw.protocol.ProtocolError` naming why no tile of the board runs it."""
     from lowbit.sw.host import tile_layers
-    from lowbit.sw.kinds import TILE_SUPPORT
     from lowbit.sw.protocol import ProtocolError
 
     module = board_module(board)
-    order = list(TILE_SUPPORT)
     reasons = []
-    for tile, geometry in sorted(module.GEOMETRIES.items(), key=lambda item: order.index(item[1].family)):
+    for tile, geometry in board_tiles(board):
         try:
             tile_layers(model, geometry)
         except ProtocolError as error:

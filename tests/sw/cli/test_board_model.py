@@ -58,3 +58,46 @@ def test_cli_verilog_model_no_tile(tiny_models, tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("lowbit verilog: error: no tile of icebreaker runs the model"), error
     assert len(error.splitlines()) == 1 and "Traceback" not in error
+
+
+@pytest.mark.parametrize("name, board", [("binary", "icebreaker"), ("binary", "ulx3s"), ("twn", "ulx3s")])
+def test_plan_matches_the_reference_tile(tiny_models, name, board):
+    """The planner's cycles and words per image are what the driver and the reference tile do: the MAC
+    array's busy cycles and the RUN commands' words, for a batch of 6 images."""
+    import asyncio
+
+    import numpy as np
+
+    from lowbit.sim.reference import ModelTile
+    from lowbit.sw.host import TileInterface, run_codes
+    from lowbit.sw.host.planner import plan_board
+    from lowbit.sw.model.inputs import model_input
+
+    model = tiny_models[name]
+    plan = next(p for p in plan_board(model, board) if p.error is None)
+    assert plan.tile == board_tile(board, model)[0]
+    tile = ModelTile(plan.geometry)
+    interface = TileInterface(tile)
+    codes = model_input(model, np.random.default_rng(3).integers(0, 17, (6, 64)))
+    asyncio.run(run_codes(interface, model, codes))
+    runs = [e for e in interface.log if e["opcode"] == "RUN"]
+    assert tile.busy_cycles == 6 * plan.cycles_per_image
+    assert sum(e["payload"] for e in runs) == 6 * sum(layer.input_words for layer in plan.layers)
+    assert sum(e["response"] for e in runs) == 6 * sum(layer.output_words for layer in plan.layers)
+    assert plan.images_per_s == plan.clock_hz / plan.cycles_per_image and plan.link_images_per_s > 0
+
+
+def test_cli_plan(tiny_models, tmp_path, capsys):
+    path = tmp_path / "binary.lbm"
+    save_model(tiny_models["binary"], path)
+    assert main(["plan", str(path), "--board", "icebreaker"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("binary tile (binary tile PE=2 SIMD=32 acc_width=16, 64 lanes) at 18 MHz: ")
+    assert "popcount tile (popcount tile PE=2 SIMD=16" in out and "bound by the " in out
+    assert out.rstrip().endswith("builds the binary tile")
+    twn = tmp_path / "twn.lbm"
+    save_model(tiny_models["twn"], twn)
+    assert main(["plan", str(twn), "--board", "icebreaker"]) == 2
+    captured = capsys.readouterr()
+    assert "does not run the model" in captured.out
+    assert captured.err.strip() == f"lowbit plan: error: no tile of icebreaker runs {twn}"
