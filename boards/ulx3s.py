@@ -10,10 +10,11 @@ digits model of the repository (binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see 
 binary model 2 x 8 planes x 8 = 128; and FINN's LFC topology (784 -> 1024 -> 1024 -> 1024 -> 10, binary),
 each 1024-output layer in four parts of 256 outputs.
 
-Clock: the PLL makes the tile's clock from the 25 MHz oscillator (:data:`CLOCKS_HZ`): 30 MHz for the
-POPCOUNT tile (its Fmax is about 45 MHz) and 45 MHz for the BINARY tile (about 50 MHz). An ECP5 PLL
-can make from 25 MHz, with its phase detector at 3.125 MHz or more, only 15, 30, 45, 60 or 75 MHz among
-the multiples of 3 MHz, which are what give the UART's 3 Mbaud exactly (10 and 15 cycles per bit).
+Clock: the PLL makes the tile's clock, 30 MHz, from the 25 MHz oscillator (:data:`CLOCKS_HZ`). The
+tiles' Fmax is about 45-50 MHz at a 30 MHz target, but an ECP5 PLL can make from 25 MHz, with its phase
+detector at 3.125 MHz or more, only 15, 30, 45, 60 or 75 MHz among the multiples of 3 MHz, which are
+what give the UART's 3 Mbaud exactly (10 cycles per bit), and the BINARY tile built for 45 MHz
+reached 44.65 MHz (placer seed 2).
 
 Pins: UART rx M1 / tx L4 at 3 Mbaud (the FT231X's highest rate); ``uart_tx_enable`` is driven high;
 LED 0: heartbeat (a blink every 0.56 s at 30 MHz); LED 7: lit once the link has
@@ -67,7 +68,7 @@ BINARY_GEOMETRY = TileGeometry(
 #: The board's tiles by name.
 GEOMETRIES = {"popcount": GEOMETRY, "binary": BINARY_GEOMETRY}
 #: The tile's clock from the PLL, per tile of GEOMETRIES (the 25 MHz oscillator feeds the PLL only).
-CLOCKS_HZ = {"popcount": 30_000_000, "binary": 45_000_000}
+CLOCKS_HZ = {"popcount": 30_000_000, "binary": 30_000_000}
 CLOCK_HZ = CLOCKS_HZ["popcount"]
 #: nextpnr's placer seed that builds each tile (the iCEBreaker's BINARY tile fills 93 % of the logic
 #: cells and does not route with seed 1); ``lowbit build`` uses it unless given ``--seed``.

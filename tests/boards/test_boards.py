@@ -36,7 +36,7 @@ def test_board_clocks():
         for clock_hz in module.CLOCKS_HZ.values():
             assert clock_hz % module.BAUD == 0 and clock_hz // module.BAUD >= 4
         assert set(module.CLOCKS_HZ) == set(module.GEOMETRIES)
-    assert ulx3s.CLOCKS_HZ["binary"] == 45_000_000
+    assert ulx3s.CLOCKS_HZ == {"popcount": 30_000_000, "binary": 30_000_000}
 
 
 def test_divisors():
