@@ -1,6 +1,6 @@
 """``lowbit plan FILE --board B``: which of the board's tiles runs the model, its cycles and images per
 second per tile (MAC array and serial link), and the layer that bounds the rate
-(:mod:`lowbit.sw.host.planner`)."""
+(:mod:`lowbit.boards.planner`)."""
 
 from pathlib import Path
 
@@ -18,7 +18,7 @@ def add_plan_arguments(parser):
 
 
 def run_plan(args):
-    from lowbit.sw.host.planner import plan_board
+    from lowbit.boards.planner import plan_board
 
     model = api.load_model(args.file)
     plans = plan_board(model, args.board)

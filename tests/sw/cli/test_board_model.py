@@ -68,9 +68,9 @@ def test_plan_matches_the_reference_tile(tiny_models, name, board):
 
     import numpy as np
 
+    from lowbit.boards.planner import plan_board
     from lowbit.sim.reference import ModelTile
     from lowbit.sw.host import TileInterface, run_codes
-    from lowbit.sw.host.planner import plan_board
     from lowbit.sw.model.inputs import model_input
 
     model = tiny_models[name]
