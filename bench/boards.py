@@ -41,14 +41,16 @@ from pathlib import Path
 import numpy as np
 from readme import update_section
 
+from lowbit.boards.planner import FRAME_BYTES
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 BOARD_NAMES = ("icebreaker", "ulx3s")
 LFC_SHAPE = (784, 1024, 1024, 1024, 10)
 LFC_BATCH = 10_000
 FINN = {"images_per_s": 356_633, "luts": 28_360, "device": "Zynq-7020 (PYNQ-Z1)", "design": "LFC-W1A1"}
-FRAME_OVERHEAD = 7  # SOF, kind, seq, count (2), CRC (2)
-ACK_BYTES = 7
+FRAME_OVERHEAD = FRAME_BYTES  # SOF, kind, seq, count (2), CRC (2)
+ACK_BYTES = FRAME_BYTES  # an ACK frame carries no words
 #: One way of a USB serial adapter (an FTDI chip's latency timer at its 1 ms minimum).
 USB_LATENCY_S = 0.001
 

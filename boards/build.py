@@ -156,11 +156,10 @@ class BoardTop(Elaboratable):
     ``(resource, number)`` outputs held at 1. Elaborates only with a platform (it requests pins)."""
 
     def __init__(self, geometry, *, family, clock_hz, baud, heartbeat_led, error_led, drive_high=()):
-        from lowbit.boards.clocks import PLLS
+        from lowbit.boards.clocks import PLLClock
 
-        if family not in PLLS:
-            raise ValueError(f"family must be one of {', '.join(PLLS)}, not {family!r}")
-        self.family, self.clock_hz, self.baud = family, clock_hz, baud
+        self.clock = PLLClock(family, clock_hz)
+        self.clock_hz, self.baud = clock_hz, baud
         self.core = BoardCore(geometry, divisor_for(clock_hz, baud), clock_hz=clock_hz)
         self.heartbeat_led, self.error_led, self.drive_high = heartbeat_led, error_led, list(drive_high)
 
@@ -172,7 +171,7 @@ class BoardTop(Elaboratable):
         m = Module()
         from lowbit.boards.clocks import add_pll_domain
 
-        add_pll_domain(m, self.family, self.clock_hz)
+        add_pll_domain(m, self.clock)
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
@@ -212,19 +211,15 @@ def board_tile(board, model):
     kinds registry's families: the BINARY tile before POPCOUNT, so a binary model gets twice the lanes)
     that runs every layer of ``model`` (a :class:`lowbit.sw.model.file.LowbitModel`), and the clock it
     runs at. Raises :class:`lowbit.sw.protocol.ProtocolError` naming why no tile of the board runs it."""
-    from lowbit.sw.host import tile_layers
+    from lowbit.boards.planner import plan_board
     from lowbit.sw.protocol import ProtocolError
 
-    module = board_module(board)
-    reasons = []
-    for tile, geometry in board_tiles(board):
-        try:
-            tile_layers(model, geometry)
-        except ProtocolError as error:
-            reasons.append(f"{tile} tile: {error}")
-            continue
-        return tile, geometry, module.CLOCKS_HZ[tile]
-    raise ProtocolError(f"no tile of {board} runs the model ({'; '.join(reasons)})")
+    plans = plan_board(model, board)
+    chosen = next((plan for plan in plans if plan.error is None), None)
+    if chosen is None:
+        reasons = "; ".join(f"{plan.tile} tile: {plan.error}" for plan in plans)
+        raise ProtocolError(f"no tile of {board} runs the model ({reasons})")
+    return chosen.tile, chosen.geometry, chosen.clock_hz
 
 
 def top_verilog(board, geometry=None, clock_hz=None):

@@ -175,10 +175,10 @@ class PLLClock(Elaboratable):
         return m
 
 
-def add_pll_domain(m, family, f_out):
-    """Define the ``sync`` domain of module ``m`` (a top level) on a :class:`PLLClock` of ``family`` at
-    ``f_out`` Hz, added to ``m`` as submodule ``clock``."""
-    m.submodules.clock = pll = PLLClock(family, f_out)
+def add_pll_domain(m, pll):
+    """Define the ``sync`` domain of module ``m`` (a top level) on ``pll`` (a :class:`PLLClock`), added
+    to ``m`` as submodule ``clock``."""
+    m.submodules.clock = pll
     m.domains.sync = ClockDomain("sync")
     m.d.comb += [ClockSignal("sync").eq(pll.clk), ResetSignal("sync").eq(pll.rst)]
     return pll

@@ -115,8 +115,8 @@ def _layer_costs(model, geometry):
 
 def plan_board(model, board):
     """A :class:`TilePlan` of ``model`` (a :class:`lowbit.sw.model.file.LowbitModel`) on each of ``board``'s
-    tiles, in the order :func:`lowbit.boards.build.board_tile` tries them; the first without ``error``
-    is the tile it builds."""
+    tiles (:func:`lowbit.boards.build.board_tiles`); the first without ``error`` is the tile
+    :func:`lowbit.boards.build.board_tile` builds."""
     from lowbit.boards.build import board_module, board_tiles
 
     module = board_module(board)
