@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/lowbit demo
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench: $(STAMP)
 	$(PY) bench/synth_units.py
