@@ -21,13 +21,14 @@ from lowbit.sw.host.packing import (
     WORD_MASK,
     input_codes_of_rows,
     int_plane_weights,
+    pack_inputs,
     padded_shape,
     rows_of_words,
     signed32,
     words_of_rows,
 )
 from lowbit.sw.host.transport import Transport, TransportError
-from lowbit.sw.kinds import Family, InputKind, tile_unit
+from lowbit.sw.kinds import Family, InputKind, WeightKind, tile_unit
 from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
 from lowbit.sw.kinds.packing import pack_bits
 from lowbit.sw.protocol import (
@@ -38,6 +39,7 @@ from lowbit.sw.protocol import (
     Response,
     TileGeometry,
     header,
+    model_error,
     output_code_bits,
     parse_header,
 )
@@ -48,6 +50,19 @@ __all__ = ["ModelTile"]
 class _Refusal(Exception):
     def __init__(self, code):
         self.code = code
+
+
+#: What LOAD_MODEL reads a layer whose kind fields name no kind as: a layer
+#: :func:`~lowbit.sw.protocol.configure_error` refuses with UNSUPPORTED (it has no inputs), as CONFIGURE
+#: refuses the undecodable layer, in the layer's place of the check order.
+_UNDECODABLE = LayerConfig(0, 0, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0)
+
+
+def _decode_layer(words):
+    try:
+        return LayerConfig.decode(words)
+    except ValueError:  # a kind field that names no kind
+        return _UNDECODABLE
 
 
 class ModelTile(Transport):
@@ -73,7 +88,22 @@ class ModelTile(Transport):
     - LOAD_* or RUN without a configured layer: NOT_CONFIGURED; RUN before both loads: NOT_LOADED.
       A refused LOAD_* leaves what was loaded before.
 
-    ``busy_cycles`` estimates the MAC array's busy cycles (:meth:`TileGeometry.cycles_per_vector` per vector).
+    Resident mode (``geometry.max_layers`` > 0): LOAD_MODEL holds a whole model of ``L`` layers. Its length
+    must be ``1 + 3 L`` (``L`` = word 0; BAD_LENGTH, also for no payload); then it answers the code of
+    :func:`~lowbit.sw.protocol.model_error` (a layer whose kind fields name no kind counts as one
+    :func:`~lowbit.sw.protocol.configure_error` refuses with UNSUPPORTED, as CONFIGURE does). A refused
+    LOAD_MODEL leaves the tile unconfigured, an accepted one forgets the previous layer or model and its
+    loads; CONFIGURE leaves model mode. In model mode LOAD_WEIGHTS takes every layer's weight rows, layer 0
+    first (:meth:`TileGeometry.model_weight_words`), LOAD_THRESHOLDS every layer's padded channels as
+    records of :attr:`TileGeometry.record_words` words (:meth:`TileGeometry.model_threshold_words`; the
+    thresholds beyond the layer's are ignored), and RUN takes layer 0's input vectors and answers the last
+    layer's DATA: each vector runs through the layers one by one, exactly as in streaming mode, a hidden
+    layer's output codes (its padded channels dropped) becoming the next layer's input codes (padded as
+    RUN's inputs are). The length checks use the model's totals, layer 0's input words and the last
+    layer's output words.
+
+    ``busy_cycles`` estimates the MAC array's busy cycles (:meth:`TileGeometry.cycles_per_vector` per vector,
+    of every layer in model mode).
     """
 
     def __init__(self, geometry):
@@ -82,9 +112,11 @@ class ModelTile(Transport):
         self.geometry = geometry
         self._inbox = []
         self._outbox = collections.deque()
-        self._layer = None
-        self._weights = None
+        self._layer = None  # streaming: the configured layer
+        self._model = None  # model mode: the layers of LOAD_MODEL
+        self._weights = None  # per layer (model mode: a list, one per layer)
         self._thresholds = None
+        self._running = 0  # the index of the layer RUN is computing
         self.busy_cycles = 0
 
     @property
@@ -124,6 +156,7 @@ class ModelTile(Transport):
             Opcode.LOAD_THRESHOLDS: self._load_thresholds,
             Opcode.RUN: self._run,
             Opcode.IDENTIFY: self._identify,
+            Opcode.LOAD_MODEL: self._load_model,
         }[command]
         try:
             words = handler(payload)
@@ -142,8 +175,11 @@ class ModelTile(Transport):
             raise _Refusal(ErrorCode.BAD_LENGTH)
         return self.geometry.encode()
 
+    def _forget(self):
+        self._layer = self._model = self._weights = self._thresholds = None
+
     def _configure(self, payload):
-        self._layer = self._weights = self._thresholds = None
+        self._forget()
         if len(payload) != 3:
             raise _Refusal(ErrorCode.BAD_LENGTH)
         try:
@@ -155,41 +191,77 @@ class ModelTile(Transport):
             raise _Refusal(code)
         self._layer = config
 
+    def _load_model(self, payload):
+        self._forget()
+        if not payload or len(payload) != 1 + 3 * payload[0]:
+            raise _Refusal(ErrorCode.BAD_LENGTH)
+        count = payload[0]
+        if count > self.geometry.max_layers:  # model_error refuses the count before reading any layer
+            layers = [_UNDECODABLE] * count
+        else:
+            layers = [_decode_layer(payload[1 + 3 * i : 4 + 3 * i]) for i in range(count)]
+        code = model_error(layers, self.geometry)
+        if code:
+            raise _Refusal(ErrorCode(code))
+        self._model = layers
+
     def _configured(self):
+        """The layers the loads and RUN are for: the configured layer, or the resident model's."""
+        if self._model is not None:
+            return self._model
         if self._layer is None:
             raise _Refusal(ErrorCode.NOT_CONFIGURED)
-        return self._layer
+        return [self._layer]
 
     def _load_weights(self, payload):
-        config, g = self._configured(), self.geometry
-        if len(payload) != g.weight_words(config):
+        layers, g = self._configured(), self.geometry
+        if len(payload) != sum(g.weight_words(config) for config in layers):
             raise _Refusal(ErrorCode.BAD_LENGTH)
+        weights, start = [], 0
+        for config in layers:
+            weights.append(self._decode_weights(config, payload[start : start + g.weight_words(config)]))
+            start += g.weight_words(config)
+        self._weights = weights
+
+    def _decode_weights(self, config, payload):
+        """One layer's LOAD_WEIGHTS words back into the planes or terms of its padded weights."""
+        g = self.geometry
         rows = rows_of_words(payload, g.weight_rows(config), g.weight_row_bits)
         of, nf = g.out_folds(config), g.in_folds(config)
         out_pad, in_pad = padded_shape(config, g)
         if g.family == Family.BINARY:
             planes = rows.reshape(of, g.weight_planes(config), nf, g.pe, g.simd).transpose(1, 0, 3, 2, 4)
-            self._weights = {"bits": planes.reshape(-1, out_pad, in_pad)}  # (P, OP, IP)
-        elif g.family == Family.POPCOUNT:
+            return {"bits": planes.reshape(-1, out_pad, in_pad)}  # (P, OP, IP)
+        if g.family == Family.POPCOUNT:
             slots = rows.reshape(of, g.weight_planes(config), nf, g.pe, 2, g.simd)
             planes = slots.transpose(1, 4, 0, 3, 2, 5).reshape(-1, 2, out_pad, in_pad)  # (P, 2, OP, IP)
-            self._weights = {"nz": planes[:, 0], "sign": planes[:, 1]}
-        else:
-            terms = rows.reshape(of, nf, g.pe, g.simd, g.n_terms, 2 + g.exponent_bits)
-            terms = terms.transpose(0, 2, 1, 3, 4, 5).reshape(out_pad, in_pad, g.n_terms, -1).astype(np.int64)
-            exponent = (terms[..., 2:] << np.arange(g.exponent_bits)).sum(axis=-1)
-            self._weights = {"present": terms[..., 0], "sign": terms[..., 1], "exponent": exponent}
+            return {"nz": planes[:, 0], "sign": planes[:, 1]}
+        terms = rows.reshape(of, nf, g.pe, g.simd, g.n_terms, 2 + g.exponent_bits)
+        terms = terms.transpose(0, 2, 1, 3, 4, 5).reshape(out_pad, in_pad, g.n_terms, -1).astype(np.int64)
+        exponent = (terms[..., 2:] << np.arange(g.exponent_bits)).sum(axis=-1)
+        return {"present": terms[..., 0], "sign": terms[..., 1], "exponent": exponent}
 
     def _load_thresholds(self, payload):
-        config, g = self._configured(), self.geometry
-        if len(payload) != g.threshold_words(config):
+        layers, g = self._configured(), self.geometry
+        if self._model is None:  # streaming: the layer's own thresholds per channel
+            record = 2 + layers[0].thresholds
+        else:  # model mode: every record padded to the threshold unit's size
+            record = g.record_words
+        if len(payload) != sum(g.out_folds(config) * g.pe for config in layers) * record:
             raise _Refusal(ErrorCode.BAD_LENGTH)
-        table = np.asarray(payload, dtype=np.int64).reshape(-1, 2 + config.thresholds)
-        self._thresholds = {
-            "bias": signed32(table[:, 0]),
-            "descending": (table[:, 1] & 1).astype(bool),
-            "thresholds": self._wrap(signed32(table[:, 2:])),
-        }
+        table = np.asarray(payload, dtype=np.int64).reshape(-1, record)
+        thresholds, start = [], 0
+        for config in layers:
+            channels = table[start : start + g.out_folds(config) * g.pe]
+            start += len(channels)
+            thresholds.append(
+                {
+                    "bias": signed32(channels[:, 0]),
+                    "descending": (channels[:, 1] & 1).astype(bool),
+                    "thresholds": self._wrap(signed32(channels[:, 2 : 2 + config.thresholds])),
+                }
+            )
+        self._thresholds = thresholds
 
     def _wrap(self, values):
         """The low ``acc_width`` bits as a signed number: what the tile's registers hold."""
@@ -197,31 +269,46 @@ class ModelTile(Transport):
         return ((values + half) & ((half << 1) - 1)) - half
 
     def _run(self, payload):
-        config, g = self._configured(), self.geometry
+        layers, g = self._configured(), self.geometry
         if self._weights is None or self._thresholds is None:
             raise _Refusal(ErrorCode.NOT_LOADED)
-        per_vector = g.input_words(config)
+        first, last = layers[0], layers[-1]
+        per_vector = g.input_words(first)
         if not payload or len(payload) % per_vector:
             raise _Refusal(ErrorCode.BAD_LENGTH)
         batch = len(payload) // per_vector
-        if batch * g.output_words(config) > MAX_LENGTH:  # a DATA header cannot say so many words
+        if batch * g.output_words(last) > MAX_LENGTH:  # a DATA header cannot say so many words
             raise _Refusal(ErrorCode.BAD_LENGTH)
-        rows = rows_of_words(payload, batch * g.in_folds(config), g.input_row_bits(config))
-        codes = input_codes_of_rows(rows, config, g, batch)  # (batch, IP)
-        self.busy_cycles += batch * g.cycles_per_vector(config)
-        acc = self._wrap(self._accumulate(config, codes) + self._thresholds["bias"])
-        of, pe = g.out_folds(config), g.pe
-        if config.last:
-            return (acc & WORD_MASK).reshape(-1).tolist()
-        out = multithreshold(acc, self._thresholds["thresholds"], self._thresholds["descending"]).astype(np.int64)
-        k = output_code_bits(config.output_levels)
-        out_bits = ((out[..., None] >> np.arange(k)) & 1).reshape(batch, of * pe * k)
+        rows = rows_of_words(payload, batch * g.in_folds(first), g.input_row_bits(first))
+        codes = input_codes_of_rows(rows, first, g, batch)  # (batch, IP)
+        out = self._layer_outputs(0, first, codes)
+        for index in range(1, len(layers)):  # model mode: the hidden layers' codes never leave the tile
+            config, previous = layers[index], layers[index - 1]
+            # its padded channels dropped, padded as RUN's inputs are
+            words = pack_inputs(out[:, : previous.out_features], config, g)
+            rows = rows_of_words(words, batch * g.in_folds(config), g.input_row_bits(config))
+            out = self._layer_outputs(index, config, input_codes_of_rows(rows, config, g, batch))
+        if last.last:
+            return (out & WORD_MASK).reshape(-1).tolist()
+        k = output_code_bits(last.output_levels)
+        out_bits = ((out[..., None] >> np.arange(k)) & 1).reshape(batch, g.out_folds(last) * g.pe * k)
         return words_of_rows(out_bits).tolist()
 
+    def _layer_outputs(self, index, config, codes):
+        """``(batch, OP)`` outputs of layer ``index`` (``config``) on its padded input ``codes``: the
+        accumulators of a last layer, else the output codes; counts the MAC array's cycles."""
+        self.busy_cycles += len(codes) * self.geometry.cycles_per_vector(config)
+        self._running, thresholds = index, self._thresholds[index]
+        acc = self._wrap(self._accumulate(config, codes) + thresholds["bias"])
+        if config.last:
+            return acc
+        return multithreshold(acc, thresholds["thresholds"], thresholds["descending"]).astype(np.int64)
+
     def _accumulate(self, config, codes):
-        """``(batch, OP)`` dot products of the padded input codes with the loaded weights (no bias), on the
-        unit the registry names for the layer on this tile (:func:`lowbit.sw.kinds.tile_unit`)."""
-        w, unit = self._weights, tile_unit(config, self.geometry)
+        """``(batch, OP)`` dot products of the padded input codes with the loaded weights of the layer being
+        run (``self._running``; no bias), on the unit the registry names for the layer on this tile
+        (:func:`lowbit.sw.kinds.tile_unit`)."""
+        w, unit = self._weights[self._running], tile_unit(config, self.geometry)
         if self.geometry.family == Family.BINARY:
             # Disagreements d per pass: -2 d for binary input, -d per uint plane (the most significant first),
             # s - d per int weight plane (s: the input's +1 bits).

@@ -115,6 +115,7 @@ def run_model_on_tile(
     backpressure=False,
     seed=20261123,
     max_batch=None,
+    mode="auto",
     progress=False,
     name=None,
     quiet=True,
@@ -128,7 +129,9 @@ def run_model_on_tile(
     ``busy_cycles`` the MAC array's busy-cycle estimate), ``run_cycles``, ``busy_cycles``, ``mac_beats`` (the
     tile's count of working MAC-array cycles, ``None`` without that port), ``stream``
     (words sent per command kind, header and payload words; words received), ``geometry``, ``seed``.
-    ``max_batch`` bounds the vectors per RUN; ``progress`` draws a bar on standard error.
+    ``max_batch`` bounds the vectors per RUN; ``mode`` is the driver's (:data:`lowbit.sw.host.MODES`; the
+    result's ``mode`` says which ran: ``"resident"`` has one entry in ``layers``, the whole model);
+    ``progress`` draws a bar on standard error.
     Raises :class:`lowbit.sim.verilator.BenchFailure` if the tile refused a command or stopped answering.
     """
     from lowbit.hw.tile.tile import Tile
@@ -138,7 +141,9 @@ def run_model_on_tile(
     pixels = np.asarray(pixels)
     model_path = Path(model_path).resolve()  # the bench runs in its own folder
     geometry_text = geometry_to_json(geometry)
-    key = hashlib.sha256(geometry_text.encode() + pixels.tobytes() + str(model_path).encode()).hexdigest()[:10]
+    key = hashlib.sha256(
+        geometry_text.encode() + pixels.tobytes() + str(model_path).encode() + mode.encode()
+    ).hexdigest()[:10]
     name = name or f"model-{key}-idle{int(idle)}-bp{int(backpressure)}-s{seed}"
     folder = build_dir("tile_runs") / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,6 +160,7 @@ def run_model_on_tile(
         "LOWBIT_BACKPRESSURE": int(backpressure),
         "LOWBIT_SEED": seed,
         "LOWBIT_MAX_BATCH": max_batch or 0,
+        "LOWBIT_MODE": mode,
         "LOWBIT_PROGRESS": int(progress),
     }
     run_bench(

@@ -155,6 +155,40 @@ def test_tile_options_the_backend_does_not_use(tiny_models_api, backend, options
         api.run_on_tile(tiny_models_api, np.zeros((1, 64), np.uint8), backend=backend, **options)
 
 
+def test_tile_modes(tiny_models_api):
+    """mode: auto streams on the default tile; resident sizes the tile for the whole model (LOAD_MODEL); a
+    mode of another name is refused."""
+    from lowbit.sw.host import MODES
+    from lowbit.sw.protocol import ProtocolError
+
+    model, (pixels, _) = tiny_models_api, api.test_images(12)
+    expected = api.golden(model, pixels)
+    assert api.MODES == MODES == ("auto", "resident", "streaming")
+    runs = {mode: api.tile_run(model, pixels, mode=mode) for mode in (None, *MODES)}
+    assert {mode: run.mode for mode, run in runs.items()} == {
+        None: "streaming",
+        "auto": "streaming",
+        "resident": "resident",
+        "streaming": "streaming",
+    }
+    for run in runs.values():
+        assert np.array_equal(run.outputs, expected)
+    assert runs["resident"].geometry == api.default_geometry(model, resident=True)
+    assert runs["resident"].geometry.max_layers == len(model.layers)
+    assert runs["resident"].cycles == runs[None].cycles
+    resident = api.default_geometry(model, resident=True)
+    assert api.run_mode(api.check_fit(model, resident), resident) == "resident"
+    assert np.array_equal(api.run_on_tile(model, pixels, geometry=resident, mode="streaming"), expected)
+    with pytest.raises(ValueError, match="^mode must be one of 'auto', 'resident', 'streaming', not 'whole'$"):
+        api.run_on_tile(model, pixels, mode="whole")
+    with pytest.raises(
+        ProtocolError,
+        match=r"^the model does not fit the tile: the tile cannot hold the model resident \(TOO_LARGE\): "
+        r"the tile runs one layer at a time \(no resident mode\)$",
+    ):
+        api.run_on_tile(model, pixels, geometry=api.default_geometry(model), mode="resident")
+
+
 def test_run_on_tile_inside_a_running_event_loop(tiny_models_api):
     """A notebook runs an event loop: run_on_tile still needs no await."""
     pixels, _ = api.test_images(6)

@@ -38,7 +38,8 @@ class LayerLayout(data.StructLayout):
     channel; ``out_k``: bits per output code; ``weight_words`` / ``threshold_words`` / ``input_words``
     / ``output_words``: the lengths of LOAD_WEIGHTS, LOAD_THRESHOLDS, a RUN vector and its outputs;
     ``in_row_words``: words per input row; ``record_words``: words per channel in LOAD_THRESHOLDS;
-    ``fold_bits``: output bits per output fold.
+    ``fold_bits``: output bits per output fold; ``weight_rows``: the layer's weight rows;
+    ``out_features``: its outputs (a resident model's hidden layer pads its activations beyond them).
     """
 
     def __init__(self, geometry):
@@ -59,6 +60,8 @@ class LayerLayout(data.StructLayout):
                 "input_words": 40,
                 "fold_bits": range(geometry.pe * WORD_BITS + 1),
                 "output_words": 40,
+                "weight_rows": 28,
+                "out_features": 16,
             }
         )
 
@@ -177,6 +180,8 @@ class Configuration(wiring.Component):
             "input_words": n_input_words,
             "fold_bits": n_fold_bits,
             "output_words": n_output_words,
+            "weight_rows": n_weight_rows,
+            "out_features": out_f,
         }
         with m.If(self.check.accept):
             m.d.sync += [self.layer[name].eq(value) for name, value in derived.items()]

@@ -1,15 +1,19 @@
 """The tile's command decoder: the protocol's state machine, the response words and the memory writes."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from lowbit.sw.protocol import MAX_LENGTH, WORD_BITS, ErrorCode, Opcode, Response, header
+from lowbit.sw.protocol import MAX_LENGTH, WORD_BITS, ErrorCode, Opcode, Response, chain_error, header
 
 from .config import CHECK_LATENCY, CheckSignature, LayerLayout
 from .memories import write_port_signature
-from .sequencer import BanksSignature
+from .sequencer import BanksSignature, WalkSignature
+from .writeback import row_mode
 
 __all__ = ["Decoder"]
 
@@ -39,6 +43,16 @@ class Decoder(wiring.Component):
       LOAD_WEIGHTS fills weight rows word by word, LOAD_THRESHOLDS channel ``c``'s record in memory
       ``c % pe`` at output fold ``c // pe``, RUN's vectors the input rows of bank ``banks.bank``;
     - ``banks`` (flipped :class:`~lowbit.hw.tile.sequencer.BanksSignature`): the input banks.
+
+    On a tile with resident models (``max_layers``), LOAD_MODEL's layers go into a table (a memory of
+    their CONFIGURE words) and are checked one by one through ``check`` (MODEL_*: each layer's error
+    code, then :func:`~lowbit.sw.protocol.chain_error` with the layer before, then the totals), and a
+    second state machine, the *runner*, takes each vector of a RUN through the layers: it makes layer
+    ``l`` the configuration (its words from the table through ``check``), has the sequencer walk the bank
+    that holds the layer's input (``walk``), points the activation writer (``wb_*``) at the other bank,
+    and waits until the layer's last fold has left the engine (``fold_taken``); after the last layer it
+    frees the host's bank. The host's words wait while the writer uses the input memory's write port
+    (``wb_writing``). ``model`` is high in model mode.
     """
 
     def __init__(self, geometry):
@@ -55,6 +69,20 @@ class Decoder(wiring.Component):
                 "t_wr": In(write_port_signature(g, "thresholds")).array(g.pe),
                 "banks": In(BanksSignature()),
             }
+            | (
+                {
+                    "walk": Out(WalkSignature(g)),
+                    "model": Out(1),
+                    "fold_taken": In(1),
+                    "wb_start": Out(1),
+                    "wb_dst": Out(2),
+                    "wb_mode": Out(2),
+                    "wb_bits": Out(4),
+                    "wb_writing": In(1),
+                }
+                if g.max_layers
+                else {}
+            )
         )
 
     def elaborate(self, platform):
@@ -73,6 +101,36 @@ class Decoder(wiring.Component):
         check_wait = Signal(range(CHECK_LATENCY + 1))
 
         w_wr, i_wr, t_wr, banks, layer = self.w_wr, self.i_wr, self.t_wr, self.banks, self.layer
+
+        # --- resident models: the layer table and the model's totals --------------------------------
+        model_mode = Signal()  # 1 after an accepted LOAD_MODEL (never on a tile without resident models)
+        resident = bool(g.max_layers)
+        if resident:
+            m.submodules.table = table = Memory(shape=WORD_BITS, depth=3 * g.max_layers, init=[])
+            tab_wr, tab_rd = table.write_port(), table.read_port()
+            n_layers, layer_idx = Signal(8), Signal(8)
+            table_addr = Signal(range(3 * g.max_layers + 5))
+            total_rows, total_folds = Signal(30), Signal(18)
+            total_wwords, total_twords = Signal(48), Signal(48)
+            model_in_words, model_in_row_words, model_ifolds = Signal(40), Signal(8), Signal(17)
+            model_out_words = Signal(40)
+            prev = SimpleNamespace(out_features=Signal(16), output_levels=Signal(9))
+            m.d.comb += self.model.eq(model_mode)
+
+        def pick(model_value, layer_value):
+            """The model's value in model mode, else the configured layer's."""
+            return Mux(model_mode, model_value, layer_value) if resident else layer_value
+
+        def cfg_fields(words):
+            """The fields of a layer's CONFIGURE words that :func:`chain_error` reads."""
+            return SimpleNamespace(
+                in_features=words[0][:16],
+                out_features=words[0][16:],
+                input_kind=words[1][12:16],
+                input_bits=words[1][16:20],
+                output_levels=words[2][:9],
+            )
+
         in_hdr_op, in_hdr_len = self.i.payload[24:], self.i.payload[:24]
         take = self.i.valid & self.i.ready
 
@@ -142,14 +200,30 @@ class Decoder(wiring.Component):
                     with m.Switch(in_hdr_op):
                         with m.Case(Opcode.CONFIGURE):
                             m.d.sync += [config_valid.eq(0), weights_loaded.eq(0), thresholds_loaded.eq(0)]
+                            m.d.sync += model_mode.eq(0)
                             with m.If(in_hdr_len == 3):
                                 m.next = "CONFIG"
                             with m.Else():
                                 reject(ErrorCode.BAD_LENGTH)
+                        with m.Case(Opcode.LOAD_MODEL):
+                            m.d.sync += [config_valid.eq(0), weights_loaded.eq(0), thresholds_loaded.eq(0)]
+                            m.d.sync += model_mode.eq(0)
+                            with m.If(in_hdr_len == 0):
+                                reject(ErrorCode.BAD_LENGTH)
+                            with m.Else():
+                                m.next = "MODEL_COUNT"
                         with m.Case(Opcode.LOAD_WEIGHTS):
-                            start_load(layer.weight_words, weights_loaded, "WEIGHTS")
+                            start_load(
+                                pick(total_wwords, layer.weight_words) if resident else layer.weight_words,
+                                weights_loaded,
+                                "WEIGHTS",
+                            )
                         with m.Case(Opcode.LOAD_THRESHOLDS):
-                            start_load(layer.threshold_words, thresholds_loaded, "THRESHOLDS")
+                            start_load(
+                                pick(total_twords, layer.threshold_words) if resident else layer.threshold_words,
+                                thresholds_loaded,
+                                "THRESHOLDS",
+                            )
                         with m.Case(Opcode.RUN):
                             with m.If(~config_valid):
                                 reject(ErrorCode.NOT_CONFIGURED)
@@ -218,22 +292,24 @@ class Decoder(wiring.Component):
                         t_wr[c].data.eq(Cat(self.i.payload for _ in range(2 + g.max_thresholds))),
                         t_wr[c].en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0)),
                     ]
-                load_word(word, layer.record_words - 1, channel, thresholds_loaded)
+                record_last = pick(g.max_thresholds + 1, layer.record_words - 1) if resident else layer.record_words - 1
+                load_word(word, record_last, channel, thresholds_loaded)
 
             with m.State("DIVIDE"):  # batch = length / input_words, restoring division over 24 steps
                 trial = Cat(div_n[23], div_r[:24])
-                fits = trial >= layer.input_words
+                input_words = pick(model_in_words, layer.input_words) if resident else layer.input_words
+                fits = trial >= input_words
                 m.d.sync += [
                     div_n.eq(div_n << 1),
                     div_step.eq(div_step + 1),
-                    div_r.eq(Mux(fits, trial - layer.input_words, trial)),
+                    div_r.eq(Mux(fits, trial - input_words, trial)),
                     div_q.eq(Cat(fits, div_q[:23])),
                 ]
                 with m.If(div_step == 23):
                     m.next = "BATCH"
 
             with m.State("BATCH"):
-                data_words = div_q * layer.output_words
+                data_words = div_q * (pick(model_out_words, layer.output_words) if resident else layer.output_words)
                 with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
                     reject(ErrorCode.BAD_LENGTH)
                 with m.Else():
@@ -248,16 +324,17 @@ class Decoder(wiring.Component):
 
             with m.State("INPUTS"):  # the batch's words into the input banks, a vector per bank
                 m.d.comb += [
-                    self.i.ready.eq(banks.free),
+                    self.i.ready.eq(banks.free & (~self.wb_writing if resident else 1)),
                     i_wr.addr.eq(Mux(banks.bank, g.max_in_folds, 0) + row),
                     i_wr.data.eq(Cat(self.i.payload for _ in range(g.max_input_row_words))),
                     i_wr.en.eq(Mux(take, 1 << chunk, 0)),
                 ]
                 with m.If(take):
                     m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(chunk == layer.in_row_words - 1):
+                    in_row_words = pick(model_in_row_words, layer.in_row_words) if resident else layer.in_row_words
+                    with m.If(chunk == in_row_words - 1):
                         m.d.sync += chunk.eq(0)
-                        with m.If(row == layer.ifolds - 1):
+                        with m.If(row == (pick(model_ifolds, layer.ifolds) if resident else layer.ifolds) - 1):
                             m.d.sync += row.eq(0)
                             m.d.comb += banks.filled.eq(1)
                         with m.Else():
@@ -266,6 +343,97 @@ class Decoder(wiring.Component):
                         m.d.sync += chunk.eq(chunk + 1)
                     with m.If(remaining == 1):
                         m.next = "OUTPUTS"
+
+            with m.State("MODEL_COUNT"):  # LOAD_MODEL's first word: the number of layers
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    count = self.i.payload
+                    m.d.sync += remaining.eq(remaining - 1)
+                    with m.If(remaining - 1 != count * 3):
+                        reject(ErrorCode.BAD_LENGTH)
+                    with m.Elif(count == 0):
+                        reject(ErrorCode.UNSUPPORTED)
+                    with m.Elif(count > g.max_layers):
+                        reject(ErrorCode.TOO_LARGE)
+                    if resident:
+                        with m.Else():
+                            m.d.sync += n_layers.eq(count)
+                            m.next = "MODEL_WORDS"
+
+            if resident:
+                with m.State("MODEL_WORDS"):  # the layers' CONFIGURE words into the table
+                    m.d.comb += [
+                        self.i.ready.eq(1),
+                        tab_wr.addr.eq(row),
+                        tab_wr.data.eq(self.i.payload),
+                        tab_wr.en.eq(self.i.valid),
+                    ]
+                    with m.If(self.i.valid):
+                        m.d.sync += [remaining.eq(remaining - 1), row.eq(row + 1)]
+                        with m.If(remaining == 1):
+                            m.d.sync += [layer_idx.eq(0), table_addr.eq(0), chunk.eq(0)]
+                            m.d.sync += [total_rows.eq(0), total_folds.eq(0), total_wwords.eq(0)]
+                            m.next = "MODEL_LOAD"
+
+                with m.State("MODEL_LOAD"):  # layer `layer_idx`'s words from the table into `check`
+                    m.d.comb += [tab_rd.addr.eq(table_addr + chunk), tab_rd.en.eq(1)]
+                    m.d.sync += chunk.eq(chunk + 1)
+                    for k in range(3):
+                        with m.If(chunk == k + 1):
+                            m.d.sync += self.check.words[k].eq(tab_rd.data)
+                    with m.If(chunk == 3):
+                        m.d.sync += check_wait.eq(0)
+                        m.next = "MODEL_CHECK"
+
+                with m.State("MODEL_CHECK"):  # the layer's own check, then its chaining to the one before
+                    m.d.sync += check_wait.eq(check_wait + 1)
+                    with m.If(check_wait == CHECK_LATENCY):
+                        fields = cfg_fields(self.check.words)
+                        last = layer_idx == n_layers - 1
+                        chain = Mux(
+                            layer_idx == 0, chain_error(None, fields, last, Mux), chain_error(prev, fields, last, Mux)
+                        )
+                        code = Mux(self.check.error != 0, self.check.error, chain)
+                        with m.If(code != 0):
+                            m.d.sync += respond_error(code)
+                            m.next = "RESPOND"
+                        with m.Else():
+                            m.d.comb += self.check.accept.eq(1)
+                            m.d.sync += [
+                                prev.out_features.eq(fields.out_features),
+                                prev.output_levels.eq(fields.output_levels),
+                            ]
+                            m.next = "MODEL_SUM"
+
+                with m.State("MODEL_SUM"):  # the accepted layer's fields into the model's totals
+                    m.d.sync += [
+                        total_rows.eq(total_rows + layer.weight_rows),
+                        total_folds.eq(total_folds + layer.ofolds),
+                        total_wwords.eq(total_wwords + layer.weight_words),
+                    ]
+                    with m.If(layer_idx == 0):
+                        m.d.sync += [
+                            model_in_words.eq(layer.input_words),
+                            model_in_row_words.eq(layer.in_row_words),
+                            model_ifolds.eq(layer.ifolds),
+                        ]
+                    with m.If(layer_idx == n_layers - 1):
+                        m.d.sync += model_out_words.eq(layer.output_words)
+                        m.next = "MODEL_TOTAL"
+                    with m.Else():
+                        m.d.sync += [layer_idx.eq(layer_idx + 1), table_addr.eq(table_addr + 3), chunk.eq(0)]
+                        m.next = "MODEL_LOAD"
+
+                with m.State("MODEL_TOTAL"):  # the memories hold the whole model, or TOO_LARGE
+                    with m.If((total_rows > g.max_weight_rows) | (total_folds > g.max_out_folds)):
+                        m.d.sync += respond_error(Const(ErrorCode.TOO_LARGE, 8))
+                    with m.Else():
+                        m.d.sync += [
+                            model_mode.eq(1),
+                            config_valid.eq(1),
+                            total_twords.eq(total_folds * (g.pe * g.record_words)),
+                        ] + respond_ok()
+                    m.next = "RESPOND"
 
             with m.State("OUTPUTS"):  # the last vectors compute and their outputs leave
                 with m.If((out_left == 0) | ((out_left == 1) & outputs.valid & outputs.ready)):
@@ -280,4 +448,64 @@ class Decoder(wiring.Component):
                             m.next = "INPUTS"
                         with m.Else():
                             m.next = "IDLE"
+
+        if resident:
+            self._runner(m, model_mode, n_layers, tab_rd)
         return m
+
+    def _runner(self, m, model_mode, n_layers, tab_rd):
+        """The layer runner of a resident model: each vector of a RUN through the model's layers."""
+        g, walk, layer = self.geometry, self.walk, self.layer
+        index, addr, step = Signal(8), Signal(range(3 * g.max_layers + 5)), Signal(3)
+        wait = Signal(range(CHECK_LATENCY + 1))
+        w_base, f_base, folds = Signal.like(walk.w_base), Signal(16), Signal(17)
+        next_word = Signal(WORD_BITS)  # word 1 of the next layer's CONFIGURE: its input kind and bits
+        odd = index[0]  # even layers read the host's bank and write the activation bank, odd ones the reverse
+        m.d.comb += [
+            walk.model.eq(model_mode),
+            walk.src.eq(Mux(odd, 2, walk.host_bank)),
+            walk.w_base.eq(w_base),
+            walk.f_base.eq(f_base),
+            self.wb_dst.eq(Mux(odd, walk.host_bank, 2)),
+            self.wb_mode.eq(row_mode(next_word[12:16])),
+            self.wb_bits.eq(next_word[16:20]),
+        ]
+        with m.FSM(name="runner"):
+            with m.State("IDLE"):  # a vector in the host's bank: layer 0
+                with m.If(model_mode & walk.host_full):
+                    m.d.sync += [index.eq(0), addr.eq(0), step.eq(0), w_base.eq(0), f_base.eq(0)]
+                    m.next = "LOAD"
+            with m.State("LOAD"):  # the layer's three words into `check`, then the next layer's word 1
+                m.d.comb += [tab_rd.addr.eq(addr + Mux(step == 3, 4, step)), tab_rd.en.eq(1)]
+                m.d.sync += step.eq(step + 1)
+                for k in range(3):
+                    with m.If(step == k + 1):
+                        m.d.sync += self.check.words[k].eq(tab_rd.data)
+                with m.If(step == 4):
+                    m.d.sync += [next_word.eq(tab_rd.data), wait.eq(0)]
+                    m.next = "CHECK"
+            with m.State("CHECK"):  # the configuration's pipeline, then the layer is the tile's
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == CHECK_LATENCY):
+                    m.d.comb += self.check.accept.eq(1)
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += [walk.start.eq(1), self.wb_start.eq(1)]
+                m.d.sync += folds.eq(0)
+                m.next = "WAIT"
+            with m.State("WAIT"):  # until the layer's last fold has left the engine
+                with m.If(self.fold_taken):
+                    m.d.sync += folds.eq(folds + 1)
+                    with m.If(folds == layer.ofolds - 1):
+                        with m.If(index == n_layers - 1):
+                            m.d.comb += walk.release.eq(1)
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.d.sync += [
+                                index.eq(index + 1),
+                                addr.eq(addr + 3),
+                                step.eq(0),
+                                w_base.eq(w_base + layer.weight_rows),
+                                f_base.eq(f_base + layer.ofolds),
+                            ]
+                            m.next = "LOAD"

@@ -7,14 +7,20 @@ from amaranth.utils import ceil_log2
 
 from lowbit.sw.protocol import WORD_BITS
 
-__all__ = ["shape_depth", "make_memory", "read_port_signature", "write_port_signature"]
+__all__ = ["input_banks", "shape_depth", "make_memory", "read_port_signature", "write_port_signature"]
+
+
+def input_banks(geometry):
+    """Banks of ``max_in_folds`` input rows: the host's two, plus one for a resident model's activations."""
+    return 3 if geometry.max_layers else 2
 
 
 def shape_depth(geometry, kind):
     """``(shape, depth)`` of the memory ``kind`` of a tile of ``geometry``:
 
     - ``"weights"``: a weight row per address (``weight_row_words`` words), ``max_weight_rows`` rows;
-    - ``"inputs"``: an input row per address, two banks of ``max_in_folds`` rows;
+    - ``"inputs"``: an input row per address, two banks of ``max_in_folds`` rows (the host's vectors), and
+      a third on a tile with resident models (``max_layers``: the activations between layers);
     - ``"thresholds"``: one channel's record per output fold (bias, direction, ``max_thresholds``
       thresholds: a word each), ``max_out_folds`` records; a tile has ``pe`` of these.
     """
@@ -22,7 +28,7 @@ def shape_depth(geometry, kind):
     if kind == "weights":
         return unsigned(g.weight_row_words * WORD_BITS), g.max_weight_rows
     if kind == "inputs":
-        return unsigned(g.max_input_row_words * WORD_BITS), 2 * g.max_in_folds
+        return unsigned(g.max_input_row_words * WORD_BITS), input_banks(g) * g.max_in_folds
     if kind == "thresholds":
         return unsigned((2 + g.max_thresholds) * WORD_BITS), g.max_out_folds
     raise ValueError(f"kind must be 'weights', 'inputs' or 'thresholds', not {kind!r}")

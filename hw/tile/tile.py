@@ -46,6 +46,7 @@ from .engine import Engine
 from .memories import make_memory
 from .packer import Packer
 from .sequencer import Sequencer
+from .writeback import Writeback
 
 __all__ = ["Tile", "CHECK_LATENCY"]
 
@@ -101,7 +102,17 @@ class Tile(wiring.Component):
         ]
         m.submodules.inputs = imem = make_memory(g, "inputs")
         i_wr, i_rd = imem.write_port(granularity=WORD_BITS), imem.read_port()
-        wiring.connect(m, decoder.i_wr, i_wr)
+        if g.max_layers:
+            # The input memory's one write port: the activation writer's rows first, the host's words
+            # (which then wait, decoder.wb_writing) in the other cycles.
+            m.submodules.writeback = writeback = Writeback(g)
+            wb_writing = writeback.wr.en.any()
+            m.d.comb += decoder.wb_writing.eq(wb_writing)
+            for name in ("addr", "data", "en"):
+                source = Mux(wb_writing, getattr(writeback.wr, name), getattr(decoder.i_wr, name))
+                m.d.comb += getattr(i_wr, name).eq(source)
+        else:
+            wiring.connect(m, decoder.i_wr, i_wr)
         m.d.comb += [i_rd.addr.eq(sequencer.i_addr), i_rd.en.eq(sequencer.read)]
         for c in range(g.pe):  # a channel's records (bias, direction, thresholds) per output fold
             m.submodules[f"thresholds{c}"] = tmem = make_memory(g, "thresholds")
@@ -114,7 +125,26 @@ class Tile(wiring.Component):
         wiring.connect(m, decoder.check, config.check)
         wiring.connect(m, sequencer.banks, decoder.banks)
         wiring.connect(m, sequencer.o, engine.i)
-        wiring.connect(m, engine.o, packer.i)
+        if g.max_layers:
+            # A resident model's hidden layers go to the activation writer, its last layer to the packer.
+            wiring.connect(m, decoder.walk, sequencer.walk)
+            to_writer = decoder.model & ~config.layer.last_layer
+            m.d.comb += [
+                packer.i.payload.eq(engine.o.payload),
+                writeback.i.payload.eq(engine.o.payload),
+                packer.i.valid.eq(engine.o.valid & ~to_writer),
+                writeback.i.valid.eq(engine.o.valid & to_writer),
+                engine.o.ready.eq(Mux(to_writer, writeback.i.ready, packer.i.ready)),
+                decoder.fold_taken.eq(engine.o.valid & engine.o.ready),
+                writeback.start.eq(decoder.wb_start),
+                writeback.dst.eq(decoder.wb_dst),
+                writeback.mode.eq(decoder.wb_mode),
+                writeback.bits.eq(decoder.wb_bits),
+                writeback.out_features.eq(config.layer.out_features),
+                writeback.ofolds.eq(config.layer.ofolds),
+            ]
+        else:
+            wiring.connect(m, engine.o, packer.i)
         wiring.connect(m, packer.o, decoder.outputs)
         m.d.comb += [
             decoder.layer.eq(config.layer),

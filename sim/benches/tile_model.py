@@ -10,6 +10,7 @@ Reads its parameters from the environment (:func:`lowbit.sim.tile_transport.run_
 ``LOWBIT_IDLE``, ``LOWBIT_BACKPRESSURE``  ``1`` for random input gaps / output back-pressure
 ``LOWBIT_SEED``      seed of those patterns
 ``LOWBIT_MAX_BATCH`` vectors per RUN (``0``: the whole batch)
+``LOWBIT_MODE``      the driver's mode (``auto``, ``resident``, ``streaming``)
 ``LOWBIT_PROGRESS``  ``1`` draws a progress bar on standard error
 ==================== =============================================================================
 
@@ -29,12 +30,27 @@ import numpy as np
 
 from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import CocotbTransport, geometry_from_json
-from lowbit.sw.host import TileInterface, run_model, tile_layers
+from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
 from lowbit.sw.model.file import load_model
 
 
 def _flag(name):
     return os.environ.get(name, "0") == "1"
+
+
+def _resident(interface, configs, geometry):
+    """The figures of a resident run: one entry, the whole model (its layers never leave the tile)."""
+    entries = [e for e in interface.log if e["tag"] == "model"]
+    runs = [{"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]} for e in entries if e["opcode"] == "RUN"]
+    per_vector = sum(geometry.cycles_per_vector(config) for config in configs)
+    return [
+        {
+            "runs": runs,
+            "run_cycles": sum(r["cycles"] for r in runs),
+            "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] != "RUN"),
+            "busy_cycles": sum(r["batch"] for r in runs) * per_vector,
+        }
+    ]
 
 
 def _per_layer(interface, configs, geometry):
@@ -70,6 +86,8 @@ async def model_on_tile(dut):
     identified = await interface.identify()
     assert identified == geometry, f"IDENTIFY gave {identified}, the tile was built as {geometry}"
     configs = tile_layers(model, geometry)
+    mode = os.environ.get("LOWBIT_MODE", "auto")
+    resident = resident_mode(configs, geometry, mode)
 
     bar = None
     if _flag("LOWBIT_PROGRESS"):
@@ -84,7 +102,12 @@ async def model_on_tile(dut):
 
     start = transport.cycle
     outputs = await run_model(
-        interface, model, pixels, progress, max_batch=int(os.environ.get("LOWBIT_MAX_BATCH", "0")) or None
+        interface,
+        model,
+        pixels,
+        progress,
+        max_batch=int(os.environ.get("LOWBIT_MAX_BATCH", "0")) or None,
+        mode=mode,
     )
     cycles = transport.cycle - start
     # The tile's own count of MAC-array cycles that did work, where it has the port.
@@ -92,7 +115,7 @@ async def model_on_tile(dut):
     if bar is not None:
         bar.close()
     await transport.close()
-    layers = _per_layer(interface, configs, geometry)
+    layers = (_resident if resident else _per_layer)(interface, configs, geometry)
     result = {
         "outputs": outputs.tolist(),
         "cycles": cycles,
@@ -105,5 +128,6 @@ async def model_on_tile(dut):
         "idle": _flag("LOWBIT_IDLE"),
         "backpressure": _flag("LOWBIT_BACKPRESSURE"),
         "seed": seed,
+        "mode": "resident" if resident else "streaming",
     }
     Path(os.environ["LOWBIT_OUTPUT"]).write_text(json.dumps(result))

@@ -9,9 +9,10 @@ runs are synchronous, also inside a notebook's event loop.
   ``lowbit train`` prints), :func:`train_all`;
 - the model file: :func:`load_model`, :func:`save_model`, :func:`cost`, :func:`report`;
 - the golden model: :func:`golden` (last-layer accumulators), :func:`predict`, :func:`accuracy`;
-- a tile: :func:`default_geometry`, :func:`check_fit`, :func:`run_on_tile` (outputs), :func:`tile_run`
-  (outputs and what the run measured) on the reference tile in Python (``backend="model"``), the Verilog
-  tile in Verilator (``"sim"``) or a board (``"serial"``);
+- a tile: :func:`default_geometry`, :func:`check_fit`, :func:`run_mode`, :func:`run_on_tile` (outputs),
+  :func:`tile_run` (outputs and what the run measured) on the reference tile in Python (``backend="model"``),
+  the Verilog tile in Verilator (``"sim"``) or a board (``"serial"``), a layer at a time or, on a tile
+  with resident mode, the whole model loaded at once (``mode=``);
 - hardware: :func:`unit`, :func:`verilog`, :func:`synthesize`, :func:`build`.
 
 Errors of the arguments are :class:`ValueError` naming the parameter. Importing this module is light:
@@ -22,12 +23,14 @@ from lowbit.sw.api.hardware import UNITS, build, synthesize, unit, verilog
 from lowbit.sw.api.models import accuracy, cost, golden, load_model, predict, report, save_model, test_images
 from lowbit.sw.api.tile import (
     BACKENDS,
+    MODES,
     SIM_SEED,
     TILE_OPTIONS,
     SessionError,
     TileRun,
     check_fit,
     default_geometry,
+    run_mode,
     run_on_tile,
     tile_run,
 )
@@ -36,6 +39,7 @@ from lowbit.sw.api.training import SCHEMES, train, train_all, train_and_check
 __all__ = [
     "SCHEMES",
     "BACKENDS",
+    "MODES",
     "TILE_OPTIONS",
     "SIM_SEED",
     "train",
@@ -51,6 +55,7 @@ __all__ = [
     "accuracy",
     "default_geometry",
     "check_fit",
+    "run_mode",
     "TileRun",
     "SessionError",
     "tile_run",

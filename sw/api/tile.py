@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lowbit.sw.api._common import _check_int, _run
 from lowbit.sw.api.models import _model
+from lowbit.sw.protocol import MODES  # noqa: F401  (re-exported: how a model runs on a tile, ``mode``)
 
 #: The tile backends of :func:`tile_run`.
 BACKENDS = ("model", "sim", "serial")
@@ -16,6 +17,7 @@ TILE_OPTIONS = {
     "pe": ("model", "sim"),
     "simd": ("model", "sim"),
     "max_batch": ("model", "sim", "serial"),
+    "mode": ("model", "sim", "serial"),
     "idle": ("sim",),
     "backpressure": ("sim",),
     "seed": ("sim",),
@@ -28,27 +30,46 @@ TILE_OPTIONS = {
 SIM_SEED = 20261123
 
 
-def default_geometry(model, pe=None, simd=None):
+def default_geometry(model, pe=None, simd=None, *, resident=False):
     """A :class:`lowbit.sw.protocol.TileGeometry` whose tile runs every layer of ``model`` (``pe`` x ``simd``,
-    default per family); raises :class:`lowbit.sw.protocol.ProtocolError` for a model no tile runs (a
-    float model, or one that no one tile family runs)."""
+    default per family; ``resident``: one that also holds the whole model, LOAD_MODEL); raises
+    :class:`lowbit.sw.protocol.ProtocolError` for a model no tile runs (a float model, or one that no one
+    tile family runs)."""
     from lowbit.sw.host import default_geometry as pick
 
     _check_int("pe", pe, 1, optional=True)
     _check_int("simd", simd, 1, optional=True)
-    return pick(_model(model), pe, simd)
+    return pick(_model(model), pe, simd, resident=bool(resident))
 
 
-def check_fit(model, geometry, *, tile="the tile"):
+def _check_mode(mode):
+    from lowbit.sw.host.runner import check_mode
+
+    return check_mode("auto" if mode is None else mode)
+
+
+def check_fit(model, geometry, *, tile="the tile", mode="auto"):
     """The :class:`LayerConfig` of each layer of ``model`` on a tile of ``geometry``; raises
-    :class:`ProtocolError` ``"the model does not fit <tile>: layer ..."`` when the tile cannot run it."""
-    from lowbit.sw.host import tile_layers
+    :class:`ProtocolError` ``"the model does not fit <tile>: layer ..."`` when the tile cannot run it, or
+    (``mode="resident"``) cannot hold the whole model (:data:`lowbit.sw.protocol.MODES`)."""
+    from lowbit.sw.host import resident_mode, tile_layers
     from lowbit.sw.protocol import ProtocolError
 
+    mode = _check_mode(mode)
     try:
-        return tile_layers(_model(model), geometry)
+        configs = tile_layers(_model(model), geometry)
+        resident_mode(configs, geometry, mode)
     except ProtocolError as error:
         raise ProtocolError(f"the model does not fit {tile}: {error}") from None
+    return configs
+
+
+def run_mode(configs, geometry, mode="auto"):
+    """How :func:`tile_run` runs the layers ``configs`` (:func:`check_fit`) on a tile of ``geometry`` in
+    ``mode`` (``"auto"``, ``"resident"``, ``"streaming"``): ``"resident"`` or ``"streaming"``."""
+    from lowbit.sw.host import resident_mode
+
+    return "resident" if resident_mode(configs, geometry, _check_mode(mode)) else "streaming"
 
 
 @dataclass
@@ -58,7 +79,8 @@ class TileRun:
     commands; model: the MAC array's busy cycles, an estimate without the streaming of words; serial:
     ``None``), whether they were ``measured`` (simulated), ``simulation`` (sim: everything the bench
     measured, see :func:`lowbit.sim.tile_transport.run_model_on_tile`), ``link`` (serial: the link's
-    :class:`lowbit.sw.host.link.LinkStats`) and ``seconds`` (wall clock of the run)."""
+    :class:`lowbit.sw.host.link.LinkStats`), ``seconds`` (wall clock of the run) and ``mode``, how the
+    model ran: ``"resident"`` (loaded whole, LOAD_MODEL) or ``"streaming"`` (a layer at a time)."""
 
     backend: str
     outputs: object
@@ -69,6 +91,7 @@ class TileRun:
     seconds: float
     simulation: dict | None = None
     link: object = None
+    mode: str | None = None
 
     @property
     def useful_macs(self):
@@ -98,7 +121,7 @@ def _check_tile_options(backend, given):
         raise ValueError("backend 'serial' needs port, the board's serial port (such as '/dev/ttyUSB1')")
 
 
-def _drive(interface, model, pixels, progress, max_batch, desc):
+def _drive(interface, model, pixels, progress, max_batch, desc, mode):
     """:func:`lowbit.sw.host.run_model` on ``interface``, with a progress bar (one step per layer and
     vector) on standard error."""
     import sys
@@ -117,7 +140,7 @@ def _drive(interface, model, pixels, progress, max_batch, desc):
             bar.refresh()
 
     try:
-        return _run(run_model(interface, model, pixels, update, max_batch=max_batch))
+        return _run(run_model(interface, model, pixels, update, max_batch=max_batch, mode=mode))
     finally:
         if bar is not None:
             bar.close()
@@ -150,6 +173,7 @@ def tile_run(
     pe=None,
     simd=None,
     max_batch=None,
+    mode=None,
     idle=False,
     backpressure=False,
     seed=None,
@@ -166,8 +190,11 @@ def tile_run(
     ``"sim"`` the Verilog tile in Verilator (builds it on first use: about a minute), ``"serial"`` a board
     on the serial ``port`` (``baud``, ``timeout`` seconds, ``retries``; its tile's geometry comes from the
     board). ``geometry`` (or ``pe`` x ``simd`` for :func:`default_geometry`), ``max_batch`` (vectors per RUN
-    command), ``idle`` / ``backpressure`` (random flow on the simulated tile's streams, from ``seed``):
-    an option the backend does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`.
+    command), ``mode`` (``"auto"``, the default, runs the model resident where the tile
+    holds it whole, else a layer at a time; ``"resident"`` or ``"streaming"`` choose; ``"resident"`` on the
+    model backend without ``geometry`` takes :func:`default_geometry` ``(resident=True)``), ``idle`` /
+    ``backpressure`` (random flow on the simulated tile's streams, from ``seed``): an option the backend
+    does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`.
     ``on_geometry(geometry)`` is called once the geometry is known, before anything runs. ``progress``
     draws a bar on standard error. A model the tile cannot run raises
     :class:`lowbit.sw.protocol.ProtocolError` before a word is sent; a board that does not answer,
@@ -182,6 +209,7 @@ def tile_run(
             pe=pe,
             simd=simd,
             max_batch=max_batch,
+            mode=mode,
             idle=idle,
             backpressure=backpressure,
             seed=seed,
@@ -194,6 +222,7 @@ def tile_run(
     }
     _check_tile_options(backend, given)
     _check_int("max_batch", max_batch, 1, optional=True)
+    mode = _check_mode(mode)
     path = model if isinstance(model, (str, Path)) else None
     model = _model(model)
     pixels = np.asarray(pixels)
@@ -206,13 +235,14 @@ def tile_run(
             timeout=timeout,
             retries=retries,
             max_batch=max_batch,
+            mode=mode,
             progress=progress,
             on_geometry=on_geometry,
         )
     if geometry is not None and (pe is not None or simd is not None):
         raise ValueError("give geometry or pe / simd, not both")
-    geometry = geometry or default_geometry(model, pe, simd)
-    configs = check_fit(model, geometry)
+    geometry = geometry or default_geometry(model, pe, simd, resident=mode == "resident")
+    configs = check_fit(model, geometry, mode=mode)
     if on_geometry is not None:
         on_geometry(geometry)
     start = time.perf_counter()
@@ -221,7 +251,7 @@ def tile_run(
         from lowbit.sw.host import TileInterface
 
         tile = ModelTile(geometry)
-        outputs = _drive(TileInterface(tile, geometry), model, pixels, progress, max_batch, "model tile")
+        outputs = _drive(TileInterface(tile, geometry), model, pixels, progress, max_batch, "model tile", mode)
         return TileRun(
             backend,
             np.asarray(outputs, dtype=np.int64),
@@ -230,6 +260,7 @@ def tile_run(
             tile.busy_cycles,
             False,
             time.perf_counter() - start,
+            mode=run_mode(configs, geometry, mode),
         )
     from lowbit.sim.tile_transport import run_model_on_tile
 
@@ -242,14 +273,23 @@ def tile_run(
         seed=SIM_SEED if seed is None else seed,
         progress=progress,
         max_batch=max_batch,
+        mode=mode,
     )
     outputs = np.asarray(result["outputs"], dtype=np.int64).reshape(len(pixels), -1)
     return TileRun(
-        backend, outputs, geometry, configs, result["run_cycles"], True, time.perf_counter() - start, simulation=result
+        backend,
+        outputs,
+        geometry,
+        configs,
+        result["run_cycles"],
+        True,
+        time.perf_counter() - start,
+        simulation=result,
+        mode=result["mode"],
     )
 
 
-def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, progress, on_geometry):
+def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, mode, progress, on_geometry):
     import numpy as np
 
     from lowbit.sw.host import TileError, TileInterface, TransportError
@@ -274,15 +314,23 @@ def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, progr
             raise SessionError(f"{port}: starting the session failed: {error}") from error
         if on_geometry is not None:
             on_geometry(geometry)
-        configs = check_fit(model, geometry, tile="the board's tile")
+        configs = check_fit(model, geometry, tile="the board's tile", mode=mode)
         started = time.perf_counter()
         try:
-            outputs = _drive(interface, model, pixels, progress, max_batch, "board")
+            outputs = _drive(interface, model, pixels, progress, max_batch, "board", mode)
         except (TransportError, TileError) as error:
             raise TransportError(f"{port}: {error}") from error
         seconds = time.perf_counter() - started
     return TileRun(
-        "serial", np.asarray(outputs, dtype=np.int64), geometry, configs, None, False, seconds, link=link.stats
+        "serial",
+        np.asarray(outputs, dtype=np.int64),
+        geometry,
+        configs,
+        None,
+        False,
+        seconds,
+        link=link.stats,
+        mode=run_mode(configs, geometry, mode),
     )
 
 

@@ -16,6 +16,12 @@ tile cannot run (naming the layer), and prints the link's statistics and the ima
 over the wire (wall clock of configuring, loading and running every layer). A board that does not
 answer, or a port that cannot be opened, is an error naming the port (exit code 2).
 
+``model``, ``sim`` and ``serial`` take ``--mode``: ``auto`` (the default) loads the whole model at once (LOAD_MODEL,
+resident mode) where the tile holds it, else runs it a layer at a time; ``resident`` or ``streaming``
+choose (``resident`` refuses a model the tile cannot hold, naming why; on ``model`` and ``sim`` it sizes the tile for
+the whole model: :func:`lowbit.sw.api.default_geometry` ``(resident=True)``). The header line names the
+mode taken.
+
 An option the chosen backend does not use is an error naming the option and the backends that use it
 (:data:`OPTIONS`, from :data:`lowbit.sw.api.TILE_OPTIONS`); ``--limit`` and ``--no-progress`` apply to
 every backend.
@@ -29,13 +35,15 @@ from lowbit.sw.cli import CommandError
 from lowbit.sw.cli.arguments import integer, non_negative_int, positive_float, positive_int
 from lowbit.sw.protocol.frames import DEFAULT_BAUD
 
-__all__ = ["BACKENDS", "OPTIONS", "CLOCK_HZ", "add_run_arguments", "run_run", "run_arguments"]
+__all__ = ["BACKENDS", "OPTIONS", "MODES", "CLOCK_HZ", "add_run_arguments", "run_run", "run_arguments"]
 
 BACKENDS = ("golden",) + api.BACKENDS
 #: ``--option``: the backends that use it (golden uses none of them).
 OPTIONS = {"--" + name.replace("_", "-"): backends for name, backends in api.TILE_OPTIONS.items() if name != "geometry"}
 #: The clock the images-per-second figure assumes.
 CLOCK_HZ = 100_000_000
+#: The values of ``--mode``.
+MODES = api.MODES
 #: Defaults of the serial options (they are ``None`` when not given, so that a given one can be refused).
 _DEFAULT_TIMEOUT, _DEFAULT_RETRIES = 1.0, 8
 #: Why a board may not answer the start of a session (SYNC, then IDENTIFY).
@@ -74,6 +82,12 @@ def add_run_arguments(parser):
         metavar="N",
         help=f"{_users('--max-batch')}: at most N vectors per RUN command (default: the whole "
         "batch in one RUN per layer)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help=f"{_users('--mode')}: resident loads the whole model into the tile at once (LOAD_MODEL), "
+        "streaming a layer at a time; auto: resident where the tile holds the model (default: auto)",
     )
     parser.add_argument("--idle", action="store_true", help="sim: random idle cycles on the tile's input")
     parser.add_argument("--backpressure", action="store_true", help="sim: random back-pressure on its output")
@@ -125,11 +139,12 @@ def _check_backend_options(args):
         raise ValueError("--backend serial needs --port DEVICE, the board's serial port (e.g. /dev/ttyUSB1)")
 
 
-def _print_header(args, model, images, geometry=None):
+def _print_header(args, model, images, geometry=None, mode=None):
     tile = f"{geometry.label()}, " if geometry is not None else ""
+    how = f", {mode}" if mode is not None else ""
     print(
         f"model {args.model} ({model.scheme}, {len(model.layers)} layers), backend {args.backend}, "
-        f"{tile}{images} test images",
+        f"{tile}{images} test images{how}",
         flush=True,
     )
 
@@ -170,8 +185,8 @@ def _run_serial(args, model):
 
     def started(geometry):
         print(f"board on {args.port} ({baud} baud): {geometry.describe()}", flush=True)
-        api.check_fit(model, geometry, tile="the board's tile")
-        _print_header(args, model, len(pixels), geometry)
+        configs = api.check_fit(model, geometry, tile="the board's tile", mode=args.mode or "auto")
+        _print_header(args, model, len(pixels), geometry, api.run_mode(configs, geometry, args.mode or "auto"))
 
     try:
         run = api.tile_run(
@@ -183,6 +198,7 @@ def _run_serial(args, model):
             timeout=args.timeout,
             retries=args.retries,
             max_batch=args.max_batch,
+            mode=args.mode,
             progress=args.progress,
             on_geometry=started,
         )
@@ -204,16 +220,16 @@ def _run_serial(args, model):
     return 0 if all_equal else 1
 
 
-def _tile_geometry(model, pe, simd):
-    """The geometry of ``--pe`` / ``--simd`` for ``model``; a model no tile runs is an error that says
-    which backend runs it."""
+def _tile_geometry(model, pe, simd, resident=False):
+    """The geometry of ``--pe`` / ``--simd`` (``resident``: holding the whole model) for ``model``; a model no
+    tile runs is an error that says which backend runs it."""
     from lowbit.sw.protocol import ProtocolError
 
     try:
         api.default_geometry(model)
     except ProtocolError as error:
         raise ProtocolError(f"no tile runs this model: {error}; --backend golden runs every model") from None
-    return api.default_geometry(model, pe, simd)
+    return api.default_geometry(model, pe, simd, resident=resident)
 
 
 def run_run(args):
@@ -223,17 +239,19 @@ def run_run(args):
         return _run_golden(args, model)
     if args.backend == "serial":  # the board reports its own geometry
         return _run_serial(args, model)
-    geometry = _tile_geometry(model, args.pe, args.simd)
-    api.check_fit(model, geometry)  # a model the tile cannot run fails here
+    mode = args.mode or "auto"
+    geometry = _tile_geometry(model, args.pe, args.simd, resident=mode == "resident")
+    configs = api.check_fit(model, geometry, mode=mode)  # a model the tile cannot run fails here
     pixels, labels = api.test_images(args.limit)
     golden = api.golden(model, pixels)
-    _print_header(args, model, len(pixels), geometry)
+    _print_header(args, model, len(pixels), geometry, api.run_mode(configs, geometry, mode))
     run = api.tile_run(
         args.model,
         pixels,
         backend=args.backend,
         geometry=geometry,
         max_batch=args.max_batch,
+        mode=args.mode,
         idle=args.idle,
         backpressure=args.backpressure,
         seed=args.seed,

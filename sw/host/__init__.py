@@ -6,7 +6,8 @@
   geometry of a tile that runs a model (:func:`default_geometry`);
 - :mod:`.packing`: the payload words of each command, and RUN's DATA back into codes or accumulators;
 - :mod:`.interface`: :class:`TileInterface`, one ``async`` method per command;
-- :mod:`.runner`: :func:`run_model` / :func:`run_codes`, a whole model over a batch;
+- :mod:`.runner`: :func:`run_model` / :func:`run_codes`, a whole model over a batch, a layer at a time
+  (streaming) or loaded whole (resident, on a tile with ``max_layers``: :data:`MODES`);
 - :mod:`.link`: the framed serial link and :class:`SerialTransport` to a board.
 
 The protocol itself is :mod:`lowbit.sw.protocol`; the reference tile in Python is
@@ -14,9 +15,17 @@ The protocol itself is :mod:`lowbit.sw.protocol`; the reference tile in Python i
 """
 
 from lowbit.sw.host.interface import StreamStats, TileInterface, vectors_per_run
-from lowbit.sw.host.packing import clamp_thresholds, pack_inputs, pack_thresholds, pack_weights, unpack_outputs
+from lowbit.sw.host.packing import (
+    clamp_thresholds,
+    pack_inputs,
+    pack_model_thresholds,
+    pack_model_weights,
+    pack_thresholds,
+    pack_weights,
+    unpack_outputs,
+)
 from lowbit.sw.host.plan import default_geometry, layer_config, layer_part, output_parts, tile_layers
-from lowbit.sw.host.runner import run_codes, run_model
+from lowbit.sw.host.runner import MODES, resident_mode, run_codes, run_model
 from lowbit.sw.host.transport import TileError, Transport, TransportError
 
 __all__ = [
@@ -33,9 +42,13 @@ __all__ = [
     "clamp_thresholds",
     "pack_weights",
     "pack_thresholds",
+    "pack_model_weights",
+    "pack_model_thresholds",
     "pack_inputs",
     "unpack_outputs",
     "vectors_per_run",
+    "MODES",
+    "resident_mode",
     "run_model",
     "run_codes",
 ]

@@ -44,7 +44,8 @@ class TileInterface:
 
     Every method sends one command, reads its one response, checks the response's header and length,
     and raises :class:`TileError` on ERROR or on a malformed response. ``geometry`` (from
-    :meth:`identify`, or given) and the last configured layer let :meth:`run` check DATA's length.
+    :meth:`identify`, or given) and the last configured layer (``layer``) or resident model (``model``, its
+    layers) let :meth:`run` check DATA's length.
     ``stats`` counts the words; ``log`` lists the commands (opcode, words, cycles where the transport
     has a clock, and the ``tag`` set by the caller, e.g. the layer index).
     """
@@ -53,6 +54,7 @@ class TileInterface:
         self.transport = transport
         self.geometry = geometry
         self.layer = None
+        self.model = None
         self.stats = StreamStats()
         self.log = []
         self.tag = None
@@ -101,10 +103,21 @@ class TileInterface:
         return self.geometry
 
     async def configure(self, layer_config):
-        """Make ``layer_config`` the tile's layer; its weights and thresholds are forgotten."""
-        self.layer = None
+        """Make ``layer_config`` the tile's layer; its weights and thresholds are forgotten (and a resident
+        model, with its loads)."""
+        self.layer = self.model = None
         await self._command(Opcode.CONFIGURE, layer_config.encode(), Response.OK, 0)
         self.layer = layer_config
+
+    async def load_model(self, layers):
+        """LOAD_MODEL: make ``layers`` (:class:`LayerConfig`, layer 0 first) the tile's resident model; the
+        previous layer or model and its loads are forgotten. LOAD_WEIGHTS, LOAD_THRESHOLDS and RUN then
+        take the whole model's words (:meth:`TileGeometry.model_weight_words`, ...), RUN answers the last
+        layer's outputs."""
+        layers = list(layers)
+        self.layer = self.model = None
+        await self._command(Opcode.LOAD_MODEL, (self.geometry or _PROBE).model_words(layers), Response.OK, 0)
+        self.model = layers
 
     async def load_weights(self, words):
         await self._command(Opcode.LOAD_WEIGHTS, words, Response.OK, 0)
@@ -113,10 +126,12 @@ class TileInterface:
         await self._command(Opcode.LOAD_THRESHOLDS, words, Response.OK, 0)
 
     async def run(self, batch_words, batch):
-        """RUN on ``batch`` input vectors (``batch_words``: their packed words); returns DATA's words."""
+        """RUN on ``batch`` input vectors (``batch_words``: their packed words); returns DATA's words (a
+        resident model's: the last layer's outputs)."""
         expected = None
-        if self.geometry is not None and self.layer is not None:
-            expected = batch * self.geometry.output_words(self.layer)
+        last = self.model[-1] if self.model else self.layer
+        if self.geometry is not None and last is not None:
+            expected = batch * self.geometry.output_words(last)
         return await self._command(Opcode.RUN, batch_words, Response.DATA, expected, batch)
 
 

@@ -13,6 +13,8 @@ from lowbit.sw.protocol import WORD_BITS, ProtocolError, output_code_bits, refus
 __all__ = [
     "pack_weights",
     "pack_thresholds",
+    "pack_model_weights",
+    "pack_model_thresholds",
     "pack_inputs",
     "unpack_outputs",
     "clamp_thresholds",
@@ -157,11 +159,18 @@ def tile_bias(config, weights, geometry):
     return np.zeros(config.out_features, np.int64)
 
 
-def pack_thresholds(layer, geometry):
+def pack_thresholds(layer, geometry, *, record_words=None):
     """LOAD_THRESHOLDS' payload of a model-file layer: ``uint32`` words, per padded output channel the
     :func:`tile_bias`, ``descending`` and the :func:`clamp_thresholds` thresholds, each a 32-bit
-    two's-complement word."""
+    two's-complement word. ``record_words``: pad each channel's record with zero words to this many (a
+    resident model's records, :attr:`TileGeometry.record_words`); default ``2 + thresholds``, unpadded."""
     config = layer_config(layer)
+    size = 2 + config.thresholds
+    record_words = size if record_words is None else record_words
+    if record_words < size:
+        raise ProtocolError(
+            f"a record of {record_words} words cannot hold bias, descending and {config.thresholds} thresholds"
+        )
     out_pad = padded_shape(config, geometry)[0]
     bias = tile_bias(config, layer.weights, geometry)
     if config.last:
@@ -172,7 +181,22 @@ def pack_thresholds(layer, geometry):
         thresholds = clamp_thresholds(layer.thresholds, layer.descending, lo, hi, geometry.acc_width)
         descending = np.asarray(layer.descending, dtype=np.int64)
     table = np.concatenate([bias[:, None], descending[:, None], thresholds], axis=1)
+    table = np.pad(table, ((0, 0), (0, record_words - size)))
     return (_pad(table, (out_pad,)) & WORD_MASK).astype(np.uint32).reshape(-1)
+
+
+def pack_model_weights(layers, geometry):
+    """LOAD_WEIGHTS' payload of a resident model (model-file ``layers``): every layer's :func:`pack_weights`,
+    layer 0 first; :meth:`TileGeometry.model_weight_words` words."""
+    return np.concatenate([np.zeros(0, np.uint32)] + [pack_weights(layer, geometry) for layer in layers])
+
+
+def pack_model_thresholds(layers, geometry):
+    """LOAD_THRESHOLDS' payload of a resident model (model-file ``layers``): every layer's
+    :func:`pack_thresholds`, layer 0 first, each channel's record padded with zeros to
+    :attr:`TileGeometry.record_words` words; :meth:`TileGeometry.model_threshold_words` words."""
+    words = [pack_thresholds(layer, geometry, record_words=geometry.record_words) for layer in layers]
+    return np.concatenate([np.zeros(0, np.uint32), *words])
 
 
 def _input_planes(codes, config, geometry):

@@ -127,10 +127,12 @@ def layer_part(layer, start, stop):
 DEFAULT_ARRAY = {Family.BINARY: (8, 16), Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8)}
 
 
-def default_geometry(model, pe=None, simd=None):
+def default_geometry(model, pe=None, simd=None, *, resident=False):
     """A :class:`TileGeometry` that runs every layer of ``model``: the family its layers need, ``pe`` x
     ``simd`` (default :data:`DEFAULT_ARRAY`), memories sized to the largest layer, the accumulator
     width its accumulators and thresholds need, the most thresholds and input bits of any layer.
+    ``resident``: a tile that also holds the whole model (LOAD_MODEL): ``max_layers`` its number of layers,
+    the weight rows of all its layers and the output folds of all its layers (``max_out_features``).
     Raises :class:`ProtocolError` naming a layer no family runs, or a model no one family runs."""
     configs, families = [], []
     for index, layer in enumerate(model.layers):
@@ -168,15 +170,25 @@ def default_geometry(model, pe=None, simd=None):
             )
     uint_bits = [c.input_bits for c in configs if c.input_kind == "uint"]
     probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms)
+    out_features = max(c.out_features for c in configs)
+    rows = max(probe.weight_rows(c) for c in configs)
+    max_layers = 0
+    if resident:
+        if len(configs) > 255:
+            raise ProtocolError(f"a resident model has at most 255 layers, not {len(configs)}")
+        max_layers = len(configs)
+        out_features = max(out_features, sum(probe.out_folds(c) for c in configs) * pe)
+        rows = sum(probe.weight_rows(c) for c in configs)
     return TileGeometry(
         family,
         pe,
         simd,
         max_in_features=max(c.in_features for c in configs),
-        max_out_features=max(c.out_features for c in configs),
-        max_weight_rows=max(probe.weight_rows(c) for c in configs),
+        max_out_features=out_features,
+        max_weight_rows=rows,
         acc_width=min(width, 32),
         max_thresholds=max(1, max(c.thresholds for c in configs)),
         max_input_bits=max(uint_bits, default=1),
         n_terms=n_terms,
+        max_layers=max_layers,
     )

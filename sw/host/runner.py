@@ -1,35 +1,82 @@
 """Whole models on a tile: :func:`run_codes` loads each layer once and streams the whole batch through it,
-the outputs becoming the next layer's input."""
+the outputs becoming the next layer's input; or, on a tile with resident mode, loads the whole model once
+(LOAD_MODEL) and streams the batch through all its layers at once."""
 
 import numpy as np
 
 from lowbit.sw.host.interface import vectors_per_run
-from lowbit.sw.host.packing import pack_inputs, pack_thresholds, pack_weights, unpack_outputs
+from lowbit.sw.host.packing import (
+    pack_inputs,
+    pack_model_thresholds,
+    pack_model_weights,
+    pack_thresholds,
+    pack_weights,
+    unpack_outputs,
+)
 from lowbit.sw.host.plan import layer_config, layer_part, output_parts, tile_layers
 from lowbit.sw.model.inputs import model_input
+from lowbit.sw.protocol import MODES, ProtocolError, model_refusal_reason
 
-__all__ = ["run_model", "run_codes"]
+__all__ = ["MODES", "run_model", "run_codes", "resident_mode", "check_mode"]
 
 
-async def run_model(interface, model, pixels, progress=None, *, max_batch=None):
+async def run_model(interface, model, pixels, progress=None, *, max_batch=None, mode="auto"):
     """Run ``model`` on digits ``pixels`` ``(batch, 64)`` on the tile; return the last layer's accumulators
     ``(batch, classes)`` ``int64``. :func:`run_codes` with the model's first-layer input codes."""
-    return await run_codes(interface, model, model_input(model, pixels), progress, max_batch=max_batch)
+    return await run_codes(interface, model, model_input(model, pixels), progress, max_batch=max_batch, mode=mode)
 
 
-async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
+def check_mode(mode):
+    """``mode`` if it is one of :data:`MODES`, else :class:`ValueError` naming them."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
+    return mode
+
+
+def resident_mode(configs, geometry, mode="auto"):
+    """Whether :func:`run_codes` runs the layers ``configs`` (:class:`LayerConfig`, from :func:`tile_layers`)
+    resident on a tile of ``geometry`` in ``mode``: ``"streaming"`` never; ``"auto"`` when the tile has
+    resident mode (``max_layers`` > 0) and holds the model (:meth:`TileGeometry.model_check`; a layer that
+    needs output parts never fits); ``"resident"`` always, raising :class:`ProtocolError` with the reason
+    (:func:`lowbit.sw.protocol.model_refusal_reason`) when the tile cannot hold the model."""
+    check_mode(mode)
+    if mode == "streaming":
+        return False
+    code = geometry.model_check(configs)
+    if mode == "auto":
+        return bool(geometry.max_layers) and code is None
+    if code is not None:
+        reason = model_refusal_reason(configs, geometry) or code.name
+        raise ProtocolError(f"the tile cannot hold the model resident ({code.name}): {reason}")
+    return True
+
+
+async def run_codes(interface, model, codes, progress=None, *, max_batch=None, mode="auto"):
     """Run ``model`` on first-layer input ``codes`` ``(batch, in_features)`` on the tile; return the last
     layer's accumulators ``(batch, classes)`` ``int64``.
 
-    Every layer is checked (:func:`tile_layers`) and packed before the first word is sent; then each
-    (each part of :func:`output_parts`, for a layer larger than the tile) is configured and loaded once
-    and the whole batch streams through it in RUN commands of at most ``max_batch`` vectors (and never
-    beyond ``MAX_LENGTH`` words), its outputs becoming the next layer's input. ``progress(layer, done,
-    batch)`` is called after each RUN. The words sent are in ``interface.stats``, the commands (tagged
-    with the layer index) in ``interface.log``.
+    Every layer is checked (:func:`tile_layers`; resident, also the whole model: :func:`resident_mode`,
+    which picks the mode) and packed before the first word is sent.
+
+    Streaming: each layer (each part of :func:`output_parts`, for a layer larger than the tile) is
+    configured and loaded once and the whole batch streams through it in RUN commands of at most
+    ``max_batch`` vectors (and never beyond ``MAX_LENGTH`` words), its outputs becoming the next layer's
+    input. ``progress(layer, done, batch)`` is called after each RUN; the commands are tagged with the
+    layer index.
+
+    Resident: LOAD_MODEL, LOAD_WEIGHTS and LOAD_THRESHOLDS of the whole model once, then the batch in RUN
+    commands (bounded as above by layer 0's input and the last layer's output words), each answered with
+    the last layer's accumulators; ``progress(len(layers) - 1, done, batch)`` after each RUN (every layer
+    has then seen ``done`` vectors); the commands are tagged ``"model"``.
+
+    The words sent are in ``interface.stats``, the commands in ``interface.log``.
     """
+    check_mode(mode)
     geometry = interface.geometry or await interface.identify()
     configs = tile_layers(model, geometry)
+    codes = np.asarray(codes)
+    if resident_mode(configs, geometry, mode):
+        return await _run_resident(interface, model, configs, codes, progress, max_batch)
     plans = []
     for layer, config in zip(model.layers, configs):
         parts = []
@@ -39,7 +86,6 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
                 (start, stop, layer_config(part), pack_weights(part, geometry), pack_thresholds(part, geometry))
             )
         plans.append(parts)
-    codes = np.asarray(codes)
     batch = len(codes)
     for index, (config, parts) in enumerate(zip(configs, plans)):
         interface.tag = index
@@ -58,3 +104,26 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None):
         codes = outputs
     interface.tag = None
     return codes.astype(np.int64)
+
+
+async def _run_resident(interface, model, configs, codes, progress, max_batch):
+    """:func:`run_codes` in resident mode: the whole model loaded once, the batch through all its layers."""
+    geometry = interface.geometry
+    first, last = configs[0], configs[-1]
+    weights = pack_model_weights(model.layers, geometry)
+    thresholds = pack_model_thresholds(model.layers, geometry)
+    batch = len(codes)
+    interface.tag = "model"
+    await interface.load_model(configs)
+    await interface.load_weights(weights.tolist())
+    await interface.load_thresholds(thresholds.tolist())
+    outputs = np.zeros((batch, last.out_features), np.int64)
+    size = vectors_per_run(max(geometry.input_words(first), geometry.output_words(last)), batch, max_batch)
+    for start in range(0, batch, size):
+        chunk = codes[start : start + size]
+        words = await interface.run(pack_inputs(chunk, first, geometry).tolist(), len(chunk))
+        outputs[start : start + len(chunk)] = unpack_outputs(words, last, geometry, len(chunk))
+        if progress is not None:
+            progress(len(configs) - 1, start + len(chunk), batch)
+    interface.tag = None
+    return outputs

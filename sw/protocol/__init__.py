@@ -19,6 +19,7 @@ __all__ = [
     "WORD_BITS",
     "MAX_N_TERMS",
     "MAX_LENGTH",
+    "MODES",
     "Opcode",
     "Response",
     "ErrorCode",
@@ -35,13 +36,22 @@ __all__ = [
     "count_weight_planes",
     "count_planes",
     "count_input_planes",
+    "count_input_levels",
+    "chain_error",
+    "model_error",
     "refusal_reason",
+    "model_refusal_reason",
 ]
 
 WORD_BITS = 32
 #: The most signed power-of-two terms per weight an n-hot tile is generated with.
 MAX_N_TERMS = 3
 MAX_LENGTH = (1 << 24) - 1
+#: How the host runs a model on a tile: ``"auto"`` resident where the tile holds the whole model, else
+#: streaming; ``"resident"`` (LOAD_MODEL: the model loaded once, the activations stay on the tile;
+#: refused when the tile cannot hold it); ``"streaming"`` (a layer at a time, the host sending each
+#: layer's outputs back as the next layer's inputs).
+MODES = ("auto", "resident", "streaming")
 
 
 class Opcode(enum.IntEnum):
@@ -52,6 +62,7 @@ class Opcode(enum.IntEnum):
     LOAD_THRESHOLDS = 0x03  #: per output channel: bias, descending flag, thresholds
     RUN = 0x04  #: a batch of input vectors (:meth:`TileGeometry.input_words` each)
     IDENTIFY = 0x05  #: no payload; answered with DATA: the tile's parameters
+    LOAD_MODEL = 0x06  #: 1 + 3 L words: L, then every layer's CONFIGURE words: resident mode
 
 
 class Response(enum.IntEnum):
@@ -185,6 +196,7 @@ class TileGeometry:
     max_input_bits: int = 8
     n_terms: int = 0
     exponent_bits: int = 3
+    max_layers: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "family", Family(self.family))
@@ -209,6 +221,8 @@ class TileGeometry:
             raise ProtocolError(f"an n-hot tile needs n_terms from 1 to 3, not {self.n_terms}")
         if not 2 <= self.acc_width <= WORD_BITS:
             raise ProtocolError(f"acc_width must be between 2 and {WORD_BITS}, not {self.acc_width}")
+        if not isinstance(self.max_layers, int) or isinstance(self.max_layers, bool) or not 0 <= self.max_layers <= 255:
+            raise ProtocolError(f"max_layers must be an integer from 0 to 255, not {self.max_layers!r}")
 
     # --- per tile -------------------------------------------------------------------------------------
     def encode(self):
@@ -218,7 +232,8 @@ class TileGeometry:
             | (self.n_terms << 4)
             | (self.exponent_bits << 8)
             | (self.max_input_bits << 12)
-            | (self.acc_width << 16),
+            | (self.acc_width << 16)
+            | (self.max_layers << 24),
             self.pe | (self.simd << 16),
             self.max_in_features | (self.max_out_features << 16),
             self.max_weight_rows,
@@ -240,6 +255,7 @@ class TileGeometry:
             max_input_bits=(w0 >> 12) & 0xF,
             n_terms=(w0 >> 4) & 0xF,
             exponent_bits=(w0 >> 8) & 0xF,
+            max_layers=(w0 >> 24) & 0xFF,
         )
 
     def label(self):
@@ -255,6 +271,8 @@ class TileGeometry:
         )
         if self.n_terms:
             text += f", {self.n_terms} terms per weight with {self.exponent_bits} exponent bits"
+        if self.max_layers:
+            text += f", resident models of up to {self.max_layers} layers"
         return text
 
     @property
@@ -354,6 +372,30 @@ class TileGeometry:
         code = configure_error(layer, self, self.weight_rows(layer), lambda c, a, b: a if c else b)
         return ErrorCode(code) if code else None
 
+    # --- per resident model (LOAD_MODEL) --------------------------------------------------------------
+    @property
+    def record_words(self):
+        """Words per channel in a resident model's LOAD_THRESHOLDS: bias, descending and ``max_thresholds``."""
+        return 2 + self.max_thresholds
+
+    def model_words(self, layers):
+        """The payload of LOAD_MODEL: the number of layers, then each layer's CONFIGURE words."""
+        return [len(layers)] + [word for layer in layers for word in layer.encode()]
+
+    def model_weight_words(self, layers):
+        """Words of a resident model's LOAD_WEIGHTS: every layer's weight rows, layer 0 first."""
+        return sum(self.weight_words(layer) for layer in layers)
+
+    def model_threshold_words(self, layers):
+        """Words of a resident model's LOAD_THRESHOLDS: every padded channel of every layer, in order, a
+        record of :attr:`record_words` words (thresholds beyond the layer's are ignored)."""
+        return sum(self.out_folds(layer) for layer in layers) * self.pe * self.record_words
+
+    def model_check(self, layers):
+        """The :class:`ErrorCode` the tile answers LOAD_MODEL with, or ``None`` if it accepts the model."""
+        code = model_error(layers, self)
+        return ErrorCode(code) if code else None
+
 
 def _select(condition, if_true, if_false):
     """:func:`configure_error`'s ``select`` on Python integers (the hardware passes ``Mux``)."""
@@ -385,6 +427,94 @@ def count_input_planes(layer, select):
         if info.planes is not None:
             planes = select(kind_code(layer.input_kind) == kind.code, info.planes, planes)
     return planes
+
+
+def count_input_levels(layer, select):
+    """The number of codes of a layer's input kind at its ``input_bits`` (``INPUTS[kind].levels``): what the
+    layer before it must emit in a resident model. On integers or Amaranth values, as
+    :func:`count_input_planes`."""
+    levels = 0
+    for kind, info in INPUTS.items():
+        levels = select(kind_code(layer.input_kind) == kind.code, info.levels(layer.input_bits), levels)
+    return levels
+
+
+def chain_error(previous, layer, last, select):
+    """The :class:`ErrorCode` of ``layer`` in a resident model after ``previous`` (None for layer 0), 0 when
+    they chain: a hidden layer emits codes and the last its accumulators (``output_levels == 0`` exactly
+    when ``last``); a layer takes as many inputs as the layer before emits outputs, and its input kind has
+    as many codes as the layer before emits levels. Else UNSUPPORTED. On integers or Amaranth values (as
+    :func:`configure_error`; ``last`` is then a 1-bit value)."""
+    bad = (layer.output_levels == 0) != last
+    if previous is not None:
+        bad = (
+            bad
+            | (layer.in_features != previous.out_features)
+            | (count_input_levels(layer, select) != previous.output_levels)
+        )
+    return select(bad, int(ErrorCode.UNSUPPORTED), 0)
+
+
+def model_error(layers, geometry):
+    """The :class:`ErrorCode` of LOAD_MODEL for ``layers`` (:class:`LayerConfig`), 0 when the tile holds
+    the model: UNSUPPORTED for no layers, TOO_LARGE for more than ``max_layers``; then per layer in order
+    :func:`configure_error` and :func:`chain_error`; then TOO_LARGE when the layers' weight rows together
+    exceed ``max_weight_rows`` or their output folds ``max_out_folds`` (the threshold memories). The tile
+    evaluates the same checks in the same order (:mod:`lowbit.hw.tile.decoder`)."""
+    g = geometry
+    if not layers:
+        return int(ErrorCode.UNSUPPORTED)
+    if len(layers) > g.max_layers:
+        return int(ErrorCode.TOO_LARGE)
+    for index, layer in enumerate(layers):
+        previous = layers[index - 1] if index else None
+        code = configure_error(layer, g, g.weight_rows(layer), _select) or chain_error(
+            previous, layer, index == len(layers) - 1, _select
+        )
+        if code:
+            return code
+    rows = sum(g.weight_rows(layer) for layer in layers)
+    folds = sum(g.out_folds(layer) for layer in layers)
+    if rows > g.max_weight_rows or folds > g.max_out_folds:
+        return int(ErrorCode.TOO_LARGE)
+    return 0
+
+
+def model_refusal_reason(layers, geometry):
+    """Why :func:`model_error` refuses ``layers`` on ``geometry``, in words (None if it does not)."""
+    g = geometry
+    if not layers:
+        return "a model has at least one layer"
+    if len(layers) > g.max_layers:
+        if not g.max_layers:
+            return "the tile runs one layer at a time (no resident mode)"
+        return f"{len(layers)} layers exceed the tile's {g.max_layers} resident layers"
+    for index, layer in enumerate(layers):
+        reason = refusal_reason(layer, g)
+        if reason:
+            return f"layer {index}: {reason}"
+        last = index == len(layers) - 1
+        if (layer.output_levels == 0) != last:
+            if last:
+                return (
+                    f"the last layer ({index}) emits accumulators (output_levels 0), not {layer.output_levels} levels"
+                )
+            return f"layer {index} is hidden: it must emit codes (output_levels >= 2), not accumulators"
+        previous = layers[index - 1] if index else None
+        if previous is not None and layer.in_features != previous.out_features:
+            return f"layer {index} takes {layer.in_features} inputs, layer {index - 1} emits {previous.out_features}"
+        if chain_error(previous, layer, last, _select):
+            return (
+                f"layer {index}'s {layer.input_kind} input has {count_input_levels(layer, _select)} codes, "
+                f"layer {index - 1} emits {previous.output_levels} levels"
+            )
+    rows = sum(g.weight_rows(layer) for layer in layers)
+    folds = sum(g.out_folds(layer) for layer in layers)
+    if rows > g.max_weight_rows:
+        return f"the model's {rows} weight rows exceed the tile's {g.max_weight_rows}"
+    if folds > g.max_out_folds:
+        return f"the model's {folds} output folds exceed the tile's {g.max_out_folds} threshold records"
+    return None
 
 
 def configure_error(layer, geometry, weight_rows, select):

@@ -73,12 +73,36 @@ def test_model_backend(saved, capsys):
     assert "pe must be a power of two, not 3" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("mode", [None, "auto", "streaming", "resident"])
+def test_model_backend_modes(saved, capsys, mode):
+    """--mode: auto (the default) streams on the default tile, which runs a layer at a time; resident sizes the
+    tile for the whole model and loads it at once. The header line names the mode taken."""
+    path = saved("binary")
+    given = [] if mode is None else ["--mode", mode]
+    assert main(["run", str(path), "--backend", "model", "--limit", "20", "--no-progress", *given]) == 0
+    out = capsys.readouterr().out.splitlines()
+    taken = "resident" if mode == "resident" else "streaming"
+    assert out[0].startswith(f"model {path} (binary, 3 layers), backend model, binary tile PE=8 SIMD=16 ")
+    assert out[0].endswith(f", 20 test images, {taken}")
+    assert "outputs equal to the golden model: 200 of 200" in out
+
+
+def test_a_bad_mode_is_refused_at_parse_time(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "m.lbm", "--mode", "whole"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "lowbit run: error: argument --mode: invalid choice: 'whole' (choose from 'auto', 'resident', 'streaming')"
+    )
+
+
 # --- the one rule: an option the backend does not use is an error -------------------------------------------
 
 VALUES = {
     "--pe": "4",
     "--simd": "4",
     "--max-batch": "4",
+    "--mode": "resident",
     "--idle": None,
     "--backpressure": None,
     "--seed": "1",
@@ -93,6 +117,7 @@ def test_the_table_covers_every_option():
     assert set(OPTIONS) == set(VALUES)
     assert OPTIONS["--port"] == ("serial",) and OPTIONS["--idle"] == ("sim",)
     assert OPTIONS["--pe"] == ("model", "sim") and OPTIONS["--max-batch"] == ("model", "sim", "serial")
+    assert OPTIONS["--mode"] == ("model", "sim", "serial")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -1,0 +1,167 @@
+"""Resident models on the Verilog tile in Verilator: trained models loaded once (LOAD_MODEL) and run through
+all their layers on the tile, the hidden activations written back into the tile's input memory, every
+output equal to the golden model (==); and LOAD_MODEL's error responses word for word against the
+reference tile, with a reset in the middle of a LOAD_MODEL."""
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from lowbit.hw.tile.tile import Tile
+from lowbit.sim.reference import ModelTile
+from lowbit.sim.tile_transport import run_model_on_tile
+from lowbit.sim.verilator import run_bench
+from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.host import (
+    default_geometry,
+    pack_inputs,
+    pack_model_thresholds,
+    pack_model_weights,
+    tile_layers,
+)
+from lowbit.sw.paths import build_root
+from lowbit.sw.protocol import ErrorCode, LayerConfig, Opcode, Response, header
+
+pytestmark = pytest.mark.verilator
+
+#: scheme -> (hidden widths, hidden activation override): binary hidden codes (one plane), FATNN's
+#: ternary planes, 4-bit uint codes on the n-hot array.
+MODELS = {"binary": ((32, 24), None), "fatnn": ((40, 24), None), "nhot2": ((24,), "uint4")}
+IMAGES = 40
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    import torch
+
+    from lowbit.sw.model.file import load_model, save_model
+    from lowbit.sw.train.data import load_digits_split
+    from lowbit.sw.train.export import export_model
+    from lowbit.sw.train.qat import TrainSettings, train_scheme
+
+    torch.set_num_threads(1)
+    split = load_digits_split()
+    folder = tmp_path_factory.mktemp("resident")
+    trained = {}
+    for scheme, (hidden, activation) in MODELS.items():
+        settings = TrainSettings(
+            hidden=hidden, activation=activation, epochs=2, pretrain_epochs=2, progress=False, seed=7
+        )
+        path = folder / f"{scheme}.lbm"
+        save_model(export_model(train_scheme(scheme, settings, split).net, scheme), path)
+        trained[scheme] = (path, load_model(path))
+    return trained, split.x_test[:IMAGES]
+
+
+@pytest.mark.parametrize(
+    "scheme, pe, simd, idle, backpressure",
+    [
+        ("binary", 4, 16, True, True),  # PE < SIMD: four folds fill a row
+        ("binary", 16, 8, False, True),  # PE > SIMD: a fold fills two rows
+        ("fatnn", 16, 4, True, False),  # ternary planes, 40 outputs: a part-filled last fold
+        ("nhot2", 4, 8, False, False),  # uint codes
+    ],
+)
+def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=20261206):
+    trained, pixels = models
+    path, model = trained[scheme]
+    geometry = default_geometry(model, pe, simd, resident=True)
+    result = run_model_on_tile(
+        path,
+        pixels,
+        geometry,
+        idle=idle,
+        backpressure=backpressure,
+        seed=seed,
+        max_batch=16,
+        mode="resident",
+        name=f"resident-{scheme}-pe{pe}-simd{simd}",
+    )
+    assert result["mode"] == "resident"
+    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
+    assert got.shape == expected.shape
+    assert (got == expected).all(), (
+        f"{scheme} PE {pe} SIMD {simd} seed {seed}: {int((got != expected).sum())} of {expected.size} outputs differ"
+    )
+    # Every layer of every image went through the MAC array on the tile, and nothing else did.
+    configs = tile_layers(model, geometry)
+    assert result["mac_beats"] == IMAGES * sum(geometry.cycles_per_vector(c) for c in configs)
+    # Only the inputs and the last layer's accumulators crossed the stream.
+    stream = result["stream"]
+    assert stream["sent"]["RUN"]["payload"] == IMAGES * geometry.input_words(configs[0])
+    assert set(stream["sent"]) == {"IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "RUN"}
+
+
+def _responses(tile, words):
+    asyncio.run(tile.write(words))
+    return asyncio.run(tile.read(tile.pending))
+
+
+def test_load_model_errors_and_reset(models, seed=61):
+    """Every LOAD_MODEL refusal gets the reference tile's ERROR and leaves the tile unconfigured; a reset in
+    the middle of LOAD_MODEL leaves a tile that then loads and runs the whole model exactly."""
+    trained, pixels = models
+    _, model = trained["binary"]
+    geometry = default_geometry(model, 4, 16, resident=True)  # the Verilog of the first model test
+    configs = tile_layers(model, geometry)
+    first, hidden, last = configs
+    words = geometry.model_words(configs)
+    load_model = [header(Opcode.LOAD_MODEL, len(words))] + words
+    weights = [int(w) for w in pack_model_weights(model.layers, geometry)]
+    thresholds = [int(w) for w in pack_model_thresholds(model.layers, geometry)]
+    inputs = [int(w) for w in pack_inputs(GoldenNetwork(model).input(pixels[:6]), first, geometry)]
+
+    def model_command(layers, count=None):
+        payload = [len(layers) if count is None else count] + [w for c in layers for w in c.encode()]
+        return [header(Opcode.LOAD_MODEL, len(payload))] + payload
+
+    wide = LayerConfig(first.in_features, 70, "binary", 1, 0, "uint", 8, 2)
+    refused = {
+        "zero length": [header(Opcode.LOAD_MODEL, 0)],
+        "length not 1 + 3 L": model_command(configs, count=2),
+        "no layers": model_command([]),
+        "more than max_layers": model_command([first, hidden, hidden, last]),
+        "unsupported layer": model_command([first, hidden, LayerConfig(24, 10, "nhot", 4, 2, "uint", 4, 0)]),
+        "layer too large": model_command([wide, LayerConfig(70, 10, "int", 8, 0, "binary", 1, 0)]),
+        "features do not chain": model_command([first, LayerConfig(24, 24, "binary", 1, 0, "binary", 1, 2), last]),
+        "levels do not chain": model_command([first, LayerConfig(32, 24, "binary", 1, 0, "uint", 2, 2), last]),
+        "hidden layer emits accumulators": model_command([LayerConfig(64, 32, "binary", 1, 0, "uint", 8, 0), hidden]),
+        "last layer emits codes": model_command([first, hidden]),
+    }
+    reference = ModelTile(geometry)
+    commands = [[header(Opcode.RUN, len(inputs))] + inputs]  # forgotten by the reset: NOT_CONFIGURED
+    for words_ in refused.values():
+        commands += [load_model, words_, [header(Opcode.RUN, len(inputs))] + inputs]  # refused: unconfigured
+    commands += [
+        load_model,
+        [header(Opcode.RUN, len(inputs))] + inputs,  # NOT_LOADED
+        [header(Opcode.LOAD_WEIGHTS, len(weights) - 1)] + weights[:-1],  # BAD_LENGTH
+        [header(Opcode.LOAD_WEIGHTS, len(weights))] + weights,
+        [header(Opcode.LOAD_THRESHOLDS, len(thresholds))] + thresholds,
+        [header(Opcode.RUN, len(inputs) - 1)] + inputs[:-1],  # BAD_LENGTH
+        [header(Opcode.RUN, len(inputs))] + inputs,  # DATA
+        [header(Opcode.IDENTIFY, 0)],
+    ]
+    steps = [
+        {"send": load_model[: len(load_model) // 2]},
+        {"reset": 3},
+    ]
+    for words_ in commands:
+        steps += [{"send": words_}, {"expect": _responses(reference, words_)}]
+    expects = [s["expect"] for s in steps if "expect" in s]
+    codes = [e[1] & 0xFF for e in expects if e[0] == header(Response.ERROR, 1)]
+    # Every refusal of the list and the model's own checks are among the answers, NOT_CONFIGURED after each.
+    assert {int(c) for c in ErrorCode} - {ErrorCode.UNKNOWN_OPCODE} <= set(codes)
+    assert expects[-2][0] == header(Response.DATA, 6 * geometry.output_words(last))
+    script = build_root() / "scripts" / f"resident-protocol-{seed}.json"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(json.dumps({"seed": seed, "idle": True, "backpressure": True, "steps": steps}))
+    run_bench(
+        Tile(geometry),
+        toplevel="tile",
+        test_module="lowbit.sim.benches.tile_script",
+        env={"LOWBIT_SCRIPT": script, "LOWBIT_SEED": seed},
+        name=f"resident-protocol-{seed}",
+    )
