@@ -10,7 +10,10 @@ address for reading and writing (loads and runs never overlap), which yosys maps
 the tile never reads a weight it has not loaded. It runs the repository's binary digits model
 (64 -> 256 -> 256 -> 10, 8-bit pixels, an int8 last layer) and FINN's LFC topology
 (784 -> 1024 -> 1024 -> 1024 -> 10, binary). FATNN (2 thresholds) and TWN (15) hidden layers need more
-thresholds than it keeps: each PE's threshold memory is (2 + thresholds) words wide.
+thresholds than it keeps: each PE's threshold memory is 2 + thresholds fields of 16 bits wide. No
+resident mode (``max_layers`` 0): the layer table, runner, activation writer and third input bank take
+about 1300 logic cells, and this geometry with ``max_layers`` 4 needs 5714 of the UP5K's 5280; models run
+a layer at a time.
 
 Clock: the PLL makes :data:`CLOCK_HZ` = 18 MHz from the 12 MHz oscillator (both tiles meet about
 20 MHz), six cycles per bit of the UART's 3 Mbaud exactly (the FT2232H makes 3 Mbaud exactly too).

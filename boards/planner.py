@@ -4,17 +4,19 @@ MAC-array cycles and in words on the serial link, and which bounds the rate (``l
 The figures follow the tile's contract: a layer's cycles per vector are
 :meth:`lowbit.sw.protocol.TileGeometry.cycles_per_vector` (what the Verilator tests assert the tile's
 MAC array works), its words those of RUN (:meth:`~lowbit.sw.protocol.TileGeometry.input_words` up,
-:meth:`~lowbit.sw.protocol.TileGeometry.output_words` down), since the tile runs one layer at a time and
-every layer's inputs and outputs cross the link. The link's bytes add each DATA frame's header and CRC
-and the other side's ACK frame, at 10 bits per byte (8N1); loads (CONFIGURE, LOAD_WEIGHTS,
-LOAD_THRESHOLDS) happen once per batch and are left out. The LUTs a geometry takes are not predicted
-here: a board's tiles are the ones it declares (``GEOMETRIES``), built and measured by
-``bench/boards.py``.
+:meth:`~lowbit.sw.protocol.TileGeometry.output_words` down): on a tile that holds the whole model
+(resident mode, :func:`lowbit.sw.host.resident_mode` in mode ``auto``, as the driver picks it) only the
+first layer's inputs and the last layer's outputs cross the link, else every layer's. The link's
+bytes add each DATA frame's header and CRC and the other side's ACK frame, at 10 bits per byte (8N1);
+loads (CONFIGURE or LOAD_MODEL, LOAD_WEIGHTS, LOAD_THRESHOLDS) happen once per batch and are left
+out. The LUTs a geometry takes are not predicted here: a board's tiles are the ones it declares
+(``GEOMETRIES``), built and measured by ``bench/boards.py``.
 """
 
 from dataclasses import dataclass
 
 from lowbit.sw.host.plan import tile_layers
+from lowbit.sw.host.runner import resident_mode
 from lowbit.sw.protocol import ProtocolError
 from lowbit.sw.protocol.frames import BITS_PER_CHARACTER, CRC_BYTES, HEADER_BYTES, MAX_FRAME_WORDS
 
@@ -47,7 +49,8 @@ def _link_bytes(words):
 @dataclass(frozen=True)
 class TilePlan:
     """A tile of the board (``tile``, ``geometry``, ``clock_hz``) with ``baud`` on the link, and the
-    model's ``layers`` on it; ``error`` says why the tile does not run the model (``layers`` empty)."""
+    model's ``layers`` on it, ``resident`` when the tile holds them all; ``error`` says why the tile does not
+    run the model (``layers`` empty)."""
 
     tile: str
     geometry: object
@@ -55,6 +58,19 @@ class TilePlan:
     baud: int
     layers: tuple = ()
     error: str = None
+    resident: bool = False
+
+    @property
+    def up_words(self):
+        """Words per image sent to the tile in RUN commands."""
+        sent = self.layers[:1] if self.resident else self.layers
+        return sum(layer.input_words for layer in sent)
+
+    @property
+    def down_words(self):
+        """Words per image received in RUN's DATA."""
+        received = self.layers[-1:] if self.resident else self.layers
+        return sum(layer.output_words for layer in received)
 
     @property
     def cycles_per_image(self):
@@ -68,8 +84,8 @@ class TilePlan:
     @property
     def link_images_per_s(self):
         """Images per second the serial link carries (the busier direction's bytes at 10 bits each)."""
-        up, acks_down = _link_bytes(sum(layer.input_words for layer in self.layers))
-        down, acks_up = _link_bytes(sum(layer.output_words for layer in self.layers))
+        up, acks_down = _link_bytes(self.up_words)
+        down, acks_up = _link_bytes(self.down_words)
         return self.baud / BITS_PER_CHARACTER / max(up + acks_up, down + acks_down)
 
     @property
@@ -87,6 +103,8 @@ class TilePlan:
             f"{self.tile} tile ({self.geometry.label()}, {self.geometry.pe * self.geometry.simd} lanes) at "
             f"{self.clock_hz / 1e6:g} MHz: {self.cycles_per_image} cycles per image, {compute:,.0f} images/s "
             f"(MAC array); {link:,.0f} images/s over the {self.baud}-baud link",
+            f"  {'resident (LOAD_MODEL): the model loaded once' if self.resident else 'a layer at a time'}; "
+            f"{self.up_words} words up, {self.down_words} down per image",
             f"  bound by the {'link' if link < compute else 'MAC array'}; layer {bound.index} "
             f"({bound.in_features} -> {bound.out_features}) takes {share:.0%} of the cycles",
         ]
@@ -128,5 +146,6 @@ def plan_board(model, board):
         except ProtocolError as error:
             plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, error=str(error)))
             continue
-        plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, layers))
+        resident = resident_mode(tile_layers(model, geometry), geometry)
+        plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, layers, resident=resident))
     return plans

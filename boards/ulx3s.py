@@ -2,13 +2,16 @@
 the FTDI UART (the USB port marked US1).
 
 Geometry (:data:`GEOMETRY`): POPCOUNT array, PE = 8 output channels x SIMD = 32 inputs per cycle, up to
-1024 input and 256 output features per layer (larger layers run in parts of output channels,
+1024 input and 1024 output features per layer (larger layers run in parts of output channels,
 :func:`lowbit.sw.host.output_parts`), 1024 weight rows of 512 bits, a 24-bit accumulator, up to 15
-thresholds per channel (4-bit outputs) and uint inputs of up to 8 bits. It runs every popcount-family
-digits model of the repository (binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see ``lowbit train``): a
-256 x 256 layer needs 32 output folds x 8 input folds = 256 weight rows, the int8 last layer of the
-binary model 2 x 8 planes x 8 = 128; and FINN's LFC topology (784 -> 1024 -> 1024 -> 1024 -> 10, binary),
-each 1024-output layer in four parts of 256 outputs.
+thresholds per channel (4-bit outputs), uint inputs of up to 8 bits and resident models of up to 4
+layers (LOAD_MODEL: the weights of all layers in the 1024 rows, the threshold records of all their
+output folds in the 128 of each PE). It runs every popcount-family digits model of the repository
+(binary, FATNN, TWN: 64 -> 256 -> 256 -> 10, see ``lowbit train``) resident: its layers need 64 + 256 +
+128 = 448 weight rows (a 256 x 256 layer 32 output folds x 8 input folds, the int8 last layer of the
+binary model 2 x 8 planes x 8) and 66 output folds; and FINN's LFC topology (784 -> 1024 -> 1024 -> 1024
+-> 10, binary) a layer at a time (its 3 Mbit of weights exceed the weight memory), each 1024-output
+layer in parts.
 
 Clock: the PLL makes the tile's clock, 30 MHz, from the 25 MHz oscillator (:data:`CLOCKS_HZ`). The
 tiles' Fmax is about 45-50 MHz at a 30 MHz target, but an ECP5 PLL can make from 25 MHz, with its phase
@@ -45,11 +48,12 @@ GEOMETRY = TileGeometry(
     pe=8,
     simd=32,
     max_in_features=1024,
-    max_out_features=256,
+    max_out_features=1024,
     max_weight_rows=1024,
     acc_width=24,
     max_thresholds=15,
     max_input_bits=8,
+    max_layers=4,
 )
 #: The BINARY family's tile for binary models (binary weights, uint or binary input, an int last layer):
 #: PE 8 x SIMD 64, twice the lanes of GEOMETRY in the same weight memory (rows of 512 bits).
@@ -59,11 +63,12 @@ BINARY_GEOMETRY = TileGeometry(
     pe=8,
     simd=64,
     max_in_features=1024,
-    max_out_features=256,
+    max_out_features=1024,
     max_weight_rows=1024,
     acc_width=24,
     max_thresholds=15,
     max_input_bits=8,
+    max_layers=4,
 )
 #: The board's tiles by name.
 GEOMETRIES = {"popcount": GEOMETRY, "binary": BINARY_GEOMETRY}

@@ -19,7 +19,16 @@ from lowbit.sw.protocol import (
     output_code_bits,
 )
 
-__all__ = ["CHECK_LATENCY", "ACT_BINARY", "ACT_TERNARY", "ACT_UINT", "LayerLayout", "CheckSignature", "Configuration"]
+__all__ = [
+    "field_bits",
+    "CHECK_LATENCY",
+    "ACT_BINARY",
+    "ACT_TERNARY",
+    "ACT_UINT",
+    "LayerLayout",
+    "CheckSignature",
+    "Configuration",
+]
 
 #: Cycles between a CONFIGURE's last word and its check: the configuration arithmetic (folds, word
 #: counts, weight rows and the error code) is a pipeline of four register stages.
@@ -43,27 +52,34 @@ class LayerLayout(data.StructLayout):
     """
 
     def __init__(self, geometry):
+        g = geometry
+        # Each field as wide as its largest value in a layer the tile accepts (CONFIGURE refuses larger).
         super().__init__(
             {
-                "ifolds": 17,
-                "ofolds": 17,
+                "ifolds": field_bits(g.max_in_folds),
+                "ofolds": field_bits(g.max_out_folds),
                 "planes": 4,
                 "weight_plane_mode": 1,
                 "last_layer": 1,
                 "act_mode": 2,
-                "thresholds": 9,
+                "thresholds": field_bits(g.max_thresholds),
                 "out_k": 4,
-                "weight_words": 48,
-                "threshold_words": 48,
-                "in_row_words": 8,
-                "record_words": 9,
-                "input_words": 40,
-                "fold_bits": range(geometry.pe * WORD_BITS + 1),
-                "output_words": 40,
-                "weight_rows": 28,
-                "out_features": 16,
+                "weight_words": field_bits(g.max_weight_rows * g.weight_row_words),
+                "threshold_words": field_bits(g.max_out_folds * g.pe * (2 + g.max_thresholds)),
+                "in_row_words": field_bits(g.max_input_row_words),
+                "record_words": field_bits(2 + g.max_thresholds),
+                "input_words": field_bits(g.max_in_folds * g.max_input_row_words),
+                "fold_bits": range(g.pe * WORD_BITS + 1),
+                "output_words": field_bits(g.max_out_folds * g.pe),
+                "weight_rows": field_bits(g.max_weight_rows),
+                "out_features": field_bits(g.max_out_features),
             }
         )
+
+
+def field_bits(largest):
+    """Bits of an unsigned field whose values are at most ``largest``."""
+    return max(1, int(largest).bit_length())
 
 
 class CheckSignature(wiring.Signature):

@@ -10,8 +10,8 @@ from amaranth.utils import exact_log2
 
 from lowbit.sw.protocol import MAX_LENGTH, WORD_BITS, ErrorCode, Opcode, Response, chain_error, header
 
-from .config import CHECK_LATENCY, CheckSignature, LayerLayout
-from .memories import write_port_signature
+from .config import CHECK_LATENCY, CheckSignature, LayerLayout, field_bits
+from .memories import record_field_bits, write_port_signature
 from .sequencer import BanksSignature, WalkSignature
 from .writeback import row_mode
 
@@ -110,10 +110,13 @@ class Decoder(wiring.Component):
             tab_wr, tab_rd = table.write_port(), table.read_port()
             n_layers, layer_idx = Signal(8), Signal(8)
             table_addr = Signal(range(3 * g.max_layers + 5))
-            total_rows, total_folds = Signal(30), Signal(18)
-            total_wwords, total_twords = Signal(48), Signal(48)
-            model_in_words, model_in_row_words, model_ifolds = Signal(40), Signal(8), Signal(17)
-            model_out_words = Signal(40)
+            # The sums over the model's layers (each within the tile's memories, or CONFIGURE refuses it).
+            total_rows = Signal(field_bits(g.max_layers * g.max_weight_rows))
+            total_folds = Signal(field_bits(g.max_layers * g.max_out_folds))
+            total_wwords = Signal(field_bits(g.max_layers * g.max_weight_rows * g.weight_row_words))
+            total_twords = Signal.like(layer.threshold_words)
+            model_in_words, model_out_words = Signal.like(layer.input_words), Signal.like(layer.output_words)
+            model_in_row_words, model_ifolds = Signal.like(layer.in_row_words), Signal.like(layer.ifolds)
             prev = SimpleNamespace(out_features=Signal(16), output_levels=Signal(9))
             m.d.comb += self.model.eq(model_mode)
 
@@ -285,11 +288,11 @@ class Decoder(wiring.Component):
 
             with m.State("THRESHOLDS"):
                 m.d.comb += self.i.ready.eq(1)
-                pe_log2 = exact_log2(g.pe)
+                pe_log2, field = exact_log2(g.pe), record_field_bits(g)
                 for c in range(g.pe):
                     m.d.comb += [
                         t_wr[c].addr.eq(channel >> pe_log2),
-                        t_wr[c].data.eq(Cat(self.i.payload for _ in range(2 + g.max_thresholds))),
+                        t_wr[c].data.eq(Cat(self.i.payload[:field] for _ in range(2 + g.max_thresholds))),
                         t_wr[c].en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0)),
                     ]
                 record_last = pick(g.max_thresholds + 1, layer.record_words - 1) if resident else layer.record_words - 1
@@ -458,8 +461,8 @@ class Decoder(wiring.Component):
         g, walk, layer = self.geometry, self.walk, self.layer
         index, addr, step = Signal(8), Signal(range(3 * g.max_layers + 5)), Signal(3)
         wait = Signal(range(CHECK_LATENCY + 1))
-        w_base, f_base, folds = Signal.like(walk.w_base), Signal(16), Signal(17)
-        next_word = Signal(WORD_BITS)  # word 1 of the next layer's CONFIGURE: its input kind and bits
+        w_base, f_base, folds = Signal.like(walk.w_base), Signal(16), Signal.like(layer.ofolds)
+        next_input = Signal(8)  # the next layer's input kind and bits (bits 19..12 of its CONFIGURE word 1)
         odd = index[0]  # even layers read the host's bank and write the activation bank, odd ones the reverse
         m.d.comb += [
             walk.model.eq(model_mode),
@@ -467,8 +470,8 @@ class Decoder(wiring.Component):
             walk.w_base.eq(w_base),
             walk.f_base.eq(f_base),
             self.wb_dst.eq(Mux(odd, walk.host_bank, 2)),
-            self.wb_mode.eq(row_mode(next_word[12:16])),
-            self.wb_bits.eq(next_word[16:20]),
+            self.wb_mode.eq(row_mode(next_input[:4])),
+            self.wb_bits.eq(next_input[4:]),
         ]
         with m.FSM(name="runner"):
             with m.State("IDLE"):  # a vector in the host's bank: layer 0
@@ -482,7 +485,7 @@ class Decoder(wiring.Component):
                     with m.If(step == k + 1):
                         m.d.sync += self.check.words[k].eq(tab_rd.data)
                 with m.If(step == 4):
-                    m.d.sync += [next_word.eq(tab_rd.data), wait.eq(0)]
+                    m.d.sync += [next_input.eq(tab_rd.data[12:20]), wait.eq(0)]
                     m.next = "CHECK"
             with m.State("CHECK"):  # the configuration's pipeline, then the layer is the tile's
                 m.d.sync += wait.eq(wait + 1)

@@ -13,7 +13,7 @@ from lowbit.hw.units.unit import PEArray
 from lowbit.sw.protocol import WORD_BITS, Family, output_code_bits
 
 from .config import ACT_BINARY, ACT_TERNARY, ACT_UINT, LayerLayout
-from .memories import read_port_signature
+from .memories import read_port_signature, record_field_bits
 from .sequencer import BeatLayout
 
 __all__ = ["FoldLayout", "Engine"]
@@ -183,14 +183,15 @@ class Engine(wiring.Component):
         count = 2**self.out_bits_max - 1
         m.submodules.threshold = thr = PEArray(lambda: MultiThreshold(acc_width + 1, self.out_bits_max), g.pe)
         never_up, never_down = (1 << acc_width) - 1, -(1 << acc_width)
+        field = record_field_bits(g)  # the record's fields: bias, direction, thresholds
         for c in range(g.pe):
             record = self.t_rd[c].data
             ch = thr.i.payload.channels[c]
-            descending = record[WORD_BITS]
+            descending = record[field]
             m.d.comb += [ch.acc.eq(total[c]), ch.descending.eq(descending)]
             for t in range(count):
                 if t < g.max_thresholds:
-                    value = record[(2 + t) * WORD_BITS : (2 + t) * WORD_BITS + acc_width].as_signed()
+                    value = record[(2 + t) * field : (3 + t) * field].as_signed()
                     value = Mux(t < layer.thresholds, value, Mux(descending, never_down, never_up))
                 else:
                     value = Mux(descending, never_down, never_up)

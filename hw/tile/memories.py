@@ -7,7 +7,21 @@ from amaranth.utils import ceil_log2
 
 from lowbit.sw.protocol import WORD_BITS
 
-__all__ = ["input_banks", "shape_depth", "make_memory", "read_port_signature", "write_port_signature"]
+__all__ = [
+    "granularity",
+    "record_field_bits",
+    "input_banks",
+    "shape_depth",
+    "make_memory",
+    "read_port_signature",
+    "write_port_signature",
+]
+
+
+def record_field_bits(geometry):
+    """Bits of each field of a threshold record: ``acc_width`` (the bias and the thresholds are kept to
+    the accumulator's width; the direction is one bit)."""
+    return geometry.acc_width
 
 
 def input_banks(geometry):
@@ -22,7 +36,8 @@ def shape_depth(geometry, kind):
     - ``"inputs"``: an input row per address, two banks of ``max_in_folds`` rows (the host's vectors), and
       a third on a tile with resident models (``max_layers``: the activations between layers);
     - ``"thresholds"``: one channel's record per output fold (bias, direction, ``max_thresholds``
-      thresholds: a word each), ``max_out_folds`` records; a tile has ``pe`` of these.
+      thresholds: :func:`record_field_bits` each, the low bits of LOAD_THRESHOLDS' words: all the tile
+      computes with), ``max_out_folds`` records; a tile has ``pe`` of these.
     """
     g = geometry
     if kind == "weights":
@@ -30,7 +45,7 @@ def shape_depth(geometry, kind):
     if kind == "inputs":
         return unsigned(g.max_input_row_words * WORD_BITS), input_banks(g) * g.max_in_folds
     if kind == "thresholds":
-        return unsigned((2 + g.max_thresholds) * WORD_BITS), g.max_out_folds
+        return unsigned((2 + g.max_thresholds) * record_field_bits(g)), g.max_out_folds
     raise ValueError(f"kind must be 'weights', 'inputs' or 'thresholds', not {kind!r}")
 
 
@@ -46,7 +61,13 @@ def read_port_signature(geometry, kind):
     return ReadPort.Signature(addr_width=ceil_log2(depth), shape=shape)
 
 
+def granularity(geometry, kind):
+    """Bits per write enable of the memory ``kind``: a word, or a threshold record's field."""
+    return record_field_bits(geometry) if kind == "thresholds" else WORD_BITS
+
+
 def write_port_signature(geometry, kind):
-    """The signature of a write port of the memory ``kind``, with a write enable per word."""
+    """The signature of a write port of the memory ``kind``, with a write enable per word (per field of
+    a threshold record)."""
     shape, depth = shape_depth(geometry, kind)
-    return WritePort.Signature(addr_width=ceil_log2(depth), shape=shape, granularity=WORD_BITS)
+    return WritePort.Signature(addr_width=ceil_log2(depth), shape=shape, granularity=granularity(geometry, kind))

@@ -43,7 +43,7 @@ from lowbit.sw.protocol import WORD_BITS, Family, TileGeometry, output_code_bits
 from .config import CHECK_LATENCY, Configuration
 from .decoder import Decoder
 from .engine import Engine
-from .memories import make_memory
+from .memories import granularity, make_memory
 from .packer import Packer
 from .sequencer import Sequencer
 from .writeback import Writeback
@@ -116,7 +116,7 @@ class Tile(wiring.Component):
         m.d.comb += [i_rd.addr.eq(sequencer.i_addr), i_rd.en.eq(sequencer.read)]
         for c in range(g.pe):  # a channel's records (bias, direction, thresholds) per output fold
             m.submodules[f"thresholds{c}"] = tmem = make_memory(g, "thresholds")
-            wiring.connect(m, decoder.t_wr[c], tmem.write_port(granularity=WORD_BITS))
+            wiring.connect(m, decoder.t_wr[c], tmem.write_port(granularity=granularity(g, "thresholds")))
             wiring.connect(m, engine.t_rd[c], tmem.read_port())
 
         # --- the blocks ----------------------------------------------------------------------------

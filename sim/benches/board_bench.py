@@ -128,7 +128,7 @@ async def model_over_the_link(dut):
     identified = await interface.identify()
     assert identified == geometry, f"seed {seed}: IDENTIFY gave {identified}, the board was built as {geometry}"
     after_identify = _board_state(dut)
-    outputs = await run_model(interface, model, pixels, max_batch=spec["max_batch"])
+    outputs = await run_model(interface, model, pixels, max_batch=spec["max_batch"], mode=spec.get("mode", "auto"))
     await Timer(2000 * port.bit_ns, unit="ns")  # nothing more may arrive
     assert not port.inbox, f"seed {seed}: unexpected bytes after the last response: {port.inbox.hex(' ')}"
     beat.cancel()

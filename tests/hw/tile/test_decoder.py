@@ -132,8 +132,9 @@ def configure(layer=LAYER):
     return [header(Opcode.CONFIGURE, 3)] + layer.encode()
 
 
-def replicated(word, count):
-    return sum(word << (WORD_BITS * k) for k in range(count))
+def replicated(word, count, bits=WORD_BITS):
+    """``word`` (its low ``bits``) in each of ``count`` fields of ``bits``, as a write port's data."""
+    return sum((word & ((1 << bits) - 1)) << (bits * k) for k in range(count))
 
 
 @pytest.mark.parametrize("flow", FLOWS)
@@ -185,7 +186,7 @@ def test_load_weights_and_thresholds(flow):
     record = LAYER.thresholds + 2
     record_max = 2 + g.max_thresholds
     assert writes["t"] == [
-        ((k // record) % g.pe, (k // record) // g.pe, 1 << (k % record), replicated(word, record_max))
+        ((k // record) % g.pe, (k // record) // g.pe, 1 << (k % record), replicated(word, record_max, g.acc_width))
         for k, word in enumerate(thresholds)
     ]
 

@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 
 from lowbit.hw.tile.config import ACT_BINARY, ACT_TERNARY, ACT_UINT
 from lowbit.hw.tile.engine import Engine
-from lowbit.hw.tile.memories import shape_depth
+from lowbit.hw.tile.memories import record_field_bits, shape_depth
 from lowbit.sw.protocol import WORD_BITS, Family, TileGeometry
 
 GEOMETRY = TileGeometry(
@@ -42,7 +42,9 @@ class Bench(Elaboratable):
         m.submodules.engine = engine = self.engine
         shape, depth = shape_depth(self.geometry, "thresholds")
         for c, channel in enumerate(self.records):
-            init = [sum((word & MASK) << (WORD_BITS * w) for w, word in enumerate(record)) for record in channel]
+            # Each field of a record is kept to acc_width bits (memories.record_field_bits).
+            bits = record_field_bits(self.geometry)
+            init = [sum((word & (2**bits - 1)) << (bits * w) for w, word in enumerate(record)) for record in channel]
             m.submodules[f"thresholds{c}"] = mem = Memory(shape=shape, depth=depth, init=init)
             wiring.connect(m, engine.t_rd[c], mem.read_port())
         return m

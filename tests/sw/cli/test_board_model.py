@@ -82,8 +82,17 @@ def test_plan_matches_the_reference_tile(tiny_models, name, board):
     asyncio.run(run_codes(interface, model, codes))
     runs = [e for e in interface.log if e["opcode"] == "RUN"]
     assert tile.busy_cycles == 6 * plan.cycles_per_image
-    assert sum(e["payload"] for e in runs) == 6 * sum(layer.input_words for layer in plan.layers)
-    assert sum(e["response"] for e in runs) == 6 * sum(layer.output_words for layer in plan.layers)
+    assert sum(e["payload"] for e in runs) == 6 * plan.up_words
+    assert sum(e["response"] for e in runs) == 6 * plan.down_words
+    assert plan.resident == (board == "ulx3s")  # the ULX3S's tiles hold the tiny models
+    if plan.resident:
+        assert {e["opcode"] for e in interface.log} - {"IDENTIFY"} == {
+            "LOAD_MODEL",
+            "LOAD_WEIGHTS",
+            "LOAD_THRESHOLDS",
+            "RUN",
+        }
+        assert plan.up_words == plan.layers[0].input_words and plan.down_words == plan.layers[-1].output_words
     assert plan.images_per_s == plan.clock_hz / plan.cycles_per_image and plan.link_images_per_s > 0
 
 
