@@ -126,15 +126,14 @@ def build(board, *, model=None, out_dir=None, seed=None):
     the board's default tile or, given ``model`` (a model or model file), the board's tile that runs it
     (:func:`lowbit.boards.build.board_tile`);
     returns a :class:`lowbit.boards.build.BuildReport` (``.ok``, ``.text()``, ``.geometry``, ``.clock_hz``)."""
-    from lowbit.boards.build import board_module, board_tile
+    from lowbit.boards.build import board_tile
     from lowbit.boards.build import build as build_board
     from lowbit.sw.paths import build_dir
 
-    tile, geometry, clock_hz = "popcount", None, None
+    geometry, clock_hz = None, None
     if model is not None:
         from lowbit.sw.api.models import _model
 
-        tile, geometry, clock_hz = board_tile(board, _model(model))
-    seed = board_module(board).SEEDS[tile] if seed is None else seed
+        _, geometry, clock_hz = board_tile(board, _model(model))
     out_dir = build_dir("board") / board if out_dir is None else out_dir
     return build_board(board, out_dir=out_dir, seed=seed, geometry=geometry, clock_hz=clock_hz)
