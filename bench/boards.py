@@ -185,7 +185,7 @@ def figures(report, clock_hz, cycles_per_image, link):
 def run_board(board, no_build, digits, tile="popcount", seed=None):
     from lowbit.boards.build import board_module
     from lowbit.sw.golden import GoldenNetwork
-    from lowbit.sw.host import tile_layers
+    from lowbit.sw.host import resident_mode, tile_layers
 
     module = board_module(board)
     geometry = module.GEOMETRIES[tile]
@@ -227,6 +227,7 @@ def run_board(board, no_build, digits, tile="popcount", seed=None):
         "busy_cycles": result["busy_cycles"],
         "mac_beats": result["mac_beats"],
         "sim_seconds": result["seconds"],
+        "mode": result["mode"],
         "layers": [len(p) for p in _parts(model, geometry)],
     }
 
@@ -256,6 +257,7 @@ def run_board(board, no_build, digits, tile="popcount", seed=None):
         "load_words": loads,
         "run_words_per_image": per_image_words,
         "batch": LFC_BATCH,
+        "mode": "resident" if resident_mode(configs, geometry) else "streaming",
         "layers": [len(p) for p in _parts(lfc, geometry)],
     }
     for key in ("digits", "lfc"):
@@ -277,6 +279,10 @@ def _parts(model, geometry):
 
 
 # --- output -------------------------------------------------------------------------------------------
+
+
+#: How the mode reads in the table.
+MODE_TEXT = {"resident": "resident (LOAD_MODEL once, inputs and results on the link)", "streaming": "a layer at a time"}
 
 
 def markdown(entries, tile="popcount"):
@@ -303,6 +309,11 @@ def markdown(entries, tile="popcount"):
             f"{g(e)['family']}, PE {g(e)['pe']} x SIMD {g(e)['simd']} = {g(e)['pe'] * g(e)['simd']} lanes, "
             f"layers up to {g(e)['max_in_features']} in, {g(e)['max_out_features']} out per part, "
             f"{g(e)['max_weight_rows']} weight rows"
+            + (
+                f", resident models of up to {g(e)['max_layers']} layers"
+                if g(e)["max_layers"]
+                else ", no resident mode"
+            )
         ),
     )
     row("LUT4 positions (nextpnr)", lambda e: str(e["build"]["lut4_positions"]))
@@ -314,7 +325,8 @@ def markdown(entries, tile="popcount"):
     row("UART", lambda e: f"{e['baud']} baud 8N1")
     row("nextpnr placer seed", lambda e: str(e["seed"]))
     for key, title in (("digits", "digits binary 64-256-256-10"), ("lfc", "LFC 784-1024-1024-1024-10 (W1A1)")):
-        row(f"**{title}**: cycles per image", lambda e, key=key: f"{e[key]['cycles_per_image']:.0f}")
+        row(f"**{title}**: mode", lambda e, key=key: MODE_TEXT[e[key]["mode"]])
+        row("  cycles per image", lambda e, key=key: f"{e[key]['cycles_per_image']:.0f}")
         row("  images/s at Fmax (compute-bound)", lambda e, key=key: f"{e[key]['images_per_s_at_fmax']:.0f}")
         row("  images/s at the tile's clock (PLL)", lambda e, key=key: f"{e[key]['images_per_s_at_clock']:.0f}")
         row("  images/s over the UART (link-bound)", lambda e, key=key: f"{e[key]['images_per_s_link']:.2f}")
