@@ -58,10 +58,9 @@ def models(tmp_path_factory):
 @pytest.mark.parametrize(
     "scheme, pe, simd, idle, backpressure",
     [
-        ("binary", 4, 16, True, True),  # PE < SIMD: four folds fill a row
-        ("binary", 16, 8, False, True),  # PE > SIMD: a fold fills two rows
+        ("binary", 16, 8, True, True),  # PE > SIMD: a fold fills two rows
         ("fatnn", 16, 4, True, False),  # ternary planes, 40 outputs: a part-filled last fold
-        ("nhot2", 4, 8, False, False),  # uint codes
+        ("nhot2", 4, 8, False, True),  # uint codes; PE < SIMD: two folds fill a row
     ],
 )
 def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=20261206):
@@ -104,7 +103,7 @@ def test_load_model_errors_and_reset(models, seed=61):
     the middle of LOAD_MODEL leaves a tile that then loads and runs the whole model exactly."""
     trained, pixels = models
     _, model = trained["binary"]
-    geometry = default_geometry(model, 4, 16, resident=True)  # the Verilog of the first model test
+    geometry = default_geometry(model, 16, 8, resident=True)  # the Verilog of the first model test
     configs = tile_layers(model, geometry)
     first, hidden, last = configs
     words = geometry.model_words(configs)
@@ -117,14 +116,15 @@ def test_load_model_errors_and_reset(models, seed=61):
         payload = [len(layers) if count is None else count] + [w for c in layers for w in c.encode()]
         return [header(Opcode.LOAD_MODEL, len(payload))] + payload
 
-    wide = LayerConfig(first.in_features, 70, "binary", 1, 0, "uint", 8, 2)
+    too_many = geometry.max_out_features + 1
+    wide = LayerConfig(first.in_features, too_many, "binary", 1, 0, "uint", 8, 2)
     refused = {
         "zero length": [header(Opcode.LOAD_MODEL, 0)],
         "length not 1 + 3 L": model_command(configs, count=2),
         "no layers": model_command([]),
         "more than max_layers": model_command([first, hidden, hidden, last]),
         "unsupported layer": model_command([first, hidden, LayerConfig(24, 10, "nhot", 4, 2, "uint", 4, 0)]),
-        "layer too large": model_command([wide, LayerConfig(70, 10, "int", 8, 0, "binary", 1, 0)]),
+        "layer too large": model_command([wide, LayerConfig(too_many, 10, "int", 8, 0, "binary", 1, 0)]),
         "features do not chain": model_command([first, LayerConfig(24, 24, "binary", 1, 0, "binary", 1, 2), last]),
         "levels do not chain": model_command([first, LayerConfig(32, 24, "binary", 1, 0, "uint", 2, 2), last]),
         "hidden layer emits accumulators": model_command([LayerConfig(64, 32, "binary", 1, 0, "uint", 8, 0), hidden]),
