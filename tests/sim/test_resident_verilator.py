@@ -24,6 +24,8 @@ from lowbit.sw.host import (
 from lowbit.sw.paths import build_root
 from lowbit.sw.protocol import ErrorCode, LayerConfig, Opcode, Response, header
 
+from .trained import train_models
+
 pytestmark = pytest.mark.verilator
 
 #: scheme -> (hidden widths, hidden activation override): binary hidden codes (one plane), FATNN's
@@ -34,25 +36,10 @@ IMAGES = 40
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    import torch
-
-    from lowbit.sw.model.file import load_model, save_model
     from lowbit.sw.train.data import load_digits_split
-    from lowbit.sw.train.export import export_model
-    from lowbit.sw.train.qat import TrainSettings, train_scheme
 
-    torch.set_num_threads(1)
-    split = load_digits_split()
-    folder = tmp_path_factory.mktemp("resident")
-    trained = {}
-    for scheme, (hidden, activation) in MODELS.items():
-        settings = TrainSettings(
-            hidden=hidden, activation=activation, epochs=2, pretrain_epochs=2, progress=False, seed=7
-        )
-        path = folder / f"{scheme}.lbm"
-        save_model(export_model(train_scheme(scheme, settings, split).net, scheme), path)
-        trained[scheme] = (path, load_model(path))
-    return trained, split.x_test[:IMAGES]
+    trained = train_models(tmp_path_factory.mktemp("resident"), MODELS, epochs=2, seed=7)
+    return trained, load_digits_split().x_test[:IMAGES]
 
 
 @pytest.mark.parametrize(

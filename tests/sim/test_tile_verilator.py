@@ -17,6 +17,8 @@ from lowbit.sw.host import default_geometry, pack_inputs, pack_thresholds, pack_
 from lowbit.sw.paths import build_root
 from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
 
+from .trained import train_models
+
 pytestmark = pytest.mark.verilator
 
 #: scheme -> (hidden widths, hidden activation override)
@@ -26,24 +28,10 @@ IMAGES = 48
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    import torch
-
-    from lowbit.sw.model.file import load_model, save_model
     from lowbit.sw.train.data import load_digits_split
-    from lowbit.sw.train.export import export_model
-    from lowbit.sw.train.qat import TrainSettings, train_scheme
 
-    torch.set_num_threads(1)
-    split = load_digits_split()
-    folder = tmp_path_factory.mktemp("models")
-    paths = {}
-    for scheme, (hidden, activation) in MODELS.items():
-        settings = TrainSettings(
-            hidden=hidden, activation=activation, epochs=3, pretrain_epochs=3, progress=False, seed=5
-        )
-        paths[scheme] = folder / f"{scheme}.lbm"
-        save_model(export_model(train_scheme(scheme, settings, split).net, scheme), paths[scheme])
-    return {scheme: (path, load_model(path)) for scheme, path in paths.items()}, split.x_test[:IMAGES]
+    trained = train_models(tmp_path_factory.mktemp("models"), MODELS, epochs=3, seed=5)
+    return trained, load_digits_split().x_test[:IMAGES]
 
 
 @pytest.mark.parametrize(

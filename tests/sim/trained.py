@@ -1,0 +1,26 @@
+"""Small digits models trained for the simulation tests (accuracy is not the point: the bit-exact
+comparison with the golden model is)."""
+
+
+def train_models(folder, models, *, epochs, seed):
+    """``{scheme: (path, model)}``: each ``scheme: (hidden widths, hidden activation override)`` of
+    ``models`` trained on the digits for ``epochs`` (and as many pretraining epochs) from ``seed``,
+    exported to ``folder / f"{scheme}.lbm"`` and read back."""
+    import torch
+
+    from lowbit.sw.model.file import load_model, save_model
+    from lowbit.sw.train.data import load_digits_split
+    from lowbit.sw.train.export import export_model
+    from lowbit.sw.train.qat import TrainSettings, train_scheme
+
+    torch.set_num_threads(1)
+    split = load_digits_split()
+    trained = {}
+    for scheme, (hidden, activation) in models.items():
+        settings = TrainSettings(
+            hidden=hidden, activation=activation, epochs=epochs, pretrain_epochs=epochs, progress=False, seed=seed
+        )
+        path = folder / f"{scheme}.lbm"
+        save_model(export_model(train_scheme(scheme, settings, split).net, scheme), path)
+        trained[scheme] = (path, load_model(path))
+    return trained
