@@ -13,3 +13,9 @@ def seed(request):
     value = getattr(request, "param", 20261123)
     print(f"seed = {value}")
     return value
+
+
+def pytest_collection_modifyitems(config, items):
+    """The Verilator and synthesis tests first: `make test`'s two workers take whole files in this order
+    (pytest-xdist ``--dist loadfile``), so the long files start early and the short ones fill the end."""
+    items.sort(key=lambda item: not (item.get_closest_marker("verilator") or item.get_closest_marker("synth")))

@@ -1,5 +1,5 @@
 """The Verilog tile in Verilator, driven by the host driver: small trained models end to end against the
-golden model (==), at two (PE, SIMD) shapes per scheme, with random idle input and back-pressure; and
+golden model (==), at one (PE, SIMD) shape per scheme, with random idle input and back-pressure; and
 the protocol's error responses and a reset in the middle of a command."""
 
 import asyncio
@@ -37,12 +37,11 @@ def models(tmp_path_factory):
 @pytest.mark.parametrize(
     "scheme, pe, simd, idle, backpressure",
     [
-        ("binary", 8, 32, False, False),
-        ("binary", 4, 64, True, True),
-        ("fatnn", 8, 32, True, False),
+        # One shape per scheme (the resident tests run each scheme at another; the differential tests
+        # random layers at five geometries): a Verilator build each is most of a case's time.
+        ("binary", 8, 32, True, True),
         ("fatnn", 2, 64, False, True),
-        ("nhot2", 4, 8, False, False),
-        ("nhot2", 2, 16, True, True),
+        ("nhot2", 4, 8, True, False),
     ],
 )
 def test_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=20261123):
