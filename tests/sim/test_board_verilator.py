@@ -1,8 +1,8 @@
 """The iCEBreaker's top level in Verilator (BoardCore: the tile behind the serial link, the heartbeat and
 the error LED; BoardTop adds only pin buffers), driven by the host driver over the serial link bit by
 bit: a small trained model end to end in resident mode (LOAD_MODEL once, then only the inputs and the
-results on the wire) with faults on the wire, every output equal to the golden model (==), no word lost
-or duplicated, the error LED dark after a clean IDENTIFY and lit after the faults, the heartbeat's
+results on the wire) with flipped frames both ways, every output equal to the golden model (==), no word
+lost or duplicated, the error LED dark after a clean IDENTIFY and lit after the faults, the heartbeat's
 period; IDENTIFY with the board's 24-bit heartbeat; a second session after one abandoned mid-command.
 Every bench runs the board's own 3 Mbaud UART (6 cycles per bit of its 18 MHz PLL clock) and 0.1 s ACK
 timeout. The tile is the iCEBreaker's with resident mode (``max_layers`` 2), which the UP5K cannot hold
@@ -124,14 +124,20 @@ def test_model_over_the_link(trained):
     mode = "resident"
     commands = session(model, pixels, mode)
     plan = host_frames(commands)
-    # Host frames: two weight-load frames and two RUN frames, one of each with a flipped bit, one cut.
-    host_flip = [plan.index((0, "LOAD_WEIGHTS", 0, 0)) + 1, plan.index((0, "RUN", 1, 0)) + 1]
-    host_cut = [plan.index((0, "RUN", 0, 1)) + 1, plan.index((0, "LOAD_WEIGHTS", 0, 2)) + 1]
+    # Host frames: weight-load and RUN frames with a flipped bit (NAK, resend). No cut frames: recovering
+    # one can wait out an ACK timeout (1.8 M cycles); tests/sim/test_link_verilator.py cuts frames.
+    host_flip = [
+        plan.index((0, "LOAD_WEIGHTS", 0, 0)) + 1,
+        plan.index((0, "RUN", 1, 0)) + 1,
+        plan.index((0, "RUN", 0, 1)) + 1,
+        plan.index((0, "LOAD_WEIGHTS", 0, 2)) + 1,
+    ]
+    host_cut = []
     # Board DATA frames: 1 IDENTIFY's answer, 2..4 the OKs of LOAD_MODEL and the two loads, 5.. the answers
     # of the three RUNs (at least a frame each: the bridge sends a frame when it is full or when the tile
     # has been idle; how an answer splits depends on the timing), so 5 and 7 are in them.
     assert [c[1] for c in commands] == ["IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS"] + ["RUN"] * 3
-    board_flip, board_cut = [3, 5], [7]
+    board_flip, board_cut = [3, 5, 7], []
     host_number, board_number = as_sent(host_flip + host_cut), as_sent(board_flip + board_cut)
     geometry, divisor, clock_hz = GEOMETRY, DIVISOR, CLOCK_HZ
     folder = build_root() / "board_runs" / f"model-{mode}-{SEED}"
