@@ -120,9 +120,24 @@ class Decoder(wiring.Component):
             prev = SimpleNamespace(out_features=Signal(16), output_levels=Signal(9))
             m.d.comb += self.model.eq(model_mode)
 
-        def pick(model_value, layer_value):
-            """The model's value in model mode, else the configured layer's."""
-            return Mux(model_mode, model_value, layer_value) if resident else layer_value
+        # The model's value of each count the commands check, in model mode; the configured layer's else.
+        model_counts = {}
+        if resident:
+            model_counts = {
+                "weight_words": total_wwords,
+                "threshold_words": total_twords,
+                "record_words": Const(g.record_words),
+                "input_words": model_in_words,
+                "output_words": model_out_words,
+                "in_row_words": model_in_row_words,
+                "ifolds": model_ifolds,
+            }
+
+        def count(name):
+            """``layer.<name>``, or the model's value of it in model mode."""
+            if not resident:
+                return layer[name]
+            return Mux(model_mode, model_counts[name], layer[name])
 
         def cfg_fields(words):
             """The fields of a layer's CONFIGURE words that :func:`chain_error` reads."""
@@ -217,13 +232,13 @@ class Decoder(wiring.Component):
                                 m.next = "MODEL_COUNT"
                         with m.Case(Opcode.LOAD_WEIGHTS):
                             start_load(
-                                pick(total_wwords, layer.weight_words) if resident else layer.weight_words,
+                                count("weight_words"),
                                 weights_loaded,
                                 "WEIGHTS",
                             )
                         with m.Case(Opcode.LOAD_THRESHOLDS):
                             start_load(
-                                pick(total_twords, layer.threshold_words) if resident else layer.threshold_words,
+                                count("threshold_words"),
                                 thresholds_loaded,
                                 "THRESHOLDS",
                             )
@@ -295,12 +310,12 @@ class Decoder(wiring.Component):
                         t_wr[c].data.eq(Cat(self.i.payload[:field] for _ in range(2 + g.max_thresholds))),
                         t_wr[c].en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0)),
                     ]
-                record_last = pick(g.max_thresholds + 1, layer.record_words - 1) if resident else layer.record_words - 1
+                record_last = count("record_words") - 1
                 load_word(word, record_last, channel, thresholds_loaded)
 
             with m.State("DIVIDE"):  # batch = length / input_words, restoring division over 24 steps
                 trial = Cat(div_n[23], div_r[:24])
-                input_words = pick(model_in_words, layer.input_words) if resident else layer.input_words
+                input_words = count("input_words")
                 fits = trial >= input_words
                 m.d.sync += [
                     div_n.eq(div_n << 1),
@@ -312,7 +327,7 @@ class Decoder(wiring.Component):
                     m.next = "BATCH"
 
             with m.State("BATCH"):
-                data_words = div_q * (pick(model_out_words, layer.output_words) if resident else layer.output_words)
+                data_words = div_q * count("output_words")
                 with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
                     reject(ErrorCode.BAD_LENGTH)
                 with m.Else():
@@ -334,10 +349,10 @@ class Decoder(wiring.Component):
                 ]
                 with m.If(take):
                     m.d.sync += remaining.eq(remaining - 1)
-                    in_row_words = pick(model_in_row_words, layer.in_row_words) if resident else layer.in_row_words
+                    in_row_words = count("in_row_words")
                     with m.If(chunk == in_row_words - 1):
                         m.d.sync += chunk.eq(0)
-                        with m.If(row == (pick(model_ifolds, layer.ifolds) if resident else layer.ifolds) - 1):
+                        with m.If(row == count("ifolds") - 1):
                             m.d.sync += row.eq(0)
                             m.d.comb += banks.filled.eq(1)
                         with m.Else():
