@@ -50,9 +50,14 @@ def shape_depth(geometry, kind):
 
 
 def make_memory(geometry, kind):
-    """The memory ``kind`` (:func:`shape_depth`), empty; its write ports write single words."""
+    """The memory ``kind`` (:func:`shape_depth`), empty; its write ports write single words. The inputs and
+    thresholds are marked ``ram_style = "block"``: yosys maps them to block RAM even where distributed RAM
+    would be cheaper by its cost model (an ECP5 maps a shallow memory, such as a PE's threshold records,
+    to TRELLIS_DPR16X4 cells, about six LUT4 positions each: thousands of LUTs for a wide array), so that
+    a tile's logic is its arithmetic and control and its block RAM what :mod:`lowbit.boards.resources`
+    counts. The weights are not (deep enough for block RAM anyway; on the iCE40UP5K, the SPRAMs)."""
     shape, depth = shape_depth(geometry, kind)
-    return Memory(shape=shape, depth=depth, init=[])
+    return Memory(shape=shape, depth=depth, init=[], attrs={} if kind == "weights" else {"ram_style": "block"})
 
 
 def read_port_signature(geometry, kind):
