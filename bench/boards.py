@@ -61,19 +61,36 @@ USB_LATENCY_S = 0.001
 # --- the build ----------------------------------------------------------------------------------------
 
 
-def board_report(board, no_build, tile="popcount", seed=1):
-    from lowbit.boards.build import board_module, build, read_report
+def board_tile(board, tile, model):
+    """``(geometry, clock_hz, seed)`` of ``board``'s ``tile``: one it declares (``GEOMETRIES``), or
+    ``"planned"``: the tile ``lowbit plan`` sizes for ``model`` on the board (placer seed 1);
+    ``"planned-lfc"``: the one it sizes for LFC with the most images/s of the MAC array (``--objective
+    compute``)."""
+    from lowbit.boards.build import board_module
+    from lowbit.boards.build import board_tile as planned_tile
+
+    module = board_module(board)
+    if tile == "planned":
+        _, geometry, clock_hz = planned_tile(board, model)
+        return geometry, clock_hz, 1
+    if tile == "planned-lfc":
+        from lowbit.boards.planner import search_board
+
+        plan = search_board(lfc_model(), board, objective="compute").best
+        return plan.geometry, plan.clock_hz, 1
+    return module.GEOMETRIES[tile], module.CLOCKS_HZ[tile], module.SEEDS[tile]
+
+
+def board_report(board, no_build, tile, geometry, clock_hz, seed):
+    from lowbit.boards.build import build, read_report
     from lowbit.sw.paths import build_dir
 
     out_dir = build_dir("board") / (board if tile == "popcount" else f"{board}-{tile}")
     if no_build and (out_dir / "top.tim").exists():
         report = read_report(board, out_dir)
     else:
-        print(f"building {board} ({tile} tile) ...", flush=True)
-        module = board_module(board)
-        report = build(
-            board, out_dir=out_dir, seed=seed, geometry=module.GEOMETRIES[tile], clock_hz=module.CLOCKS_HZ[tile]
-        )
+        print(f"building {board} ({tile} tile: {geometry.describe()}) ...", flush=True)
+        report = build(board, out_dir=out_dir, seed=seed, geometry=geometry, clock_hz=clock_hz)
     print(report.text(), flush=True)
     return report
 
@@ -97,7 +114,10 @@ def link_seconds(log, baud):
     # Each direction: its DATA frames, the ACKs of the other's frames, and waiting for its own ACKs.
     up = host_bytes + ACK_BYTES * board_frames + ACK_BYTES * host_frames
     down = board_bytes + ACK_BYTES * host_frames + ACK_BYTES * board_frames
+    # The input vectors' bytes (RUN payloads) against everything the host's line carries.
+    payload = sum(4 * e["payload"] for e in log if e["opcode"] == "RUN")
     return {
+        "payload_share_up": payload / up,
         "host_bytes": host_bytes,
         "board_bytes": board_bytes,
         "host_frames": host_frames,
@@ -177,7 +197,11 @@ def figures(report, clock_hz, cycles_per_image, link, steady=None):
     """The figures of a model on a built board; ``steady``: the link's figures of the RUN commands alone
     (the model already loaded)."""
     fmax = report.fmax_mhz * 1e6
-    extra = {} if steady is None else {"images_per_s_link_steady": steady["images"] / steady["seconds"]}
+    extra = (
+        {}
+        if steady is None
+        else {"images_per_s_link_steady": steady["images"] / steady["seconds"], "link_steady": steady}
+    )
     return extra | {
         "cycles_per_image": cycles_per_image,
         "images_per_s_at_fmax": fmax / cycles_per_image,
@@ -190,18 +214,20 @@ def figures(report, clock_hz, cycles_per_image, link, steady=None):
 
 def run_board(board, no_build, digits, tile="popcount", seed=None):
     from lowbit.boards.build import board_module
-    from lowbit.sw.golden import GoldenNetwork
-    from lowbit.sw.host import resident_mode, tile_layers
+    from lowbit.boards.resources import predict
 
     module = board_module(board)
-    geometry = module.GEOMETRIES[tile]
-    seed = module.SEEDS[tile] if seed is None else seed
-    report = board_report(board, no_build, tile, seed)
+    geometry, clock_hz, board_seed = board_tile(board, tile, digits[1])
+    seed = board_seed if seed is None else seed
+    report = board_report(board, no_build, tile, geometry, clock_hz, seed)
+    predicted = predict(board, geometry)
     entry = {
         "board": board,
+        "tile": tile,
         "geometry": dataclasses.asdict(geometry)
         | {"family": geometry.family.name, "lanes": geometry.pe * geometry.simd},
-        "clock_mhz": module.CLOCKS_HZ[tile] / 1e6,
+        "predicted": {"luts": predicted.luts, "blocks": predicted.blocks},
+        "clock_mhz": clock_hz / 1e6,
         "seed": seed,
         "baud": module.BAUD,
         "build": {
@@ -223,12 +249,41 @@ def run_board(board, no_build, digits, tile="popcount", seed=None):
         raise SystemExit(f"{board}: the build gave no Fmax: {report.error}")
 
     path, model, pixels = digits
+    entry["digits"] = entry["lfc"] = None
+    if _runs(model, geometry):
+        _digits(entry, module, report, clock_hz, digits, geometry)
+    lfc = lfc_model()
+    if _runs(lfc, geometry):
+        _lfc(entry, module, report, clock_hz, lfc, geometry)
+    entry["predicted"]["error"] = predicted.luts / entry["build"]["lut4_positions"] - 1
+    for key in ("digits", "lfc"):
+        if entry[key] is not None:
+            entry[key]["images_per_s_per_lut"] = entry[key]["images_per_s_at_fmax"] / entry["build"]["lut4_positions"]
+    return entry
+
+
+def _runs(model, geometry):
+    from lowbit.sw.host import tile_layers
+    from lowbit.sw.protocol import ProtocolError
+
+    try:
+        tile_layers(model, geometry)
+    except ProtocolError:
+        return False
+    return True
+
+
+def _digits(entry, module, report, clock_hz, digits, geometry):
+    from lowbit.sw.golden import GoldenNetwork
+
+    path, model, pixels = digits
+    board = entry["board"]
     print(f"{board}: the digits model in Verilator ({len(pixels)} images) ...", flush=True)
     result = digits_on_board(module, path, model, pixels, geometry)
     log, _ = session_log(model, geometry, GoldenNetwork(model).input(pixels))
     link = link_seconds(log, module.BAUD) | {"images": len(pixels)}
     steady = link_seconds([e for e in log if e["opcode"] == "RUN"], module.BAUD) | {"images": len(pixels)}
-    entry["digits"] = figures(report, module.CLOCKS_HZ[tile], result["cycles"] / len(pixels), link, steady)
+    entry["digits"] = figures(report, clock_hz, result["cycles"] / len(pixels), link, steady)
     entry["digits"] |= {
         "run_cycles": result["run_cycles"],
         "busy_cycles": result["busy_cycles"],
@@ -238,8 +293,11 @@ def run_board(board, no_build, digits, tile="popcount", seed=None):
         "layers": [len(p) for p in _parts(model, geometry)],
     }
 
-    print(f"{board}: LFC on the reference tile ...", flush=True)
-    lfc = lfc_model()
+
+def _lfc(entry, module, report, clock_hz, lfc, geometry):
+    from lowbit.sw.host import resident_mode, tile_layers
+
+    print(f"{entry['board']}: LFC on the reference tile ...", flush=True)
     configs = tile_layers(lfc, geometry)
     codes = np.random.default_rng(1).integers(0, 2, (4, LFC_SHAPE[0]))
     log, busy = session_log(lfc, geometry, codes)
@@ -259,7 +317,7 @@ def run_board(board, no_build, digits, tile="popcount", seed=None):
                 )
     link = link_seconds(scaled, module.BAUD) | {"images": LFC_BATCH}
     steady = link_seconds([e for e in scaled if e["opcode"] == "RUN"], module.BAUD) | {"images": LFC_BATCH}
-    entry["lfc"] = figures(report, module.CLOCKS_HZ[tile], mac + loads / LFC_BATCH, link, steady)
+    entry["lfc"] = figures(report, clock_hz, mac + loads / LFC_BATCH, link, steady)
     entry["lfc"] |= {
         "mac_cycles": mac,
         "load_words": loads,
@@ -268,9 +326,6 @@ def run_board(board, no_build, digits, tile="popcount", seed=None):
         "mode": "resident" if resident_mode(configs, geometry) else "streaming",
         "layers": [len(p) for p in _parts(lfc, geometry)],
     }
-    for key in ("digits", "lfc"):
-        entry[key]["images_per_s_per_lut"] = entry[key]["images_per_s_at_fmax"] / entry["build"]["lut4_positions"]
-    return entry
 
 
 def _run_size(entry, batch):
@@ -325,14 +380,26 @@ def markdown(entries, tile="popcount"):
         ),
     )
     row("LUT4 positions (nextpnr)", lambda e: str(e["build"]["lut4_positions"]))
+    row(
+        "planner's predicted LUT4 positions (error)",
+        lambda e: f"{e['predicted']['luts']} ({e['predicted']['error']:+.1%})",
+    )
     row("LUT4 + carry (yosys)", lambda e: f"{e['build']['luts']} + {e['build']['carries']}")
     row("FF", lambda e: str(e["build"]["ffs"]))
     row("block RAM", lambda e: ", ".join(f"{u}/{a} {n}" for n, (u, a) in e["build"]["bram"].items()))
+    row(
+        "planner's predicted block RAM",
+        lambda e: ", ".join(f"{count} {name}" for name, count in e["predicted"]["blocks"].items() if count),
+    )
     row("DSP", lambda e: ", ".join(f"{u}/{a} {n}" for n, (u, a) in e["build"]["dsp"].items()))
     row("Fmax / clock", lambda e: f"{e['build']['fmax_mhz']:.2f} / {e['clock_mhz']:.0f} MHz")
     row("UART", lambda e: f"{e['baud']} baud 8N1")
     row("nextpnr placer seed", lambda e: str(e["seed"]))
     for key, title in (("digits", "digits binary 64-256-256-10"), ("lfc", "LFC 784-1024-1024-1024-10 (W1A1)")):
+
+        def row(label, fn, key=key):  # a model the tile does not run: its figures are a dash
+            lines.append(f"| {label} | " + " | ".join("-" if e[key] is None else fn(e) for e in entries) + " |")
+
         row(f"**{title}**: mode", lambda e, key=key: MODE_TEXT[e[key]["mode"]])
         row("  cycles per image", lambda e, key=key: f"{e[key]['cycles_per_image']:.0f}")
         row("  images/s at Fmax (compute-bound)", lambda e, key=key: f"{e[key]['images_per_s_at_fmax']:.0f}")
@@ -349,6 +416,10 @@ def markdown(entries, tile="popcount"):
             "  the same with 1 ms USB latency per ACK (stop-and-wait)",
             lambda e, key=key: f"{e[key]['images_per_s_link_latency']:.2f}",
         )
+        row(
+            "  input bytes / bytes on the host's line, model loaded",
+            lambda e, key=key: f"{e[key]['link_steady']['payload_share_up']:.1%}",
+        )
         row("  images/s per LUT4 at Fmax", lambda e, key=key: f"{e[key]['images_per_s_per_lut']:.4f}")
     lines += [
         "",
@@ -356,6 +427,9 @@ def markdown(entries, tile="popcount"):
         f"LUTs = {finn_per_lut:.2f} images/s per LUT (6-input LUTs).",
     ]
     for e in entries:
+        if e["lfc"] is None:
+            lines.append(f"{e['board']}: the tile does not run LFC (its layers exceed the tile's memories).")
+            continue
         lines.append(
             f"{e['board']}: LFC {e['lfc']['images_per_s_per_lut'] / finn_per_lut:.4f} x FINN's images/s "
             f"per LUT; the LFC layers run in {e['lfc']['layers']} output parts."
@@ -381,8 +455,9 @@ def main(argv=None):
     parser.add_argument(
         "--tile",
         default="popcount",
-        choices=("popcount", "binary"),
-        help="the boards' tile: GEOMETRY (popcount, the default build) or BINARY_GEOMETRY (binary)",
+        choices=("popcount", "binary", "planned", "planned-lfc"),
+        help="the boards' tile: GEOMETRY (popcount, the default build), BINARY_GEOMETRY (binary), the tile "
+        "lowbit plan sizes for the digits model on each board (planned) or for LFC's compute (planned-lfc)",
     )
     parser.add_argument(
         "--seed",

@@ -36,6 +36,8 @@ __all__ = [
     "CLOCK_HZ",
     "CLOCKS_HZ",
     "SEEDS",
+    "DEVICE",
+    "LUT_BUDGET",
     "BAUD",
     "DIVISOR",
     "Platform",
@@ -77,6 +79,11 @@ CLOCK_HZ = CLOCKS_HZ["popcount"]
 #: converge with every seed (POPCOUNT, 4490 LC: not with 1 or 2, in 67 s with 3; BINARY, 4731 LC: with 2
 #: and 3, not with 1); ``lowbit build`` and ``boards.build.build`` use it unless given a seed.
 SEEDS = {"popcount": 3, "binary": 2}
+#: The FPGA's resources (iCE40UP5K): logic cells, block RAMs by type, DSPs; the planner's budget.
+DEVICE = {"luts": 5280, "blocks": {"SB_RAM40_4K": 30, "SB_SPRAM256KA": 4}, "dsp": 8}
+#: The share of the logic cells ``lowbit plan`` fills by default: nextpnr routes the tiles at 85-90 % of
+#: the cells only with some placer seeds (:data:`SEEDS`).
+LUT_BUDGET = 0.85
 BAUD = DEFAULT_BAUD
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)
 Platform = ICEBreakerPlatform

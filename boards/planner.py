@@ -9,18 +9,40 @@ MAC array works), its words those of RUN (:meth:`~lowbit.sw.protocol.TileGeometr
 first layer's inputs and the last layer's outputs cross the link, else every layer's. The link's
 bytes add each DATA frame's header and CRC and the other side's ACK frame, at 10 bits per byte (8N1);
 loads (CONFIGURE or LOAD_MODEL, LOAD_WEIGHTS, LOAD_THRESHOLDS) happen once per batch and are left
-out. The LUTs a geometry takes are not predicted here: a board's tiles are the ones it declares
-(``GEOMETRIES``), built and measured by ``bench/boards.py``.
+out.
+
+:func:`plan_board` costs the tiles a board declares (``GEOMETRIES``); :func:`search_board` sizes a tile
+for the model, in the spirit of FINN's folding: for every PE x SIMD (powers of two) and both modes
+(resident, a layer at a time) the memories, accumulator, thresholds and input bits the model needs
+(:func:`lowbit.sw.host.default_geometry`; a layer at a time, the memories halved into output parts
+until they fit the block RAM), the LUT4 positions and block RAMs :mod:`lowbit.boards.resources` predicts
+for the board, and of those within the budget (the board's ``LUT_BUDGET`` share of its logic, or
+``luts``; all its block RAM and DSPs) the one with the most images/s, the fewer LUTs between equals.
+The images/s are, by default (objective ``"link"``), what the board delivers: the lesser of the MAC
+array's rate at the board's clock and the serial link's, so that a tile no faster than the link can feed
+is preferred to a larger one; with objective ``"compute"``, the MAC array's alone (a host link faster
+than the UART, or the compute-bound figures of a benchmark).
 """
 
+import dataclasses
 from dataclasses import dataclass
 
-from lowbit.sw.host.plan import tile_layers
+from lowbit.sw.host.plan import default_geometry, tile_layers
 from lowbit.sw.host.runner import resident_mode
 from lowbit.sw.protocol import ProtocolError
 from lowbit.sw.protocol.frames import BITS_PER_CHARACTER, CRC_BYTES, HEADER_BYTES, MAX_FRAME_WORDS
 
-__all__ = ["LayerCost", "TilePlan", "plan_board"]
+__all__ = [
+    "LayerCost",
+    "TilePlan",
+    "plan_board",
+    "Budget",
+    "board_budget",
+    "Search",
+    "search_board",
+    "plan_tile",
+    "OBJECTIVES",
+]
 
 #: Bytes of a frame besides its words (header and CRC), and of an ACK frame.
 FRAME_BYTES = HEADER_BYTES + CRC_BYTES
@@ -59,6 +81,7 @@ class TilePlan:
     layers: tuple = ()
     error: str = None
     resident: bool = False
+    resources: object = None
 
     @property
     def up_words(self):
@@ -89,6 +112,11 @@ class TilePlan:
         return self.baud / BITS_PER_CHARACTER / max(up + acks_up, down + acks_down)
 
     @property
+    def delivered_images_per_s(self):
+        """Images per second the board delivers: the lesser of the MAC array's and the link's."""
+        return min(self.images_per_s, self.link_images_per_s)
+
+    @property
     def bounding_layer(self):
         """The layer with the most MAC-array cycles per image."""
         return max(self.layers, key=lambda layer: layer.cycles)
@@ -103,6 +131,7 @@ class TilePlan:
             f"{self.tile} tile ({self.geometry.label()}, {self.geometry.pe * self.geometry.simd} lanes) at "
             f"{self.clock_hz / 1e6:g} MHz: {self.cycles_per_image} cycles per image, {compute:,.0f} images/s "
             f"(MAC array); {link:,.0f} images/s over the {self.baud}-baud link",
+            *([f"  predicted: {self.resources.text()}"] if self.resources is not None else []),
             f"  {'resident (LOAD_MODEL): the model loaded once' if self.resident else 'a layer at a time'}; "
             f"{self.up_words} words up, {self.down_words} down per image",
             f"  bound by the {'link' if link < compute else 'MAC array'}; layer {bound.index} "
@@ -149,3 +178,147 @@ def plan_board(model, board):
         resident = resident_mode(tile_layers(model, geometry), geometry)
         plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, layers, resident=resident))
     return plans
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a tile may use of a board's FPGA: ``luts`` (LUT4 positions), ``blocks`` ({block RAM type:
+    count}) and ``dsp``."""
+
+    luts: int
+    blocks: dict
+    dsp: int
+
+    def text(self):
+        blocks = ", ".join(f"{count} {name}" for name, count in self.blocks.items())
+        return f"{self.luts} LUT4, {blocks}, {self.dsp} DSP"
+
+
+def board_budget(board, luts=None):
+    """The :class:`Budget` of ``board``: its ``DEVICE``'s block RAM and DSPs, and ``luts`` LUT4 positions
+    (default: the board's ``LUT_BUDGET`` share of the device's, what place and route still routes).
+    Raises :class:`ValueError` for ``luts`` that is not a positive integer."""
+    from lowbit.boards.build import board_module
+
+    device = board_module(board).DEVICE
+    if luts is None:
+        luts = int(device["luts"] * board_module(board).LUT_BUDGET)
+    elif not isinstance(luts, int) or isinstance(luts, bool) or luts < 1:
+        raise ValueError(f"luts must be a positive integer, not {luts!r}")
+    return Budget(luts, dict(device["blocks"]), device["dsp"])
+
+
+@dataclass(frozen=True)
+class Search:
+    """What :func:`search_board` found: the ``best`` :class:`TilePlan` (``None`` if no geometry fits the
+    ``budget``), the number of geometries ``considered`` and of those that ``fit``, and the
+    smallest predicted LUTs of any geometry (``smallest``) for the message when none fits."""
+
+    board: str
+    budget: Budget
+    best: TilePlan
+    considered: int
+    fit: int
+    smallest: int = None
+    objective: str = "link"
+
+    def text(self):
+        head = (
+            f"planned for {self.board} within {self.budget.text()}: {self.fit} of {self.considered} geometries fit"
+            f"; the most images/s {'delivered over the link' if self.objective == 'link' else 'of the MAC array'}"
+        )
+        if self.best is None:
+            return f"{head}; the smallest needs {self.smallest} LUT4"
+        return head + "\n" + self.best.text()
+
+
+def _powers(limit, start=1):
+    value = start
+    while value <= max(limit, start):
+        yield value
+        value *= 2
+
+
+def _fits(resources, budget):
+    return (
+        resources.luts is not None
+        and resources.luts <= budget.luts
+        and all(resources.blocks.get(name, 0) <= count for name, count in budget.blocks.items())
+        and all(name in budget.blocks for name in resources.blocks if resources.blocks[name])
+    )
+
+
+def _geometries(model, pe, simd, family_blocks):
+    """The resident geometry of ``model`` at ``pe`` x ``simd``, and the one a layer at a time with its
+    memories halved (output parts) until they fit ``family_blocks`` (a function of a geometry: fits)."""
+    yield default_geometry(model, pe, simd, resident=True)
+    geometry = default_geometry(model, pe, simd)
+    while not family_blocks(geometry) and geometry.max_out_features > pe:
+        geometry = dataclasses.replace(
+            geometry,
+            max_out_features=max(pe, geometry.max_out_features // 2),
+            max_weight_rows=max(1, geometry.max_weight_rows // 2),
+        )
+    yield geometry
+
+
+#: What :func:`search_board` maximizes.
+OBJECTIVES = ("link", "compute")
+
+
+def plan_tile(model, board, geometry):
+    """The :class:`TilePlan` of ``model`` on a tile of ``geometry`` on ``board`` (tile ``"planned"``, at the
+    board's ``CLOCK_HZ``), with its predicted :class:`lowbit.boards.resources.Resources`. Raises
+    :class:`lowbit.sw.protocol.ProtocolError` when the tile does not run the model."""
+    from lowbit.boards.build import board_module
+    from lowbit.boards.resources import predict
+
+    module = board_module(board)
+    layers = _layer_costs(model, geometry)
+    resident = resident_mode(tile_layers(model, geometry), geometry)
+    return TilePlan(
+        "planned", geometry, module.CLOCK_HZ, module.BAUD, layers, resident=resident, resources=predict(board, geometry)
+    )
+
+
+def search_board(model, board, *, luts=None, objective="link"):
+    """A tile sized for ``model`` on ``board`` within its budget (:func:`board_budget`): a :class:`Search`
+    whose ``best`` is the :func:`plan_tile` with the most images/s (``objective`` ``"link"``: delivered
+    over the board's link, the lesser of the MAC array's and the link's; ``"compute"``: the MAC array's),
+    the fewer LUTs between equals. Raises :class:`lowbit.sw.protocol.ProtocolError` for a model no tile
+    family runs, :class:`ValueError` for a bad ``luts`` or ``objective``."""
+    from lowbit.boards.resources import predict
+
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    budget = board_budget(board, luts)
+    rate = (lambda plan: plan.images_per_s) if objective == "compute" else (lambda plan: plan.delivered_images_per_s)
+    default_geometry(model)  # raises ProtocolError for a model no one tile family runs
+    in_limit = max(layer.in_features for layer in model.layers)
+    out_limit = max(layer.out_features for layer in model.layers)
+    blocks_fit = lambda g: _fits(dataclasses.replace(predict(board, g), luts=0), budget)
+    best, considered, fit, smallest = None, 0, 0, None
+    seen = set()
+    for pe in _powers(min(out_limit, 64)):
+        for simd in _powers(min(in_limit, 256), start=4):
+            try:
+                geometries = list(_geometries(model, pe, simd, blocks_fit))
+            except (ProtocolError, ValueError):
+                continue
+            for geometry in geometries:
+                if geometry in seen:
+                    continue
+                seen.add(geometry)
+                try:
+                    plan = plan_tile(model, board, geometry)
+                except ProtocolError:
+                    continue
+                considered += 1
+                if plan.resources.luts is not None:
+                    smallest = plan.resources.luts if smallest is None else min(smallest, plan.resources.luts)
+                if not _fits(plan.resources, budget):
+                    continue
+                fit += 1
+                if best is None or (-rate(plan), plan.resources.luts) < (-rate(best), best.resources.luts):
+                    best = plan
+    return Search(board, budget, best, considered, fit, smallest, objective)

@@ -37,6 +37,8 @@ __all__ = [
     "CLOCK_HZ",
     "CLOCKS_HZ",
     "SEEDS",
+    "DEVICE",
+    "LUT_BUDGET",
     "BAUD",
     "DIVISOR",
     "Platform",
@@ -78,6 +80,11 @@ CLOCK_HZ = CLOCKS_HZ["popcount"]
 #: nextpnr's placer seed that builds each tile (the iCEBreaker's BINARY tile fills 93 % of the logic
 #: cells and does not route with seed 1); ``lowbit build`` uses it unless given ``--seed``.
 SEEDS = {"popcount": 1, "binary": 2}
+#: The FPGA's resources (LFE5U-85F): LUT4s, block RAMs, DSPs (18 x 18 multipliers); the planner's budget.
+DEVICE = {"luts": 83640, "blocks": {"DP16KD": 208}, "dsp": 156}
+#: The share of the LUT4s ``lowbit plan`` fills by default (nextpnr's placement and timing degrade
+#: beyond it).
+LUT_BUDGET = 0.8
 BAUD = DEFAULT_BAUD
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)
 

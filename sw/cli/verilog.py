@@ -1,6 +1,6 @@
 """``lowbit verilog``: the Verilog of a hardware unit (``--unit``, ``-n``, ``--pipeline-depth``), of the tile
 that runs a model (``--model FILE``, ``--pe``, ``--simd``) or of a board's top level (``--board``, with
-``--model FILE`` the board's tile that runs that model)."""
+``--model FILE`` the tile ``lowbit plan`` sizes for that model, within ``--luts``)."""
 
 from pathlib import Path
 
@@ -10,7 +10,11 @@ from lowbit.sw.cli.arguments import non_negative_int, positive_int
 __all__ = ["add_verilog_arguments", "run_verilog"]
 
 #: What each option belongs to: a unit, a model's tile or a board (given together, they are an error).
-_TARGETS = {"unit": ("--unit", "-n", "--pipeline-depth"), "model": ("--model", "--pe", "--simd"), "board": ("--board",)}
+_TARGETS = {
+    "unit": ("--unit", "-n", "--pipeline-depth"),
+    "model": ("--model", "--pe", "--simd"),
+    "board": ("--board", "--luts"),
+}
 
 
 def add_verilog_arguments(parser):
@@ -27,8 +31,11 @@ def add_verilog_arguments(parser):
     parser.add_argument(
         "--board",
         choices=sorted(BOARDS),
-        help="write the top level of this board (its pins, LEDs and tile; with --model, the board's tile that "
-        "runs the model) instead of a unit",
+        help="write the top level of this board (its pins, LEDs and tile; with --model, the tile lowbit plan "
+        "sizes for the model) instead of a unit",
+    )
+    parser.add_argument(
+        "--luts", type=positive_int, help="with --model and --board: the LUT4 budget of the tile (lowbit plan --luts)"
     )
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
 
@@ -55,7 +62,7 @@ def run_verilog(args):
             "model (--model and --board)"
         )
     if "board" in given:
-        text = api.verilog(args.model, board=args.board)
+        text = api.verilog(args.model, board=args.board, luts=args.luts)
     elif "model" in given:
         if args.model is None:
             names = given["model"]
