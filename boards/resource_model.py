@@ -14,4 +14,4 @@ COEFFICIENTS = {
         "POPCOUNT": [2439.4176, 4.0694, 4.0622, 4.3489, 0.2861, 1860.6606, 2.0915],
     },
 }
-LINK_BLOCKS = {"icebreaker": 3, "ulx3s": 2}
+LINK_BLOCKS = {"icebreaker": 6, "ulx3s": 2}

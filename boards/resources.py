@@ -22,7 +22,8 @@ cell six: the link's FIFOs; the tile's memories are block RAM, :func:`lowbit.hw.
 that needs the fewest blocks, as yosys maps them (iCE40: ``SB_RAM40_4K`` 256 x 16 .. 2048 x 2, and the
 weights in ``SB_SPRAM256KA`` of 16384 x 16 where yosys's cost model prefers them; ECP5: ``DP16KD`` 512 x 36 ..
 16384 x 1), each write field (a word, a threshold record's field) in whole write-enable bytes of a block,
-plus the link's FIFOs.
+plus the link's FIFOs and what else yosys maps beyond the tile's memories: the most any calibration
+sample had, so that the count is an upper bound (yosys packs some memories tighter than this count).
 """
 
 import math

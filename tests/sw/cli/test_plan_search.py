@@ -108,7 +108,7 @@ def test_cli_plan_budget(tiny_models, tmp_path, capsys):
 @pytest.mark.synth
 def test_resource_model_predicts_synthesis():
     """A geometry outside the calibration sample: predicted LUT4 positions within 15 % of yosys's, block
-    RAMs within 3 of the prediction (a change of the tile's hardware that this fails on needs
+    RAMs at most as many as predicted, and 6 fewer at most (a change of the tile's hardware that this fails on needs
     ``bench/resources.py``)."""
     geometry = dataclasses.replace(
         icebreaker.GEOMETRY, pe=4, simd=8, acc_width=14, max_thresholds=3, max_input_bits=4, max_layers=3
@@ -119,4 +119,4 @@ def test_resource_model_predicts_synthesis():
     predicted = predict("icebreaker", geometry)
     assert abs(predicted.luts / luts - 1) <= 0.15, (predicted.luts, luts)
     assert predict_blocks("ice40", geometry)["SB_SPRAM256KA"] == cells.get("SB_SPRAM256KA", 0)
-    assert abs(predicted.blocks["SB_RAM40_4K"] - cells.get("SB_RAM40_4K", 0)) <= 3, (predicted.blocks, cells)
+    assert 0 <= predicted.blocks["SB_RAM40_4K"] - cells.get("SB_RAM40_4K", 0) <= 6, (predicted.blocks, cells)
