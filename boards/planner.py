@@ -15,7 +15,8 @@ out.
 for the model, in the spirit of FINN's folding: for every PE x SIMD (powers of two) and both modes
 (resident, a layer at a time) the memories, accumulator, thresholds and input bits the model needs
 (:func:`lowbit.sw.host.default_geometry`; a layer at a time, the memories halved into output parts
-until they fit the block RAM), the LUT4 positions and block RAMs :mod:`lowbit.boards.resources` predicts
+until they fit the block RAM; on the UP5K also with a weight memory deep enough for its SPRAMs), the
+LUT4 positions and block RAMs :mod:`lowbit.boards.resources` predicts
 for the board, and of those within the budget (the board's ``LUT_BUDGET`` share of its logic, or
 ``luts``; all its block RAM and DSPs) the one with the most images/s, the fewer LUTs between equals.
 The images/s are, by default (objective ``"link"``), what the board delivers: the lesser of the MAC
@@ -27,7 +28,7 @@ than the UART, or the compute-bound figures of a benchmark).
 import dataclasses
 from dataclasses import dataclass
 
-from lowbit.sw.host.plan import default_geometry, tile_layers
+from lowbit.sw.host.plan import default_geometry, output_parts, tile_layers
 from lowbit.sw.host.runner import resident_mode
 from lowbit.sw.protocol import ProtocolError
 from lowbit.sw.protocol.frames import BITS_PER_CHARACTER, CRC_BYTES, HEADER_BYTES, MAX_FRAME_WORDS
@@ -51,7 +52,7 @@ FRAME_BYTES = HEADER_BYTES + CRC_BYTES
 @dataclass(frozen=True)
 class LayerCost:
     """One layer on a tile, per image: ``cycles`` of the MAC array, ``input_words`` sent up and
-    ``output_words`` received."""
+    ``output_words`` received, over all its output parts."""
 
     index: int
     in_features: int
@@ -146,18 +147,24 @@ class TilePlan:
 
 
 def _layer_costs(model, geometry):
-    configs = tile_layers(model, geometry)
-    return tuple(
-        LayerCost(
-            index,
-            config.in_features,
-            config.out_features,
-            geometry.cycles_per_vector(config),
-            geometry.input_words(config),
-            geometry.output_words(config),
+    """Each layer's cost per image, summed over its output parts (:func:`lowbit.sw.host.output_parts`: a
+    layer larger than the tile runs in parts, each taking the whole input vector again)."""
+    costs = []
+    for index, config in enumerate(tile_layers(model, geometry)):
+        parts = [
+            dataclasses.replace(config, out_features=stop - start) for start, stop in output_parts(config, geometry)
+        ]
+        costs.append(
+            LayerCost(
+                index,
+                config.in_features,
+                config.out_features,
+                sum(geometry.cycles_per_vector(part) for part in parts),
+                sum(geometry.input_words(part) for part in parts),
+                sum(geometry.output_words(part) for part in parts),
+            )
         )
-        for index, config in enumerate(configs)
-    )
+    return tuple(costs)
 
 
 def plan_board(model, board):
@@ -248,18 +255,23 @@ def _fits(resources, budget):
     )
 
 
-def _geometries(model, pe, simd, family_blocks):
-    """The resident geometry of ``model`` at ``pe`` x ``simd``, and the one a layer at a time with its
-    memories halved (output parts) until they fit ``family_blocks`` (a function of a geometry: fits)."""
-    yield default_geometry(model, pe, simd, resident=True)
-    geometry = default_geometry(model, pe, simd)
-    while not family_blocks(geometry) and geometry.max_out_features > pe:
-        geometry = dataclasses.replace(
-            geometry,
-            max_out_features=max(pe, geometry.max_out_features // 2),
-            max_weight_rows=max(1, geometry.max_weight_rows // 2),
+def _geometries(model, pe, simd, blocks_fit, deep_rows):
+    """The geometries of ``model`` at ``pe`` x ``simd``: resident, and a layer at a time with its memories
+    halved (output parts) until they fit the block RAM (``blocks_fit``, a function of a geometry); and
+    each of the two with ``deep_rows`` weight rows, where the FPGA keeps so deep a weight memory in
+    other blocks (the UP5K's SPRAMs, beside its block RAM; ``None``: no such blocks)."""
+    resident = default_geometry(model, pe, simd, resident=True)
+    streaming = default_geometry(model, pe, simd)
+    deep = [] if deep_rows is None else [g for g in (resident, streaming) if g.max_weight_rows < deep_rows]
+    yield resident
+    yield from (dataclasses.replace(g, max_weight_rows=deep_rows) for g in deep)
+    while not blocks_fit(streaming) and streaming.max_out_features > pe:
+        streaming = dataclasses.replace(
+            streaming,
+            max_out_features=max(pe, streaming.max_out_features // 2),
+            max_weight_rows=max(1, streaming.max_weight_rows // 2),
         )
-    yield geometry
+    yield streaming
 
 
 #: What :func:`search_board` maximizes.
@@ -287,8 +299,10 @@ def search_board(model, board, *, luts=None, objective="link"):
     over the board's link, the lesser of the MAC array's and the link's; ``"compute"``: the MAC array's),
     the fewer LUTs between equals. Raises :class:`lowbit.sw.protocol.ProtocolError` for a model no tile
     family runs, :class:`ValueError` for a bad ``luts`` or ``objective``."""
-    from lowbit.boards.resources import predict
+    from lowbit.boards.build import BOARDS
+    from lowbit.boards.resources import deep_weight_rows, predict
 
+    fpga = BOARDS[board][1]
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     budget = board_budget(board, luts)
@@ -302,7 +316,7 @@ def search_board(model, board, *, luts=None, objective="link"):
     for pe in _powers(min(out_limit, 64)):
         for simd in _powers(min(in_limit, 256), start=4):
             try:
-                geometries = list(_geometries(model, pe, simd, blocks_fit))
+                geometries = list(_geometries(model, pe, simd, blocks_fit, deep_weight_rows(fpga)))
             except (ProtocolError, ValueError):
                 continue
             for geometry in geometries:

@@ -31,7 +31,16 @@ from dataclasses import dataclass
 
 from lowbit.sw.protocol import Family, TileGeometry, output_code_bits
 
-__all__ = ["FEATURES", "features", "lut_positions", "predict_luts", "predict_blocks", "Resources", "predict"]
+__all__ = [
+    "FEATURES",
+    "features",
+    "lut_positions",
+    "predict_luts",
+    "predict_blocks",
+    "deep_weight_rows",
+    "Resources",
+    "predict",
+]
 
 #: The features of the logic model, in the order of the coefficients.
 FEATURES = ("constant", "lanes", "accumulators", "comparators", "input_row", "resident", "resident_row")
@@ -104,6 +113,13 @@ def _blocks(width, depth, granularity, shapes, byte):
         return math.ceil(width / w) * math.ceil(depth / d)
     lanes = math.ceil(width / granularity) * math.ceil(granularity / byte)  # byte lanes, a field's own
     return min(math.ceil(lanes / (w // byte)) * math.ceil(depth / d) for w, d in shapes if w >= byte)
+
+
+def deep_weight_rows(family):
+    """The weight rows from which yosys keeps the weights in ``family``'s SPRAMs (its cost model: more than
+    8192 rows; the SPRAM's 16384, where they cost nothing more), or ``None`` for a family without."""
+    spram = _BLOCKS[family]["spram"]
+    return None if spram is None else spram[2]
 
 
 def predict_blocks(family, geometry, link_blocks=0):
