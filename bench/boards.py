@@ -61,7 +61,7 @@ USB_LATENCY_S = 0.001
 # --- the build ----------------------------------------------------------------------------------------
 
 
-def board_tile(board, tile, model):
+def board_tile(board, tile, model, luts=None):
     """``(geometry, clock_hz, seed)`` of ``board``'s ``tile``: one it declares (``GEOMETRIES``), or
     ``"planned"``: the tile ``lowbit plan`` sizes for ``model`` on the board (placer seed 1);
     ``"planned-lfc"``: the one it sizes for LFC with the most images/s of the MAC array (``--objective
@@ -71,12 +71,12 @@ def board_tile(board, tile, model):
 
     module = board_module(board)
     if tile == "planned":
-        _, geometry, clock_hz = planned_tile(board, model)
+        _, geometry, clock_hz = planned_tile(board, model, luts=luts)
         return geometry, clock_hz, 1
     if tile == "planned-lfc":
         from lowbit.boards.planner import search_board
 
-        plan = search_board(lfc_model(), board, objective="compute").best
+        plan = search_board(lfc_model(), board, objective="compute", luts=luts).best
         return plan.geometry, plan.clock_hz, 1
     return module.GEOMETRIES[tile], module.CLOCKS_HZ[tile], module.SEEDS[tile]
 
@@ -212,14 +212,14 @@ def figures(report, clock_hz, cycles_per_image, link, steady=None):
     }
 
 
-def run_board(board, no_build, digits, tile="popcount", seed=None):
+def run_board(board, no_build, digits, tile="popcount", seed=None, luts=None):
     from lowbit.boards.build import board_module
     from lowbit.boards.resources import predict
 
     module = board_module(board)
-    geometry, clock_hz, board_seed = board_tile(board, tile, digits[1])
+    geometry, clock_hz, board_seed = board_tile(board, tile, digits[1], luts)
     seed = board_seed if seed is None else seed
-    report = board_report(board, no_build, tile, geometry, clock_hz, seed)
+    report = board_report(board, no_build, tile if luts is None else f"{tile}-{luts}", geometry, clock_hz, seed)
     predicted = predict(board, geometry)
     entry = {
         "board": board,
@@ -348,11 +348,13 @@ def _parts(model, geometry):
 MODE_TEXT = {"resident": "resident (LOAD_MODEL once, inputs and results on the link)", "streaming": "a layer at a time"}
 
 
-def markdown(entries, tile="popcount"):
+def markdown(entries, tile="popcount", luts=None):
     finn_per_lut = FINN["images_per_s"] / FINN["luts"]
     command, stem = (
         ("bench/boards.py", "boards") if tile == "popcount" else (f"bench/boards.py --tile {tile}", f"boards-{tile}")
     )
+    if luts is not None:
+        command, stem, tile = f"{command} --luts {luts}", f"{stem}-{luts}", f"{tile} within {luts} LUT4"
     lines = [
         f"# Boards: resources, Fmax and images per second ({tile.upper()} tile)",
         "",
@@ -464,6 +466,7 @@ def main(argv=None):
         type=int,
         help="nextpnr's placer seed (default: the board's SEEDS for the tile, the one it routes with)",
     )
+    parser.add_argument("--luts", type=int, help="with a planned tile: the planner's LUT4 budget (lowbit plan --luts)")
     args = parser.parse_args(argv)
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.model.file import load_model
@@ -472,16 +475,19 @@ def main(argv=None):
     path = cached_model("binary")
     digits = (path, load_model(path), load_digits_split().x_test)
     started = time.monotonic()
-    entries = [run_board(board, args.no_build, digits, args.tile, args.seed) for board in args.boards]
+    if args.luts is not None and not args.tile.startswith("planned"):
+        parser.error("--luts is the budget of a planned tile (--tile planned or planned-lfc)")
+    entries = [run_board(board, args.no_build, digits, args.tile, args.seed, args.luts) for board in args.boards]
     RESULTS.mkdir(exist_ok=True)
-    stem = "boards" if args.tile == "popcount" else f"boards-{args.tile}"
+    name = args.tile if args.luts is None else f"{args.tile}-{args.luts}"
+    stem = "boards" if name == "popcount" else f"boards-{name}"
     (RESULTS / f"{stem}.json").write_text(
         json.dumps({"boards": entries, "finn": FINN, "seconds": time.monotonic() - started}, indent=1, default=str)
     )
-    text = markdown(entries, args.tile)
+    text = markdown(entries, args.tile, args.luts)
     (RESULTS / f"{stem}.md").write_text(text)
     # The README quotes the run of both boards (planned-lfc: in its prose, from results/boards-planned-lfc.md).
-    if args.boards == list(BOARD_NAMES) and args.tile != "planned-lfc":
+    if args.boards == list(BOARD_NAMES) and args.tile != "planned-lfc" and args.luts is None:
         update_section(stem.replace("-", "_"), text.split("\n\n", 2)[2])  # the tables, without the heading
     print(text)
     return 0
