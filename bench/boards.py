@@ -344,6 +344,18 @@ def _parts(model, geometry):
 # --- output -------------------------------------------------------------------------------------------
 
 
+#: The rows of a model's figures in the table: label, the figure of the model's entry, its format.
+MODEL_ROWS = [
+    ("cycles per image", lambda m: m["cycles_per_image"], ".0f"),
+    ("images/s at Fmax (compute-bound)", lambda m: m["images_per_s_at_fmax"], ".0f"),
+    ("images/s at the tile's clock (PLL)", lambda m: m["images_per_s_at_clock"], ".0f"),
+    ("images/s over the UART (link-bound, loads included)", lambda m: m["images_per_s_link"], ".2f"),
+    ("images/s over the UART, model loaded (RUN commands only)", lambda m: m["images_per_s_link_steady"], ".2f"),
+    ("the same with 1 ms USB latency per ACK (stop-and-wait)", lambda m: m["images_per_s_link_latency"], ".2f"),
+    ("input bytes / bytes on the host's line, model loaded", lambda m: m["link_steady"]["payload_share_up"], ".1%"),
+    ("images/s per LUT4 at Fmax", lambda m: m["images_per_s_per_lut"], ".4f"),
+]
+
 #: How the mode reads in the table.
 MODE_TEXT = {"resident": "resident (LOAD_MODEL once, inputs and results on the link)", "streaming": "a layer at a time"}
 
@@ -403,26 +415,8 @@ def markdown(entries, tile="popcount", luts=None):
             lines.append(f"| {label} | " + " | ".join("-" if e[key] is None else fn(e) for e in entries) + " |")
 
         row(f"**{title}**: mode", lambda e, key=key: MODE_TEXT[e[key]["mode"]])
-        row("  cycles per image", lambda e, key=key: f"{e[key]['cycles_per_image']:.0f}")
-        row("  images/s at Fmax (compute-bound)", lambda e, key=key: f"{e[key]['images_per_s_at_fmax']:.0f}")
-        row("  images/s at the tile's clock (PLL)", lambda e, key=key: f"{e[key]['images_per_s_at_clock']:.0f}")
-        row(
-            "  images/s over the UART (link-bound, loads included)",
-            lambda e, key=key: f"{e[key]['images_per_s_link']:.2f}",
-        )
-        row(
-            "  images/s over the UART, model loaded (RUN commands only)",
-            lambda e, key=key: f"{e[key]['images_per_s_link_steady']:.2f}",
-        )
-        row(
-            "  the same with 1 ms USB latency per ACK (stop-and-wait)",
-            lambda e, key=key: f"{e[key]['images_per_s_link_latency']:.2f}",
-        )
-        row(
-            "  input bytes / bytes on the host's line, model loaded",
-            lambda e, key=key: f"{e[key]['link_steady']['payload_share_up']:.1%}",
-        )
-        row("  images/s per LUT4 at Fmax", lambda e, key=key: f"{e[key]['images_per_s_per_lut']:.4f}")
+        for label, figure, form in MODEL_ROWS:
+            row(f"  {label}", lambda e, key=key, figure=figure, form=form: format(figure(e[key]), form))
     lines += [
         "",
         f"FINN LFC-W1A1 on {FINN['device']}: {FINN['images_per_s']:,} images/s with {FINN['luts']:,} "

@@ -22,7 +22,7 @@ from readme import update_section
 from scipy.optimize import nnls
 
 from lowbit.boards.build import BOARDS, board_module, synth_board
-from lowbit.boards.resources import FEATURES, features, lut_positions, predict_blocks
+from lowbit.boards.resources import FEATURES, block_ram, features, lut_positions, predict_blocks
 from lowbit.sw.protocol import Family, TileGeometry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,12 +99,10 @@ def run(boards, families, jobs):
             entries.setdefault(key, []).append(
                 {
                     "geometry": dataclasses.asdict(geometry) | {"family": family.name},
-                    "features": list(features(geometry)),
                     "luts": lut_positions(fpga, cells),
                     "cells": {k: v for k, v in cells.items() if k[0].isupper()},
-                    "blocks": predict_blocks(fpga, geometry),
                 }
-            )
+            )  # features and blocks: analyse's, of the current model
             print(f"{key} {geometry.label()} {entries[key][-1]['luts']} LUT4 ({seconds:.0f} s)", flush=True)
     results["samples"].update(entries)
     return results
@@ -135,7 +133,7 @@ def analyse(results):
         coefficients.setdefault(board, {})[family] = [round(float(x), 4) for x in c]
         # The link's block RAMs: what synthesis maps beyond the tile's memories, the most over the samples
         # (so that the prediction is an upper bound: the planner keeps within the device with it).
-        ram = "SB_RAM40_4K" if fpga == "ice40" else "DP16KD"
+        ram = block_ram(fpga)
         extra = [e["cells"].get(ram, 0) - e["blocks"].get(ram, 0) for e in entries]
         link_blocks.setdefault(board, []).extend(extra)
         summary[key] = {
@@ -148,8 +146,8 @@ def analyse(results):
         }
     link_blocks = {board: max(extra) for board, extra in link_blocks.items()}
     for key, s in summary.items():  # block RAM predicted (with the link's) minus synthesized, the range
-        extra = s.pop("block_extra")
-        s["block_error"] = [link_blocks[key.split("/")[0]] - extra[1], link_blocks[key.split("/")[0]] - extra[0]]
+        link, (low, high) = link_blocks[key.split("/")[0]], s.pop("block_extra")
+        s["block_error"] = [link - high, link - low]
     results["coefficients"], results["link_blocks"], results["summary"] = coefficients, link_blocks, summary
     return results
 
@@ -159,9 +157,16 @@ def write_model(results):
         '"""Coefficients of :mod:`lowbit.boards.resources`\' logic model, per board and tile family, in the order\n'
         "of :data:`lowbit.boards.resources.FEATURES`; the block RAMs each board's link adds. Written by\n"
         '``python bench/resources.py`` (do not edit)."""\n\n'
-        f"COEFFICIENTS = {json.dumps(results['coefficients'], indent=4)}\n"
-        f"LINK_BLOCKS = {json.dumps(results['link_blocks'], indent=4)}\n"
-    )
+        "COEFFICIENTS = {\n"
+        + "".join(
+            f'    "{board}": {{\n'
+            + "".join(f'        "{family}": {json.dumps(c)},\n' for family, c in families.items())
+            + "    },\n"
+            for board, families in results["coefficients"].items()
+        )
+        + "}\n"
+        f"LINK_BLOCKS = {json.dumps(results['link_blocks'])}\n"
+    )  # as ruff formats it
     MODEL_FILE.write_text(text)
 
 

@@ -226,14 +226,17 @@ def board_tile(board, model, *, luts=None):
     return found.best.tile, found.best.geometry, found.best.clock_hz
 
 
+def _tile_and_clock(module, geometry, clock_hz):
+    """``(geometry, clock_hz)``, each defaulting to the board module's ``GEOMETRY`` and ``CLOCK_HZ``."""
+    return (module.GEOMETRY if geometry is None else geometry, module.CLOCK_HZ if clock_hz is None else clock_hz)
+
+
 def top_verilog(board, geometry=None, clock_hz=None):
     """The Verilog of ``board``'s top level with its pins (Amaranth's ``top.debug.v``), with the tile of
     ``geometry`` at ``clock_hz`` (default: the board's ``GEOMETRY`` and ``CLOCK_HZ``). No source
     locations: the text names no path of the machine that wrote it."""
     module = board_module(board)
-    top = module.Top(
-        module.GEOMETRY if geometry is None else geometry, module.CLOCK_HZ if clock_hz is None else clock_hz
-    )
+    top = module.Top(*_tile_and_clock(module, geometry, clock_hz))
     plan = module.Platform().prepare(top, name="top", debug_verilog=True, emit_src=False)
     return plan.files["top.debug.v"]
 
@@ -401,8 +404,9 @@ def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None):
     (``report.ok`` tells whether it fits, meets the clock constraint and gave a bitstream). Timing failure
     does not stop nextpnr (``--timing-allow-fail``): the report says so. Nothing is programmed."""
     module = board_module(board)
+    geometry, clock_hz = _tile_and_clock(module, geometry, clock_hz)
     if seed is None:
-        tile = next((name for name, g in module.GEOMETRIES.items() if g == (geometry or module.GEOMETRY)), None)
+        tile = next((name for name, g in module.GEOMETRIES.items() if g == geometry), None)
         seed = module.SEEDS.get(tile, 1)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
@@ -415,10 +419,7 @@ def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None):
     with _tool_environment(variables):
         try:
             module.Platform().build(
-                module.Top(
-                    module.GEOMETRY if geometry is None else geometry,
-                    module.CLOCK_HZ if clock_hz is None else clock_hz,
-                ),
+                module.Top(geometry, clock_hz),
                 name="top",
                 build_dir=str(out_dir),
                 do_build=True,
@@ -430,8 +431,7 @@ def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None):
             failure = f"the build script failed ({error})"
     report = read_report(board, out_dir, bitstream=failure is None)
     report.seconds = time.monotonic() - started
-    report.geometry = module.GEOMETRY if geometry is None else geometry
-    report.clock_hz = module.CLOCK_HZ if clock_hz is None else clock_hz
+    report.geometry, report.clock_hz = geometry, clock_hz
     if failure and not report.error:
         report.error = failure
     return report
@@ -456,9 +456,7 @@ def synth_board(board, geometry=None, clock_hz=None):
     route: about 20 s for an iCEBreaker tile, a minute or more for the ULX3S's. Cached under the build
     root's ``board-synth`` folder by a hash of the design and the script."""
     module = board_module(board)
-    top = module.Top(
-        module.GEOMETRY if geometry is None else geometry, module.CLOCK_HZ if clock_hz is None else clock_hz
-    )
+    top = module.Top(*_tile_and_clock(module, geometry, clock_hz))
     plan = module.Platform().prepare(top, name="top", emit_src=False, **getattr(module, "TOOLCHAIN_OVERRIDES", {}))
     design, script = plan.files["top.il"], plan.files["top.ys"]
     key = hashlib.sha256(f"{design}\0{script}".encode()).hexdigest()[:16]

@@ -196,6 +196,15 @@ class Budget:
     blocks: dict
     dsp: int
 
+    def holds_blocks(self, blocks):
+        """Whether ``blocks`` ({block type: count}) are within the budget (a type it lacks: none)."""
+        return all(count <= self.blocks.get(name, 0) for name, count in blocks.items())
+
+    def holds(self, resources):
+        """Whether predicted ``resources`` (:class:`lowbit.boards.resources.Resources`; LUTs ``None``: not
+        modelled) are within the budget."""
+        return resources.luts is not None and resources.luts <= self.luts and self.holds_blocks(resources.blocks)
+
     def text(self):
         blocks = ", ".join(f"{count} {name}" for name, count in self.blocks.items())
         return f"{self.luts} LUT4, {blocks}, {self.dsp} DSP"
@@ -244,15 +253,6 @@ def _powers(limit, start=1):
     while value <= max(limit, start):
         yield value
         value *= 2
-
-
-def _fits(resources, budget):
-    return (
-        resources.luts is not None
-        and resources.luts <= budget.luts
-        and all(resources.blocks.get(name, 0) <= count for name, count in budget.blocks.items())
-        and all(name in budget.blocks for name in resources.blocks if resources.blocks[name])
-    )
 
 
 def _geometries(model, pe, simd, blocks_fit, deep_rows):
@@ -310,7 +310,7 @@ def search_board(model, board, *, luts=None, objective="link"):
     default_geometry(model)  # raises ProtocolError for a model no one tile family runs
     in_limit = max(layer.in_features for layer in model.layers)
     out_limit = max(layer.out_features for layer in model.layers)
-    blocks_fit = lambda g: _fits(dataclasses.replace(predict(board, g), luts=0), budget)
+    blocks_fit = lambda g: budget.holds_blocks(predict(board, g).blocks)
     best, considered, fit, smallest = None, 0, 0, None
     seen = set()
     for pe in _powers(min(out_limit, 64)):
@@ -330,7 +330,7 @@ def search_board(model, board, *, luts=None, objective="link"):
                 considered += 1
                 if plan.resources.luts is not None:
                     smallest = plan.resources.luts if smallest is None else min(smallest, plan.resources.luts)
-                if not _fits(plan.resources, budget):
+                if not budget.holds(plan.resources):
                     continue
                 fit += 1
                 if best is None or (-rate(plan), plan.resources.luts) < (-rate(best), best.resources.luts):

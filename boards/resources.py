@@ -38,6 +38,7 @@ __all__ = [
     "predict_luts",
     "predict_blocks",
     "deep_weight_rows",
+    "block_ram",
     "Resources",
     "predict",
 ]
@@ -113,6 +114,11 @@ def _blocks(width, depth, granularity, shapes, byte):
         return math.ceil(width / w) * math.ceil(depth / d)
     lanes = math.ceil(width / granularity) * math.ceil(granularity / byte)  # byte lanes, a field's own
     return min(math.ceil(lanes / (w // byte)) * math.ceil(depth / d) for w, d in shapes if w >= byte)
+
+
+def block_ram(family):
+    """The cell type of ``family``'s block RAM (``SB_RAM40_4K``, ``DP16KD``)."""
+    return _BLOCKS[family]["ram"][0]
 
 
 def deep_weight_rows(family):
