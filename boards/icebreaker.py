@@ -38,6 +38,7 @@ __all__ = [
     "SEEDS",
     "DEVICE",
     "LUT_BUDGET",
+    "MAX_WEIGHT_ROW_BITS",
     "BAUD",
     "DIVISOR",
     "Platform",
@@ -84,6 +85,9 @@ DEVICE = {"luts": 5280, "blocks": {"SB_RAM40_4K": 30, "SB_SPRAM256KA": 4}, "dsp"
 #: The share of the logic cells ``lowbit plan`` fills by default: nextpnr routes the tiles at 85-90 % of
 #: the cells only with some placer seeds (:data:`SEEDS`).
 LUT_BUDGET = 0.85
+#: The widest weight row ``lowbit plan`` gives a tile: no limit besides the logic cells and block RAM
+#: (the widest that fit, 64 bits, route).
+MAX_WEIGHT_ROW_BITS = None
 BAUD = DEFAULT_BAUD
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)
 Platform = ICEBreakerPlatform

@@ -190,38 +190,44 @@ def plan_board(model, board):
 @dataclass(frozen=True)
 class Budget:
     """What a tile may use of a board's FPGA: ``luts`` (LUT4 positions), ``blocks`` ({block RAM type:
-    count}) and ``dsp``."""
+    count}), ``dsp``, and ``row_bits``, the widest weight row (bits the MAC array reads from the weight
+    memory each cycle) that still routes (``None``: no limit besides the others)."""
 
     luts: int
     blocks: dict
     dsp: int
+    row_bits: int = None
 
     def holds_blocks(self, blocks):
         """Whether ``blocks`` ({block type: count}) are within the budget (a type it lacks: none)."""
         return all(count <= self.blocks.get(name, 0) for name, count in blocks.items())
 
-    def holds(self, resources):
+    def holds(self, resources, geometry=None):
         """Whether predicted ``resources`` (:class:`lowbit.boards.resources.Resources`; LUTs ``None``: not
-        modelled) are within the budget."""
+        modelled) of a tile of ``geometry`` are within the budget."""
+        if geometry is not None and self.row_bits is not None and geometry.weight_row_bits > self.row_bits:
+            return False
         return resources.luts is not None and resources.luts <= self.luts and self.holds_blocks(resources.blocks)
 
     def text(self):
         blocks = ", ".join(f"{count} {name}" for name, count in self.blocks.items())
-        return f"{self.luts} LUT4, {blocks}, {self.dsp} DSP"
+        rows = "" if self.row_bits is None else f", weight rows of up to {self.row_bits} bits"
+        return f"{self.luts} LUT4, {blocks}, {self.dsp} DSP{rows}"
 
 
 def board_budget(board, luts=None):
     """The :class:`Budget` of ``board``: its ``DEVICE``'s block RAM and DSPs, and ``luts`` LUT4 positions
-    (default: the board's ``LUT_BUDGET`` share of the device's, what place and route still routes).
-    Raises :class:`ValueError` for ``luts`` that is not a positive integer."""
+    (default: the board's ``LUT_BUDGET`` share of the device's, what place and route still routes), and
+    the board's ``MAX_WEIGHT_ROW_BITS``. Raises :class:`ValueError` for ``luts`` that is not a positive integer."""
     from lowbit.boards.build import board_module
 
-    device = board_module(board).DEVICE
+    module = board_module(board)
+    device = module.DEVICE
     if luts is None:
-        luts = int(device["luts"] * board_module(board).LUT_BUDGET)
+        luts = int(device["luts"] * module.LUT_BUDGET)
     elif not isinstance(luts, int) or isinstance(luts, bool) or luts < 1:
         raise ValueError(f"luts must be a positive integer, not {luts!r}")
-    return Budget(luts, dict(device["blocks"]), device["dsp"])
+    return Budget(luts, dict(device["blocks"]), device["dsp"], module.MAX_WEIGHT_ROW_BITS)
 
 
 @dataclass(frozen=True)
@@ -330,7 +336,7 @@ def search_board(model, board, *, luts=None, objective="link"):
                 considered += 1
                 if plan.resources.luts is not None:
                     smallest = plan.resources.luts if smallest is None else min(smallest, plan.resources.luts)
-                if not budget.holds(plan.resources):
+                if not budget.holds(plan.resources, geometry):
                     continue
                 fit += 1
                 if best is None or (-rate(plan), plan.resources.luts) < (-rate(best), best.resources.luts):

@@ -19,9 +19,13 @@ from lowbit.sw.protocol import Family, ProtocolError
 BOARDS = {"icebreaker": icebreaker, "ulx3s": ulx3s}
 
 
-def _fits(resources, budget):
-    return resources.luts <= budget.luts and all(
-        count <= budget.blocks.get(name, 0) for name, count in resources.blocks.items() if count
+def _fits(plan, budget, board):
+    resources, geometry = plan.resources, plan.geometry
+    rows = BOARDS[board].MAX_WEIGHT_ROW_BITS
+    return (
+        resources.luts <= budget.luts
+        and all(count <= budget.blocks.get(name, 0) for name, count in resources.blocks.items() if count)
+        and (rows is None or geometry.pe * geometry.simd * geometry.tap_bits <= rows)
     )
 
 
@@ -37,7 +41,7 @@ def test_search_plans_within_budget(tiny_models, board, name, objective):
     assert plan is not None, found.text()
     budget = board_budget(board)
     assert budget.luts == int(BOARDS[board].DEVICE["luts"] * BOARDS[board].LUT_BUDGET)
-    assert _fits(plan.resources, budget) and plan.resources == predict(board, plan.geometry)
+    assert _fits(plan, budget, board) and plan.resources == predict(board, plan.geometry)
     tile_layers(model, plan.geometry)  # runs every layer (raises otherwise)
     assert plan.clock_hz == BOARDS[board].CLOCK_HZ and plan.tile == "planned"
     assert plan.images_per_s == plan.clock_hz / plan.cycles_per_image
@@ -49,7 +53,7 @@ def test_search_plans_within_budget(tiny_models, board, name, objective):
                 other = plan_tile(model, board, default_geometry(model, pe, simd, resident=resident))
             except ProtocolError:
                 continue
-            if _fits(other.resources, budget):
+            if _fits(other, budget, board):
                 assert rate(other) <= rate(plan), (pe, simd, resident)
                 if rate(other) == rate(plan):
                     assert other.resources.luts >= plan.resources.luts
@@ -60,9 +64,13 @@ def test_search_plans_within_budget(tiny_models, board, name, objective):
 def test_search_budget(tiny_models):
     model = tiny_models["binary"]
     large = search_board(model, "ulx3s", objective="compute").best
-    small = search_board(model, "ulx3s", luts=8000, objective="compute").best
-    assert small.resources.luts <= 8000 < large.resources.luts
-    assert small.images_per_s <= large.images_per_s
+    small = search_board(model, "ulx3s", luts=4000, objective="compute").best
+    assert small.resources.luts <= 4000 < large.resources.luts
+    assert small.images_per_s < large.images_per_s
+    # The weight row limit: the widest rows that route on the ECP5, below what its LUTs would allow.
+    assert large.geometry.weight_row_bits == ulx3s.MAX_WEIGHT_ROW_BITS
+    assert large.resources.luts < board_budget("ulx3s").luts // 2
+    assert "weight rows of up to 512 bits" in search_board(model, "ulx3s").text()
     with pytest.raises(
         ProtocolError, match=r"^no tile for the model fits icebreaker within 500 LUT4, .*needs \d+ LUT4"
     ):
@@ -94,12 +102,15 @@ def test_cli_plan_budget(tiny_models, tmp_path, capsys):
     save_model(tiny_models["binary"], path)
     assert main(["plan", str(path), "--board", "ulx3s", "--luts", "9000"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("planned for ulx3s within 9000 LUT4, 208 DP16KD, 156 DSP: ")
+    assert out.startswith("planned for ulx3s within 9000 LUT4, 208 DP16KD, 156 DSP, weight rows of up to 512 bits: ")
     assert "  predicted: " in out and "bound by the " in out
     assert out.rstrip().endswith(f"lowbit build --board ulx3s --model {path} --luts 9000 builds the planned tile")
     assert main(["plan", str(path), "--board", "ulx3s", "--luts", "100"]) == 2
     error = capsys.readouterr().err.strip()
-    assert error == f"lowbit plan: error: no tile for {path} fits ulx3s within 100 LUT4, 208 DP16KD, 156 DSP"
+    assert (
+        error == f"lowbit plan: error: no tile for {path} fits ulx3s within 100 LUT4, 208 DP16KD, 156 DSP, "
+        "weight rows of up to 512 bits"
+    )
     assert main(["verilog", "--board", "ulx3s", "--luts", "100"]) == 2
     error = capsys.readouterr().err.strip()
     assert "luts is the budget of a model's tile on a board" in error and len(error.splitlines()) == 1
