@@ -8,6 +8,7 @@ import collections
 
 import numpy as np
 
+from lowbit.sw.golden.network import class_index
 from lowbit.sw.golden.units import (
     bitserial_dot,
     fatnn_dot,
@@ -100,7 +101,9 @@ class ModelTile(Transport):
     layer's DATA: each vector runs through the layers one by one, exactly as in streaming mode, a hidden
     layer's output codes (its padded channels dropped) becoming the next layer's input codes (padded as
     RUN's inputs are). The length checks use the model's totals, layer 0's input words and the last
-    layer's output words.
+    layer's output words. CLASSIFY is RUN answered with one word per vector, the class index of the last
+    layer's accumulators (:func:`~lowbit.sw.golden.class_index` over its ``out_features`` channels); after
+    the checks of RUN's configuration and loads, outside model mode it is refused with UNSUPPORTED.
 
     ``busy_cycles`` estimates the MAC array's busy cycles (:meth:`TileGeometry.cycles_per_vector` per vector,
     of every layer in model mode).
@@ -157,6 +160,7 @@ class ModelTile(Transport):
             Opcode.RUN: self._run,
             Opcode.IDENTIFY: self._identify,
             Opcode.LOAD_MODEL: self._load_model,
+            Opcode.CLASSIFY: self._classify,
         }[command]
         try:
             words = handler(payload)
@@ -268,16 +272,21 @@ class ModelTile(Transport):
         half = 1 << (self.geometry.acc_width - 1)
         return ((values + half) & ((half << 1) - 1)) - half
 
-    def _run(self, payload):
+    def _classify(self, payload):
+        return self._run(payload, classify=True)
+
+    def _run(self, payload, classify=False):
         layers, g = self._configured(), self.geometry
         if self._weights is None or self._thresholds is None:
             raise _Refusal(ErrorCode.NOT_LOADED)
+        if classify and self._model is None:  # CLASSIFY is for resident models
+            raise _Refusal(ErrorCode.UNSUPPORTED)
         first, last = layers[0], layers[-1]
         per_vector = g.input_words(first)
         if not payload or len(payload) % per_vector:
             raise _Refusal(ErrorCode.BAD_LENGTH)
         batch = len(payload) // per_vector
-        if batch * g.output_words(last) > MAX_LENGTH:  # a DATA header cannot say so many words
+        if batch * (1 if classify else g.output_words(last)) > MAX_LENGTH:  # more than a DATA header can say
             raise _Refusal(ErrorCode.BAD_LENGTH)
         rows = rows_of_words(payload, batch * g.in_folds(first), g.input_row_bits(first))
         codes = input_codes_of_rows(rows, first, g, batch)  # (batch, IP)
@@ -288,6 +297,8 @@ class ModelTile(Transport):
             words = pack_inputs(out[:, : previous.out_features], config, g)
             rows = rows_of_words(words, batch * g.in_folds(config), g.input_row_bits(config))
             out = self._layer_outputs(index, config, input_codes_of_rows(rows, config, g, batch))
+        if classify:
+            return class_index(out[:, : last.out_features]).tolist()
         if last.last:
             return (out & WORD_MASK).reshape(-1).tolist()
         k = output_code_bits(last.output_levels)

@@ -116,6 +116,7 @@ def run_model_on_tile(
     seed=20261123,
     max_batch=None,
     mode="auto",
+    classes=False,
     progress=False,
     name=None,
     quiet=True,
@@ -124,7 +125,8 @@ def run_model_on_tile(
     ``Tile(geometry)`` in Verilator, through the driver (:func:`lowbit.sw.host.run_model`) over a
     :class:`CocotbTransport`; return the bench's measurements as a dict:
 
-    ``outputs`` (last-layer accumulators, a list per image), ``cycles`` (the whole run, loads included),
+    ``outputs`` (last-layer accumulators, a list per image; with ``classes``, each image's class index, which
+    a resident model's tile answers to CLASSIFY), ``cycles`` (the whole run, loads included),
     ``layers`` (per layer: ``run_cycles``, ``runs`` (a list of ``{"batch", "cycles"}``), ``load_cycles``,
     ``busy_cycles`` the MAC array's busy-cycle estimate), ``run_cycles``, ``busy_cycles``, ``mac_beats`` (the
     tile's count of working MAC-array cycles, ``None`` without that port), ``stream``
@@ -142,7 +144,7 @@ def run_model_on_tile(
     model_path = Path(model_path).resolve()  # the bench runs in its own folder
     geometry_text = geometry_to_json(geometry)
     key = hashlib.sha256(
-        geometry_text.encode() + pixels.tobytes() + str(model_path).encode() + mode.encode()
+        geometry_text.encode() + pixels.tobytes() + str(model_path).encode() + mode.encode() + bytes([classes])
     ).hexdigest()[:10]
     name = name or f"model-{key}-idle{int(idle)}-bp{int(backpressure)}-s{seed}"
     folder = build_dir("tile_runs") / name
@@ -161,6 +163,7 @@ def run_model_on_tile(
         "LOWBIT_SEED": seed,
         "LOWBIT_MAX_BATCH": max_batch or 0,
         "LOWBIT_MODE": mode,
+        "LOWBIT_CLASSES": int(classes),
         "LOWBIT_PROGRESS": int(progress),
     }
     run_bench(

@@ -52,7 +52,11 @@ class Decoder(wiring.Component):
     that holds the layer's input (``walk``), points the activation writer (``wb_*``) at the other bank,
     and waits until the layer's last fold has left the engine (``fold_taken``); after the last layer it
     frees the host's bank. The host's words wait while the writer uses the input memory's write port
-    (``wb_writing``). ``model`` is high in model mode.
+    (``wb_writing``). ``model`` is high in model mode. CLASSIFY is a RUN of the resident model answered
+    with a word per vector: ``classify`` is high while it runs (the outputs then come from a
+    :class:`~lowbit.hw.tile.classes.ClassIndex`), ``classes`` and ``class_words`` are the model's last
+    layer's ``out_features`` and ``output_words``. Outside model mode (and on a tile without resident
+    models) CLASSIFY is refused with UNSUPPORTED, after RUN's NOT_CONFIGURED and NOT_LOADED.
     """
 
     def __init__(self, geometry):
@@ -79,6 +83,9 @@ class Decoder(wiring.Component):
                     "wb_mode": Out(2),
                     "wb_bits": Out(4),
                     "wb_writing": In(1),
+                    "classify": Out(1),
+                    "classes": Out(LayerLayout(g).members["out_features"]),
+                    "class_words": Out(LayerLayout(g).members["output_words"]),
                 }
                 if g.max_layers
                 else {}
@@ -118,7 +125,12 @@ class Decoder(wiring.Component):
             model_in_words, model_out_words = Signal.like(layer.input_words), Signal.like(layer.output_words)
             model_in_row_words, model_ifolds = Signal.like(layer.in_row_words), Signal.like(layer.ifolds)
             prev = SimpleNamespace(out_features=Signal(16), output_levels=Signal(9))
-            m.d.comb += self.model.eq(model_mode)
+            m.d.comb += [
+                self.model.eq(model_mode),
+                self.classify.eq(model_mode & (opcode == Opcode.CLASSIFY)),
+                self.classes.eq(prev.out_features),
+                self.class_words.eq(model_out_words),
+            ]
 
         # The model's value of each count the commands check, in model mode; the configured layer's else.
         model_counts = {}
@@ -242,11 +254,13 @@ class Decoder(wiring.Component):
                                 thresholds_loaded,
                                 "THRESHOLDS",
                             )
-                        with m.Case(Opcode.RUN):
+                        with m.Case(Opcode.RUN, Opcode.CLASSIFY):
                             with m.If(~config_valid):
                                 reject(ErrorCode.NOT_CONFIGURED)
                             with m.Elif(~weights_loaded | ~thresholds_loaded):
                                 reject(ErrorCode.NOT_LOADED)
+                            with m.Elif((in_hdr_op == Opcode.CLASSIFY) & ~model_mode):
+                                reject(ErrorCode.UNSUPPORTED)
                             with m.Else():
                                 m.d.sync += [div_n.eq(in_hdr_len), div_q.eq(0), div_r.eq(0), div_step.eq(0)]
                                 m.next = "DIVIDE"
@@ -327,7 +341,7 @@ class Decoder(wiring.Component):
                     m.next = "BATCH"
 
             with m.State("BATCH"):
-                data_words = div_q * count("output_words")
+                data_words = div_q * Mux(opcode == Opcode.CLASSIFY, 1, count("output_words"))
                 with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
                     reject(ErrorCode.BAD_LENGTH)
                 with m.Else():

@@ -40,6 +40,7 @@ from amaranth.lib.wiring import In, Out
 from lowbit.hw.units.nhot import exponent_bits
 from lowbit.sw.protocol import WORD_BITS, Family, TileGeometry, output_code_bits
 
+from .classes import ClassIndex
 from .config import CHECK_LATENCY, Configuration
 from .decoder import Decoder
 from .engine import Engine
@@ -143,9 +144,22 @@ class Tile(wiring.Component):
                 writeback.out_features.eq(config.layer.out_features),
                 writeback.ofolds.eq(config.layer.ofolds),
             ]
+            # CLASSIFY: the last layer's accumulator words become a class index per vector.
+            m.submodules.classes = classes = ClassIndex(g)
+            classify = decoder.classify
+            m.d.comb += [
+                classes.i.payload.eq(packer.o.payload),
+                classes.i.valid.eq(packer.o.valid & classify),
+                packer.o.ready.eq(Mux(classify, classes.i.ready, decoder.outputs.ready)),
+                decoder.outputs.payload.eq(Mux(classify, classes.o.payload, packer.o.payload)),
+                decoder.outputs.valid.eq(Mux(classify, classes.o.valid, packer.o.valid)),
+                classes.o.ready.eq(classify & decoder.outputs.ready),
+                classes.classes.eq(decoder.classes),
+                classes.words.eq(decoder.class_words),
+            ]
         else:
             wiring.connect(m, engine.o, packer.i)
-        wiring.connect(m, packer.o, decoder.outputs)
+            wiring.connect(m, packer.o, decoder.outputs)
         m.d.comb += [
             decoder.layer.eq(config.layer),
             sequencer.layer.eq(config.layer),

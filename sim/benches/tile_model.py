@@ -11,11 +11,12 @@ Reads its parameters from the environment (:func:`lowbit.sim.tile_transport.run_
 ``LOWBIT_SEED``      seed of those patterns
 ``LOWBIT_MAX_BATCH`` vectors per RUN (``0``: the whole batch)
 ``LOWBIT_MODE``      the driver's mode (``auto``, ``resident``, ``streaming``)
+``LOWBIT_CLASSES``   ``1``: the class indices instead of the accumulators (resident: CLASSIFY)
 ``LOWBIT_PROGRESS``  ``1`` draws a progress bar on standard error
 ==================== =============================================================================
 
 The driver first checks IDENTIFY against the geometry, then runs the model (:func:`lowbit.sw.host.run_model`).
-The JSON holds the outputs (last-layer accumulators), the total cycles, per layer the cycles of its
+The JSON holds the outputs (last-layer accumulators, or class indices), the total cycles, per layer the cycles of its
 loads and of each RUN, the MAC array's busy-cycle estimate (and the tile's ``mac_beats`` count where it
 has that port) and the words sent; comparing the outputs
 with the golden model is the caller's job (so a mismatch still yields the figures).
@@ -33,6 +34,9 @@ from lowbit.sim.tile_transport import CocotbTransport, geometry_from_json
 from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
 from lowbit.sw.model.file import load_model
 
+#: The commands that run vectors through the resident model.
+RUNS = ("RUN", "CLASSIFY")
+
 
 def _flag(name):
     return os.environ.get(name, "0") == "1"
@@ -41,13 +45,13 @@ def _flag(name):
 def _resident(interface, configs, geometry):
     """The figures of a resident run: one entry, the whole model (its layers never leave the tile)."""
     entries = [e for e in interface.log if e["tag"] == "model"]
-    runs = [{"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]} for e in entries if e["opcode"] == "RUN"]
+    runs = [{"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]} for e in entries if e["opcode"] in RUNS]
     per_vector = sum(geometry.cycles_per_vector(config) for config in configs)
     return [
         {
             "runs": runs,
             "run_cycles": sum(r["cycles"] for r in runs),
-            "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] != "RUN"),
+            "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] not in RUNS),
             "busy_cycles": sum(r["batch"] for r in runs) * per_vector,
         }
     ]
@@ -108,6 +112,7 @@ async def model_on_tile(dut):
         progress,
         max_batch=int(os.environ.get("LOWBIT_MAX_BATCH", "0")) or None,
         mode=mode,
+        classes=_flag("LOWBIT_CLASSES"),
     )
     cycles = transport.cycle - start
     # The tile's own count of MAC-array cycles that did work, where it has the port.

@@ -80,10 +80,11 @@ def golden(model, pixels):
 
 
 def predict(model, pixels):
-    """The golden model's predicted classes of ``model`` on ``pixels`` (argmax, first index on ties)."""
-    import numpy as np
+    """The golden model's predicted classes of ``model`` on ``pixels`` (argmax, first index on ties:
+    :func:`lowbit.sw.golden.class_index`)."""
+    from lowbit.sw.golden import class_index
 
-    return np.argmax(golden(model, pixels), axis=1)
+    return class_index(golden(model, pixels))
 
 
 def accuracy(outputs_or_model, labels, pixels=None):
@@ -97,4 +98,6 @@ def accuracy(outputs_or_model, labels, pixels=None):
     labels = np.asarray(labels)
     if outputs.ndim != 2 or len(outputs) != len(labels):
         raise ValueError(f"outputs must be (batch, classes) with one row per label, not of shape {outputs.shape}")
-    return float(np.mean(np.argmax(outputs, axis=1) == labels)) if len(labels) else 0.0
+    from lowbit.sw.golden import class_index
+
+    return float(np.mean(class_index(outputs) == labels)) if len(labels) else 0.0

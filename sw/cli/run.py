@@ -150,9 +150,9 @@ def _print_header(args, model, images, geometry=None, mode=None):
 
 
 def _print_accuracy(outputs, labels):
-    import numpy as np
+    from lowbit.sw.golden import class_index
 
-    correct = int((np.argmax(outputs, axis=1) == labels).sum())
+    correct = int((class_index(outputs) == labels).sum())
     images = len(labels)
     print(f"accuracy: {correct / images:.4f} ({correct} of {images})")
 

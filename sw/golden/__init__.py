@@ -5,7 +5,7 @@ Each hardware unit has a golden function here with the same name and integer sem
 No Amaranth (and no PyTorch) import is allowed in this package.
 """
 
-from lowbit.sw.golden.network import GoldenNetwork, predict, run_network
+from lowbit.sw.golden.network import GoldenNetwork, class_index, predict, run_network
 from lowbit.sw.golden.units import (
     binary_dot,
     bitserial_dot,
@@ -31,4 +31,5 @@ __all__ = [
     "GoldenNetwork",
     "run_network",
     "predict",
+    "class_index",
 ]

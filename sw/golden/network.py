@@ -25,7 +25,14 @@ from lowbit.sw.kinds.encodings import activation_values, encode_fatnn_activation
 from lowbit.sw.kinds.packing import pack_bits
 from lowbit.sw.model.inputs import model_input
 
-__all__ = ["GoldenNetwork", "run_network", "predict"]
+__all__ = ["GoldenNetwork", "run_network", "predict", "class_index"]
+
+
+def class_index(accumulators):
+    """The predicted class of each row of last-layer ``accumulators`` ``(batch, classes)``: the index of its
+    largest value, the first of equal ones (``int64``, ``(batch,)``). The tile's CLASSIFY answers this."""
+    return np.argmax(np.asarray(accumulators), axis=-1).astype(np.int64)
+
 
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -67,8 +74,8 @@ class GoldenNetwork:
         return record if trace else record["accumulators"][-1]
 
     def predict(self, pixels):
-        """Predicted classes: the argmax of the last layer (first index on ties)."""
-        return np.argmax(self.run(pixels), axis=1)
+        """Predicted classes: :func:`class_index` of the last layer's accumulators."""
+        return class_index(self.run(pixels))
 
 
 def run_network(model, pixels, trace=False):

@@ -134,6 +134,11 @@ class TileInterface:
             expected = batch * self.geometry.output_words(last)
         return await self._command(Opcode.RUN, batch_words, Response.DATA, expected, batch)
 
+    async def classify(self, batch_words, batch):
+        """CLASSIFY on ``batch`` input vectors of the resident model (``batch_words``: their packed words, as
+        for RUN); returns DATA's words, each vector's class index."""
+        return await self._command(Opcode.CLASSIFY, batch_words, Response.DATA, batch, batch)
+
 
 #: Any geometry: only the length of its encoding is used.
 _PROBE = TileGeometry(Family.POPCOUNT, 1, 1, 1, 1, 1)

@@ -4,6 +4,7 @@ the outputs becoming the next layer's input; or, on a tile with resident mode, l
 
 import numpy as np
 
+from lowbit.sw.golden.network import class_index
 from lowbit.sw.host.interface import vectors_per_run
 from lowbit.sw.host.packing import (
     pack_inputs,
@@ -20,10 +21,12 @@ from lowbit.sw.protocol import MODES, ProtocolError, model_refusal_reason
 __all__ = ["MODES", "run_model", "run_codes", "resident_mode", "check_mode"]
 
 
-async def run_model(interface, model, pixels, progress=None, *, max_batch=None, mode="auto"):
+async def run_model(interface, model, pixels, progress=None, *, max_batch=None, mode="auto", classes=False):
     """Run ``model`` on digits ``pixels`` ``(batch, 64)`` on the tile; return the last layer's accumulators
-    ``(batch, classes)`` ``int64``. :func:`run_codes` with the model's first-layer input codes."""
-    return await run_codes(interface, model, model_input(model, pixels), progress, max_batch=max_batch, mode=mode)
+    ``(batch, classes)`` ``int64`` (with ``classes``, the class indices ``(batch,)``). :func:`run_codes`
+    with the model's first-layer input codes."""
+    codes = model_input(model, pixels)
+    return await run_codes(interface, model, codes, progress, max_batch=max_batch, mode=mode, classes=classes)
 
 
 def check_mode(mode):
@@ -51,9 +54,12 @@ def resident_mode(configs, geometry, mode="auto"):
     return True
 
 
-async def run_codes(interface, model, codes, progress=None, *, max_batch=None, mode="auto"):
+async def run_codes(interface, model, codes, progress=None, *, max_batch=None, mode="auto", classes=False):
     """Run ``model`` on first-layer input ``codes`` ``(batch, in_features)`` on the tile; return the last
-    layer's accumulators ``(batch, classes)`` ``int64``.
+    layer's accumulators ``(batch, classes)`` ``int64``, or with ``classes`` each vector's class index
+    ``(batch,)`` (:func:`lowbit.sw.golden.class_index`): resident, the tile answers it (CLASSIFY, one word
+    per vector instead of the last layer's accumulators); a layer at a time, the host takes it from the
+    accumulators.
 
     Every layer is checked (:func:`tile_layers`; resident, also the whole model: :func:`resident_mode`,
     which picks the mode) and packed before the first word is sent.
@@ -76,7 +82,7 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
     configs = tile_layers(model, geometry)
     codes = np.asarray(codes)
     if resident_mode(configs, geometry, mode):
-        return await _run_resident(interface, model, configs, codes, progress, max_batch)
+        return await _run_resident(interface, model, configs, codes, progress, max_batch, classes)
     plans = []
     for layer, config in zip(model.layers, configs):
         parts = []
@@ -103,11 +109,12 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
                     progress(index, (number * batch + start + len(chunk)) // len(parts), batch)
         codes = outputs
     interface.tag = None
-    return codes.astype(np.int64)
+    return class_index(codes) if classes else codes.astype(np.int64)
 
 
-async def _run_resident(interface, model, configs, codes, progress, max_batch):
-    """:func:`run_codes` in resident mode: the whole model loaded once, the batch through all its layers."""
+async def _run_resident(interface, model, configs, codes, progress, max_batch, classes):
+    """:func:`run_codes` in resident mode: the whole model loaded once, the batch through all its layers
+    (RUN, or CLASSIFY for ``classes``)."""
     geometry = interface.geometry
     first, last = configs[0], configs[-1]
     weights = pack_model_weights(model.layers, geometry)
@@ -117,12 +124,17 @@ async def _run_resident(interface, model, configs, codes, progress, max_batch):
     await interface.load_model(configs)
     await interface.load_weights(weights.tolist())
     await interface.load_thresholds(thresholds.tolist())
-    outputs = np.zeros((batch, last.out_features), np.int64)
-    size = vectors_per_run(max(geometry.input_words(first), geometry.output_words(last)), batch, max_batch)
+    outputs = np.zeros((batch,) if classes else (batch, last.out_features), np.int64)
+    output_words = 1 if classes else geometry.output_words(last)
+    size = vectors_per_run(max(geometry.input_words(first), output_words), batch, max_batch)
     for start in range(0, batch, size):
         chunk = codes[start : start + size]
-        words = await interface.run(pack_inputs(chunk, first, geometry).tolist(), len(chunk))
-        outputs[start : start + len(chunk)] = unpack_outputs(words, last, geometry, len(chunk))
+        words = pack_inputs(chunk, first, geometry).tolist()
+        if classes:
+            outputs[start : start + len(chunk)] = await interface.classify(words, len(chunk))
+        else:
+            words = await interface.run(words, len(chunk))
+            outputs[start : start + len(chunk)] = unpack_outputs(words, last, geometry, len(chunk))
         if progress is not None:
             progress(len(configs) - 1, start + len(chunk), batch)
     interface.tag = None

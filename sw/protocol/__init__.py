@@ -63,6 +63,7 @@ class Opcode(enum.IntEnum):
     RUN = 0x04  #: a batch of input vectors (:meth:`TileGeometry.input_words` each)
     IDENTIFY = 0x05  #: no payload; answered with DATA: the tile's parameters
     LOAD_MODEL = 0x06  #: 1 + 3 L words: L, then every layer's CONFIGURE words: resident mode
+    CLASSIFY = 0x07  #: RUN of a resident model, answered with each vector's class index (one word)
 
 
 class Response(enum.IntEnum):

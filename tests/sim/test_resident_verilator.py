@@ -1,7 +1,8 @@
 """Resident models on the Verilog tile in Verilator: trained models loaded once (LOAD_MODEL) and run through
 all their layers on the tile, the hidden activations written back into the tile's input memory, every
-output equal to the golden model (==); and LOAD_MODEL's error responses word for word against the
-reference tile, with a reset in the middle of a LOAD_MODEL."""
+output equal to the golden model (==), and their class indices (CLASSIFY) equal to the golden model's; and
+the error responses of LOAD_MODEL and CLASSIFY word for word against the reference tile, with a reset in
+the middle of a LOAD_MODEL."""
 
 import asyncio
 import json
@@ -13,12 +14,14 @@ from lowbit.hw.tile.tile import Tile
 from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import run_model_on_tile
 from lowbit.sim.verilator import run_bench
-from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.golden import GoldenNetwork, class_index
 from lowbit.sw.host import (
     default_geometry,
     pack_inputs,
     pack_model_thresholds,
     pack_model_weights,
+    pack_thresholds,
+    pack_weights,
     tile_layers,
 )
 from lowbit.sw.paths import build_root
@@ -80,6 +83,33 @@ def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, se
     assert set(stream["sent"]) == {"IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "RUN"}
 
 
+@pytest.mark.parametrize("scheme, pe, simd", [("binary", 16, 8), ("fatnn", 16, 4)])
+def test_resident_classify_on_tile(models, scheme, pe, simd, seed=20261207):
+    """CLASSIFY: one word per image, the golden model's class index (10 classes on PE 16: six padded
+    channels skipped), the same Verilog as the accumulator runs above."""
+    trained, pixels = models
+    path, model = trained[scheme]
+    geometry = default_geometry(model, pe, simd, resident=True)
+    result = run_model_on_tile(
+        path,
+        pixels,
+        geometry,
+        idle=True,
+        backpressure=True,
+        seed=seed,
+        max_batch=16,
+        mode="resident",
+        classes=True,
+        name=f"resident-classify-{scheme}-pe{pe}-simd{simd}",
+    )
+    got, expected = np.array(result["outputs"]), class_index(GoldenNetwork(model).run(pixels))
+    assert got.shape == expected.shape == (IMAGES,)
+    assert (got == expected).all(), f"{scheme} PE {pe} SIMD {simd} seed {seed}: got {got}, expected {expected}"
+    stream = result["stream"]
+    assert set(stream["sent"]) == {"IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "CLASSIFY"}
+    assert stream["received"]["payload"] == 5 + IMAGES  # IDENTIFY's words, then a word per image
+
+
 def _responses(tile, words):
     asyncio.run(tile.write(words))
     return asyncio.run(tile.read(tile.pending))
@@ -121,14 +151,26 @@ def test_load_model_errors_and_reset(models, seed=61):
     commands = [[header(Opcode.RUN, len(inputs))] + inputs]  # forgotten by the reset: NOT_CONFIGURED
     for words_ in refused.values():
         commands += [load_model, words_, [header(Opcode.RUN, len(inputs))] + inputs]  # refused: unconfigured
+    classify = [header(Opcode.CLASSIFY, len(inputs))] + inputs
+    last_weights = [int(w) for w in pack_weights(model.layers[-1], geometry)]
+    last_thresholds = [int(w) for w in pack_thresholds(model.layers[-1], geometry)]
+    last_inputs = [int(w) for w in pack_inputs(np.zeros((2, last.in_features), np.int64), last, geometry)]
     commands += [
+        [header(Opcode.CONFIGURE, 3)] + last.encode(),  # one layer, loaded: CLASSIFY is for resident models
+        [header(Opcode.LOAD_WEIGHTS, len(last_weights))] + last_weights,
+        [header(Opcode.LOAD_THRESHOLDS, len(last_thresholds))] + last_thresholds,
+        [header(Opcode.CLASSIFY, len(last_inputs))] + last_inputs,  # UNSUPPORTED
+        [header(Opcode.RUN, len(last_inputs))] + last_inputs,  # DATA: the layer is still loaded
         load_model,
+        classify,  # NOT_LOADED
         [header(Opcode.RUN, len(inputs))] + inputs,  # NOT_LOADED
         [header(Opcode.LOAD_WEIGHTS, len(weights) - 1)] + weights[:-1],  # BAD_LENGTH
         [header(Opcode.LOAD_WEIGHTS, len(weights))] + weights,
         [header(Opcode.LOAD_THRESHOLDS, len(thresholds))] + thresholds,
         [header(Opcode.RUN, len(inputs) - 1)] + inputs[:-1],  # BAD_LENGTH
         [header(Opcode.RUN, len(inputs))] + inputs,  # DATA
+        [header(Opcode.CLASSIFY, len(inputs) + 1)] + inputs + [0],  # BAD_LENGTH
+        classify,  # DATA: six class indices
         [header(Opcode.IDENTIFY, 0)],
     ]
     steps = [
@@ -141,7 +183,10 @@ def test_load_model_errors_and_reset(models, seed=61):
     codes = [e[1] & 0xFF for e in expects if e[0] == header(Response.ERROR, 1)]
     # Every refusal of the list and the model's own checks are among the answers, NOT_CONFIGURED after each.
     assert {int(c) for c in ErrorCode} - {ErrorCode.UNKNOWN_OPCODE} <= set(codes)
-    assert expects[-2][0] == header(Response.DATA, 6 * geometry.output_words(last))
+    assert expects[-4][0] == header(Response.DATA, 6 * geometry.output_words(last))
+    assert expects[-2][0] == header(Response.DATA, 6) and expects[-2][1:] == list(
+        class_index(GoldenNetwork(model).run(pixels[:6]))
+    )
     script = build_root() / "scripts" / f"resident-protocol-{seed}.json"
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(json.dumps({"seed": seed, "idle": True, "backpressure": True, "steps": steps}))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lowbit.sim.reference import ModelTile
-from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.golden import GoldenNetwork, class_index
 from lowbit.sw.host import (
     MODES,
     TileError,
@@ -290,6 +290,8 @@ def test_documented_resident_example():
     async def session():
         await tile.write([header(Opcode.RUN, 4), 0x2B, 0x1, 0xFF, 0x33])
         data = await tile.read(5)
+        await tile.write([header(Opcode.CLASSIFY, 4), 0x2B, 0x1, 0xFF, 0x33])
+        data += await tile.read(3)
         bad = LayerConfig(4, 2, WeightKind.TERNARY, 2, 0, InputKind.FATNN, 2, 0)  # 4 inputs after 3 outputs
         await tile.write([header(Opcode.LOAD_MODEL, 7), *g.model_words([configs[0], bad])])
         await tile.write([header(Opcode.RUN, 4), 0x2B, 0x1, 0xFF, 0x33])
@@ -298,7 +300,7 @@ def test_documented_resident_example():
         return data, await tile.read(7)
 
     data, errors = run(session())
-    assert data == [0x81000004, 3, 1, 2, 0]
+    assert data == [0x81000004, 3, 1, 2, 0] + [0x81000002, 0, 0]
     assert errors == [0xEE000001, 0x603, 0xEE000001, 0x405, 0x80000000, 0xEE000001, 0x406]
 
     async def streaming_only():  # the tile of the streaming example: no resident mode
@@ -683,3 +685,95 @@ def test_default_geometry_resident(small_model):
 
 def replace_layer(layer, n_in, n_out):
     return dataclasses.replace(layer, in_features=n_in, out_features=n_out, weights=layer.weights[:n_out, :n_in])
+
+
+# --- CLASSIFY: the class index of a resident model's outputs ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ON_A_TILE)
+def test_classify_equals_golden(tiny_models, split, name):
+    """Resident, CLASSIFY answers one word per image, the golden model's class index; a layer at a time the
+    driver takes the same indices from the accumulators."""
+    model = tiny_models[name]
+    geometry = default_geometry(model, 2, 4, resident=True)
+    configs = tile_layers(model, geometry)
+    pixels = split.x_test
+    expected = class_index(GoldenNetwork(model).run(pixels))
+    interface = TileInterface(ModelTile(geometry))
+    got = run(run_model(interface, model, pixels, max_batch=150, classes=True))
+    assert got.dtype == np.int64 and got.shape == (360,)
+    assert (got == expected).all(), f"{name}: {int((got != expected).sum())} classes differ from the golden model"
+    commands = [(e["opcode"], e["payload"], e["batch"]) for e in interface.log if e["opcode"] in ("RUN", "CLASSIFY")]
+    assert commands == [("CLASSIFY", n * geometry.input_words(configs[0]), n) for n in (150, 150, 60)]
+    assert interface.stats.received["payload"] == 5 + 360  # IDENTIFY's five words, then one word per image
+    streaming = TileInterface(ModelTile(geometry), geometry)
+    assert (run(run_model(streaming, model, pixels, mode="streaming", classes=True)) == expected).all()
+    assert "CLASSIFY" not in streaming.stats.as_dict()["sent"]
+
+
+def test_classify_ties_and_padding():
+    """The first of equal accumulators wins, and the padded channels of the last fold (here larger than every
+    class's accumulator) are not classes."""
+    tile = ModelTile(SMALL)
+    interface = TileInterface(tile, SMALL)
+
+    async def session():
+        await load_good_model(interface, runs=False)  # zero weights: every accumulator is its bias
+        thresholds = [0] * SMALL.model_threshold_words(GOOD)
+        base = SMALL.out_folds(HIDDEN) * SMALL.pe * SMALL.record_words  # the last layer's records
+        biases = {0: -9, 1: -3, 2: -3, 3: -5, 4: -7, 5: -8}  # classes 1 and 2 tie; the padded channels' bias is 0
+        for channel, bias in biases.items():
+            thresholds[base + channel * SMALL.record_words] = bias & 0xFFFFFFFF
+        await interface.load_thresholds(thresholds)
+        accumulators = await interface.run([0] * SMALL.input_words(HIDDEN), 1)
+        assert signed(accumulators)[: LAST.out_features] == list(biases.values())
+        assert max(signed(accumulators)[LAST.out_features :]) == 0  # the padded channels
+        return await interface.classify([0] * SMALL.input_words(HIDDEN) * 2, 2)
+
+    assert LAST.out_features == 6 and SMALL.output_words(LAST) == 8
+    assert run(session()) == [1, 1]
+
+
+def signed(words):
+    return [w - (1 << 32) if w >> 31 else w for w in words]
+
+
+@pytest.mark.parametrize(
+    "before, code",
+    [
+        ("reset", ErrorCode.NOT_CONFIGURED),
+        ("model-not-loaded", ErrorCode.NOT_LOADED),
+        ("loaded-layer", ErrorCode.UNSUPPORTED),  # CLASSIFY is for resident models
+        ("loaded-last-layer", ErrorCode.UNSUPPORTED),
+        ("bad-length", ErrorCode.BAD_LENGTH),
+        ("no-resident-mode", ErrorCode.UNSUPPORTED),
+    ],
+)
+def test_classify_refusals(before, code):
+    geometry = dataclasses.replace(SMALL, max_layers=0) if before == "no-resident-mode" else SMALL
+    interface = TileInterface(ModelTile(geometry), geometry)
+    words = SMALL.input_words(HIDDEN)
+
+    async def session():
+        if before in ("loaded-layer", "loaded-last-layer", "no-resident-mode"):
+            layer = LAST if before == "loaded-last-layer" else HIDDEN
+            await interface.configure(layer)
+            await interface.load_weights([0] * geometry.weight_words(layer))
+            await interface.load_thresholds([0] * geometry.threshold_words(layer))
+            words_ = geometry.input_words(layer)
+        elif before == "model-not-loaded":
+            await interface.load_model(GOOD)
+            words_ = words
+        elif before == "bad-length":
+            first = await load_good_model(interface)
+            words_ = words + 1
+        else:
+            words_ = words
+        with pytest.raises(TileError, match=code.name) as error:
+            await interface._command(Opcode.CLASSIFY, [0] * words_, Response.DATA, None)
+        assert error.value.opcode == Opcode.CLASSIFY
+        if before == "bad-length":  # the model stays loaded
+            assert await interface.run([0] * words, 1) == first
+            assert await interface.classify([0] * words, 1) == [0]
+
+    run(session())
