@@ -86,12 +86,12 @@ DEVICE = {"luts": 83640, "blocks": {"DP16KD": 208}, "dsp": 156}
 #: The share of the LUT4s ``lowbit plan`` fills by default (nextpnr's placement and timing degrade
 #: beyond it).
 LUT_BUDGET = 0.8
-#: The widest weight row (PE x SIMD x bits per tap, read every cycle) ``lowbit plan`` gives a tile:
-#: rows of 512 bits (GEOMETRY, BINARY_GEOMETRY and the planned tiles) route in 15-35 minutes; tiles with
-#: rows of 2048 bits (PE 8 x SIMD 256, 90 DP16KD, 9,562 LUT4) and 4096 bits (PE 32 x SIMD 128, 198
-#: DP16KD) did not route (35,500 and 53,400 wires still overused after 16 and 25 minutes): each row
-#: gathers the outputs of one DP16KD per 36 bits from across the device into one popcount array.
-MAX_WEIGHT_ROW_BITS = 512
+#: The widest weight row (PE x SIMD x bits per tap, read every cycle) ``lowbit plan`` gives a tile, the
+#: widest that routed: LFC's PE 32 x SIMD 32 tile (1024 bits, 131 DP16KD, 9,160 LUT4) in 4 minutes, the
+#: 512-bit tiles in 3-35; tiles with rows of 2048 bits (PE 8 x SIMD 256, 90 DP16KD, 9,562 LUT4) and 4096
+#: bits (PE 32 x SIMD 128, 198 DP16KD) did not (35,500 and 53,400 wires still overused after 16 and 25
+#: minutes): each row gathers the outputs of one DP16KD per 36 bits from across the device.
+MAX_WEIGHT_ROW_BITS = 1024
 BAUD = DEFAULT_BAUD
 DIVISOR = divisor_for(CLOCK_HZ, BAUD)
 

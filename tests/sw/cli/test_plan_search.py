@@ -70,7 +70,7 @@ def test_search_budget(tiny_models):
     # The weight row limit: the widest rows that route on the ECP5, below what its LUTs would allow.
     assert large.geometry.weight_row_bits == ulx3s.MAX_WEIGHT_ROW_BITS
     assert large.resources.luts < board_budget("ulx3s").luts // 2
-    assert "weight rows of up to 512 bits" in search_board(model, "ulx3s").text()
+    assert "weight rows of up to 1024 bits" in search_board(model, "ulx3s").text()
     with pytest.raises(
         ProtocolError, match=r"^no tile for the model fits icebreaker within 500 LUT4, .*needs \d+ LUT4"
     ):
@@ -102,14 +102,14 @@ def test_cli_plan_budget(tiny_models, tmp_path, capsys):
     save_model(tiny_models["binary"], path)
     assert main(["plan", str(path), "--board", "ulx3s", "--luts", "9000"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("planned for ulx3s within 9000 LUT4, 208 DP16KD, 156 DSP, weight rows of up to 512 bits: ")
+    assert out.startswith("planned for ulx3s within 9000 LUT4, 208 DP16KD, 156 DSP, weight rows of up to 1024 bits: ")
     assert "  predicted: " in out and "bound by the " in out
     assert out.rstrip().endswith(f"lowbit build --board ulx3s --model {path} --luts 9000 builds the planned tile")
     assert main(["plan", str(path), "--board", "ulx3s", "--luts", "100"]) == 2
     error = capsys.readouterr().err.strip()
     assert (
         error == f"lowbit plan: error: no tile for {path} fits ulx3s within 100 LUT4, 208 DP16KD, 156 DSP, "
-        "weight rows of up to 512 bits"
+        "weight rows of up to 1024 bits"
     )
     assert main(["verilog", "--board", "ulx3s", "--luts", "100"]) == 2
     error = capsys.readouterr().err.strip()
