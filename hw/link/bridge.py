@@ -9,12 +9,15 @@ A frame, in both directions (bytes)::
 
 ``kind`` is :class:`FrameKind` (DATA carries words; ACK and NAK have ``count`` 0); ``count`` is at most
 :data:`MAX_FRAME_WORDS`; the CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no
-reflection, no final XOR) of every byte from ``kind`` to the last word byte. Each direction is
-stop-and-wait with its own sequence numbers (0..255, wrapping): a receiver delivers a good DATA frame
-with the expected ``seq`` once and answers ACK(seq); the previous ``seq`` again (its ACK was lost) is
-answered ACK(seq) and not delivered; a bad CRC, a ``count`` above the maximum or a frame cut short (no
-byte for :data:`INTERBYTE_TIMEOUT` bit times inside a frame) is dropped and answered NAK(expected seq).
-A sender keeps its last DATA frame until it is ACKed and resends it on NAK or after a timeout. A
+reflection, no final XOR) of every byte from ``kind`` to the last word byte. Each direction has its own
+sequence numbers (0..255, wrapping). Host -> board, up to :data:`WINDOW_FRAMES` DATA frames are in flight
+("go back N"): the board accepts the frame of the expected ``seq`` into a free receive slot, delivers
+accepted frames in order and answers ACK(seq) after each frame's last word (cumulative); a resend of a
+delivered frame is answered ACK(the last delivered), one still waiting is ignored; a frame ahead of the
+expected one is ignored and NAKed once; a bad CRC, a ``count`` above the maximum or a frame cut short
+(no byte for :data:`INTERBYTE_TIMEOUT` bit times inside a frame) is dropped and answered NAK(expected
+seq). Board -> host is stop-and-wait: the board keeps its DATA frame until it is ACKed and resends it on
+NAK or after a timeout. A
 session starts with SYNC: the board drops the frame it was delivering and the DATA frame it held,
 resets the tile behind it and both sequence numbers to 0, and answers SYNC; a host (re)starting against a board in
 any state is then in step with it.
@@ -58,11 +61,11 @@ class LinkBridge(wiring.Component):
     - ``session_start`` (out, 1 bit): a one-cycle pulse when a good SYNC frame from the host ends (for
       the reset of the tile behind the bridge: :class:`LinkTile`).
 
-    Host -> tile: a DATA frame is written into a buffer (a Memory of :data:`MAX_FRAME_WORDS` words) as it
-    arrives and delivered on ``cmd`` only after its CRC has been checked, so a bad frame delivers
-    nothing. Its ACK is sent once ``cmd`` has accepted the frame's last word: the host's stop-and-wait
-    is the flow control. While a frame is being delivered, further DATA frames (the host's resends of
-    it) are dropped silently; its ACK follows the delivery.
+    Host -> tile: a DATA frame is written into a free receive slot (:data:`WINDOW_FRAMES` of
+    :data:`MAX_FRAME_WORDS` words) as it arrives and delivered on ``cmd``, in order, only after its CRC
+    has been checked, so a bad frame delivers nothing. Its ACK is sent once ``cmd`` has accepted the
+    frame's last word: the host's window is the flow control. The host's resends of a frame waiting in
+    its slot are ignored; its ACK follows the delivery.
 
     Tile -> host: words from ``resp`` are gathered into a buffer (a second Memory of
     :data:`MAX_FRAME_WORDS` words). The frame is sent when it is full, or when ``resp`` has been idle
@@ -80,7 +83,7 @@ class LinkBridge(wiring.Component):
     Structure: the UART (:class:`~lowbit.hw.link.uart.UARTReceiver`,
     :class:`~lowbit.hw.link.uart.UARTTransmitter`) and four parts, each a component tested on its own:
     :class:`~lowbit.hw.link.receiver.FrameReceiver` (bytes -> checked frames),
-    :class:`~lowbit.hw.link.delivery.FrameDelivery` (the receive buffer, the host's ``seq``, ``cmd``,
+    :class:`~lowbit.hw.link.delivery.FrameDelivery` (the receive slots, the host's ``seq``, ``cmd``,
     the answers ACK/NAK/SYNC), :class:`~lowbit.hw.link.gatherer.WordGatherer` (the transmit buffer,
     ``resp``, the flush) and :class:`~lowbit.hw.link.sender.FrameSender` (frames onto the line, the
     resends). This component only connects them.
@@ -131,7 +134,7 @@ class LinkBridge(wiring.Component):
         wiring.connect(m, uart_rx.o, receiver.i)
         wiring.connect(m, receiver.buffer, delivery.buffer)
         wiring.connect(m, receiver.frame, delivery.frame)
-        m.d.comb += receiver.hold.eq(delivery.busy)
+        m.d.comb += receiver.hold.eq(delivery.full)
         wiring.connect(m, delivery.cmd, wiring.flipped(self.cmd))
 
         # tile -> host

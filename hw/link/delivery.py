@@ -1,41 +1,46 @@
 """The delivery stage of the board's link: :class:`FrameDelivery`."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
-from lowbit.hw.link.layouts import ControlFrame, FrameEnd, buffer_write_signature
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, FrameKind
+from lowbit.hw.link.layouts import BUFFER_ADDR_WIDTH, ControlFrame, FrameEnd, buffer_write_signature
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, WINDOW_FRAMES, FrameKind
 
 __all__ = ["FrameDelivery"]
 
 
 class FrameDelivery(wiring.Component):
-    """The receiving end of the host's stop-and-wait: the receive buffer, the ``seq`` expected next, the
-    delivery of a checked DATA frame's words on ``cmd`` and the answers to the host's frames
-    (``docs/serial.md``, "Rules").
+    """The receiving end of the host's window of DATA frames ("go back N", ``docs/serial.md``, "Rules"):
+    :data:`WINDOW_FRAMES` receive slots, the ``seq`` accepted next, the delivery of accepted frames' words
+    on ``cmd`` in order, and the answers to the host's frames.
 
     Ports:
 
     - ``buffer`` (out, :func:`~lowbit.hw.link.layouts.buffer_write_signature`): the write port of the
-      receive buffer (a Memory of :data:`MAX_FRAME_WORDS` words), for the frame receiver.
+      slot the next frame goes to (the ring's tail: a frame's word ``k`` at address ``k``), for the frame
+      receiver. The slots are one Memory of ``WINDOW_FRAMES * MAX_FRAME_WORDS`` words.
     - ``frame`` (in, ``stream.Signature(FrameEnd, always_ready=True)``): the end of each host frame
       (:class:`~lowbit.hw.link.layouts.FrameEnd`). A dropped frame is answered NAK(expected). A good DATA
-      frame with ``seq`` = expected is delivered (one without words is answered ACK(seq) at once and
-      ``expected`` advances); with ``seq`` = expected - 1 (its ACK was lost) it is answered ACK(seq) and
-      not delivered; any other, and one not ``stored`` (a resend that arrived while the buffer was being
-      delivered), is ignored. A good SYNC starts a session. ACK, NAK and unknown kinds are ignored.
-    - ``busy`` (out, 1 bit): a frame is being delivered: the buffer must not be written.
-    - ``cmd`` (out, ``stream.Signature(32)``): the delivered frame's words, in order; ``valid`` from the
-      cycle after its ``frame`` transfer, one word per cycle while ``cmd.ready`` is high.
+      frame with ``seq`` = expected that was ``stored`` is accepted (its slot joins the ring, ``expected``
+      advances); one behind ``expected`` (``(expected - seq) mod 256`` in 1..128) is answered ACK(the last
+      delivered seq) if it has been delivered, else ignored (its ACK follows the delivery); any other is
+      ignored and answered NAK(expected), once until ``expected`` changes. A good SYNC starts a session.
+      ACK, NAK and unknown kinds are ignored.
+    - ``full`` (out, 1 bit): every slot holds an accepted frame: the frame beginning now cannot be kept
+      (the receiver's ``hold``).
+    - ``cmd`` (out, ``stream.Signature(32)``): the accepted frames' words, in order; a frame's first word
+      the cycle after it was accepted (or after the frame before it left), one word per cycle while
+      ``cmd.ready`` is high.
     - ``reply`` (out, ``stream.Signature(ControlFrame, always_ready=True)``): a frame for the sender:
-      ACK(seq) in the cycle ``cmd`` accepts a frame's last word (which then advances ``expected``), the
-      immediate ACK/NAK answers above, and SYNC(0) on a session start. At most one per cycle: SYNC wins,
-      then the ACK of a finished delivery.
-    - ``session_start`` (out, 1 bit): a one-cycle pulse in the cycle a good SYNC frame ends: the frame
-      being delivered is dropped and ``expected`` restarts at 0. For the tile's reset and the other parts
-      of the link.
+      ACK(seq) in the cycle ``cmd`` takes a frame's last word (an accepted frame without words: the cycle
+      after it is accepted), the answers above, and SYNC(0) on a session start. At most one per cycle:
+      SYNC wins, then the ACK of a finished delivery.
+    - ``session_start`` (out, 1 bit): a one-cycle pulse in the cycle a good SYNC frame ends: the accepted
+      frames are dropped and ``expected`` restarts at 0. For the tile's reset and the other parts of the
+      link.
 
     Latency: the first word is on ``cmd`` one cycle after the frame's end. Throughput: one word per cycle.
     """
@@ -45,7 +50,7 @@ class FrameDelivery(wiring.Component):
             {
                 "buffer": Out(buffer_write_signature()),
                 "frame": In(stream.Signature(FrameEnd, always_ready=True)),
-                "busy": Out(1),
+                "full": Out(1),
                 "cmd": Out(stream.Signature(32)),
                 "reply": Out(stream.Signature(ControlFrame, always_ready=True)),
                 "session_start": Out(1),
@@ -54,49 +59,76 @@ class FrameDelivery(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buffer = buffer = Memory(shape=32, depth=MAX_FRAME_WORDS, init=[])
-        wiring.connect(m, wiring.flipped(self.buffer), buffer.write_port())
-        read = buffer.read_port()
+        slot_bits = exact_log2(WINDOW_FRAMES)
+        m.submodules.slots = slots = Memory(shape=32, depth=WINDOW_FRAMES * MAX_FRAME_WORDS, init=[])
+        write, read = slots.write_port(), slots.read_port()
 
-        expected = Signal(8)  # seq of the next host DATA frame to deliver
-        delivering = self.busy
-        count, index = Signal(range(MAX_FRAME_WORDS + 1)), Signal(range(MAX_FRAME_WORDS))
-        delivered_seq = Signal(8)
+        head, tail = Signal(slot_bits), Signal(slot_bits)  # the slot delivered / written next
+        filled = Signal(range(WINDOW_FRAMES + 1))  # accepted frames not yet delivered
+        counts = Array(Signal(range(MAX_FRAME_WORDS + 1), name=f"count{k}") for k in range(WINDOW_FRAMES))
+        expected = Signal(8)  # seq of the next host DATA frame to accept
+        naked = Signal()  # NAK(expected) has been sent since `expected` last changed
+        index = Signal(range(MAX_FRAME_WORDS))  # the word of the head frame on `cmd`
+        delivered = (expected - filled)[:8]  # seq of the head frame; the last delivered is one before it
+        m.d.comb += [
+            self.full.eq(filled == WINDOW_FRAMES),
+            write.addr.eq(Cat(self.buffer.addr, tail)),
+            write.data.eq(self.buffer.data),
+            write.en.eq(self.buffer.en),
+        ]
 
         def reply(kind, seq):
             m.d.comb += [self.reply.valid.eq(1), self.reply.payload.kind.eq(kind), self.reply.payload.seq.eq(seq)]
 
         # --- the end of a host frame ------------------------------------------------------------------
         end = self.frame.payload
+        behind = (expected - end.seq)[:8]  # 1..128: a resend of an accepted frame
+        accept = Signal()
         with m.If(self.frame.valid):
             with m.If(~end.ok):
                 reply(FrameKind.NAK, expected)
+                m.d.sync += naked.eq(1)
             with m.Elif(end.kind == FrameKind.DATA):
-                with m.If(delivering | ~end.stored):
-                    pass  # a resend of the frame being delivered: its ACK follows the delivery
-                with m.Elif(end.seq == expected):
-                    with m.If(end.count == 0):
-                        reply(FrameKind.ACK, end.seq)
-                        m.d.sync += expected.eq(expected + 1)
-                    with m.Else():
-                        m.d.sync += [delivering.eq(1), count.eq(end.count), delivered_seq.eq(end.seq)]
-                with m.Elif(end.seq == (expected - 1)[:8]):
-                    reply(FrameKind.ACK, end.seq)  # its ACK was lost: again, no delivery
+                with m.If((end.seq == expected) & end.stored):
+                    m.d.comb += accept.eq(1)
+                    m.d.sync += [counts[tail].eq(end.count), tail.eq(tail + 1), expected.eq(expected + 1)]
+                    m.d.sync += naked.eq(0)
+                with m.Elif((behind != 0) & (behind <= 128)):
+                    with m.If(behind > filled):  # delivered: acknowledge what has been
+                        reply(FrameKind.ACK, (delivered - 1)[:8])
+                with m.Elif(~naked):
+                    reply(FrameKind.NAK, expected)
+                    m.d.sync += naked.eq(1)
             with m.Elif(end.kind == FrameKind.SYNC):
                 m.d.comb += self.session_start.eq(1)
 
-        # --- the checked frame's words on cmd ----------------------------------------------------------
+        # --- the head frame's words on cmd -------------------------------------------------------------
         # The read port's address runs one word ahead on a transfer, so ``read.data`` is always the word
-        # at ``index`` (which rests at 0 between frames).
+        # at ``index`` of the head slot (``index`` rests at 0 between frames).
+        count = counts[head]
+        waiting = filled != 0
         transfer = self.cmd.valid & self.cmd.ready
-        m.d.comb += [read.addr.eq(index + transfer), self.cmd.payload.eq(read.data), self.cmd.valid.eq(delivering)]
+        last = Signal()  # the head frame leaves this cycle
+        m.d.comb += [
+            read.addr.eq(
+                Mux(
+                    last,
+                    Cat(Const(0, BUFFER_ADDR_WIDTH), (head + 1)[:slot_bits]),
+                    Cat((index + transfer)[:BUFFER_ADDR_WIDTH], head),
+                )
+            ),
+            self.cmd.payload.eq(read.data),
+            self.cmd.valid.eq(waiting & (count != 0)),
+        ]
         with m.If(transfer):
             m.d.sync += index.eq(index + 1)
-            with m.If(index + 1 == count):
-                m.d.sync += [index.eq(0), delivering.eq(0), expected.eq(delivered_seq + 1)]
-                reply(FrameKind.ACK, delivered_seq)  # takes precedence over a NAK this cycle
+        with m.If(waiting & ((count == 0) | (transfer & (index + 1 == count)))):
+            m.d.comb += last.eq(1)
+            m.d.sync += [index.eq(0), head.eq(head + 1)]
+            reply(FrameKind.ACK, delivered)  # takes precedence over a frame's answer this cycle
+        m.d.sync += filled.eq(filled + accept - last)
 
-        with m.If(self.session_start):  # drop the frame being delivered, answer SYNC
-            m.d.sync += [index.eq(0), delivering.eq(0), expected.eq(0)]
+        with m.If(self.session_start):  # drop the accepted frames, answer SYNC
+            m.d.sync += [index.eq(0), head.eq(0), tail.eq(0), filled.eq(0), expected.eq(0), naked.eq(0)]
             reply(FrameKind.SYNC, 0)
         return m

@@ -5,10 +5,10 @@ format itself (kinds, limits, CRC) is :mod:`lowbit.sw.protocol.frames`.
 The parts, in the order a word passes them (``docs/serial.md``):
 
 - :class:`~lowbit.hw.link.receiver.FrameReceiver`: bytes from the UART receiver -> the words of a DATA
-  frame written into the receive buffer, then one :class:`FrameEnd` per frame, and an
+  frame written into a receive slot, then one :class:`FrameEnd` per frame, and an
   :class:`Acknowledgement` for each good ACK/NAK frame;
-- :class:`~lowbit.hw.link.delivery.FrameDelivery`: owns the receive buffer and the host's sequence number;
-  a checked frame's words out on ``cmd``, then a :class:`ControlFrame` request (ACK, NAK, SYNC);
+- :class:`~lowbit.hw.link.delivery.FrameDelivery`: owns the receive slots and the host's sequence number;
+  the accepted frames' words out on ``cmd``, in order, and :class:`ControlFrame` requests (ACK, NAK, SYNC);
 - :class:`~lowbit.hw.link.gatherer.WordGatherer`: owns the transmit buffer; the tile's words gathered into
   a DATA frame, held until it is acknowledged;
 - :class:`~lowbit.hw.link.sender.FrameSender`: ACK/NAK/SYNC and DATA frames, byte by byte, to the UART
@@ -51,7 +51,7 @@ class FrameEnd(data.Struct):
     :data:`MAX_FRAME_WORDS`, cut short by the inter-byte timeout) has ``ok`` 0, and its other fields are
     what had arrived of it. ``kind``, ``seq``, ``count``: the frame's header fields (``kind`` is the raw
     byte: an unknown kind is passed on). ``stored``: the frame's words, if it is DATA, were written into
-    the receive buffer (the buffer was free when the frame began)."""
+    a receive slot (one was free when the frame began)."""
 
     kind: 8
     seq: 8

@@ -20,11 +20,11 @@ class FrameReceiver(wiring.Component):
 
     - ``i`` (in, ``stream.Signature(8)``): the received bytes; always ready (a byte is taken the cycle it
       is valid).
-    - ``hold`` (in, 1 bit): the receive buffer is in use (a frame is being delivered); sampled at a
-      frame's SOF: a DATA frame that begins while it is high writes nothing and ends with ``stored`` 0.
-    - ``buffer`` (in, :func:`~lowbit.hw.link.layouts.buffer_write_signature`): the receive buffer's write
-      port; word ``k`` of a DATA frame is written to address ``k`` in the cycle its last byte arrives,
-      before the CRC is known.
+    - ``hold`` (in, 1 bit): no receive slot is free (each holds a frame waiting for delivery); sampled at
+      a frame's SOF: a DATA frame that begins while it is high writes nothing and ends with ``stored`` 0.
+    - ``buffer`` (in, :func:`~lowbit.hw.link.layouts.buffer_write_signature`): the write port of the
+      receive slot the frame goes to; word ``k`` of a DATA frame is written to address ``k`` in the cycle
+      its last byte arrives, before the CRC is known.
     - ``frame`` (out, ``stream.Signature(FrameEnd, always_ready=True)``): one transfer per frame, in the
       cycle it ends: its last CRC byte arrived (``ok`` is the CRC check), or it was dropped (``ok`` 0):
       ``count`` above :data:`MAX_FRAME_WORDS` (at its second count byte) or no byte for ``timeout_cycles``

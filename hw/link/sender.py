@@ -19,7 +19,9 @@ class FrameSender(wiring.Component):
     Ports:
 
     - ``reply`` (in, ``stream.Signature(ControlFrame, always_ready=True)``): an ACK, NAK or SYNC frame to
-      send (:class:`~lowbit.hw.link.layouts.ControlFrame`). One waits at a time: a newer one replaces it.
+      send (:class:`~lowbit.hw.link.layouts.ControlFrame`). One waits at a time: a newer one replaces it,
+      except an ACK of a seq before a waiting NAK's (``(nak - ack) mod 256`` from 1 to 128), which is
+      dropped: the ACKs are cumulative, and the host goes back on the NAK.
     - ``data`` (in, ``stream.Signature(range(MAX_FRAME_WORDS + 1))``): a DATA frame of ``data.payload``
       words is in the transmit buffer. The transfer happens when the host has ACKed it (the buffer may
       then be refilled); until then the frame is sent and resent from the buffer.
@@ -62,12 +64,18 @@ class FrameSender(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        # --- the ACK/NAK/SYNC frame waiting for the byte sender (a newer one replaces it) ---------------
+        # --- the ACK/NAK/SYNC frame waiting for the byte sender (a newer one replaces it, except that an
+        # ACK of a frame before a waiting NAK's is dropped: the host's window goes back on the NAK, and
+        # the ACK of the resent frames covers the earlier ones) -------------------------------------------
         control_waiting, control = Signal(), Signal(ControlFrame)
         control_taken = Signal()
+        reply = self.reply.payload
+        earlier = (reply.seq - control.seq)[:8] >= 128  # reply.seq is before control.seq (mod 256)
+        keep_nak = control_waiting & ~control_taken & (control.kind == FrameKind.NAK)
+        keep_nak &= (reply.kind == FrameKind.ACK) & earlier
         with m.If(control_taken):
             m.d.sync += control_waiting.eq(0)
-        with m.If(self.reply.valid):
+        with m.If(self.reply.valid & ~keep_nak):
             m.d.sync += [control_waiting.eq(1), control.eq(self.reply.payload)]
 
         # --- the DATA frame: sent, then kept until ACKed ----------------------------------------------

@@ -6,8 +6,8 @@ the host driver over the serial link, bit by bit through the UART receiver and t
     {"seed", "divisor", "geometry" (geometry_to_json: what the board was built with), "output": path,
      model_over_the_link only:
      "heartbeat_bits", "model" (model file), "pixels" (.npy), "max_batch",
-     "flip_host_frames", "cut_host_frames", "flip_board_frames", "cut_board_frames" (frame numbers,
-     see SimSerialPort)}
+     "flip_host_seqs", "cut_host_seqs" (host DATA frames by seq, their first sending),
+     "flip_board_frames", "cut_board_frames" (board frame numbers; see SimSerialPort)}
 
 Tests (the caller selects one: each needs its own build of the board):
 
@@ -116,8 +116,8 @@ async def model_over_the_link(dut):
         dut,
         spec["divisor"],
         seed=seed,
-        flip_host_frames=spec["flip_host_frames"],
-        cut_host_frames=spec["cut_host_frames"],
+        flip_host_seqs=spec["flip_host_seqs"],
+        cut_host_seqs=spec["cut_host_seqs"],
         flip_board_frames=spec["flip_board_frames"],
         cut_board_frames=spec["cut_board_frames"],
     )

@@ -40,6 +40,9 @@ class SimSerialPort:
 
     - host DATA frames, counted from 1 as they are sent (a resend is a frame of its own): those in
       ``flip_host_frames`` get one payload bit flipped, those in ``cut_host_frames`` lose their second half;
+      or by seq, the first time a frame of that seq is sent (``flip_host_seqs``, ``cut_host_seqs``: where
+      a fault makes the host resend a window of frames, their count depends on the timing, the seqs
+      do not; for sessions of fewer than 256 host frames);
     - board DATA frames, counted from 1 as they arrive (resends included): those in ``flip_board_frames``
       get one payload bit flipped, those in ``cut_board_frames`` lose the second half of their bytes (the
       host sees the frame cut short, then silence);
@@ -63,6 +66,8 @@ class SimSerialPort:
         flip_board_bytes=(),
         flip_board_frames=(),
         cut_board_frames=(),
+        flip_host_seqs=(),
+        cut_host_seqs=(),
     ):
         self.dut, self.bit_ns = dut, divisor * CLOCK_NS
         self.read_timeout_bits = read_timeout_bits
@@ -70,6 +75,8 @@ class SimSerialPort:
         self.flip_host_frames, self.cut_host_frames = set(flip_host_frames), set(cut_host_frames)
         self.flip_board_frames, self.cut_board_frames = set(flip_board_frames), set(cut_board_frames)
         self.flip_board_bytes = set(flip_board_bytes)
+        self.flip_host_seqs, self.cut_host_seqs = set(flip_host_seqs), set(cut_host_seqs)
+        self._host_seqs = set()  # the seqs of the host DATA frames sent so far
         self.inbox = bytearray()
         self.host_frames = 0
         self.board_frames = 0
@@ -141,12 +148,14 @@ class SimSerialPort:
         if data[1] == FrameKind.DATA:
             self.host_frames += 1
             number, seq = self.host_frames, data[2]
-            if number in self.flip_host_frames:
+            first = seq not in self._host_seqs
+            self._host_seqs.add(seq)
+            if number in self.flip_host_frames or (first and seq in self.flip_host_seqs):
                 data[HEADER_BYTES + self.rng.randrange(len(data) - HEADER_BYTES - CRC_BYTES)] ^= (
                     1 << self.rng.randrange(8)
                 )
                 self._fault("host", "flip", number, seq)
-            elif number in self.cut_host_frames:
+            elif number in self.cut_host_frames or (first and seq in self.cut_host_seqs):
                 data = data[: len(data) // 2]
                 self._fault("host", "cut", number, seq)
         for byte in data:

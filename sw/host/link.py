@@ -22,6 +22,7 @@ from lowbit.sw.protocol.frames import (
     MAX_FRAME_BYTES,
     MAX_FRAME_WORDS,
     SOF,
+    WINDOW_FRAMES,
     FrameKind,
     crc16,
 )
@@ -162,15 +163,21 @@ class LinkTransport(Transport):
     methods may also be coroutines (a simulated port).
 
     :meth:`write` splits the words into DATA frames of at most :data:`MAX_FRAME_WORDS` and sends them
-    one at a time (stop-and-wait); a NAK or no ACK within ``timeout`` seconds sends the frame again,
-    up to ``retries`` more times, then :class:`TransportError` names the frame and the attempts.
-    :meth:`read` waits for the board's words; after ``timeout`` seconds without a new DATA frame it sends
-    NAK(expected seq), which makes the board resend a frame it still holds, up to ``retries`` times, then
-    raises :class:`TransportError`. Meanwhile, and in :meth:`write`, the board's DATA frames are ACKed (a
-    duplicate, whose ACK was lost, is ACKed again and dropped) and their words queued for :meth:`read`; a
-    bad frame is answered NAK(expected seq). A port read that returns nothing inside a frame counts as the
-    end of the frame (cut short). ``clock`` gives the time in seconds (default :func:`time.monotonic`; a
-    simulation passes its own). ``stats`` counts what happened (:class:`LinkStats`).
+    "go back N", by the rules of ``docs/serial.md`` ("Rules (both ends)"): up to :data:`WINDOW_FRAMES`
+    frames are unacknowledged at a time, the next one is sent as soon as the window has room. ACK(s) of a
+    frame in the window acknowledges it and every earlier one (cumulative); an ACK of no frame in the
+    window is ignored. NAK(e) of a frame in the window, or no ACK of the oldest frame within ``timeout``
+    seconds, sends every unacknowledged frame from e (from the oldest, on a timeout) again, in order.
+    Once the oldest frame has been sent ``retries + 1`` times (counted from when it became the oldest)
+    without an ACK, :class:`TransportError` names it and the attempts. :meth:`write` returns when every
+    frame is acknowledged. :meth:`read` waits for the board's words; after ``timeout`` seconds without a
+    new DATA frame it sends NAK(expected seq), which makes the board resend a frame it still holds, up to
+    ``retries`` times, then raises :class:`TransportError`. Meanwhile, and in :meth:`write`, the board's
+    DATA frames (one at a time, stop-and-wait) are ACKed (a duplicate, whose ACK was lost, is ACKed again
+    and dropped) and their words queued for :meth:`read`; a bad frame is answered NAK(expected seq). A
+    port read that returns nothing inside a frame counts as the end of the frame (cut short). ``clock``
+    gives the time in seconds (default :func:`time.monotonic`; a simulation passes its own). ``stats``
+    counts what happened (:class:`LinkStats`).
     """
 
     def __init__(self, port, *, timeout=1.0, retries=8, clock=time.monotonic):
@@ -184,11 +191,13 @@ class LinkTransport(Transport):
         self.clock = clock
         self.decoder = FrameDecoder()
         self.stats = LinkStats()
-        self._tx_seq = 0  # seq of our next DATA frame
+        self._tx_seq = 0  # seq of our next new DATA frame
         self._rx_expected = 0  # seq of the board's next DATA frame
         self._words = []  # words received, not yet read
-        self._acked = None  # seq of the last ACK received
-        self._nak = False  # a NAK arrived since the last send
+        self._window = []  # (seq, frame bytes, word count) of our unacknowledged DATA frames, oldest first
+        self._nak = None  # seq of the frame in the window to go back to (a NAK of it arrived), or None
+        self._attempts = 0  # sends of the oldest frame in the window since it became the oldest
+        self._deadline = 0.0  # when the oldest frame's ACK is overdue
         self._syncing = self._synced = False
 
     async def _send(self, data):
@@ -221,7 +230,7 @@ class LinkTransport(Transport):
                     await self._poll()
                 if self._synced:
                     self._tx_seq, self._rx_expected, self._words = 0, 0, []
-                    self._acked, self._nak = None, False
+                    self._window, self._nak = [], None
                     return
         finally:
             self._syncing = False
@@ -247,10 +256,23 @@ class LinkTransport(Transport):
                 self.stats.duplicates += 1
                 await self._control(FrameKind.ACK, event.seq)
         elif event.kind == FrameKind.ACK:
-            self._acked = event.seq
+            acked = self._in_window(event.seq)
+            if acked is not None:  # cumulative: that frame and every earlier one
+                del self._window[: acked + 1]
+                if self._nak is not None and self._in_window(self._nak) is None:
+                    self._nak = None  # the frame to go back to is acknowledged after all
+                self._attempts, self._deadline = 1, self.clock() + self.timeout
         elif event.kind == FrameKind.NAK:
             self.stats.naks_received += 1
-            self._nak = True
+            if self._in_window(event.seq) is not None:
+                self._nak = event.seq
+
+    def _in_window(self, seq):
+        """The index of the frame ``seq`` in the window (seqs compared modulo 256 from the oldest), or None."""
+        if not self._window:
+            return None
+        index = (seq - self._window[0][0]) & 0xFF
+        return index if index < len(self._window) else None
 
     async def _control(self, kind, seq):
         if kind == FrameKind.ACK:
@@ -261,28 +283,42 @@ class LinkTransport(Transport):
 
     async def write(self, words):
         words = [int(w) for w in words]
-        for start in range(0, len(words), MAX_FRAME_WORDS):
-            await self._send_frame(words[start : start + MAX_FRAME_WORDS])
-
-    async def _send_frame(self, chunk):
-        seq = self._tx_seq
-        frame = encode_frame(FrameKind.DATA, seq, chunk)
-        self.stats.data_frames += 1
-        for attempt in range(1, self.retries + 2):
-            if attempt > 1:
-                self.stats.resent += 1
-            self._acked, self._nak = None, False
+        chunks = [words[start : start + MAX_FRAME_WORDS] for start in range(0, len(words), MAX_FRAME_WORDS)]
+        for chunk in chunks:
+            while len(self._window) >= WINDOW_FRAMES:
+                await self._wait()
+            seq, frame = self._tx_seq, encode_frame(FrameKind.DATA, self._tx_seq, chunk)
+            self._tx_seq = (seq + 1) & 0xFF
+            if not self._window:
+                self._attempts, self._deadline = 1, self.clock() + self.timeout
+            self._window.append((seq, frame, len(chunk)))
+            self.stats.data_frames += 1
             await self._send(frame)
-            deadline = self.clock() + self.timeout
-            while self._acked != seq and not self._nak and self.clock() < deadline:
-                await self._poll()
-            if self._acked == seq:
-                self._tx_seq = (seq + 1) & 0xFF
-                return
-        raise TransportError(
-            f"DATA frame seq {seq} ({len(chunk)} words) was not acknowledged after "
-            f"{self.retries + 1} attempts: the board does not answer"
-        )
+        while self._window:
+            await self._wait()
+
+    async def _wait(self):
+        """Read what arrives (ACKs shrink the window), then go back on a NAK or on the oldest frame's timeout."""
+        await self._poll()
+        if self._nak is not None:
+            await self._go_back(self._in_window(self._nak))
+        elif self._window and self.clock() >= self._deadline:
+            await self._go_back(0)
+
+    async def _go_back(self, index):
+        """Send every unacknowledged frame from ``index`` of the window again, in order."""
+        self._nak = None
+        if index == 0:
+            if self._attempts > self.retries:
+                seq, _, count = self._window[0]
+                raise TransportError(
+                    f"DATA frame seq {seq} ({count} words) was not acknowledged after "
+                    f"{self._attempts} attempts: the board does not answer"
+                )
+            self._attempts, self._deadline = self._attempts + 1, self.clock() + self.timeout
+        for _, frame, _ in self._window[index:]:
+            self.stats.resent += 1
+            await self._send(frame)
 
     async def read(self, count):
         attempts, deadline = 1, self.clock() + self.timeout

@@ -19,6 +19,7 @@ __all__ = [
     "SOF",
     "FrameKind",
     "MAX_FRAME_WORDS",
+    "WINDOW_FRAMES",
     "HEADER_BYTES",
     "CRC_BYTES",
     "MAX_FRAME_BYTES",
@@ -49,6 +50,9 @@ class FrameKind(enum.IntEnum):
 
 
 MAX_FRAME_WORDS = 64  #: the most words in one DATA frame
+#: The host's DATA frames in flight (sent, not yet acknowledged), and the board's receive slots: a frame in
+#: the window always finds a slot, because the board ACKs a frame only once the tile has taken its words.
+WINDOW_FRAMES = 4
 HEADER_BYTES = 5  #: SOF, kind, seq, count (2)
 CRC_BYTES = 2
 MAX_FRAME_BYTES = HEADER_BYTES + 4 * MAX_FRAME_WORDS + CRC_BYTES

@@ -1,14 +1,15 @@
 """The board side of the serial link (LinkBridge) in Amaranth's simulator, driven bit by bit: delivery
-only of checked frames and only once, ACK after the last word is accepted, NAK for a bad CRC, a count
-too large and a frame cut short, skipped junk; the tile's words in DATA frames, resent on NAK and on
-timeout, the next frame after the ACK."""
+only of checked frames and only once, ACK after the last word is accepted, a window of frames back to
+back in the receive slots and go-back-N after a bad one, NAK for a bad CRC, a count too large and a
+frame cut short, skipped junk; the tile's words in DATA frames, resent on NAK and on timeout, the next
+frame after the ACK."""
 
 import pytest
 from amaranth.sim import Simulator
 
 from lowbit.hw.link.bridge import LinkBridge, crc16_update
 from lowbit.sw.host.link import Frame, FrameDecoder, encode_frame
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SOF, FrameKind, crc16
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SOF, WINDOW_FRAMES, FrameKind, crc16
 
 DIVISOR = 4
 ACK_TIMEOUT = 12_000
@@ -108,6 +109,14 @@ class Bench:
         sim.run()
         return self
 
+    async def wait_until(self, ctx, condition, limit=40_000):
+        """Wait until ``condition()`` holds, checked after each frame from the board."""
+        for _ in range(limit):
+            if self.frames and condition():
+                return
+            await ctx.tick()
+        raise AssertionError(f"the condition did not hold after {limit} cycles: {self.frames}")
+
     async def wait_frames(self, ctx, count, limit=40_000):
         """Wait until the board has sent ``count`` frames in all."""
         for _ in range(limit):
@@ -182,6 +191,43 @@ def test_host_frames_delivered_once_and_acked_after_the_last_word():
     assert [w for w, _ in b.cmd] == [1, 2, 0xFFFFFFFF, 0xA5A5A5A5, SOF]
     assert kinds(b) == [ack(0), ack(0), ack(1)]
     assert b.frames[0][1] > b.cmd[2][1] > hold  # the ACK follows the last accepted word
+
+
+def test_a_window_of_frames_back_to_back():
+    """WINDOW_FRAMES frames sent without waiting while the tile takes no word: each waits in its slot; the
+    next frame finds no slot and is NAKed; the ACKs follow each frame's delivery, in order; a bad frame in
+    the middle of the resent window is NAKed once and the frames after it are ignored until it comes
+    again (go back N): every word reaches ``cmd`` once, in order."""
+    hold = 20_000
+    frames = [[0x1000 * k + j for j in range(3)] for k in range(WINDOW_FRAMES + 3)]
+    data = [encode_frame(FrameKind.DATA, k, words) for k, words in enumerate(frames)]
+    bad = bytearray(data[WINDOW_FRAMES + 1])
+    bad[7] ^= 0x40
+
+    n = WINDOW_FRAMES
+
+    async def script(ctx, b):
+        for k in range(n + 1):  # the last finds every slot taken
+            b.send(data[k])
+        await b.wait_frames(ctx, 1)
+        assert kinds(b) == [nak(n)] and b.cmd == []
+        await b.wait_until(ctx, lambda: kinds(b)[-1] == ack(n - 1))  # the tile takes the words
+        acks = len(b.frames)
+        b.send(data[n] + bytes(bad) + data[n + 2])  # go back to the NAKed frame
+        await b.wait_frames(ctx, acks + 2)  # its ACK and the bad frame's NAK (the third is ignored)
+        b.send(data[n + 1] + data[n + 2])
+        await b.wait_until(ctx, lambda: kinds(b)[-1] == ack(n + 2))
+
+    b = Bench(cmd_ready=lambda cycle: cycle >= hold).run(script)
+    assert [w for w, _ in b.cmd] == [w for words in frames for w in words]
+    assert min(c for _, c in b.cmd) >= hold
+    # An ACK per delivered frame; one waiting to be sent is replaced by the next (they are cumulative).
+    answers = kinds(b)
+    first_acks = answers[1 : answers.index(ack(n - 1)) + 1]
+    assert answers[0] == nak(n) and first_acks[0] == ack(0) and set(first_acks) <= {ack(k) for k in range(n)}
+    assert [a[1] for a in first_acks] == sorted({a[1] for a in first_acks})
+    assert answers[len(first_acks) + 1 : len(first_acks) + 3] == [ack(n), nak(n + 1)]
+    assert answers[-1] == ack(n + 2) and set(answers[len(first_acks) + 3 :]) <= {ack(n + 1), ack(n + 2)}
 
 
 def test_bad_frames_are_naked_and_deliver_nothing():

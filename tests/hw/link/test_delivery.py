@@ -1,5 +1,6 @@
 """FrameDelivery on its own in Amaranth's simulator: frame ends in, words on ``cmd`` and ACK/NAK/SYNC
-requests out, by the receiver rules of ``docs/serial.md``."""
+requests out, by the board's receiving rules of ``docs/serial.md`` (a window of frames in flight: receive
+slots, cumulative ACKs after delivery, one NAK per loss)."""
 
 from amaranth.sim import Simulator
 
@@ -13,10 +14,11 @@ def end(kind, seq, count=0, *, ok=1, stored=1):
 
 def run(script, *, cmd_ready=lambda cycle: 1, cycles=200):
     """``script`` maps cycles to actions: ``("write", words)`` writes the buffer (one word per cycle from
-    that cycle on), ``("end", fields)`` ends a frame. Returns the words on ``cmd``, the replies
-    ``(kind, seq, cycle)``, the ``session_start`` cycles and the ``busy`` cycles."""
+    that cycle on, into the slot the next frame goes to), ``("end", fields)`` ends a frame. Returns the
+    words on ``cmd``, the replies ``(kind, seq, cycle)``, the ``session_start`` cycles and the ``full``
+    cycles."""
     dut = FrameDelivery()
-    seen = {"cmd": [], "replies": [], "starts": [], "busy": []}
+    seen = {"cmd": [], "replies": [], "starts": [], "full": []}
     writes = {}
     for at, (action, value) in script.items():
         if action == "write":
@@ -39,8 +41,8 @@ def run(script, *, cmd_ready=lambda cycle: 1, cycles=200):
                 seen["replies"].append((ctx.get(dut.reply.payload.kind), ctx.get(dut.reply.payload.seq), cycle))
             if ctx.get(dut.session_start):
                 seen["starts"].append(cycle)
-            if ctx.get(dut.busy):
-                seen["busy"].append(cycle)
+            if ctx.get(dut.full):
+                seen["full"].append(cycle)
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -53,42 +55,74 @@ def run(script, *, cmd_ready=lambda cycle: 1, cycles=200):
 ACK, NAK, SYNC, DATA = FrameKind.ACK, FrameKind.NAK, FrameKind.SYNC, FrameKind.DATA
 
 
-def test_a_frame_is_delivered_once_then_acked():
-    words = [0x11111111, 0x22222222, 0xFFFFFFFF]
+def test_frames_delivered_in_order_and_acked_after_their_last_word():
+    first, second = [0x11111111, 0x22222222, 0xFFFFFFFF], [5, 6]
     hold = 40  # cmd refuses words before this cycle
     seen = run(
         {
-            0: ("write", words),
-            10: ("end", end(DATA, 0, 3)),
-            20: ("end", end(DATA, 0, 3, stored=0)),  # a resend while delivering: dropped silently
-            60: ("end", end(DATA, 0, 3)),  # again after the delivery (its ACK was lost): ACK, no delivery
-            70: ("write", [7]),
-            80: ("end", end(DATA, 1, 1)),
+            0: ("write", first),
+            10: ("end", end(DATA, 0, 3)),  # accepted into slot 0
+            12: ("write", second),
+            20: ("end", end(DATA, 1, 2)),  # slot 1, while frame 0 waits
+            22: ("end", end(DATA, 0, 3, stored=0)),  # a resend of a frame waiting for delivery: ignored
+            24: ("end", end(DATA, 1, 2)),  # the same
+            60: ("end", end(DATA, 0, 3, stored=0)),  # a resend after the delivery: ACK of the last delivered
+            61: ("write", [7]),
+            70: ("end", end(DATA, 2, 1)),
         },
         cmd_ready=lambda cycle: cycle >= hold,
     )
-    assert [w for w, _ in seen["cmd"]] == [*words, 7]
-    assert [c for _, c in seen["cmd"]][:3] == [hold, hold + 1, hold + 2]
-    assert seen["replies"] == [(ACK, 0, hold + 2), (ACK, 0, 60), (ACK, 1, 81)]
-    assert seen["busy"] == list(range(11, hold + 3)) + [81]
-    assert seen["starts"] == []
+    assert [w for w, _ in seen["cmd"]] == [*first, *second, 7]
+    assert [c for _, c in seen["cmd"]] == [hold, hold + 1, hold + 2, hold + 3, hold + 4, 71]
+    assert seen["replies"] == [(ACK, 0, hold + 2), (ACK, 1, hold + 4), (ACK, 1, 60), (ACK, 2, 71)]
+    assert seen["full"] == [] and seen["starts"] == []
+
+
+def test_a_full_window_and_one_nak_per_loss():
+    frames = [[k, 100 + k] for k in range(4)]
+    script = {}
+    for k, words in enumerate(frames):
+        script[10 * k] = ("write", words)
+        script[10 * k + 5] = ("end", end(DATA, k, 2))
+    script[50] = ("end", end(DATA, 4, 2, stored=0))  # no slot was free: NAK(4)
+    script[52] = ("end", end(DATA, 5, 2, stored=0))  # ahead, NAK already sent: ignored
+    script[54] = ("end", end(DATA, 6, 2, ok=0))  # a bad frame: always NAK(expected)
+    script[60] = ("write", [4, 104])  # the resend of 4, once the window has room
+    script[75] = ("end", end(DATA, 4, 2))
+    script[80] = ("end", end(DATA, 6, 2, stored=0))  # ahead (5 is missing): NAK(5), expected has changed
+    seen = run(script, cmd_ready=lambda cycle: cycle >= 56)
+    assert [w for w, _ in seen["cmd"]] == [w for words in frames for w in words] + [4, 104]
+    assert seen["full"] == list(range(36, 58))  # the fourth frame fills the slots until the first leaves
+    assert seen["replies"] == [
+        (NAK, 4, 50),
+        (NAK, 4, 54),
+        (ACK, 0, 57),
+        (ACK, 1, 59),
+        (ACK, 2, 61),
+        (ACK, 3, 63),
+        (ACK, 4, 77),
+        (NAK, 5, 80),
+    ]
 
 
 def test_answers_without_delivery():
     seen = run(
         {
             5: ("end", end(DATA, 0, ok=0)),  # dropped: NAK(expected)
-            6: ("end", end(DATA, 0, 0)),  # no words: ACK at once, expected -> 1
-            7: ("end", end(DATA, 5, 0)),  # neither expected nor expected - 1: ignored
-            8: ("end", end(ACK, 1)),  # the host's ACK/NAK are the sender's business
-            9: ("end", end(NAK, 1)),
-            10: ("end", end(0x77, 1)),  # an unknown kind
-            11: ("end", end(DATA, 0, 0)),  # the previous seq again: ACK, not delivered
-            12: ("end", end(NAK, 0, ok=0)),  # a dropped frame of any kind: NAK(expected)
+            6: ("end", end(DATA, 0, 0)),  # no words: accepted, ACK in the next cycle, expected -> 1
+            9: ("end", end(DATA, 5, 0)),  # ahead: NAK(1), the first since expected changed
+            10: ("end", end(DATA, 6, 0)),  # ahead again: ignored
+            11: ("end", end(ACK, 1)),  # the host's ACK/NAK are the sender's business
+            12: ("end", end(NAK, 1)),
+            13: ("end", end(0x77, 1)),  # an unknown kind
+            14: ("end", end(DATA, 0, 0)),  # behind and delivered: ACK of the last delivered
+            15: ("end", end(DATA, 129, 0)),  # (1 - 129) mod 256 = 128 behind, the furthest: ACK
+            16: ("end", end(DATA, 128, 0, stored=0)),  # 129 behind counts as ahead: ignored (NAK sent)
+            17: ("end", end(NAK, 0, ok=0)),  # a dropped frame of any kind: NAK(expected)
         }
     )
-    assert seen["replies"] == [(NAK, 0, 5), (ACK, 0, 6), (ACK, 0, 11), (NAK, 1, 12)]
-    assert seen["cmd"] == [] and seen["busy"] == []
+    assert seen["replies"] == [(NAK, 0, 5), (ACK, 0, 7), (NAK, 1, 9), (ACK, 0, 14), (ACK, 0, 15), (NAK, 1, 17)]
+    assert seen["cmd"] == [] and seen["full"] == []
 
 
 def test_the_ack_of_a_delivery_wins_over_a_nak_in_the_same_cycle():
@@ -97,12 +131,13 @@ def test_the_ack_of_a_delivery_wins_over_a_nak_in_the_same_cycle():
     assert seen["replies"] == [(ACK, 0, 3)]
 
 
-def test_sync_drops_the_delivery_and_restarts_the_sequence():
+def test_sync_drops_the_accepted_frames_and_restarts_the_sequence():
     seen = run(
         {
             0: ("write", [1, 2, 3, 4]),
-            5: ("end", end(DATA, 0, 0)),  # expected -> 1
-            6: ("end", end(DATA, 1, 4)),  # delivered slowly
+            5: ("end", end(DATA, 0, 4)),  # delivered slowly
+            6: ("write", [5]),
+            8: ("end", end(DATA, 1, 1)),  # waits in slot 1
             15: ("end", end(SYNC, 0, ok=0)),  # a bad SYNC: NAK(expected), nothing else
             25: ("end", end(SYNC, 0)),
             40: ("write", [9]),
@@ -111,6 +146,5 @@ def test_sync_drops_the_delivery_and_restarts_the_sequence():
         cmd_ready=lambda cycle: cycle % 10 == 0,
     )
     assert seen["starts"] == [25]
-    assert seen["replies"] == [(ACK, 0, 5), (NAK, 1, 15), (SYNC, 0, 25), (ACK, 0, 50)]
-    assert seen["cmd"] == [(1, 10), (2, 20), (9, 50)]  # words 3 and 4 were dropped
-    assert seen["busy"] == list(range(7, 26)) + list(range(46, 51))
+    assert seen["replies"] == [(NAK, 2, 15), (SYNC, 0, 25), (ACK, 0, 50)]
+    assert seen["cmd"] == [(1, 10), (2, 20), (9, 50)]  # words 3, 4 and frame 1 were dropped

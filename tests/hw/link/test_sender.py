@@ -2,6 +2,7 @@
 (``encode_frame``); DATA frames kept until ACKed, resent on NAK and timeout; ACK/NAK/SYNC first at a
 frame boundary; ``restart``."""
 
+import pytest
 from amaranth.sim import Simulator
 
 from lowbit.hw.link.sender import FrameSender
@@ -136,7 +137,7 @@ def test_control_frames_go_first_at_a_frame_boundary():
     def host(b):
         yield from wait(30)  # inside the DATA frame
         yield reply(NAK, 4)
-        yield reply(ACK, 3)  # replaces the NAK
+        yield reply(ACK, 5)  # replaces the NAK
         yield from b.frames_sent(2)
         yield [nak(0), reply(SYNC, 0)]  # both due at the next boundary: the control frame goes first
         yield from b.frames_sent(4)
@@ -145,10 +146,33 @@ def test_control_frames_go_first_at_a_frame_boundary():
     b = Bench([words]).run(host, 2000)
     assert [data for data, _ in b.sent] == [
         encode_frame(DATA, 0, words),
-        encode_frame(ACK, 3),
+        encode_frame(ACK, 5),
         encode_frame(SYNC, 0),
         encode_frame(DATA, 0, words),
     ]
+
+
+@pytest.mark.parametrize(
+    "first, second, sent",
+    [
+        ((NAK, 4), (ACK, 3), (NAK, 4)),  # an ACK before the NAK's frame: dropped, the host goes back on the NAK
+        ((NAK, 1), (ACK, 129), (NAK, 1)),  # 128 before (mod 256): still dropped
+        ((NAK, 1), (ACK, 128), (ACK, 128)),  # 127 after: the NAK's frame was delivered, the ACK replaces it
+        ((NAK, 4), (ACK, 4), (ACK, 4)),
+        ((ACK, 4), (ACK, 2), (ACK, 2)),  # otherwise the newer one wins
+        ((ACK, 4), (NAK, 2), (NAK, 2)),
+        ((NAK, 4), (SYNC, 0), (SYNC, 0)),
+    ],
+)
+def test_which_waiting_control_frame_is_sent(first, second, sent):
+    def host(b):
+        yield from wait(30)  # inside the DATA frame: both wait for its end
+        yield reply(*first)
+        yield reply(*second)
+        yield from b.frames_sent(2)
+
+    b = Bench([[5, 6, 7]]).run(host, 800)
+    assert [data for data, _ in b.sent][:2] == [encode_frame(DATA, 0, [5, 6, 7]), encode_frame(*sent)]
 
 
 def test_restart_forgets_the_frame_and_its_seq():
