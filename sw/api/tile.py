@@ -25,6 +25,7 @@ TILE_OPTIONS = {
     "baud": ("serial",),
     "timeout": ("serial",),
     "retries": ("serial",),
+    "classes": ("model", "sim", "serial"),
 }
 #: The seed of the simulation's random idle cycles and back-pressure when none is given.
 SIM_SEED = 20261123
@@ -74,7 +75,8 @@ def run_mode(configs, geometry, mode="auto"):
 
 @dataclass
 class TileRun:
-    """What :func:`tile_run` gives: ``outputs`` (last-layer accumulators, ``(batch, classes)`` ``int64``),
+    """What :func:`tile_run` gives: ``outputs`` (last-layer accumulators, ``(batch, classes)`` ``int64``; with
+    ``classes``, each image's class index, ``(batch,)``),
     the tile's ``geometry``, the layers' ``configs``, ``cycles`` (sim: the simulated cycles of the RUN
     commands; model: the MAC array's busy cycles, an estimate without the streaming of words; serial:
     ``None``), whether they were ``measured`` (simulated), ``simulation`` (sim: everything the bench
@@ -121,7 +123,7 @@ def _check_tile_options(backend, given):
         raise ValueError("backend 'serial' needs port, the board's serial port (such as '/dev/ttyUSB1')")
 
 
-def _drive(interface, model, pixels, progress, max_batch, desc, mode):
+def _drive(interface, model, pixels, progress, max_batch, desc, mode, classes=False):
     """:func:`lowbit.sw.host.run_model` on ``interface``, with a progress bar (one step per layer and
     vector) on standard error."""
     import sys
@@ -140,7 +142,7 @@ def _drive(interface, model, pixels, progress, max_batch, desc, mode):
             bar.refresh()
 
     try:
-        return _run(run_model(interface, model, pixels, update, max_batch=max_batch, mode=mode))
+        return _run(run_model(interface, model, pixels, update, max_batch=max_batch, mode=mode, classes=classes))
     finally:
         if bar is not None:
             bar.close()
@@ -183,6 +185,7 @@ def tile_run(
     retries=None,
     progress=False,
     on_geometry=None,
+    classes=False,
 ):
     """Run ``model`` on ``pixels`` through the host driver on a tile and return a :class:`TileRun`.
 
@@ -194,7 +197,9 @@ def tile_run(
     holds it whole, else a layer at a time; ``"resident"`` or ``"streaming"`` choose; ``"resident"`` on the
     model backend without ``geometry`` takes :func:`default_geometry` ``(resident=True)``), ``idle`` /
     ``backpressure`` (random flow on the simulated tile's streams, from ``seed``): an option the backend
-    does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`.
+    does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`. ``classes``: the outputs are each
+    image's class index (:func:`lowbit.sw.golden.class_index`), which a tile holding the model resident
+    answers itself (CLASSIFY: one word per image on the link instead of the last layer's accumulators).
     ``on_geometry(geometry)`` is called once the geometry is known, before anything runs. ``progress``
     draws a bar on standard error. A model the tile cannot run raises
     :class:`lowbit.sw.protocol.ProtocolError` before a word is sent; a board that does not answer,
@@ -217,6 +222,7 @@ def tile_run(
             baud=baud,
             timeout=timeout,
             retries=retries,
+            classes=classes,
         ).items()
         if value is not None and value is not False
     }
@@ -238,6 +244,7 @@ def tile_run(
             mode=mode,
             progress=progress,
             on_geometry=on_geometry,
+            classes=classes,
         )
     if geometry is not None and (pe is not None or simd is not None):
         raise ValueError("give geometry or pe / simd, not both")
@@ -251,7 +258,8 @@ def tile_run(
         from lowbit.sw.host import TileInterface
 
         tile = ModelTile(geometry)
-        outputs = _drive(TileInterface(tile, geometry), model, pixels, progress, max_batch, "model tile", mode)
+        interface = TileInterface(tile, geometry)
+        outputs = _drive(interface, model, pixels, progress, max_batch, "model tile", mode, classes)
         return TileRun(
             backend,
             np.asarray(outputs, dtype=np.int64),
@@ -274,8 +282,9 @@ def tile_run(
         progress=progress,
         max_batch=max_batch,
         mode=mode,
+        classes=classes,
     )
-    outputs = np.asarray(result["outputs"], dtype=np.int64).reshape(len(pixels), -1)
+    outputs = np.asarray(result["outputs"], dtype=np.int64).reshape((len(pixels),) if classes else (len(pixels), -1))
     return TileRun(
         backend,
         outputs,
@@ -289,7 +298,7 @@ def tile_run(
     )
 
 
-def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, mode, progress, on_geometry):
+def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, mode, progress, on_geometry, classes):
     import numpy as np
 
     from lowbit.sw.host import TileError, TileInterface, TransportError
@@ -317,7 +326,7 @@ def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, mode,
         configs = check_fit(model, geometry, tile="the board's tile", mode=mode)
         started = time.perf_counter()
         try:
-            outputs = _drive(interface, model, pixels, progress, max_batch, "board", mode)
+            outputs = _drive(interface, model, pixels, progress, max_batch, "board", mode, classes)
         except (TransportError, TileError) as error:
             raise TransportError(f"{port}: {error}") from error
         seconds = time.perf_counter() - started

@@ -40,6 +40,8 @@ __all__ = ["BACKENDS", "OPTIONS", "MODES", "CLOCK_HZ", "add_run_arguments", "run
 BACKENDS = ("golden",) + api.BACKENDS
 #: ``--option``: the backends that use it (golden uses none of them).
 OPTIONS = {"--" + name.replace("_", "-"): backends for name, backends in api.TILE_OPTIONS.items() if name != "geometry"}
+#: The options that are flags (``store_true``): ``False`` when not given.
+_FLAGS = ("--idle", "--backpressure", "--classes")
 #: The clock the images-per-second figure assumes.
 CLOCK_HZ = 100_000_000
 #: The values of ``--mode``.
@@ -113,6 +115,12 @@ def add_run_arguments(parser):
         metavar="N",
         help=f"serial: resends of a frame before the board counts as not answering (default: {_DEFAULT_RETRIES})",
     )
+    parser.add_argument(
+        "--classes",
+        action="store_true",
+        help=f"{_users('--classes')}: compare each image's class index instead of the last layer's accumulators "
+        "(a tile holding the model resident answers it: one word per image)",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
@@ -121,7 +129,7 @@ def run_arguments(model, backend, **given):
     attribute names: ``pe``, ``limit``, ``progress``...) and every other one not given."""
     args = argparse.Namespace(model=Path(model), backend=backend, limit=None, progress=True)
     for option in OPTIONS:
-        setattr(args, option[2:].replace("-", "_"), False if option in ("--idle", "--backpressure") else None)
+        setattr(args, option[2:].replace("-", "_"), False if option in _FLAGS else None)
     for name, value in given.items():
         if not hasattr(args, name):
             raise TypeError(f"lowbit run has no option {name!r}")
@@ -149,30 +157,36 @@ def _print_header(args, model, images, geometry=None, mode=None):
     )
 
 
-def _print_accuracy(outputs, labels):
-    from lowbit.sw.golden import class_index
-
-    correct = int((class_index(outputs) == labels).sum())
+def _print_accuracy(predicted, labels):
+    correct = int((predicted == labels).sum())
     images = len(labels)
     print(f"accuracy: {correct / images:.4f} ({correct} of {images})")
 
 
-def _print_agreement(outputs, golden, labels):
-    """Print the accuracy and how many outputs equal the golden model's; return whether all do."""
+def _print_agreement(outputs, golden, labels, classes=False):
+    """Print the accuracy and how many outputs (``classes``: class indices) equal the golden model's; return
+    whether all do."""
     import numpy as np
 
+    from lowbit.sw.golden import class_index
+
+    if classes:
+        golden = class_index(golden)
     outputs = np.asarray(outputs, dtype=np.int64).reshape(golden.shape)
     equal = int((outputs == golden).sum())
-    _print_accuracy(outputs, labels)
-    print(f"outputs equal to the golden model: {equal} of {golden.size}{'' if equal == golden.size else '  MISMATCH'}")
+    _print_accuracy(outputs if classes else class_index(outputs), labels)
+    what = "class indices equal to the golden model's" if classes else "outputs equal to the golden model"
+    print(f"{what}: {equal} of {golden.size}{'' if equal == golden.size else '  MISMATCH'}")
     return equal == golden.size
 
 
 def _run_golden(args, model):
     pixels, labels = api.test_images(args.limit)
+    from lowbit.sw.golden import class_index
+
     outputs = api.golden(model, pixels)
     _print_header(args, model, len(pixels))
-    _print_accuracy(outputs, labels)
+    _print_accuracy(class_index(outputs), labels)
     return 0
 
 
@@ -201,12 +215,13 @@ def _run_serial(args, model):
             mode=args.mode,
             progress=args.progress,
             on_geometry=started,
+            classes=args.classes,
         )
     except api.SessionError as error:
         raise CommandError(f"{error}. {_FRESH_BOARD}") from error
     except (TransportError, TileError) as error:  # the message names the port and the reason
         raise CommandError(str(error)) from error
-    all_equal = _print_agreement(run.outputs, golden, labels)
+    all_equal = _print_agreement(run.outputs, golden, labels, args.classes)
     stats = run.link
     print(
         f"link: {stats.data_frames} DATA frames sent, {stats.resent} resent, {stats.received} received, "
@@ -256,6 +271,7 @@ def run_run(args):
         backpressure=args.backpressure,
         seed=args.seed,
         progress=args.progress,
+        classes=args.classes,
     )
     if run.simulation is not None:
         result = run.simulation
@@ -264,7 +280,7 @@ def run_run(args):
             f"MAC array busy {result['mac_beats']} (estimate {result['busy_cycles']}); words sent: "
             f"{result['stream']['sent_payload_words']} payload + {result['stream']['sent_header_words']} header"
         )
-    all_equal = _print_agreement(run.outputs, golden, labels)
+    all_equal = _print_agreement(run.outputs, golden, labels, args.classes)
     images, cycles = len(pixels), run.cycles
     kind = "simulated, RUN commands" if run.measured else "estimate: MAC-array busy cycles"
     per_image = cycles / images

@@ -87,6 +87,21 @@ def test_model_backend_modes(saved, capsys, mode):
     assert "outputs equal to the golden model: 200 of 200" in out
 
 
+@pytest.mark.parametrize("mode", ["streaming", "resident"])
+def test_classes(saved, capsys, mode):
+    """--classes: each image's class index against the golden model's; resident, the tile answers it
+    (CLASSIFY), a layer at a time the driver takes it from the accumulators."""
+    path = saved("binary")
+    argv = ["run", str(path), "--backend", "model", "--limit", "25", "--no-progress", "--mode", mode, "--classes"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(f", 25 test images, {mode}")
+    assert "class indices equal to the golden model's: 25 of 25" in out
+    golden_line = [line for line in out if line.startswith("accuracy: ")]
+    assert main(["run", str(path), "--backend", "golden", "--limit", "25"]) == 0
+    assert golden_line == [line for line in capsys.readouterr().out.splitlines() if line.startswith("accuracy: ")]
+
+
 def test_a_bad_mode_is_refused_at_parse_time(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "m.lbm", "--mode", "whole"])
@@ -110,6 +125,7 @@ VALUES = {
     "--baud": "9600",
     "--timeout": "0.5",
     "--retries": "2",
+    "--classes": None,
 }
 
 

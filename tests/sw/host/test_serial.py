@@ -6,6 +6,7 @@ board that does not answer, a port that does not exist, a model too large for th
 wrong backend."""
 
 import asyncio
+import dataclasses
 import os
 import random
 import re
@@ -256,6 +257,17 @@ def test_run_on_the_board(model_path, make_board, capsys, faults):
         assert resent > 0 and bad > 0, out
     else:
         assert resent == bad == 0, out
+
+
+def test_classes_from_a_resident_board(model_path, make_board, capsys):
+    """--classes on a board whose tile holds the model: CLASSIFY, one word per image comes back, with a
+    board frame in ten corrupted."""
+    board = make_board(geometry=dataclasses.replace(ICEBREAKER, max_layers=2), corrupt_every=10)
+    argv = ("--limit", "40", "--timeout", "0.2", "--classes", "--mode", "resident")
+    assert run_serial(model_path, board.name, *argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert ", 40 test images, resident" in out and "class indices equal to the golden model's: 40 of 40\n" in out
+    assert board.tile.pending == 0
 
 
 def test_a_new_session_on_a_board_left_in_any_state(model_path, make_board, capsys):
