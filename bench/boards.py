@@ -67,8 +67,8 @@ USB_LATENCY_S = 0.001
 def board_tile(board, tile, model, luts=None):
     """``(geometry, clock_hz, seed)`` of ``board``'s ``tile``: one it declares (``GEOMETRIES``), or
     ``"planned"``: the tile ``lowbit plan`` sizes for ``model`` on the board (placer seed 1);
-    ``"planned-lfc"``: the one it sizes for LFC with the most images/s of the MAC array (``--objective
-    compute``)."""
+    ``"planned-lfc"``: the one it sizes for LFC with the most images/s of the MAC array per LUT4
+    (``--objective efficiency``: the figure compared with FINN's)."""
     from lowbit.boards.build import board_module
     from lowbit.boards.build import board_tile as planned_tile
 
@@ -79,7 +79,7 @@ def board_tile(board, tile, model, luts=None):
     if tile == "planned-lfc":
         from lowbit.boards.planner import search_board
 
-        plan = search_board(lfc_model(), board, objective="compute", luts=luts).best
+        plan = search_board(lfc_model(), board, objective="efficiency", luts=luts).best
         return plan.geometry, plan.clock_hz, 1
     return module.GEOMETRIES[tile], module.CLOCKS_HZ[tile], module.SEEDS[tile]
 
@@ -469,7 +469,8 @@ def main(argv=None):
         default="popcount",
         choices=("popcount", "binary", "planned", "planned-lfc"),
         help="the boards' tile: GEOMETRY (popcount, the default build), BINARY_GEOMETRY (binary), the tile "
-        "lowbit plan sizes for the digits model on each board (planned) or for LFC's compute (planned-lfc)",
+        "lowbit plan sizes for the digits model on each board (planned) or for LFC's images/s per LUT4 "
+        "(planned-lfc)",
     )
     parser.add_argument(
         "--seed",

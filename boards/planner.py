@@ -22,7 +22,8 @@ for the board, and of those within the budget (the board's ``LUT_BUDGET`` share 
 The images/s are, by default (objective ``"link"``), what the board delivers: the lesser of the MAC
 array's rate at the board's clock and the serial link's, so that a tile no faster than the link can feed
 is preferred to a larger one; with objective ``"compute"``, the MAC array's alone (a host link faster
-than the UART, or the compute-bound figures of a benchmark).
+than the UART, or the compute-bound figures of a benchmark); with ``"efficiency"``, the MAC array's per
+predicted LUT4 position (the images/s per LUT a benchmark compares with FINN's).
 """
 
 import dataclasses
@@ -43,6 +44,7 @@ __all__ = [
     "search_board",
     "plan_tile",
     "OBJECTIVES",
+    "objective_rate",
 ]
 
 #: Bytes of a frame besides its words (header and CRC), and of an ACK frame.
@@ -247,7 +249,7 @@ class Search:
     def text(self):
         head = (
             f"planned for {self.board} within {self.budget.text()}: {self.fit} of {self.considered} geometries fit"
-            f"; the most images/s {'delivered over the link' if self.objective == 'link' else 'of the MAC array'}"
+            f"; the most {OBJECTIVE_TEXT[self.objective]}"
         )
         if self.best is None:
             return f"{head}; the smallest needs {self.smallest} LUT4"
@@ -280,8 +282,26 @@ def _geometries(model, pe, simd, blocks_fit, deep_rows):
     yield streaming
 
 
-#: What :func:`search_board` maximizes.
-OBJECTIVES = ("link", "compute")
+#: What :func:`search_board` maximizes: images/s delivered over the link, of the MAC array, or of the MAC
+#: array per predicted LUT4 position.
+OBJECTIVES = ("link", "compute", "efficiency")
+
+
+#: What each objective maximizes, in words.
+OBJECTIVE_TEXT = {
+    "link": "images/s delivered over the link",
+    "compute": "images/s of the MAC array",
+    "efficiency": "images/s of the MAC array per LUT4",
+}
+
+
+def objective_rate(objective):
+    """The figure of a :class:`TilePlan` that ``objective`` (one of :data:`OBJECTIVES`) maximizes."""
+    if objective == "compute":
+        return lambda plan: plan.images_per_s
+    if objective == "efficiency":
+        return lambda plan: plan.images_per_s / plan.resources.luts
+    return lambda plan: plan.delivered_images_per_s
 
 
 def plan_tile(model, board, geometry):
@@ -302,9 +322,10 @@ def plan_tile(model, board, geometry):
 def search_board(model, board, *, luts=None, objective="link"):
     """A tile sized for ``model`` on ``board`` within its budget (:func:`board_budget`): a :class:`Search`
     whose ``best`` is the :func:`plan_tile` with the most images/s (``objective`` ``"link"``: delivered
-    over the board's link, the lesser of the MAC array's and the link's; ``"compute"``: the MAC array's),
-    the fewer LUTs between equals. Raises :class:`lowbit.sw.protocol.ProtocolError` for a model no tile
-    family runs, :class:`ValueError` for a bad ``luts`` or ``objective``."""
+    over the board's link, the lesser of the MAC array's and the link's; ``"compute"``: the MAC array's;
+    ``"efficiency"``: the MAC array's per predicted LUT4 position), the fewer LUTs between equals. Raises
+    :class:`lowbit.sw.protocol.ProtocolError` for a model no tile family runs, :class:`ValueError` for a
+    bad ``luts`` or ``objective``."""
     from lowbit.boards.build import BOARDS
     from lowbit.boards.resources import deep_weight_rows, predict
 
@@ -312,7 +333,7 @@ def search_board(model, board, *, luts=None, objective="link"):
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     budget = board_budget(board, luts)
-    rate = (lambda plan: plan.images_per_s) if objective == "compute" else (lambda plan: plan.delivered_images_per_s)
+    rate = objective_rate(objective)
     default_geometry(model)  # raises ProtocolError for a model no one tile family runs
     in_limit = max(layer.in_features for layer in model.layers)
     out_limit = max(layer.out_features for layer in model.layers)

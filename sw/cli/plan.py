@@ -25,7 +25,8 @@ def add_plan_arguments(parser):
         "--objective",
         choices=OBJECTIVES,
         default="link",
-        help="maximize the images/s delivered over the board's link (default) or the MAC array's alone",
+        help="maximize the images/s delivered over the board's link (default), the MAC array's alone "
+        "(compute), or the MAC array's per LUT4 (efficiency)",
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from lowbit.boards import icebreaker, ulx3s
 from lowbit.boards.build import board_tile, synth_board
-from lowbit.boards.planner import board_budget, plan_tile, search_board
+from lowbit.boards.planner import OBJECTIVES, board_budget, plan_tile, search_board
 from lowbit.boards.resources import lut_positions, predict, predict_blocks
 from lowbit.sw.cli import main
 from lowbit.sw.host import default_geometry, tile_layers
@@ -29,7 +29,7 @@ def _fits(plan, budget, board):
     )
 
 
-@pytest.mark.parametrize("objective", ["link", "compute"])
+@pytest.mark.parametrize("objective", OBJECTIVES)
 @pytest.mark.parametrize(
     "name, board",
     [(name, board) for name in ("binary", "twn", "fatnn") for board in sorted(BOARDS)] + [("nhot2", "ulx3s")],
@@ -45,9 +45,16 @@ def test_search_plans_within_budget(tiny_models, board, name, objective):
     tile_layers(model, plan.geometry)  # runs every layer (raises otherwise)
     assert plan.clock_hz == BOARDS[board].CLOCK_HZ and plan.tile == "planned"
     assert plan.images_per_s == plan.clock_hz / plan.cycles_per_image
-    rate = (lambda p: p.images_per_s) if objective == "compute" else (lambda p: p.delivered_images_per_s)
-    # No larger array within the budget, in either mode, gives more images/s; none gives as many with fewer LUTs.
-    for pe, simd in ((2 * plan.geometry.pe, plan.geometry.simd), (plan.geometry.pe, 2 * plan.geometry.simd)):
+    rate = {
+        "compute": lambda p: p.images_per_s,
+        "link": lambda p: p.delivered_images_per_s,
+        "efficiency": lambda p: p.images_per_s / p.resources.luts,
+    }[objective]
+    # No array twice or half as wide within the budget, in either mode, does better; none as well with
+    # fewer LUTs.
+    g = plan.geometry
+    neighbours = [(2 * g.pe, g.simd), (g.pe, 2 * g.simd), (g.pe // 2, g.simd), (g.pe, g.simd // 2)]
+    for pe, simd in [(pe, simd) for pe, simd in neighbours if pe >= 1 and simd >= 4]:
         for resident in (True, False):
             try:
                 other = plan_tile(model, board, default_geometry(model, pe, simd, resident=resident))
@@ -93,7 +100,11 @@ def test_planned_tile_and_objective(tiny_models):
     assert linked.best.delivered_images_per_s >= compute.best.delivered_images_per_s
     assert compute.best.images_per_s >= linked.best.images_per_s
     assert linked.best.delivered_images_per_s == min(linked.best.images_per_s, linked.best.link_images_per_s)
-    with pytest.raises(ValueError, match="objective must be one of link, compute, not 'fast'"):
+    efficient = search_board(model, "ulx3s", objective="efficiency").best
+    per_lut = lambda plan: plan.images_per_s / plan.resources.luts  # noqa: E731
+    assert per_lut(efficient) >= max(per_lut(linked.best), per_lut(compute.best))
+    assert "the most images/s of the MAC array per LUT4" in search_board(model, "ulx3s", objective="efficiency").text()
+    with pytest.raises(ValueError, match="objective must be one of link, compute, efficiency, not 'fast'"):
         search_board(model, "ulx3s", objective="fast")
 
 
