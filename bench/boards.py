@@ -57,6 +57,8 @@ LFC_BATCH = 10_000
 FINN = {"images_per_s": 195_312, "luts": 28_360, "device": "Zynq-7020 (PYNQ-Z1) at 100 MHz", "design": "LFC-W1A1"}
 FRAME_OVERHEAD = FRAME_BYTES  # SOF, kind, seq, count (2), CRC (2)
 ACK_BYTES = FRAME_BYTES  # an ACK frame carries no words
+#: The commands that carry input vectors.
+RUNS = ("RUN", "CLASSIFY")
 #: One way of a USB serial adapter (an FTDI chip's latency timer at its 1 ms minimum).
 USB_LATENCY_S = 0.001
 
@@ -117,8 +119,8 @@ def link_seconds(log, baud):
     # Each direction: its DATA frames, the ACKs of the other's frames, and waiting for its own ACKs.
     up = host_bytes + ACK_BYTES * board_frames + ACK_BYTES * host_frames
     down = board_bytes + ACK_BYTES * host_frames + ACK_BYTES * board_frames
-    # The input vectors' bytes (RUN payloads) against everything the host's line carries.
-    payload = sum(4 * e["payload"] for e in log if e["opcode"] == "RUN")
+    # The input vectors' bytes (RUN or CLASSIFY payloads) against everything the host's line carries.
+    payload = sum(4 * e["payload"] for e in log if e["opcode"] in RUNS)
     return {
         "payload_share_up": payload / up,
         "host_bytes": host_bytes,
@@ -140,17 +142,18 @@ def latency_seconds(commands, host_frames, board_frames, baud):
     return (commands + board_frames) * round_trip + math.ceil(host_frames / WINDOW_FRAMES) * window_wait
 
 
-def session_log(model, geometry, codes):
-    """The driver's command log and the reference tile's MAC cycles for ``model`` on ``codes``; checks
-    the outputs against the golden model."""
+def session_log(model, geometry, codes, classes=False):
+    """The driver's command log and the reference tile's MAC cycles for ``model`` on ``codes`` (``classes``:
+    the class indices, CLASSIFY on a resident tile); checks the outputs against the golden model."""
     from lowbit.sim.reference import ModelTile
-    from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.golden import GoldenNetwork, class_index
     from lowbit.sw.host import TileInterface, run_codes
 
     tile = ModelTile(geometry)
     interface = TileInterface(tile)
-    got = asyncio.run(run_codes(interface, model, codes))
+    got = asyncio.run(run_codes(interface, model, codes, classes=classes))
     expected = GoldenNetwork(model).run_codes(codes)
+    expected = class_index(expected) if classes else expected
     if not (got == expected).all():
         raise SystemExit(f"the reference tile differs from the golden model in {(got != expected).sum()} outputs")
     return interface.log, tile.busy_cycles
@@ -292,10 +295,19 @@ def _digits(entry, module, report, clock_hz, digits, geometry):
     board = entry["board"]
     print(f"{board}: the digits model in Verilator ({len(pixels)} images) ...", flush=True)
     result = digits_on_board(module, path, model, pixels, geometry)
-    log, _ = session_log(model, geometry, GoldenNetwork(model).input(pixels))
+    codes = GoldenNetwork(model).input(pixels)
+    log, _ = session_log(model, geometry, codes)
     link = link_seconds(log, module.BAUD) | {"images": len(pixels)}
     steady = link_seconds([e for e in log if e["opcode"] == "RUN"], module.BAUD) | {"images": len(pixels)}
     entry["digits"] = figures(report, clock_hz, result["cycles"] / len(pixels), link, steady)
+    # The class indices only (CLASSIFY where the tile holds the model; a layer at a time, the same RUNs).
+    classified = [e for e in session_log(model, geometry, codes, classes=True)[0] if e["opcode"] in RUNS]
+    classes = link_seconds(classified, module.BAUD) | {"images": len(pixels)}
+    entry["digits"] |= {
+        "link_classes": classes,
+        "images_per_s_link_classes": classes["images"] / classes["seconds"],
+        "images_per_s_link_classes_latency": classes["images"] / classes["seconds_with_latency"],
+    }
     entry["digits"] |= {
         "run_cycles": result["run_cycles"],
         "busy_cycles": result["busy_cycles"],
@@ -362,18 +374,29 @@ MODEL_ROWS = [
     ("images/s at Fmax (compute-bound)", lambda m: m["images_per_s_at_fmax"], ".0f"),
     ("images/s at the tile's clock (PLL)", lambda m: m["images_per_s_at_clock"], ".0f"),
     ("images/s over the UART (link-bound, loads included)", lambda m: m["images_per_s_link"], ".2f"),
-    ("images/s over the UART, model loaded (RUN commands only)", lambda m: m["images_per_s_link_steady"], ".2f"),
     (
-        f"the same with 1 ms USB latency each way (window of {WINDOW_FRAMES} up)",
+        f"the same with 1 ms USB latency each way (window of {WINDOW_FRAMES} frames up)",
         lambda m: m["images_per_s_link_latency"],
         ".2f",
     ),
+    ("images/s over the UART, model loaded (RUN commands only)", lambda m: m["images_per_s_link_steady"], ".2f"),
+    (
+        "images/s over the UART, model loaded, class indices (CLASSIFY where resident)",
+        lambda m: m.get("images_per_s_link_classes"),
+        ".2f",
+    ),
+    ("the same with 1 ms USB latency each way", lambda m: m.get("images_per_s_link_classes_latency"), ".2f"),
     ("input bytes / bytes on the host's line, model loaded", lambda m: m["link_steady"]["payload_share_up"], ".1%"),
     ("images/s per LUT4 at Fmax", lambda m: m["images_per_s_per_lut"], ".4f"),
 ]
 
 #: How the mode reads in the table.
 MODE_TEXT = {"resident": "resident (LOAD_MODEL once, inputs and results on the link)", "streaming": "a layer at a time"}
+
+
+def _cell(value, form):
+    """A table cell: ``value`` in ``form``, or a dash for a figure not measured (``None``)."""
+    return "-" if value is None else format(value, form)
 
 
 def markdown(entries, tile="popcount", luts=None):
@@ -432,7 +455,7 @@ def markdown(entries, tile="popcount", luts=None):
 
         row(f"**{title}**: mode", lambda e, key=key: MODE_TEXT[e[key]["mode"]])
         for label, figure, form in MODEL_ROWS:
-            row(f"  {label}", lambda e, key=key, figure=figure, form=form: format(figure(e[key]), form))
+            row(f"  {label}", lambda e, key=key, figure=figure, form=form: _cell(figure(e[key]), form))
     lines += [
         "",
         f"FINN LFC-W1A1 on {FINN['device']}: {FINN['images_per_s']:,} images/s with {FINN['luts']:,} "
@@ -453,7 +476,9 @@ def markdown(entries, tile="popcount", luts=None):
         f"shared over {LFC_BATCH} images. Link-bound: bytes of every frame and ACK at 10 bits per byte "
         "on the busier direction, frames full (an upper bound), the loads of the session included; model "
         "loaded: the RUN commands' frames alone (a resident model is loaded once per session, a layer at a time "
-        "reloads every layer per batch); with USB latency: plus a round trip of "
+        "reloads every layer per batch); class indices: the RUN commands of a driver asked for classes (a "
+        "resident tile answers CLASSIFY, one word per image; a layer at a time, the same RUNs); with USB "
+        "latency: plus a round trip of "
         f"{USB_LATENCY_S * 1e3:g} ms each way per command (the ACK of the host's last frame) and per board "
         f"frame (stop-and-wait), and where the host's window of {WINDOW_FRAMES} frames does not cover one.",
     ]

@@ -19,13 +19,16 @@ async def send(ctx, port, items, valid_pattern=(1,)):
     ctx.set(port.valid, 0)
 
 
-def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles):
+def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles, inputs=None):
     """Send ``items`` to ``unit.i`` (pausing where ``valid_pattern`` is 0) while taking ``count`` payloads
     from ``unit.o`` (ready where ``ready_pattern`` is 1); return them and their cycles (clock edges from
-    the start). A unit that loses or withholds results fails after ``max_cycles`` instead of hanging."""
+    the start). ``inputs`` (``(signal, value)`` pairs) are set before the first item. A unit that loses or withholds
+    results fails after ``max_cycles`` instead of hanging."""
     outputs, cycles = [], []
 
     async def source(ctx):
+        for signal, value in inputs or ():
+            ctx.set(signal, value)
         await send(ctx, unit.i, items, valid_pattern)
 
     async def sink(ctx):
@@ -58,7 +61,7 @@ def simulate(unit, payloads, ready_pattern=(1,), valid_pattern=(1,), max_cycles=
     return _run(unit, payloads, len(payloads), ready_pattern, valid_pattern, max_cycles)
 
 
-def exchange(unit, words, count, ready_pattern=(1,), valid_pattern=(1,), max_cycles=200_000):
+def exchange(unit, words, count, ready_pattern=(1,), valid_pattern=(1,), max_cycles=200_000, inputs=None):
     """Send ``words`` on ``unit.i`` and collect ``count`` words from ``unit.o`` (a command/response
-    component such as the tile)."""
-    return _run(unit, words, count, ready_pattern, valid_pattern, max_cycles)[0]
+    component such as the tile, or one that reduces its input, ``inputs`` set beside)."""
+    return _run(unit, words, count, ready_pattern, valid_pattern, max_cycles, inputs)[0]

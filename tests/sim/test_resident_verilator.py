@@ -46,14 +46,17 @@ def models(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "scheme, pe, simd, idle, backpressure",
+    "scheme, pe, simd, idle, backpressure, classes",
     [
-        ("binary", 16, 8, True, True),  # PE > SIMD: a fold fills two rows
-        ("fatnn", 16, 4, True, False),  # ternary planes, 40 outputs: a part-filled last fold
-        ("nhot2", 4, 8, False, True),  # uint codes; PE < SIMD: two folds fill a row
+        ("binary", 16, 8, True, True, False),  # PE > SIMD: a fold fills two rows
+        ("fatnn", 16, 4, True, False, False),  # ternary planes, 40 outputs: a part-filled last fold
+        ("nhot2", 4, 8, False, True, False),  # uint codes; PE < SIMD: two folds fill a row
+        # CLASSIFY, on the same Verilog: 10 classes on PE 16, six padded channels skipped
+        ("binary", 16, 8, True, True, True),
+        ("fatnn", 16, 4, True, True, True),
     ],
 )
-def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=20261206):
+def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, classes, seed=20261206):
     trained, pixels = models
     path, model = trained[scheme]
     geometry = default_geometry(model, pe, simd, resident=True)
@@ -66,10 +69,12 @@ def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, se
         seed=seed,
         max_batch=16,
         mode="resident",
-        name=f"resident-{scheme}-pe{pe}-simd{simd}",
+        classes=classes,
+        name=f"resident-{'classify-' if classes else ''}{scheme}-pe{pe}-simd{simd}",
     )
     assert result["mode"] == "resident"
-    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
+    accumulators = GoldenNetwork(model).run(pixels)
+    got, expected = np.array(result["outputs"]), class_index(accumulators) if classes else accumulators
     assert got.shape == expected.shape
     assert (got == expected).all(), (
         f"{scheme} PE {pe} SIMD {simd} seed {seed}: {int((got != expected).sum())} of {expected.size} outputs differ"
@@ -77,37 +82,12 @@ def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, se
     # Every layer of every image went through the MAC array on the tile, and nothing else did.
     configs = tile_layers(model, geometry)
     assert result["mac_beats"] == IMAGES * sum(geometry.cycles_per_vector(c) for c in configs)
-    # Only the inputs and the last layer's accumulators crossed the stream.
-    stream = result["stream"]
-    assert stream["sent"]["RUN"]["payload"] == IMAGES * geometry.input_words(configs[0])
-    assert set(stream["sent"]) == {"IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "RUN"}
-
-
-@pytest.mark.parametrize("scheme, pe, simd", [("binary", 16, 8), ("fatnn", 16, 4)])
-def test_resident_classify_on_tile(models, scheme, pe, simd, seed=20261207):
-    """CLASSIFY: one word per image, the golden model's class index (10 classes on PE 16: six padded
-    channels skipped), the same Verilog as the accumulator runs above."""
-    trained, pixels = models
-    path, model = trained[scheme]
-    geometry = default_geometry(model, pe, simd, resident=True)
-    result = run_model_on_tile(
-        path,
-        pixels,
-        geometry,
-        idle=True,
-        backpressure=True,
-        seed=seed,
-        max_batch=16,
-        mode="resident",
-        classes=True,
-        name=f"resident-classify-{scheme}-pe{pe}-simd{simd}",
-    )
-    got, expected = np.array(result["outputs"]), class_index(GoldenNetwork(model).run(pixels))
-    assert got.shape == expected.shape == (IMAGES,)
-    assert (got == expected).all(), f"{scheme} PE {pe} SIMD {simd} seed {seed}: got {got}, expected {expected}"
-    stream = result["stream"]
-    assert set(stream["sent"]) == {"IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "CLASSIFY"}
-    assert stream["received"]["payload"] == 5 + IMAGES  # IDENTIFY's words, then a word per image
+    # Only the inputs and the last layer's accumulators (or one class index per image) crossed the stream.
+    stream, run = result["stream"], "CLASSIFY" if classes else "RUN"
+    assert stream["sent"][run]["payload"] == IMAGES * geometry.input_words(configs[0])
+    assert set(stream["sent"]) == {"IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", run}
+    per_image = 1 if classes else geometry.output_words(configs[-1])
+    assert stream["received"]["payload"] == 5 + IMAGES * per_image  # IDENTIFY's words, then the outputs
 
 
 def _responses(tile, words):

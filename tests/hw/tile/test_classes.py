@@ -8,14 +8,13 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from lowbit.hw.tile.classes import ClassIndex
 from lowbit.sw.golden import class_index
 from lowbit.sw.host.packing import WORD_MASK
 from lowbit.sw.protocol import Family, TileGeometry
 
-from ..streamsim import send
+from ..streamsim import exchange
 
 ACC_WIDTH = 12
 
@@ -43,32 +42,6 @@ def _vectors(rng, batch, classes, words):
     return acc
 
 
-def _run(unit, words, classes, per_vector, batch, valid_pattern, ready_pattern):
-    got = []
-
-    async def source(ctx):
-        ctx.set(unit.classes, classes)
-        ctx.set(unit.words, per_vector)
-        await send(ctx, unit.i, words, valid_pattern)
-
-    async def sink(ctx):
-        cycle = 0
-        while len(got) < batch:
-            assert cycle < 100 + 4 * len(words), f"{len(got)} of {batch} indices after {cycle} cycles"
-            ctx.set(unit.o.ready, ready_pattern[cycle % len(ready_pattern)])
-            _, _, payload, valid, ready = await ctx.tick().sample(unit.o.payload, unit.o.valid, unit.o.ready)
-            cycle += 1
-            if valid and ready:
-                got.append(payload)
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
-    return got
-
-
 @pytest.mark.parametrize(
     "pe, classes, folds, valid_pattern, ready_pattern",
     [
@@ -85,7 +58,9 @@ def test_class_index(pe, classes, folds, valid_pattern, ready_pattern, seed=2026
     acc = _vectors(rng, batch, classes, per_vector)
     words = [int(v) & WORD_MASK for v in acc.reshape(-1)]
     expected = class_index(acc[:, :classes]).tolist()
-    got = _run(ClassIndex(_geometry(pe)), words, classes, per_vector, batch, valid_pattern, ready_pattern)
+    unit = ClassIndex(_geometry(pe))
+    inputs = [(unit.classes, classes), (unit.words, per_vector)]
+    got = exchange(unit, words, batch, ready_pattern, valid_pattern, 100 + 4 * len(words), inputs)
     assert got == expected, f"seed {seed}: got {got}, expected {expected}"
     if classes > 2:
         assert expected[:4] == [0, classes - 1, classes // 2, 1]  # the corner cases are what they say
