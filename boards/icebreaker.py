@@ -77,9 +77,10 @@ GEOMETRIES = {"popcount": GEOMETRY, "binary": BINARY_GEOMETRY}
 CLOCKS_HZ = {"popcount": 18_000_000, "binary": 18_000_000}
 CLOCK_HZ = CLOCKS_HZ["popcount"]
 #: nextpnr's placer seed that builds each tile: at 85-90 % of the logic cells the router does not
-#: converge with every seed (POPCOUNT, 4490 LC: not with 1 or 2, in 67 s with 3; BINARY, 4731 LC: with 2
-#: and 3, not with 1); ``lowbit build`` and ``boards.build.build`` use it unless given a seed.
-SEEDS = {"popcount": 3, "binary": 2}
+#: converge with every seed (POPCOUNT, 4608 LC: in 90 s at 19.04 MHz with 5, 18.87 MHz with 1, not within
+#: 5 minutes with 3, 4 or 7; BINARY, 4731 LC before the link's receive slots: with 2 and 3, not with 1);
+#: ``lowbit build`` and ``boards.build.build`` use it unless given a seed.
+SEEDS = {"popcount": 5, "binary": 2}
 #: The FPGA's resources (iCE40UP5K): logic cells, block RAMs by type, DSPs; the planner's budget.
 DEVICE = {"luts": 5280, "blocks": {"SB_RAM40_4K": 30, "SB_SPRAM256KA": 4}, "dsp": 8}
 #: The share of the logic cells ``lowbit plan`` fills by default: nextpnr routes the tiles at 85-90 % of

@@ -105,6 +105,7 @@ class Decoder(wiring.Component):
         out_left = Signal(40)
         div_q, div_r, div_n, div_step = Signal(24), Signal(25), Signal(24), Signal(5)
         after_respond = Signal()  # 1: go on loading a RUN's inputs after the DATA header
+        vector_words = Signal.like(self.layer.output_words)  # RUN's (CLASSIFY's) DATA words per vector
         check_wait = Signal(range(CHECK_LATENCY + 1))
 
         w_wr, i_wr, t_wr, banks, layer = self.w_wr, self.i_wr, self.t_wr, self.banks, self.layer
@@ -262,6 +263,9 @@ class Decoder(wiring.Component):
                             with m.Elif((in_hdr_op == Opcode.CLASSIFY) & ~model_mode):
                                 reject(ErrorCode.UNSUPPORTED)
                             with m.Else():
+                                # the DATA words per vector, registered for BATCH: CLASSIFY answers one
+                                classify = (in_hdr_op == Opcode.CLASSIFY) if resident else Const(0)
+                                m.d.sync += vector_words.eq(Mux(classify, 1, count("output_words")))
                                 m.d.sync += [div_n.eq(in_hdr_len), div_q.eq(0), div_r.eq(0), div_step.eq(0)]
                                 m.next = "DIVIDE"
                         with m.Case(Opcode.IDENTIFY):
@@ -341,7 +345,7 @@ class Decoder(wiring.Component):
                     m.next = "BATCH"
 
             with m.State("BATCH"):
-                data_words = div_q * Mux(opcode == Opcode.CLASSIFY, 1, count("output_words"))
+                data_words = div_q * vector_words
                 with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
                     reject(ErrorCode.BAD_LENGTH)
                 with m.Else():
