@@ -44,6 +44,7 @@ import numpy as np
 from readme import update_section
 
 from lowbit.boards.planner import FRAME_BYTES
+from lowbit.sw.protocol import RUN_OPCODES
 from lowbit.sw.protocol.frames import MAX_FRAME_BYTES, WINDOW_FRAMES
 
 ROOT = Path(__file__).resolve().parent
@@ -57,8 +58,7 @@ LFC_BATCH = 10_000
 FINN = {"images_per_s": 195_312, "luts": 28_360, "device": "Zynq-7020 (PYNQ-Z1) at 100 MHz", "design": "LFC-W1A1"}
 FRAME_OVERHEAD = FRAME_BYTES  # SOF, kind, seq, count (2), CRC (2)
 ACK_BYTES = FRAME_BYTES  # an ACK frame carries no words
-#: The commands that carry input vectors.
-RUNS = ("RUN", "CLASSIFY")
+RUNS = tuple(opcode.name for opcode in RUN_OPCODES)  # as the command log names them
 #: One way of a USB serial adapter (an FTDI chip's latency timer at its 1 ms minimum).
 USB_LATENCY_S = 0.001
 

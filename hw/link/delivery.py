@@ -6,7 +6,14 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from lowbit.hw.link.layouts import BUFFER_ADDR_WIDTH, ControlFrame, FrameEnd, buffer_write_signature
+from lowbit.hw.link.layouts import (
+    BUFFER_ADDR_WIDTH,
+    ControlFrame,
+    FrameEnd,
+    buffer_write_signature,
+    seq_behind,
+    seq_distance,
+)
 from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, WINDOW_FRAMES, FrameKind
 
 __all__ = ["FrameDelivery"]
@@ -69,7 +76,7 @@ class FrameDelivery(wiring.Component):
         expected = Signal(8)  # seq of the next host DATA frame to accept
         naked = Signal()  # NAK(expected) has been sent since `expected` last changed
         index = Signal(range(MAX_FRAME_WORDS))  # the word of the head frame on `cmd`
-        delivered = (expected - filled)[:8]  # seq of the head frame; the last delivered is one before it
+        head_seq = seq_distance(expected, filled)  # the head frame's seq; the last delivered is the one before
         m.d.comb += [
             self.full.eq(filled == WINDOW_FRAMES),
             write.addr.eq(Cat(self.buffer.addr, tail)),
@@ -82,7 +89,7 @@ class FrameDelivery(wiring.Component):
 
         # --- the end of a host frame ------------------------------------------------------------------
         end = self.frame.payload
-        behind = (expected - end.seq)[:8]  # 1..128: a resend of an accepted frame
+        behind = seq_distance(expected, end.seq)
         accept = Signal()
         with m.If(self.frame.valid):
             with m.If(~end.ok):
@@ -93,9 +100,9 @@ class FrameDelivery(wiring.Component):
                     m.d.comb += accept.eq(1)
                     m.d.sync += [counts[tail].eq(end.count), tail.eq(tail + 1), expected.eq(expected + 1)]
                     m.d.sync += naked.eq(0)
-                with m.Elif((behind != 0) & (behind <= 128)):
+                with m.Elif(seq_behind(expected, end.seq)):  # a resend of an accepted frame
                     with m.If(behind > filled):  # delivered: acknowledge what has been
-                        reply(FrameKind.ACK, (delivered - 1)[:8])
+                        reply(FrameKind.ACK, (head_seq - 1)[:8])
                 with m.Elif(~naked):
                     reply(FrameKind.NAK, expected)
                     m.d.sync += naked.eq(1)
@@ -125,7 +132,7 @@ class FrameDelivery(wiring.Component):
         with m.If(waiting & ((count == 0) | (transfer & (index + 1 == count)))):
             m.d.comb += last.eq(1)
             m.d.sync += [index.eq(0), head.eq(head + 1)]
-            reply(FrameKind.ACK, delivered)  # takes precedence over a frame's answer this cycle
+            reply(FrameKind.ACK, head_seq)  # takes precedence over a frame's answer this cycle
         m.d.sync += filled.eq(filled + accept - last)
 
         with m.If(self.session_start):  # drop the accepted frames, answer SYNC

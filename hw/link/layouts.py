@@ -18,7 +18,7 @@ The parts, in the order a word passes them (``docs/serial.md``):
 from amaranth.lib import data
 from amaranth.lib.memory import ReadPort, WritePort
 
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SEQ_BEHIND
 
 __all__ = [
     "BUFFER_ADDR_WIDTH",
@@ -27,10 +27,23 @@ __all__ = [
     "FrameEnd",
     "Acknowledgement",
     "ControlFrame",
+    "seq_distance",
+    "seq_behind",
 ]
 
 #: Address bits of a frame buffer (a Memory of :data:`MAX_FRAME_WORDS` 32-bit words).
 BUFFER_ADDR_WIDTH = (MAX_FRAME_WORDS - 1).bit_length()
+
+
+def seq_distance(reference, seq):
+    """How many seqs ``seq`` is before ``reference``, modulo 256 (an 8-bit value)."""
+    return (reference - seq)[:8]
+
+
+def seq_behind(reference, seq):
+    """``seq`` is an earlier frame than ``reference``: 1 to :data:`SEQ_BEHIND` seqs before it (modulo 256)."""
+    distance = seq_distance(reference, seq)
+    return (distance != 0) & (distance <= SEQ_BEHIND)
 
 
 def buffer_write_signature():

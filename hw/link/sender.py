@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from lowbit.hw.link.crc import crc16_update
-from lowbit.hw.link.layouts import Acknowledgement, ControlFrame, buffer_read_signature
+from lowbit.hw.link.layouts import Acknowledgement, ControlFrame, buffer_read_signature, seq_behind
 from lowbit.sw.protocol.frames import CRC_INIT, MAX_FRAME_WORDS, SOF, FrameKind
 
 __all__ = ["FrameSender"]
@@ -70,9 +70,8 @@ class FrameSender(wiring.Component):
         control_waiting, control = Signal(), Signal(ControlFrame)
         control_taken = Signal()
         reply = self.reply.payload
-        earlier = (reply.seq - control.seq)[:8] >= 128  # reply.seq is before control.seq (mod 256)
         keep_nak = control_waiting & ~control_taken & (control.kind == FrameKind.NAK)
-        keep_nak &= (reply.kind == FrameKind.ACK) & earlier
+        keep_nak &= (reply.kind == FrameKind.ACK) & seq_behind(control.seq, reply.seq)
         with m.If(control_taken):
             m.d.sync += control_waiting.eq(0)
         with m.If(self.reply.valid & ~keep_nak):

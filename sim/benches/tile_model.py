@@ -33,9 +33,9 @@ from lowbit.sim.benches.streams import start_clock_and_reset
 from lowbit.sim.tile_transport import CocotbTransport, geometry_from_json
 from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
 from lowbit.sw.model.file import load_model
+from lowbit.sw.protocol import RUN_OPCODES
 
-#: The commands that run vectors through the resident model.
-RUNS = ("RUN", "CLASSIFY")
+RUNS = tuple(opcode.name for opcode in RUN_OPCODES)  # as the command log names them
 
 
 def _flag(name):

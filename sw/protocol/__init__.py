@@ -21,6 +21,7 @@ __all__ = [
     "MAX_LENGTH",
     "MODES",
     "Opcode",
+    "RUN_OPCODES",
     "Response",
     "ErrorCode",
     "WeightKind",
@@ -64,6 +65,10 @@ class Opcode(enum.IntEnum):
     IDENTIFY = 0x05  #: no payload; answered with DATA: the tile's parameters
     LOAD_MODEL = 0x06  #: 1 + 3 L words: L, then every layer's CONFIGURE words: resident mode
     CLASSIFY = 0x07  #: RUN of a resident model, answered with each vector's class index (one word)
+
+
+#: The commands that carry input vectors (RUN's payload) through the layer or the resident model.
+RUN_OPCODES = (Opcode.RUN, Opcode.CLASSIFY)
 
 
 class Response(enum.IntEnum):

@@ -20,6 +20,7 @@ __all__ = [
     "FrameKind",
     "MAX_FRAME_WORDS",
     "WINDOW_FRAMES",
+    "SEQ_BEHIND",
     "HEADER_BYTES",
     "CRC_BYTES",
     "MAX_FRAME_BYTES",
@@ -53,6 +54,8 @@ MAX_FRAME_WORDS = 64  #: the most words in one DATA frame
 #: The host's DATA frames in flight (sent, not yet acknowledged), and the board's receive slots: a frame in
 #: the window always finds a slot, because the board ACKs a frame only once the tile has taken its words.
 WINDOW_FRAMES = 4
+#: A seq up to this many before another (modulo 256) is behind it, an earlier frame; further is ahead.
+SEQ_BEHIND = 128
 HEADER_BYTES = 5  #: SOF, kind, seq, count (2)
 CRC_BYTES = 2
 MAX_FRAME_BYTES = HEADER_BYTES + 4 * MAX_FRAME_WORDS + CRC_BYTES

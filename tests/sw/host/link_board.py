@@ -4,7 +4,7 @@ board's link rules of ``docs/serial.md`` with an application behind it, e.g. :fu
 :class:`lowbit.sim.reference.ModelTile`."""
 
 from lowbit.sw.host.link import FrameDecoder, FrameError, encode_frame
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, FrameKind
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SEQ_BEHIND, FrameKind
 
 __all__ = ["BoardModel", "finish", "tile_app"]
 
@@ -70,7 +70,7 @@ class BoardModel:
                     self.outbox += self.app(event.words)
                     self.expected, self.nak_sent = (self.expected + 1) & 0xFF, False
                     self.to_host.put(encode_frame(FrameKind.ACK, event.seq))
-                elif 1 <= (self.expected - event.seq) & 0xFF <= 128:  # behind: a resend, already delivered
+                elif 1 <= (self.expected - event.seq) & 0xFF <= SEQ_BEHIND:  # behind: a resend, already delivered
                     self.to_host.put(encode_frame(FrameKind.ACK, (self.expected - 1) & 0xFF))
                 elif not self.nak_sent:  # ahead: a frame before it was lost
                     self._nak()

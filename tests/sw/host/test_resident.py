@@ -26,6 +26,7 @@ from lowbit.sw.host import (
     run_model,
     tile_layers,
 )
+from lowbit.sw.host.packing import signed32
 from lowbit.sw.kinds.encodings import nhot_nearest
 from lowbit.sw.model.file import LayerRecord, LowbitModel
 from lowbit.sw.protocol import (
@@ -726,16 +727,12 @@ def test_classify_ties_and_padding():
             thresholds[base + channel * SMALL.record_words] = bias & 0xFFFFFFFF
         await interface.load_thresholds(thresholds)
         accumulators = await interface.run([0] * SMALL.input_words(HIDDEN), 1)
-        assert signed(accumulators)[: LAST.out_features] == list(biases.values())
-        assert max(signed(accumulators)[LAST.out_features :]) == 0  # the padded channels
+        assert signed32(accumulators)[: LAST.out_features].tolist() == list(biases.values())
+        assert max(signed32(accumulators)[LAST.out_features :]) == 0  # the padded channels
         return await interface.classify([0] * SMALL.input_words(HIDDEN) * 2, 2)
 
     assert LAST.out_features == 6 and SMALL.output_words(LAST) == 8
     assert run(session()) == [1, 1]
-
-
-def signed(words):
-    return [w - (1 << 32) if w >> 31 else w for w in words]
 
 
 @pytest.mark.parametrize(
