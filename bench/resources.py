@@ -36,6 +36,10 @@ GRID = {
     "ulx3s": {"pe": [2, 4, 8, 16], "simd": [16, 32, 64], "samples": 16, "in": [512, 1024], "out": [256, 512, 1024]},
 }
 FAMILIES = [Family.BINARY, Family.POPCOUNT, Family.NHOT]
+#: Per board: wide arrays (PE, SIMD) sampled besides the grid for the popcount families, with the largest
+#: memories of the grid and 1-bit inputs: the shapes the planner picks for wide binary layers (LFC's
+#: 1024-wide rows), which the grid alone does not reach.
+WIDE = {"icebreaker": [(1, 64), (2, 64)], "ulx3s": [(4, 256), (8, 128), (2, 256)]}
 
 
 def sample_geometries(board, family):
@@ -44,7 +48,22 @@ def sample_geometries(board, family):
     rng = random.Random(f"{SEED}-{board}-{family.name}")
     declared = [g for g in board_module(board).GEOMETRIES.values() if g.family == family]
     out = list(declared)
-    count = grid["samples"] if family != Family.NHOT else grid["samples"] // 2
+    if family != Family.NHOT:
+        for pe, simd in WIDE[board]:
+            out.append(
+                TileGeometry(
+                    family,
+                    pe=pe,
+                    simd=simd,
+                    max_in_features=max(grid["in"]),
+                    max_out_features=max(grid["out"]),
+                    max_weight_rows=1024 if board == "ulx3s" else 16384,
+                    acc_width=12,
+                    max_thresholds=1 if family == Family.BINARY else 3,
+                    max_input_bits=1 if family == Family.BINARY else 2,
+                )
+            )
+    count = len(out) - len(declared) + (grid["samples"] if family != Family.NHOT else grid["samples"] // 2)
     while len(out) < count:
         pe, simd = rng.choice(grid["pe"]), rng.choice(grid["simd"])
         n_terms = rng.choice([1, 2]) if family == Family.NHOT else 0
