@@ -49,8 +49,19 @@ def test_configure_accepts_a_layer_that_fits():
 MALFORMED = [
     ([header(0x77, 3), 1, 2, 3], error(ErrorCode.UNKNOWN_OPCODE, 0x77)),
     ([header(0x00, 0)], error(ErrorCode.UNKNOWN_OPCODE, 0x00)),
-    ([header(Opcode.CONFIGURE, 2), 1, 2], error(ErrorCode.BAD_LENGTH, Opcode.CONFIGURE)),
-    ([header(Opcode.IDENTIFY, 1), 9], error(ErrorCode.BAD_LENGTH, Opcode.IDENTIFY)),
+    # Every wrong length of the fixed-length commands (a payload word taken as a command would answer
+    # something else, or nothing).
+    *[
+        (
+            [header(Opcode.CONFIGURE, n)] + BINARY.encode()[:n] + [7] * (n - 3),
+            error(ErrorCode.BAD_LENGTH, Opcode.CONFIGURE),
+        )
+        for n in (0, 1, 2, 4, 5)
+    ],
+    *[
+        ([header(Opcode.IDENTIFY, n)] + [header(Opcode.IDENTIFY, 0)] * n, error(ErrorCode.BAD_LENGTH, Opcode.IDENTIFY))
+        for n in (1, 2)
+    ],
     ([header(Opcode.LOAD_WEIGHTS, 2), 1, 2], error(ErrorCode.NOT_CONFIGURED, Opcode.LOAD_WEIGHTS)),
     ([header(Opcode.LOAD_THRESHOLDS, 1), 1], error(ErrorCode.NOT_CONFIGURED, Opcode.LOAD_THRESHOLDS)),
     ([header(Opcode.RUN, 1), 5], error(ErrorCode.NOT_CONFIGURED, Opcode.RUN)),

@@ -122,6 +122,54 @@ def test_negative_batchnorm_scale(name, tiny_nets, split):
     exhaustive_fold_check(net, model)
 
 
+@pytest.mark.parametrize("name", ["binary", "twn", "nhot2"])
+def test_bn_affine_is_pytorchs_batch_norm(name, tiny_nets):
+    """The ``(scale, shift)`` that export and the integer pass fold into thresholds is the layer's own
+    ``nn.BatchNorm1d`` in eval mode, checked against PyTorch's arithmetic (not against the fold, which
+    shares the function): running statistics and affine parameters away from 0 and 1 on every channel."""
+    net = copy.deepcopy(tiny_nets[name].net)
+    rng = np.random.default_rng(3)
+    for index, layer in enumerate(net.layers[:-1]):
+        bn = layer.bn
+        with torch.no_grad():
+            channels = bn.num_features
+            bn.running_mean.copy_(torch.from_numpy(rng.normal(0, 5, channels)))
+            bn.running_var.copy_(torch.from_numpy(rng.uniform(0.1, 9, channels)))
+            bn.weight.copy_(torch.from_numpy(rng.normal(0, 2, channels)))
+            bn.bias.copy_(torch.from_numpy(rng.normal(0, 2, channels)))
+        reference = copy.deepcopy(bn).double().eval()
+        z = torch.from_numpy(rng.normal(0, 20, (256, channels)))
+        scale, shift = layer.bn_affine()
+        with torch.no_grad():
+            expected = reference(z)
+        got = z * scale + shift
+        assert torch.allclose(got, expected, rtol=1e-9, atol=1e-9), (
+            f"{name} layer {index}: bn_affine gives {got[0, :4].tolist()}, BatchNorm1d {expected[0, :4].tolist()}"
+        )
+
+
+@pytest.mark.parametrize("name", ["twn-ternary-act", "binary"])
+def test_descending_channel_that_never_reaches_a_level(name, tiny_nets, split):
+    """A falling channel (negative batch-norm scale) whose code never reaches a level within the
+    accumulator range exports with that level's threshold at ``lo - 1`` ("never" for a descending
+    channel), and the golden model still equals the PyTorch integer pass."""
+    net = copy.deepcopy(tiny_nets[name].net)
+    with torch.no_grad():
+        for layer in net.layers[:-1]:
+            layer.bn.weight[0] = -abs(float(layer.bn.weight[0])) - 0.5  # falling
+            layer.bn.bias[0] = -1e6  # and below every level's step on the whole range
+            layer.bn.weight[2] = -abs(float(layer.bn.weight[2])) - 0.5  # falling, reaching every level
+    model = export_model(net, name)
+    for index, record in enumerate(model.layers[:-1]):
+        lo, hi = record.accumulator_range()
+        assert record.descending[0] and record.descending[2]
+        assert (record.thresholds[0] == lo[0] - 1).all(), f"layer {index}: {record.thresholds[0]}, lo {lo[0]}"
+    got = GoldenNetwork(model).run(split.x_test)
+    expected = net.integer_forward(torch_codes(tiny_nets[name], split.x_test)).numpy()
+    assert np.array_equal(got, expected)
+    exhaustive_fold_check(net, model)
+
+
 def test_dprelu_not_monotone_is_refused(tiny_nets):
     net = copy.deepcopy(tiny_nets["binary"].net)
     dprelu = net.layers[0].dprelu

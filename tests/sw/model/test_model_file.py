@@ -295,6 +295,26 @@ def test_inconsistent(case):
         model_from_bytes(data)
 
 
+@pytest.mark.parametrize("side", ["low", "high"])
+def test_threshold_range_boundary(side):
+    """Thresholds may lie one step outside the reachable accumulator range ("always" / "never"), not two."""
+    model = small_model()
+    lo, hi = model.layers[0].accumulator_range()
+    edge = int(lo[2]) - 1 if side == "low" else int(hi[2]) + 1
+    beyond = edge - 1 if side == "low" else edge + 1
+    accepted = model_from_bytes(
+        rebuild(model, None, _set_array("layers.0.thresholds", lambda t: _put(t, (2, slice(None)), edge)))
+    )
+    assert (accepted.layers[0].thresholds[2] == edge).all()
+    with pytest.raises(
+        ModelFileError,
+        match=rf"layer 0: threshold {beyond} of channel 2 lies outside {int(lo[2]) - 1} \.\. {int(hi[2]) + 1} ",
+    ):
+        model_from_bytes(
+            rebuild(model, None, _set_array("layers.0.thresholds", lambda t: _put(t, (2, slice(None)), beyond)))
+        )
+
+
 def test_array_beyond_payload():
     data = write_container({"scheme": "x"}, {"a": np.zeros(4, np.int8)})
     header, _ = read_container(data)
