@@ -93,7 +93,7 @@ def run_case(scheme, pe, simd, progress):
     golden = GoldenNetwork(model).run(pixels)
     label = f"{scheme} PE={geometry.pe} SIMD={geometry.simd}"
     print(f"{label}: building and warming up ...", file=sys.stderr, flush=True)
-    run_model_on_tile(path, pixels[:4], geometry, name=f"bench-{scheme}-{geometry.pe}x{geometry.simd}-warm")
+    run_model_on_tile(path, pixels[:4], geometry)
     entry = {
         "scheme": scheme,
         "pe": geometry.pe,
@@ -111,7 +111,6 @@ def run_case(scheme, pe, simd, progress):
             geometry,
             max_batch=batch,
             progress=progress,
-            name=f"bench-{scheme}-{geometry.pe}x{geometry.simd}-b{batch}",
         )
         seconds = time.perf_counter() - start
         equal = int((np.asarray(result["outputs"]) == golden).sum())

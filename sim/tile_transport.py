@@ -4,28 +4,27 @@ runs of the driver against the Verilog of :class:`lowbit.hw.tile.tile.Tile` in V
 - :class:`CocotbTransport` drives the tile's ``i`` stream with the command words and collects the ``o``
   stream in the background (so a long RUN never deadlocks on a full output), with optional random idle
   cycles on the input and back-pressure on the output, and counts clock cycles.
-- :func:`run_model_on_tile` runs a model file on the tile through :func:`lowbit.sim.verilator.run_bench`
-  and the bench :mod:`lowbit.sim.benches.tile_model`, and returns what the bench measured.
+- :func:`run_model_on_tile` runs a model file through the driver on the tile in the compiled harness
+  (:mod:`lowbit.sim.harness`), and returns the outputs and what it measured.
 - :func:`geometry_to_json` / :func:`geometry_from_json`: a :class:`TileGeometry` for a bench's arguments.
 """
 
 import dataclasses
-import hashlib
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
 from lowbit.sw.host import Transport, TransportError
 from lowbit.sw.kinds import Family
-from lowbit.sw.protocol import TileGeometry
+from lowbit.sw.protocol import RUN_OPCODES, TileGeometry
 
 __all__ = [
     "CocotbTransport",
     "geometry_to_json",
     "geometry_from_json",
     "run_model_on_tile",
+    "tile_library",
 ]
 
 
@@ -106,6 +105,54 @@ def geometry_from_json(text):
 # --- whole models on the simulated tile -----------------------------------------------------------------
 
 
+RUNS = tuple(opcode.name for opcode in RUN_OPCODES)  # as the command log names them
+
+
+def _resident_figures(interface, configs, geometry):
+    """The figures of a resident run: one entry, the whole model (its layers never leave the tile)."""
+    entries = [e for e in interface.log if e["tag"] == "model"]
+    runs = [{"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]} for e in entries if e["opcode"] in RUNS]
+    per_vector = sum(geometry.cycles_per_vector(config) for config in configs)
+    return [
+        {
+            "runs": runs,
+            "run_cycles": sum(r["cycles"] for r in runs),
+            "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] not in RUNS),
+            "busy_cycles": sum(r["batch"] for r in runs) * per_vector,
+        }
+    ]
+
+
+def _layer_figures(interface, configs, geometry):
+    layers = []
+    for index, config in enumerate(configs):
+        entries = [e for e in interface.log if e["tag"] == index]
+        runs = [
+            {"batch": e["batch"], "cycles": e["end_cycle"] - e["start_cycle"]} for e in entries if e["opcode"] == "RUN"
+        ]
+        # A layer larger than the tile runs in parts (driver.output_parts), each over the whole batch;
+        # the parts' folds add up to the layer's.
+        parts = max(1, sum(e["opcode"] == "CONFIGURE" for e in entries))
+        layers.append(
+            {
+                "runs": runs,
+                "run_cycles": sum(r["cycles"] for r in runs),
+                "load_cycles": sum(e["end_cycle"] - e["start_cycle"] for e in entries if e["opcode"] != "RUN"),
+                "busy_cycles": sum(r["batch"] for r in runs) // parts * geometry.cycles_per_vector(config),
+            }
+        )
+    return layers
+
+
+def tile_library(geometry, *, quiet=False):
+    """The compiled harness (:func:`lowbit.sim.harness.build_harness`) of ``Tile(geometry)``'s Verilog."""
+    from lowbit.hw.tile.tile import Tile
+    from lowbit.sim.harness import build_harness
+    from lowbit.sim.verilator import verilog_of
+
+    return build_harness(verilog_of(Tile(geometry), "tile"), "tile", mac_beats=True, quiet=quiet)
+
+
 def run_model_on_tile(
     model_path,
     pixels,
@@ -118,55 +165,81 @@ def run_model_on_tile(
     mode="auto",
     classes=False,
     progress=False,
-    name=None,
-    quiet=True,
+    quiet=False,
 ):
     """Run the model file ``model_path`` on digits ``pixels`` ``(batch, 64)`` on the Verilog of
-    ``Tile(geometry)`` in Verilator, through the driver (:func:`lowbit.sw.host.run_model`) over a
-    :class:`CocotbTransport`; return the bench's measurements as a dict:
+    ``Tile(geometry)`` in Verilator, through the driver (:func:`lowbit.sw.host.run_model`) over the
+    compiled harness (:class:`lowbit.sim.harness.HarnessTransport`; built once per design, a line on
+    standard error says so unless ``quiet``); return the measurements as a dict:
 
     ``outputs`` (last-layer accumulators, a list per image; with ``classes``, each image's class index, which
     a resident model's tile answers to CLASSIFY), ``cycles`` (the whole run, loads included),
     ``layers`` (per layer: ``run_cycles``, ``runs`` (a list of ``{"batch", "cycles"}``), ``load_cycles``,
     ``busy_cycles`` the MAC array's busy-cycle estimate), ``run_cycles``, ``busy_cycles``, ``mac_beats`` (the
-    tile's count of working MAC-array cycles, ``None`` without that port), ``stream``
-    (words sent per command kind, header and payload words; words received), ``geometry``, ``seed``.
+    tile's count of working MAC-array cycles), ``stream`` (words sent per command kind, header and payload
+    words; words received), ``geometry``, ``idle``, ``backpressure``, ``seed``, ``mode``, ``seconds`` (the
+    simulation's wall time, the build excluded).
     ``max_batch`` bounds the vectors per RUN; ``mode`` is the driver's (:data:`lowbit.sw.host.MODES`; the
     result's ``mode`` says which ran: ``"resident"`` has one entry in ``layers``, the whole model);
-    ``progress`` draws a bar on standard error.
-    Raises :class:`lowbit.sim.verilator.BenchFailure` if the tile refused a command or stopped answering.
+    ``progress`` draws a bar on standard error. Comparing the outputs with the golden model is the caller's
+    job (so a mismatch still yields the figures). Raises :class:`lowbit.sw.host.TransportError` if the
+    tile stopped answering and :class:`lowbit.sw.host.TileError` if it refused a command.
     """
-    from lowbit.hw.tile.tile import Tile
-    from lowbit.sim.verilator import run_bench
-    from lowbit.sw.paths import build_dir
+    import asyncio
+    import time
 
+    from lowbit.sim.harness import HarnessTransport
+    from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
+    from lowbit.sw.model.file import load_model
+
+    model = load_model(model_path)
     pixels = np.asarray(pixels)
-    model_path = Path(model_path).resolve()  # the bench runs in its own folder
-    geometry_text = geometry_to_json(geometry)
-    key = hashlib.sha256(
-        geometry_text.encode() + pixels.tobytes() + str(model_path).encode() + mode.encode() + bytes([classes])
-    ).hexdigest()[:10]
-    name = name or f"model-{key}-idle{int(idle)}-bp{int(backpressure)}-s{seed}"
-    folder = build_dir("tile_runs") / name
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "pixels.npy", pixels)
-    (folder / "geometry.json").write_text(geometry_text)
-    output = folder / "result.json"
-    output.unlink(missing_ok=True)
-    env = {
-        "LOWBIT_MODEL": str(model_path),
-        "LOWBIT_PIXELS": folder / "pixels.npy",
-        "LOWBIT_GEOMETRY": folder / "geometry.json",
-        "LOWBIT_OUTPUT": output,
-        "LOWBIT_IDLE": int(idle),
-        "LOWBIT_BACKPRESSURE": int(backpressure),
-        "LOWBIT_SEED": seed,
-        "LOWBIT_MAX_BATCH": max_batch or 0,
-        "LOWBIT_MODE": mode,
-        "LOWBIT_CLASSES": int(classes),
-        "LOWBIT_PROGRESS": int(progress),
+    library = tile_library(geometry, quiet=quiet)
+    configs = tile_layers(model, geometry)
+    resident = resident_mode(configs, geometry, mode)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(configs) * len(pixels), desc="tile", unit="vector", leave=False)
+
+    def advance(layer, done, batch):
+        if bar is not None:
+            bar.n = layer * batch + done
+            bar.refresh()
+
+    async def session(transport):
+        interface = TileInterface(transport)
+        identified = await interface.identify()
+        if identified != geometry:
+            raise TransportError(f"IDENTIFY gave {identified}, the tile was built as {geometry}")
+        start = transport.cycle
+        outputs = await run_model(interface, model, pixels, advance, max_batch=max_batch, mode=mode, classes=classes)
+        return interface, outputs, transport.cycle - start
+
+    transport = HarnessTransport(library, idle=idle, backpressure=backpressure, seed=seed)
+    started = time.perf_counter()
+    try:
+        interface, outputs, cycles = asyncio.run(session(transport))
+        mac_beats = transport.harness.mac_beats()
+    finally:
+        transport.harness.close()
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - started
+    layers = (_resident_figures if resident else _layer_figures)(interface, configs, geometry)
+    return {
+        "outputs": np.asarray(outputs).tolist(),
+        "cycles": cycles,
+        "run_cycles": sum(layer["run_cycles"] for layer in layers),
+        "busy_cycles": sum(layer["busy_cycles"] for layer in layers),
+        "mac_beats": mac_beats,
+        "layers": layers,
+        "stream": interface.stats.as_dict(),
+        "geometry": json.loads(geometry_to_json(geometry)),
+        "idle": idle,
+        "backpressure": backpressure,
+        "seed": seed,
+        "mode": "resident" if resident else "streaming",
+        "seconds": seconds,
     }
-    run_bench(
-        Tile(geometry), toplevel="tile", test_module="lowbit.sim.benches.tile_model", env=env, name=name, quiet=quiet
-    )
-    return json.loads(output.read_text())

@@ -70,7 +70,7 @@ def test_resident_model_on_tile(models, scheme, pe, simd, idle, backpressure, cl
         max_batch=16,
         mode="resident",
         classes=classes,
-        name=f"resident-{'classify-' if classes else ''}{scheme}-pe{pe}-simd{simd}",
+        quiet=True,
     )
     assert result["mode"] == "resident"
     accumulators = GoldenNetwork(model).run(pixels)

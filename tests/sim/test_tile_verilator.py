@@ -48,9 +48,7 @@ def test_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=202611
     trained, pixels = models
     path, model = trained[scheme]
     geometry = default_geometry(model, pe, simd)
-    result = run_model_on_tile(
-        path, pixels, geometry, idle=idle, backpressure=backpressure, seed=seed, name=f"{scheme}-pe{pe}-simd{simd}"
-    )
+    result = run_model_on_tile(path, pixels, geometry, idle=idle, backpressure=backpressure, seed=seed, quiet=True)
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
     assert got.shape == expected.shape
     assert (got == expected).all(), (
@@ -59,6 +57,28 @@ def test_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=202611
     # The MAC array worked exactly ceil(out/PE) * ceil(in/SIMD) * planes cycles per image and layer.
     configs = tile_layers(model, geometry)
     assert result["mac_beats"] == IMAGES * sum(geometry.cycles_per_vector(c) for c in configs)
+
+
+def test_harness_reports_a_silent_tile(models):
+    """A read of more words than the tile answers raises TransportError after the quiet cycles, naming
+    the cycle, instead of hanging; the harness's cycle count is the clock edges since reset."""
+    from lowbit.sim.harness import HarnessTransport
+    from lowbit.sim.tile_transport import tile_library
+    from lowbit.sw.host import TransportError
+
+    _, model = models[0]["binary"]
+    geometry = default_geometry(model, 8, 32)
+    transport = HarnessTransport(tile_library(geometry, quiet=True), timeout_cycles=500)
+    try:
+        asyncio.run(transport.write([header(Opcode.IDENTIFY, 0)]))
+        assert asyncio.run(transport.read(6))[1:] == geometry.encode()
+        answered = transport.cycle
+        assert 0 < answered < 50
+        with pytest.raises(TransportError, match=r"no word for 500 cycles while 1 more were expected"):
+            asyncio.run(transport.read(1))
+        assert transport.cycle == answered + 500
+    finally:
+        asyncio.run(transport.close())
 
 
 def _responses(tile, words):

@@ -1,0 +1,109 @@
+// The compiled stream harness: a Verilated component with a 32-bit stream in (i__valid, i__payload,
+// i__ready) and a 32-bit stream out (o__valid, o__payload, o__ready; Verilator spells "__" as "___05F"),
+// clocked by `clk` and reset by `rst`, driven from C++ so that no word crosses into Python one at a time.
+// lowbit.sim.harness builds it into a shared library with Verilator and calls it through ctypes, once per
+// batch of words.
+//
+// Flow control is seeded: each cycle the source offers its next word unless the idle pattern says
+// otherwise (once offered, a word stays offered until taken, as a stream requires), and the sink is
+// ready unless the back-pressure pattern says otherwise. Both patterns come from one xorshift64* state,
+// so a seed gives the same cycles on every run.
+
+#include <cstdint>
+
+#include "verilated.h"
+#include HARNESS_TOP_HEADER
+
+namespace {
+
+struct Harness {
+    VerilatedContext context;
+    HARNESS_TOP top{&context, "top"};
+    uint64_t state;
+    uint32_t idle_permille, stall_permille;
+    uint64_t cycle = 0;
+    bool offering = false;
+};
+
+uint32_t draw(Harness& h) {  // xorshift64*: 0 .. 999
+    h.state ^= h.state >> 12;
+    h.state ^= h.state << 25;
+    h.state ^= h.state >> 27;
+    return static_cast<uint32_t>(((h.state * 2685821657736338717ULL) >> 32) % 1000);
+}
+
+// The rising edge; the falling edge is evaluated with the next cycle's inputs (one eval for both).
+void tick(Harness& h) {
+    h.top.clk = 1;
+    h.top.eval();
+    h.top.clk = 0;
+    ++h.cycle;
+}
+
+}  // namespace
+
+extern "C" {
+
+// A new harness, reset for `reset_cycles` cycles. `idle_permille` / `stall_permille`: the share of cycles
+// (per thousand) in which the source holds back a word it could offer / the sink is not ready.
+void* harness_new(uint64_t seed, uint32_t idle_permille, uint32_t stall_permille, uint32_t reset_cycles) {
+    auto* h = new Harness;
+    h->state = seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL;
+    if (h->state == 0) h->state = 1;
+    h->idle_permille = idle_permille;
+    h->stall_permille = stall_permille;
+    h->top.clk = 0;
+    h->top.rst = 1;
+    h->top.i___05Fvalid = 0;
+    h->top.o___05Fready = 0;
+    h->top.eval();
+    for (uint32_t k = 0; k < reset_cycles; ++k) {
+        tick(*h);
+        h->top.eval();
+    }
+    h->top.rst = 0;
+    h->cycle = 0;
+    return h;
+}
+
+void harness_free(void* handle) { delete static_cast<Harness*>(handle); }
+
+uint64_t harness_cycle(void* handle) { return static_cast<Harness*>(handle)->cycle; }
+
+// Run the clock: offer words from `in` (n_in of them; *taken counts those the component took), collect
+// the component's words into `out` (room for out_cap; *got counts them), until *got reaches `want`.
+// Returns 0 then; 1 when `quiet` cycles passed in which no word moved either way; 2 when `limit` cycles
+// ran (the call's cycles).
+int harness_pump(void* handle, const uint32_t* in, uint64_t n_in, uint64_t* taken, uint32_t* out, uint64_t out_cap,
+                 uint64_t want, uint64_t* got, uint64_t quiet, uint64_t limit) {
+    Harness& h = *static_cast<Harness*>(handle);
+    uint64_t silent = 0, ran = 0;
+    *taken = 0;
+    *got = 0;
+    while (*got < want) {
+        if (silent >= quiet) return 1;
+        if (ran >= limit) return 2;
+        if (*taken == n_in) h.offering = false;
+        else if (!h.offering) h.offering = draw(h) >= h.idle_permille;
+        h.top.i___05Fvalid = h.offering;
+        if (h.offering) h.top.i___05Fpayload = in[*taken];
+        h.top.o___05Fready = (*got < out_cap) && draw(h) >= h.stall_permille;
+        h.top.eval();  // the falling edge and the component's ready / valid for these inputs
+        const bool took = h.offering && h.top.i___05Fready;
+        const bool gave = h.top.o___05Fvalid && h.top.o___05Fready;
+        if (gave) out[(*got)++] = h.top.o___05Fpayload;
+        tick(h);
+        ++ran;
+        if (took) {
+            ++*taken;
+            h.offering = false;
+        }
+        silent = (gave || took) ? 0 : silent + 1;
+    }
+    return 0;
+}
+
+#ifdef HARNESS_MAC_BEATS
+uint32_t harness_mac_beats(void* handle) { return static_cast<Harness*>(handle)->top.mac_beats; }
+#endif
+}

@@ -1,0 +1,240 @@
+"""The compiled stream harness: a component with a word stream in and a word stream out, built by
+Verilator into a shared library with a C++ pump (``harness.cpp`` beside this file), called through
+ctypes once per batch of words instead of once per word and cycle as a cocotb bench does.
+
+- :func:`build_harness` verilates the component's Verilog and links the pump into ``lib<top>.so``, once
+  per design (the folder is keyed by a hash of the Verilog, the pump's source, the Verilator version and
+  the flags); a line on standard error says when it builds and where.
+- :class:`Harness` is one running simulation of that library: reset, then :meth:`Harness.pump` offers
+  words and collects words under the seeded idle / back-pressure patterns, with a cycle count.
+- :class:`HarnessTransport` is the driver's :class:`~lowbit.sw.host.Transport` on a harness: what the
+  simulation backend of ``lowbit run`` and :func:`lowbit.sim.tile_transport.run_model_on_tile` use.
+
+The patterns: with ``idle`` the source holds back a word it could offer in :data:`IDLE_PERMILLE` of the
+cycles, with ``backpressure`` the sink is not ready in :data:`STALL_PERMILLE`; both from ``seed``.
+"""
+
+import ctypes
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from lowbit.sw import paths
+from lowbit.sw.host import Transport, TransportError
+
+__all__ = ["IDLE_PERMILLE", "STALL_PERMILLE", "Harness", "HarnessTransport", "build_harness"]
+
+SOURCE = Path(__file__).with_name("harness.cpp")
+#: Cycles (per thousand) in which the source holds back / the sink refuses a word, when asked for.
+IDLE_PERMILLE, STALL_PERMILLE = 300, 300
+#: Verilator's options for the harness: optimised C++, X values resolved once, no assertions.
+VERILATOR_FLAGS = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
+CXX_FLAGS = "-fPIC -O3 -std=c++20"
+RESET_CYCLES = 2
+
+_U64P = ctypes.POINTER(ctypes.c_uint64)
+
+
+def _log(message):
+    print(f"lowbit: {message}", file=sys.stderr, flush=True)
+
+
+def build_harness(verilog_text, toplevel, *, mac_beats=False, quiet=False):
+    """The shared library of ``verilog_text`` (top module ``toplevel``) with the pump; built once per design.
+
+    ``mac_beats``: the top has a ``mac_beats`` output, read by :meth:`Harness.mac_beats`. Unless ``quiet``,
+    a line on standard error says that Verilator is building and where, and another how long it took.
+    """
+    from lowbit.sim.verilator import setup_verilator
+
+    setup_verilator()
+    key = hashlib.sha256(
+        "\0".join(
+            [
+                verilog_text,
+                SOURCE.read_text(),
+                version("verilator"),
+                " ".join(VERILATOR_FLAGS),
+                CXX_FLAGS,
+                str(mac_beats),
+            ]
+        ).encode()
+    ).hexdigest()[:16]
+    folder = paths.build_dir("harness") / f"{toplevel}-{key}"
+    library = folder / f"lib{toplevel}.so"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if library.exists():
+            return library
+        source = folder / f"{toplevel}.v"
+        source.write_text(verilog_text)
+        prefix = f"V{toplevel}"
+        defines = f'-DHARNESS_TOP_HEADER=\\"{prefix}.h\\" -DHARNESS_TOP={prefix}' + (
+            " -DHARNESS_MAC_BEATS" if mac_beats else ""
+        )
+        started = time.monotonic()
+        if not quiet:
+            _log(f"building {toplevel} with Verilator into {folder} (once per design; a few minutes for a large one)")
+        verilate = [
+            "verilator",
+            "--cc",
+            str(source),
+            str(SOURCE),
+            "--top-module",
+            toplevel,
+            "--prefix",
+            prefix,
+            *VERILATOR_FLAGS,
+            "-Mdir",
+            str(folder / "obj"),
+            "--build",
+            "-j",
+            str(max(1, min(2, os.cpu_count() or 1))),
+            "-CFLAGS",
+            f"{CXX_FLAGS} {defines}",
+            # verilated.mk of the PyPI package leaves the precompiled header's flag empty.
+            "-MAKEFLAGS",
+            "CFG_CXXFLAGS_PCH_I=-include",
+        ]
+        link = [
+            "g++",
+            "-shared",
+            "-o",
+            str(library.with_suffix(".so.part")),
+            "-Wl,--whole-archive",
+            str(folder / "obj" / f"lib{prefix}.a"),
+            "-Wl,--no-whole-archive",
+            str(folder / "obj" / "libverilated.a"),
+            "-pthread",
+        ]
+        log = folder / "build.log"
+        with open(log, "w") as out:
+            for command in (verilate, link):
+                if subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder).returncode:
+                    raise RuntimeError(f"building the harness of {toplevel} failed: see {log}")
+        library.with_suffix(".so.part").rename(library)
+        if not quiet:
+            _log(f"built {toplevel} in {time.monotonic() - started:.0f} s")
+    return library
+
+
+def _load(library):
+    lib = ctypes.CDLL(str(library))
+    lib.harness_new.restype = ctypes.c_void_p
+    lib.harness_new.argtypes = [ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]
+    lib.harness_free.argtypes = [ctypes.c_void_p]
+    lib.harness_cycle.restype = ctypes.c_uint64
+    lib.harness_cycle.argtypes = [ctypes.c_void_p]
+    lib.harness_pump.restype = ctypes.c_int
+    lib.harness_pump.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_uint64,
+        _U64P,
+        ctypes.c_void_p,
+        ctypes.c_uint64,
+        ctypes.c_uint64,
+        _U64P,
+        ctypes.c_uint64,
+        ctypes.c_uint64,
+    ]
+    if hasattr(lib, "harness_mac_beats"):
+        lib.harness_mac_beats.restype = ctypes.c_uint32
+        lib.harness_mac_beats.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+class Harness:
+    """One simulation of a harness library: reset on creation, freed with :meth:`close`.
+
+    ``idle`` / ``backpressure``: the seeded flow patterns (see the module); ``seed`` fixes them.
+    """
+
+    def __init__(self, library, *, idle=False, backpressure=False, seed=0):
+        self._lib = _load(library)
+        self._handle = self._lib.harness_new(
+            seed, IDLE_PERMILLE if idle else 0, STALL_PERMILLE if backpressure else 0, RESET_CYCLES
+        )
+
+    @property
+    def cycle(self):
+        """Rising clock edges since reset."""
+        return self._lib.harness_cycle(self._handle)
+
+    def mac_beats(self):
+        """The component's ``mac_beats`` output, or ``None`` if it was built without it."""
+        return self._lib.harness_mac_beats(self._handle) if hasattr(self._lib, "harness_mac_beats") else None
+
+    def pump(self, words, want, *, quiet, limit=2**62):
+        """Offer ``words`` (``uint32`` array) and collect up to ``want`` words; returns ``(taken, out,
+        status)``: how many of ``words`` the component took, the words it gave (an array), and 0 (``want``
+        words came), 1 (``quiet`` cycles without a word either way) or 2 (``limit`` cycles ran)."""
+        words = np.ascontiguousarray(words, dtype=np.uint32)
+        out = np.empty(max(want, 1), dtype=np.uint32)
+        taken, got = ctypes.c_uint64(), ctypes.c_uint64()
+        status = self._lib.harness_pump(
+            self._handle,
+            words.ctypes.data,
+            len(words),
+            ctypes.byref(taken),
+            out.ctypes.data,
+            want,
+            want,
+            ctypes.byref(got),
+            quiet,
+            limit,
+        )
+        return taken.value, out[: got.value], status
+
+    def close(self):
+        if self._handle is not None:
+            self._lib.harness_free(self._handle)
+            self._handle = None
+
+
+class HarnessTransport(Transport):
+    """The driver's transport on a :class:`Harness` of a command/response component (the tile).
+
+    :meth:`write` queues words; :meth:`read` runs the clock until ``count`` words came back, offering the
+    queued words meanwhile (so a long RUN's answers flow while its vectors go in). ``cycle`` counts the
+    clock edges since reset. A read that sees no word move for ``timeout_cycles`` raises
+    :class:`TransportError` instead of hanging.
+    """
+
+    def __init__(self, library, *, idle=False, backpressure=False, seed=0, timeout_cycles=200_000):
+        self.harness = Harness(library, idle=idle, backpressure=backpressure, seed=seed)
+        self.timeout_cycles = timeout_cycles
+        self._pending = np.empty(0, dtype=np.uint32)
+
+    @property
+    def cycle(self):
+        return self.harness.cycle
+
+    async def write(self, words):
+        self._pending = np.concatenate([self._pending, np.asarray(words, dtype=np.uint64).astype(np.uint32)])
+
+    async def read(self, count):
+        received = []
+        have = 0
+        while have < count:
+            taken, out, status = self.harness.pump(self._pending, count - have, quiet=self.timeout_cycles)
+            self._pending = self._pending[taken:]
+            received.append(out)
+            have += len(out)
+            if status:
+                raise TransportError(
+                    f"the tile sent no word for {self.timeout_cycles} cycles while {count - have} more were "
+                    f"expected (cycle {self.cycle}, {len(self._pending)} words not taken)"
+                )
+        return [int(w) for w in np.concatenate(received)] if received else []
+
+    async def close(self):
+        self.harness.close()
