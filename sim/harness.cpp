@@ -8,19 +8,33 @@
 // otherwise (once offered, a word stays offered until taken, as a stream requires), and the sink is
 // ready unless the back-pressure pattern says otherwise. Both patterns come from one xorshift64* state,
 // so a seed gives the same cycles on every run.
+//
+// Built with HARNESS_TRACE_VCD or HARNESS_TRACE_FST (and Verilator's --trace / --trace-fst), a harness
+// given a file name writes every signal to it: a 10-unit clock period, the rising edge at 5.
 
 #include <cstdint>
+#include <memory>
 
 #include "verilated.h"
 #include HARNESS_TOP_HEADER
+#if defined(HARNESS_TRACE_FST)
+#include "verilated_fst_c.h"
+using Trace = VerilatedFstC;
+#elif defined(HARNESS_TRACE_VCD)
+#include "verilated_vcd_c.h"
+using Trace = VerilatedVcdC;
+#endif
 
 namespace {
 
 struct Harness {
     VerilatedContext context;
-    HARNESS_TOP top{&context, "top"};
-    uint64_t state;
-    uint32_t idle_permille, stall_permille;
+    std::unique_ptr<HARNESS_TOP> top;
+#ifdef HARNESS_TRACE
+    std::unique_ptr<Trace> trace;
+#endif
+    uint64_t state = 1;
+    uint32_t idle_permille = 0, stall_permille = 0;
     uint64_t cycle = 0;
     bool offering = false;
 };
@@ -32,11 +46,22 @@ uint32_t draw(Harness& h) {  // xorshift64*: 0 .. 999
     return static_cast<uint32_t>(((h.state * 2685821657736338717ULL) >> 32) % 1000);
 }
 
-// The rising edge; the falling edge is evaluated with the next cycle's inputs (one eval for both).
+// The falling edge and the component's ready / valid for the inputs just set.
+void settle(Harness& h) {
+    h.top->eval();
+#ifdef HARNESS_TRACE
+    if (h.trace) h.trace->dump(h.cycle * 10);
+#endif
+}
+
+// The rising edge; the falling edge is evaluated by the next settle (one eval for both).
 void tick(Harness& h) {
-    h.top.clk = 1;
-    h.top.eval();
-    h.top.clk = 0;
+    h.top->clk = 1;
+    h.top->eval();
+#ifdef HARNESS_TRACE
+    if (h.trace) h.trace->dump(h.cycle * 10 + 5);
+#endif
+    h.top->clk = 0;
     ++h.cycle;
 }
 
@@ -45,28 +70,49 @@ void tick(Harness& h) {
 extern "C" {
 
 // A new harness, reset for `reset_cycles` cycles. `idle_permille` / `stall_permille`: the share of cycles
-// (per thousand) in which the source holds back a word it could offer / the sink is not ready.
-void* harness_new(uint64_t seed, uint32_t idle_permille, uint32_t stall_permille, uint32_t reset_cycles) {
+// (per thousand) in which the source holds back a word it could offer / the sink is not ready. `trace`:
+// the waveform file to write (a harness built with tracing), or null.
+void* harness_new(uint64_t seed, uint32_t idle_permille, uint32_t stall_permille, uint32_t reset_cycles,
+                  const char* trace) {
     auto* h = new Harness;
+#ifdef HARNESS_TRACE
+    if (trace) h->context.traceEverOn(true);
+#else
+    (void)trace;
+#endif
+    h->top = std::make_unique<HARNESS_TOP>(&h->context, "top");
+#ifdef HARNESS_TRACE
+    if (trace) {
+        h->trace = std::make_unique<Trace>();
+        h->top->trace(h->trace.get(), 99);
+        h->trace->open(trace);
+    }
+#endif
     h->state = seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL;
     if (h->state == 0) h->state = 1;
     h->idle_permille = idle_permille;
     h->stall_permille = stall_permille;
-    h->top.clk = 0;
-    h->top.rst = 1;
-    h->top.i___05Fvalid = 0;
-    h->top.o___05Fready = 0;
-    h->top.eval();
+    h->top->clk = 0;
+    h->top->rst = 1;
+    h->top->i___05Fvalid = 0;
+    h->top->o___05Fready = 0;
     for (uint32_t k = 0; k < reset_cycles; ++k) {
+        settle(*h);
         tick(*h);
-        h->top.eval();
     }
-    h->top.rst = 0;
+    h->top->rst = 0;
     h->cycle = 0;
     return h;
 }
 
-void harness_free(void* handle) { delete static_cast<Harness*>(handle); }
+void harness_free(void* handle) {
+    auto* h = static_cast<Harness*>(handle);
+#ifdef HARNESS_TRACE
+    if (h->trace) h->trace->close();
+#endif
+    h->top->final();
+    delete h;
+}
 
 uint64_t harness_cycle(void* handle) { return static_cast<Harness*>(handle)->cycle; }
 
@@ -77,21 +123,24 @@ uint64_t harness_cycle(void* handle) { return static_cast<Harness*>(handle)->cyc
 int harness_pump(void* handle, const uint32_t* in, uint64_t n_in, uint64_t* taken, uint32_t* out, uint64_t out_cap,
                  uint64_t want, uint64_t* got, uint64_t quiet, uint64_t limit) {
     Harness& h = *static_cast<Harness*>(handle);
+    HARNESS_TOP& top = *h.top;
     uint64_t silent = 0, ran = 0;
     *taken = 0;
     *got = 0;
     while (*got < want) {
         if (silent >= quiet) return 1;
         if (ran >= limit) return 2;
-        if (*taken == n_in) h.offering = false;
-        else if (!h.offering) h.offering = draw(h) >= h.idle_permille;
-        h.top.i___05Fvalid = h.offering;
-        if (h.offering) h.top.i___05Fpayload = in[*taken];
-        h.top.o___05Fready = (*got < out_cap) && draw(h) >= h.stall_permille;
-        h.top.eval();  // the falling edge and the component's ready / valid for these inputs
-        const bool took = h.offering && h.top.i___05Fready;
-        const bool gave = h.top.o___05Fvalid && h.top.o___05Fready;
-        if (gave) out[(*got)++] = h.top.o___05Fpayload;
+        if (*taken == n_in)
+            h.offering = false;
+        else if (!h.offering)
+            h.offering = draw(h) >= h.idle_permille;
+        top.i___05Fvalid = h.offering;
+        if (h.offering) top.i___05Fpayload = in[*taken];
+        top.o___05Fready = (*got < out_cap) && draw(h) >= h.stall_permille;
+        settle(h);
+        const bool took = h.offering && top.i___05Fready;
+        const bool gave = top.o___05Fvalid && top.o___05Fready;
+        if (gave) out[(*got)++] = top.o___05Fpayload;
         tick(h);
         ++ran;
         if (took) {
@@ -104,6 +153,6 @@ int harness_pump(void* handle, const uint32_t* in, uint64_t n_in, uint64_t* take
 }
 
 #ifdef HARNESS_MAC_BEATS
-uint32_t harness_mac_beats(void* handle) { return static_cast<Harness*>(handle)->top.mac_beats; }
+uint32_t harness_mac_beats(void* handle) { return static_cast<Harness*>(handle)->top->mac_beats; }
 #endif
 }

@@ -3,8 +3,9 @@ Verilator into a shared library with a C++ pump (``harness.cpp`` beside this fil
 ctypes once per batch of words instead of once per word and cycle as a cocotb bench does.
 
 - :func:`build_harness` verilates the component's Verilog and links the pump into ``lib<top>.so``, once
-  per design (the folder is keyed by a hash of the Verilog, the pump's source, the Verilator version and
-  the flags); a line on standard error says when it builds and where.
+  per design, in the per-user cache (:func:`lowbit.sw.paths.cache_dir`; the folder is keyed by a hash of
+  the Verilog, the pump's source, the Verilator version and the flags, so every working directory shares
+  it); a line on standard error says when it builds and where.
 - :class:`Harness` is one running simulation of that library: reset, then :meth:`Harness.pump` offers
   words and collects words under the seeded idle / back-pressure patterns, with a cycle count.
 - :class:`HarnessTransport` is the driver's :class:`~lowbit.sw.host.Transport` on a harness: what the
@@ -29,7 +30,15 @@ import numpy as np
 from lowbit.sw import paths
 from lowbit.sw.host import Transport, TransportError
 
-__all__ = ["IDLE_PERMILLE", "STALL_PERMILLE", "Harness", "HarnessTransport", "build_harness"]
+__all__ = [
+    "IDLE_PERMILLE",
+    "STALL_PERMILLE",
+    "WAVE_FORMATS",
+    "Harness",
+    "HarnessTransport",
+    "build_harness",
+    "wave_format",
+]
 
 SOURCE = Path(__file__).with_name("harness.cpp")
 #: Cycles (per thousand) in which the source holds back / the sink refuses a word, when asked for.
@@ -46,11 +55,25 @@ def _log(message):
     print(f"lowbit: {message}", file=sys.stderr, flush=True)
 
 
-def build_harness(verilog_text, toplevel, *, mac_beats=False, quiet=False):
+#: The waveform formats a harness can write, by file suffix: Verilator's option and the pump's macro.
+WAVE_FORMATS = {".vcd": ("--trace", "HARNESS_TRACE_VCD"), ".fst": ("--trace-fst", "HARNESS_TRACE_FST")}
+
+
+def wave_format(path):
+    """The suffix of a waveform file, checked: ``.vcd`` or ``.fst``."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in WAVE_FORMATS:
+        raise ValueError(f"waves must name a .vcd or .fst file, not {str(path)!r}")
+    return suffix
+
+
+def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, quiet=False):
     """The shared library of ``verilog_text`` (top module ``toplevel``) with the pump; built once per design.
 
-    ``mac_beats``: the top has a ``mac_beats`` output, read by :meth:`Harness.mac_beats`. Unless ``quiet``,
-    a line on standard error says that Verilator is building and where, and another how long it took.
+    ``mac_beats``: the top has a ``mac_beats`` output, read by :meth:`Harness.mac_beats`. ``waves``
+    (``".vcd"`` / ``".fst"``): a build that can write waveforms of that format (another library). Unless
+    ``quiet``, a line on standard error says that Verilator is building and where, and another how long it
+    took.
     """
     from lowbit.sim.verilator import setup_verilator
 
@@ -64,10 +87,11 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, quiet=False):
                 " ".join(VERILATOR_FLAGS),
                 CXX_FLAGS,
                 str(mac_beats),
+                str(waves),
             ]
         ).encode()
     ).hexdigest()[:16]
-    folder = paths.build_dir("harness") / f"{toplevel}-{key}"
+    folder = paths.cache_dir("harness") / f"{toplevel}-{key}"
     library = folder / f"lib{toplevel}.so"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
@@ -80,6 +104,10 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, quiet=False):
         defines = f'-DHARNESS_TOP_HEADER=\\"{prefix}.h\\" -DHARNESS_TOP={prefix}' + (
             " -DHARNESS_MAC_BEATS" if mac_beats else ""
         )
+        trace = []
+        if waves is not None:
+            option, macro = WAVE_FORMATS[waves]
+            trace, defines = [option], f"{defines} -DHARNESS_TRACE -D{macro}"
         started = time.monotonic()
         if not quiet:
             _log(f"building {toplevel} with Verilator into {folder} (once per design; a few minutes for a large one)")
@@ -93,6 +121,7 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, quiet=False):
             "--prefix",
             prefix,
             *VERILATOR_FLAGS,
+            *trace,
             "-Mdir",
             str(folder / "obj"),
             "--build",
@@ -114,6 +143,7 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, quiet=False):
             "-Wl,--no-whole-archive",
             str(folder / "obj" / "libverilated.a"),
             "-pthread",
+            *(["-lz"] if waves == ".fst" else []),
         ]
         log = folder / "build.log"
         with open(log, "w") as out:
@@ -129,7 +159,7 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, quiet=False):
 def _load(library):
     lib = ctypes.CDLL(str(library))
     lib.harness_new.restype = ctypes.c_void_p
-    lib.harness_new.argtypes = [ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]
+    lib.harness_new.argtypes = [ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p]
     lib.harness_free.argtypes = [ctypes.c_void_p]
     lib.harness_cycle.restype = ctypes.c_uint64
     lib.harness_cycle.argtypes = [ctypes.c_void_p]
@@ -155,13 +185,18 @@ def _load(library):
 class Harness:
     """One simulation of a harness library: reset on creation, freed with :meth:`close`.
 
-    ``idle`` / ``backpressure``: the seeded flow patterns (see the module); ``seed`` fixes them.
+    ``idle`` / ``backpressure``: the seeded flow patterns (see the module); ``seed`` fixes them. ``waves``:
+    the waveform file to write (a library built with that format's ``waves``), closed by :meth:`close`.
     """
 
-    def __init__(self, library, *, idle=False, backpressure=False, seed=0):
+    def __init__(self, library, *, idle=False, backpressure=False, seed=0, waves=None):
         self._lib = _load(library)
         self._handle = self._lib.harness_new(
-            seed, IDLE_PERMILLE if idle else 0, STALL_PERMILLE if backpressure else 0, RESET_CYCLES
+            seed,
+            IDLE_PERMILLE if idle else 0,
+            STALL_PERMILLE if backpressure else 0,
+            RESET_CYCLES,
+            None if waves is None else str(waves).encode(),
         )
 
     @property
@@ -209,8 +244,8 @@ class HarnessTransport(Transport):
     :class:`TransportError` instead of hanging.
     """
 
-    def __init__(self, library, *, idle=False, backpressure=False, seed=0, timeout_cycles=200_000):
-        self.harness = Harness(library, idle=idle, backpressure=backpressure, seed=seed)
+    def __init__(self, library, *, idle=False, backpressure=False, seed=0, timeout_cycles=200_000, waves=None):
+        self.harness = Harness(library, idle=idle, backpressure=backpressure, seed=seed, waves=waves)
         self.timeout_cycles = timeout_cycles
         self._pending = np.empty(0, dtype=np.uint32)
 

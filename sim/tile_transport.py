@@ -144,13 +144,14 @@ def _layer_figures(interface, configs, geometry):
     return layers
 
 
-def tile_library(geometry, *, quiet=False):
-    """The compiled harness (:func:`lowbit.sim.harness.build_harness`) of ``Tile(geometry)``'s Verilog."""
+def tile_library(geometry, *, waves=None, quiet=False):
+    """The compiled harness (:func:`lowbit.sim.harness.build_harness`) of ``Tile(geometry)``'s Verilog;
+    ``waves``: ``".vcd"`` / ``".fst"`` for a build that writes waveforms."""
     from lowbit.hw.tile.tile import Tile
     from lowbit.sim.harness import build_harness
     from lowbit.sim.verilator import verilog_of
 
-    return build_harness(verilog_of(Tile(geometry), "tile"), "tile", mac_beats=True, quiet=quiet)
+    return build_harness(verilog_of(Tile(geometry), "tile"), "tile", mac_beats=True, waves=waves, quiet=quiet)
 
 
 def run_model_on_tile(
@@ -165,6 +166,7 @@ def run_model_on_tile(
     mode="auto",
     classes=False,
     progress=False,
+    waves=None,
     quiet=False,
 ):
     """Run the model file ``model_path`` on digits ``pixels`` ``(batch, 64)`` on the Verilog of
@@ -181,20 +183,21 @@ def run_model_on_tile(
     simulation's wall time, the build excluded).
     ``max_batch`` bounds the vectors per RUN; ``mode`` is the driver's (:data:`lowbit.sw.host.MODES`; the
     result's ``mode`` says which ran: ``"resident"`` has one entry in ``layers``, the whole model);
-    ``progress`` draws a bar on standard error. Comparing the outputs with the golden model is the caller's
+    ``progress`` draws a bar on standard error; ``waves`` names a ``.vcd`` or ``.fst`` file to write every
+    signal of the run to (a build with tracing, slower). Comparing the outputs with the golden model is the caller's
     job (so a mismatch still yields the figures). Raises :class:`lowbit.sw.host.TransportError` if the
     tile stopped answering and :class:`lowbit.sw.host.TileError` if it refused a command.
     """
     import asyncio
     import time
 
-    from lowbit.sim.harness import HarnessTransport
+    from lowbit.sim.harness import HarnessTransport, wave_format
     from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
     from lowbit.sw.model.file import load_model
 
     model = load_model(model_path)
     pixels = np.asarray(pixels)
-    library = tile_library(geometry, quiet=quiet)
+    library = tile_library(geometry, waves=None if waves is None else wave_format(waves), quiet=quiet)
     configs = tile_layers(model, geometry)
     resident = resident_mode(configs, geometry, mode)
     bar = None
@@ -217,7 +220,7 @@ def run_model_on_tile(
         outputs = await run_model(interface, model, pixels, advance, max_batch=max_batch, mode=mode, classes=classes)
         return interface, outputs, transport.cycle - start
 
-    transport = HarnessTransport(library, idle=idle, backpressure=backpressure, seed=seed)
+    transport = HarnessTransport(library, idle=idle, backpressure=backpressure, seed=seed, waves=waves)
     started = time.perf_counter()
     try:
         interface, outputs, cycles = asyncio.run(session(transport))

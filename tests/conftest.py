@@ -1,10 +1,10 @@
 import pytest
 
-from lowbit.sw.paths import build_root
+from lowbit.sw.paths import build_root, cache_root
 
 
 def pytest_report_header(config):
-    return f"lowbit build folder: {build_root()} (waves: LOWBIT_WAVES=1)"
+    return f"lowbit build folder: {build_root()}, Verilator builds: {cache_root()} (waves: LOWBIT_WAVES=1)"
 
 
 @pytest.fixture

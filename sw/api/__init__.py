@@ -13,13 +13,14 @@ runs are synchronous, also inside a notebook's event loop.
   :func:`tile_run` (outputs and what the run measured) on the reference tile in Python (``backend="model"``),
   the Verilog tile in Verilator (``"sim"``) or a board (``"serial"``), a layer at a time or, on a tile
   with resident mode, the whole model loaded at once (``mode=``);
-- hardware: :func:`unit`, :func:`verilog`, :func:`synthesize`, :func:`build`.
+- hardware: :func:`unit`, :func:`verilog`, :func:`synthesize`, :func:`build`; :func:`cache` shows or
+  cleans the per-user cache of compiled simulators.
 
 Errors of the arguments are :class:`ValueError` naming the parameter. Importing this module is light:
 PyTorch, Amaranth and scikit-learn are imported by the functions that need them.
 """
 
-from lowbit.sw.api.hardware import UNITS, build, synthesize, unit, verilog
+from lowbit.sw.api.hardware import UNITS, build, cache, synthesize, unit, verilog
 from lowbit.sw.api.models import accuracy, cost, golden, load_model, predict, report, save_model, test_images
 from lowbit.sw.api.tile import (
     BACKENDS,
@@ -37,6 +38,7 @@ from lowbit.sw.api.tile import (
 from lowbit.sw.api.training import SCHEMES, train, train_all, train_and_check
 
 __all__ = [
+    "cache",
     "SCHEMES",
     "BACKENDS",
     "MODES",

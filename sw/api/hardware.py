@@ -1,4 +1,5 @@
-"""Hardware: :func:`unit`, :func:`verilog`, :func:`synthesize`, :func:`build`."""
+"""Hardware: :func:`unit`, :func:`verilog`, :func:`synthesize`, :func:`build`; :func:`cache`, the compiled
+simulators' cache."""
 
 from pathlib import Path
 
@@ -142,3 +143,24 @@ def build(board, *, model=None, out_dir=None, seed=None, luts=None):
         raise ValueError("luts is the budget of a model's tile: give a model")
     out_dir = build_dir("board") / board if out_dir is None else out_dir
     return build_board(board, out_dir=out_dir, seed=seed, geometry=geometry, clock_hz=clock_hz)
+
+
+def cache(clean=False):
+    """The per-user cache of compiled simulators (:func:`lowbit.sw.paths.cache_root`): a dict with its
+    ``path``, ``builds`` (folders) and ``bytes``, counted before cleaning; with ``clean``, every build in
+    it is removed (the next simulation of each design builds it again)."""
+    import shutil
+
+    from lowbit.sw.paths import cache_root
+
+    root = cache_root()
+    builds = (
+        [d for kind in sorted(root.iterdir()) if kind.is_dir() for d in kind.iterdir() if d.is_dir()]
+        if root.is_dir()
+        else []
+    )
+    size = sum(f.stat().st_size for d in builds for f in d.rglob("*") if f.is_file() and not f.is_symlink())
+    if clean:
+        for kind in (d for d in root.iterdir() if d.is_dir()) if root.is_dir() else ():
+            shutil.rmtree(kind)
+    return {"path": str(root), "builds": len(builds), "bytes": size}

@@ -21,6 +21,7 @@ TILE_OPTIONS = {
     "idle": ("sim",),
     "backpressure": ("sim",),
     "seed": ("sim",),
+    "waves": ("sim",),
     "port": ("serial",),
     "baud": ("serial",),
     "timeout": ("serial",),
@@ -179,6 +180,7 @@ def tile_run(
     idle=False,
     backpressure=False,
     seed=None,
+    waves=None,
     port=None,
     baud=None,
     timeout=None,
@@ -196,7 +198,8 @@ def tile_run(
     command), ``mode`` (``"auto"``, the default, runs the model resident where the tile
     holds it whole, else a layer at a time; ``"resident"`` or ``"streaming"`` choose; ``"resident"`` on the
     model backend without ``geometry`` takes :func:`default_geometry` ``(resident=True)``), ``idle`` /
-    ``backpressure`` (random flow on the simulated tile's streams, from ``seed``): an option the backend
+    ``backpressure`` (random flow on the simulated tile's streams, from ``seed``), ``waves`` (the simulated
+    tile's signals written to this ``.vcd`` or ``.fst`` file; a build with tracing): an option the backend
     does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`. ``classes``: the outputs are each
     image's class index (:func:`lowbit.sw.golden.class_index`), which a tile holding the model resident
     answers itself (CLASSIFY: one word per image on the link instead of the last layer's accumulators).
@@ -218,6 +221,7 @@ def tile_run(
             idle=idle,
             backpressure=backpressure,
             seed=seed,
+            waves=waves,
             port=port,
             baud=baud,
             timeout=timeout,
@@ -228,6 +232,10 @@ def tile_run(
     }
     _check_tile_options(backend, given)
     _check_int("max_batch", max_batch, 1, optional=True)
+    if waves is not None:
+        from lowbit.sim.harness import wave_format
+
+        wave_format(waves)
     mode = _check_mode(mode)
     path = model if isinstance(model, (str, Path)) else None
     model = _model(model)
@@ -283,6 +291,7 @@ def tile_run(
         max_batch=max_batch,
         mode=mode,
         classes=classes,
+        waves=None if waves is None else Path(waves).resolve(),
     )
     outputs = np.asarray(result["outputs"], dtype=np.int64).reshape((len(pixels),) if classes else (len(pixels), -1))
     return TileRun(

@@ -38,6 +38,10 @@ COMMANDS = {
     "train": ("lowbit.sw.cli.train", "train a scheme (or --all) on the digits, export it and check the golden model"),
     "report": ("lowbit.sw.cli.report", "print MACs, ACE, CPU64, weight bits and model size of a model file"),
     "run": ("lowbit.sw.cli.run", "run a model on the digits test split (backend golden, model, sim or serial)"),
+    "cache": (
+        "lowbit.sw.cli.cache",
+        "show the per-user cache of compiled simulators, or clean it (lowbit cache clean)",
+    ),
 }
 
 

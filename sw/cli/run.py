@@ -95,6 +95,12 @@ def add_run_arguments(parser):
     parser.add_argument("--backpressure", action="store_true", help="sim: random back-pressure on its output")
     parser.add_argument("--seed", type=integer, help=f"sim: seed of --idle / --backpressure (default {api.SIM_SEED})")
     parser.add_argument(
+        "--waves",
+        type=Path,
+        metavar="FILE",
+        help="sim: write the tile's signals to FILE (.vcd or .fst; a separate, slower build with tracing)",
+    )
+    parser.add_argument(
         "--port", metavar="DEVICE", help="serial: the board's serial port (/dev/ttyUSB1, COM3); required for serial"
     )
     parser.add_argument(
@@ -270,6 +276,7 @@ def run_run(args):
         idle=args.idle,
         backpressure=args.backpressure,
         seed=args.seed,
+        waves=args.waves,
         progress=args.progress,
         classes=args.classes,
     )
@@ -280,6 +287,13 @@ def run_run(args):
             f"MAC array busy {result['mac_beats']} (estimate {result['busy_cycles']}); words sent: "
             f"{result['stream']['sent_payload_words']} payload + {result['stream']['sent_header_words']} header"
         )
+        print(
+            f"simulation: {result['seconds']:.2f} s, {result['cycles'] / max(result['seconds'], 1e-9):,.0f} "
+            "cycles/s (compiled harness)"
+        )
+        if args.waves is not None:
+            waves = args.waves.resolve()
+            print(f"waveforms: {waves} ({waves.stat().st_size / 2**20:.1f} MiB)")
     all_equal = _print_agreement(run.outputs, golden, labels, args.classes)
     images, cycles = len(pixels), run.cycles
     kind = "simulated, RUN commands" if run.measured else "estimate: MAC-array busy cycles"

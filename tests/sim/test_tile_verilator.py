@@ -81,6 +81,26 @@ def test_harness_reports_a_silent_tile(models):
         asyncio.run(transport.close())
 
 
+def test_a_second_working_directory_and_waves(models, tmp_path, monkeypatch, capfd):
+    """The compiled tile is built once per user: a run from another working directory reuses it (no build
+    line); ``waves`` writes a VCD of the run (a second build, with tracing) that holds the tile's ports."""
+    trained, pixels = models
+    path, model = trained["binary"]
+    geometry = default_geometry(model, 8, 32)
+    first = run_model_on_tile(path, pixels[:2], geometry, quiet=True)
+    monkeypatch.chdir(tmp_path)
+    capfd.readouterr()
+    again = run_model_on_tile(path, pixels[:2], geometry)
+    assert "building" not in capfd.readouterr().err
+    assert again["outputs"] == first["outputs"] and again["cycles"] == first["cycles"]
+    waves = tmp_path / "run.vcd"
+    traced = run_model_on_tile(path, pixels[:2], geometry, waves=waves, quiet=True)
+    assert traced["outputs"] == first["outputs"] and traced["cycles"] == first["cycles"]
+    text = waves.read_text()
+    assert "$enddefinitions" in text and "o__payload" in text.replace("___05F", "__")
+    assert f"#{10 * traced['cycles']}" in text  # every cycle of the run is in it
+
+
 def _responses(tile, words):
     """What the reference tile answers to ``words``."""
     asyncio.run(tile.write(words))

@@ -190,3 +190,24 @@ def test_synth_array_on_ecp5(capsys):
 def test_synth_each_unit(capsys, unit):
     assert main(["synth", "--unit", unit, "-n", "4"]) == 0
     assert f"{unit} n=4 pipeline_depth=1 on ice40: " in capsys.readouterr().out
+
+
+def test_cache_show_and_clean(tmp_path, monkeypatch, capsys):
+    """``lowbit cache`` counts the builds of the per-user cache ($LOWBIT_CACHE_DIR here) and their size;
+    ``lowbit cache clean`` removes them, and a cache that does not exist yet is empty."""
+    monkeypatch.setenv("LOWBIT_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["cache"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{tmp_path / 'cache'}: 0 builds, 0.0 MiB"
+    for kind, name in [("harness", "tile-1"), ("harness", "tile-2"), ("verilator", "unit-1")]:
+        folder = tmp_path / "cache" / kind / name
+        folder.mkdir(parents=True)
+        (folder / "lib.so").write_bytes(bytes(2**20))
+    assert main(["cache"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{tmp_path / 'cache'}: 3 builds, 3.0 MiB"
+    assert main(["cache", "clean"]) == 0
+    assert capsys.readouterr().out == f"removed 3 builds (3.0 MiB) from {tmp_path / 'cache'}\n"
+    assert main(["cache"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'cache'}: 0 builds, 0.0 MiB")
+    with pytest.raises(SystemExit):
+        main(["cache", "wipe"])
+    assert "invalid choice: 'wipe'" in capsys.readouterr().err

@@ -126,6 +126,7 @@ VALUES = {
     "--timeout": "0.5",
     "--retries": "2",
     "--classes": None,
+    "--waves": "run.vcd",
 }
 
 
@@ -150,6 +151,13 @@ def test_an_option_the_backend_does_not_use(tmp_path, capsys, backend, option):
         names = users[0] if len(users) == 1 else ", ".join(users[:-1]) + " or " + users[-1]
         assert code == 2
         assert err == f"lowbit run: error: {option} is for --backend {names} only, not --backend {backend}\n"
+
+
+def test_waves_must_be_vcd_or_fst(saved, tmp_path, capsys):
+    path = tmp_path / "run.txt"
+    assert main(["run", str(saved("binary")), "--backend", "sim", "--waves", str(path), "--limit", "2"]) == 2
+    assert capsys.readouterr().err == f"lowbit run: error: waves must name a .vcd or .fst file, not {str(path)!r}\n"
+    assert not path.exists()
 
 
 def test_serial_needs_a_port(tmp_path, capsys):
