@@ -1,10 +1,14 @@
-"""Benchmark of the whole simulated path: host driver -> cocotb -> Verilator tile, on trained digits models.
+"""Benchmark of the whole simulated path: host driver -> compiled harness -> Verilator tile, on trained
+digits models.
 
 ``python bench/tile.py`` writes ``bench/results/tile.{json,md}``. For each model (trained or reused from
 ``build/models`` as ``make demo`` does) and tile geometry it measures, in one run:
 
+- the Verilator build of the tile's harness, timed in an empty cache (a temporary ``LOWBIT_CACHE_DIR``,
+  unless ``--keep-cache``), and the same call again as a second working directory makes it (reused);
 - the simulation speed of the whole path: simulated cycles per wall-clock second and images per second
-  (the Verilator build is done by a warm-up run first, so it is not timed);
+  of the driver's session (packing, the harness, the checks of the responses; the build and a warm-up
+  run are not timed);
 - per layer, at batch 16 and at the whole test split (360): the MAC array's utilization, useful MACs
   (``in * out * planes``, the planes of a bit-serial layer included) over ``PE * SIMD * cycles of the RUN
   command``, and its two factors: busy cycles / RUN cycles and lane occupancy (useful / (PE*SIMD*busy));
@@ -18,7 +22,9 @@ Targets: utilization >= 80 % on the hidden layers at batch >= 16; payload share 
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +35,13 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 
 #: (scheme, PE, SIMD); None = the default array of the family.
-CASES = [("binary", None, None), ("binary", 16, 64), ("fatnn", None, None), ("twn", None, None)]
+CASES = [
+    ("binary", 8, 16),
+    ("binary", 16, 64),
+    ("nhot2", 8, 16),  # 16 x 64 is left out: 16 PEs of 255 threshold comparators each (8-bit outputs)
+    ("fatnn", None, None),
+    ("twn", None, None),
+]
 
 
 def layer_figures(model, geometry, configs, result):
@@ -78,7 +90,7 @@ def stream_figures(model, geometry, configs, result, images):
 
 
 def run_case(scheme, pe, simd, progress):
-    from lowbit.sim.tile_transport import run_model_on_tile
+    from lowbit.sim.tile_transport import run_model_on_tile, tile_library
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.host import default_geometry, tile_layers
@@ -93,18 +105,26 @@ def run_case(scheme, pe, simd, progress):
     golden = GoldenNetwork(model).run(pixels)
     label = f"{scheme} PE={geometry.pe} SIMD={geometry.simd}"
     print(f"{label}: building and warming up ...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    library = tile_library(geometry)
+    build_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    assert tile_library(geometry) == library
+    reuse_seconds = time.perf_counter() - started
     run_model_on_tile(path, pixels[:4], geometry)
     entry = {
         "scheme": scheme,
         "pe": geometry.pe,
         "simd": geometry.simd,
+        "verilog_bytes": (library.parent / "tile.v").stat().st_size,
+        "build_seconds": build_seconds,
+        "reuse_seconds": reuse_seconds,
         "family": geometry.family.name,
         "acc_width": geometry.acc_width,
         "batches": {},
     }
     for batch in (16, len(pixels)):
         print(f"{label}: {len(pixels)} images, {batch} per RUN ...", file=sys.stderr, flush=True)
-        start = time.perf_counter()
         result = run_model_on_tile(
             path,
             pixels,
@@ -112,7 +132,7 @@ def run_case(scheme, pe, simd, progress):
             max_batch=batch,
             progress=progress,
         )
-        seconds = time.perf_counter() - start
+        seconds = result["seconds"]
         equal = int((np.asarray(result["outputs"]) == golden).sum())
         entry["batches"][batch] = {
             "seconds": seconds,
@@ -132,7 +152,7 @@ def run_case(scheme, pe, simd, progress):
 
 def markdown(entries):
     lines = [
-        "# The tile in simulation (driver -> cocotb -> Verilator)",
+        "# The tile in simulation (driver -> compiled harness -> Verilator)",
         "",
         "Written by `bench/tile.py`; all figures from one run. Utilization = useful MACs (x planes for "
         "bit-serial layers) / (PE x SIMD x cycles of the RUN command).",
@@ -150,6 +170,16 @@ def markdown(entries):
                 f"{100 * b['stream']['payload_share']:.2f} % | "
                 f"{100 * b['stream']['information_share']:.1f} % |"
             )
+    lines += [
+        "",
+        "| model | PE x SIMD | Verilog | Verilator build (empty cache) | again (reused) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for e in entries:
+        lines.append(
+            f"| {e['scheme']} | {e['pe']} x {e['simd']} | {e['verilog_bytes'] / 1e6:.2f} MB | "
+            f"{e['build_seconds']:.0f} s | {e['reuse_seconds']:.2f} s |"
+        )
     lines += [
         "",
         "## MAC-array utilization per layer (target >= 80 % on hidden layers at batch >= 16)",
@@ -173,14 +203,18 @@ def markdown(entries):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--keep-cache", action="store_true", help="use the user's cache (builds not timed fresh)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    entries = [run_case(scheme, pe, simd, args.progress) for scheme, pe, simd in CASES]
+    with tempfile.TemporaryDirectory(prefix="lowbit-bench-cache-") as cache:
+        if not args.keep_cache:
+            os.environ["LOWBIT_CACHE_DIR"] = cache
+        entries = [run_case(scheme, pe, simd, args.progress) for scheme, pe, simd in CASES]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tile.json").write_text(json.dumps(entries, indent=1))
     text = markdown(entries)
     (RESULTS / "tile.md").write_text(text)
-    update_section("tile", text.split("\n\n")[2])  # the README quotes the first table: the whole path
+    update_section("tile", "\n\n".join(text.split("\n\n")[2:4]))  # the README quotes the whole path, the builds
     print(text)
     print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0
