@@ -485,6 +485,57 @@ def markdown(entries, tile="popcount", luts=None):
     return "\n".join(lines) + "\n"
 
 
+def _stem(tile, luts):
+    name = tile if luts is None else f"{tile}-{luts}"
+    return "boards" if name == "popcount" else f"boards-{name}"
+
+
+def _write(entries, tile, luts, seconds, boards):
+    stem = _stem(tile, luts)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(
+        json.dumps({"boards": entries, "finn": FINN, "seconds": seconds}, indent=1, default=str)
+    )
+    text = markdown(entries, tile, luts)
+    (RESULTS / f"{stem}.md").write_text(text)
+    # The README quotes the run of both boards (planned-lfc: in its prose, from results/boards-planned-lfc.md).
+    if boards == list(BOARD_NAMES) and tile != "planned-lfc" and luts is None:
+        update_section(stem.replace("-", "_"), text.split("\n\n", 2)[2])  # the tables, without the heading
+    return text
+
+
+def refresh_predictions(tile, luts):
+    """The last run's results with the planner's predictions of the same builds recomputed by the current
+    resource model (the builds, their figures and ``seconds`` unchanged); notes where ``lowbit plan`` would
+    now choose another tile."""
+    from lowbit.boards.resources import predict
+    from lowbit.sw.cli.demo import cached_model
+    from lowbit.sw.model.file import load_model
+    from lowbit.sw.protocol import Family, TileGeometry
+
+    results = json.loads((RESULTS / f"{_stem(tile, luts)}.json").read_text())
+    entries = results["boards"]
+    digits = load_model(cached_model("binary"))
+    for entry in entries:
+        fields = {k: v for k, v in entry["geometry"].items() if k != "lanes"} | {
+            "family": Family[entry["geometry"]["family"]]
+        }
+        geometry = TileGeometry(**fields)
+        predicted = predict(entry["board"], geometry)
+        entry["predicted"] = {
+            "luts": predicted.luts,
+            "blocks": predicted.blocks,
+            "error": predicted.luts / entry["build"]["lut4_positions"] - 1,
+        }
+        if tile.startswith("planned"):
+            chosen = board_tile(entry["board"], tile, digits, luts)[0]
+            if chosen != geometry:
+                print(f"{entry['board']}: the planner now chooses {chosen.label()}, not the built {geometry.label()}")
+    text = _write(entries, tile, luts, results["seconds"], [e["board"] for e in entries])
+    print(text)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-build", action="store_true", help="read the last build's logs instead of building")
@@ -503,7 +554,15 @@ def main(argv=None):
         help="nextpnr's placer seed (default: the board's SEEDS for the tile, the one it routes with)",
     )
     parser.add_argument("--luts", type=int, help="with a planned tile: the planner's LUT4 budget (lowbit plan --luts)")
+    parser.add_argument(
+        "--refresh-predictions",
+        action="store_true",
+        help="build nothing: recompute the planner's predictions of the last run's builds (after python "
+        "bench/resources.py refits the resource model) and rewrite its results and README table",
+    )
     args = parser.parse_args(argv)
+    if args.refresh_predictions:
+        return refresh_predictions(args.tile, args.luts)
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.model.file import load_model
     from lowbit.sw.train.data import load_digits_split
@@ -514,17 +573,7 @@ def main(argv=None):
     if args.luts is not None and not args.tile.startswith("planned"):
         parser.error("--luts is the budget of a planned tile (--tile planned or planned-lfc)")
     entries = [run_board(board, args.no_build, digits, args.tile, args.seed, args.luts) for board in args.boards]
-    RESULTS.mkdir(exist_ok=True)
-    name = args.tile if args.luts is None else f"{args.tile}-{args.luts}"
-    stem = "boards" if name == "popcount" else f"boards-{name}"
-    (RESULTS / f"{stem}.json").write_text(
-        json.dumps({"boards": entries, "finn": FINN, "seconds": time.monotonic() - started}, indent=1, default=str)
-    )
-    text = markdown(entries, args.tile, args.luts)
-    (RESULTS / f"{stem}.md").write_text(text)
-    # The README quotes the run of both boards (planned-lfc: in its prose, from results/boards-planned-lfc.md).
-    if args.boards == list(BOARD_NAMES) and args.tile != "planned-lfc" and args.luts is None:
-        update_section(stem.replace("-", "_"), text.split("\n\n", 2)[2])  # the tables, without the heading
+    text = _write(entries, args.tile, args.luts, time.monotonic() - started, args.boards)
     print(text)
     return 0
 
