@@ -103,6 +103,16 @@ def test_dropped_frames():
     assert seen["frames"][3][1] == cut_last_byte + 1 + TIMEOUT
 
 
+def test_a_frame_of_the_largest_size_is_taken():
+    """A DATA frame of exactly MAX_FRAME_WORDS words (the host's full frames) is stored and ends ok."""
+    words = [(0x01000193 * k) & 0xFFFFFFFF for k in range(MAX_FRAME_WORDS)]
+    data = encode_frame(FrameKind.DATA, 5, words)
+    seen = run(data)
+    assert seen["writes"] == list(enumerate(words))
+    assert [end for end, _ in seen["frames"]] == decoded(data)
+    assert seen["bad"] == 0
+
+
 def test_silence_outside_a_frame_is_not_a_frame():
     seen = run([("gap", 5 * TIMEOUT)])
     assert seen["frames"] == [] and seen["bad"] == 0

@@ -129,6 +129,9 @@ def test_resent_on_nak_and_after_the_timeout():
     assert b.resent == 2 and len(b.released) == 1
     first_byte_of_third = b.bytes[2 * len(frame)][1]
     assert first_byte_of_third - b.sent[1][1] == ACK_TIMEOUT + 3  # the timeout runs from the last byte
+    # The NAK, not the timeout, sent the second: it starts right after the first (and the NAK).
+    first_byte_of_second = b.bytes[len(frame)][1]
+    assert first_byte_of_second - b.sent[0][1] < ACK_TIMEOUT // 4
 
 
 def test_control_frames_go_first_at_a_frame_boundary():

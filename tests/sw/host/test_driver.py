@@ -724,3 +724,18 @@ def test_a_layer_too_wide_even_for_one_fold_is_refused(models, split):
         r"fold at a time: .* one fold of 2 outputs needs 16 rows",
     ):
         tile_layers(model, geometry)
+
+
+@pytest.mark.parametrize("words_per_vector", [1, 2, 3, 7, 64, 1000])
+def test_vectors_per_run_fill_a_command_and_no_more(words_per_vector):
+    """A RUN (and its DATA) holds at most MAX_LENGTH words: the driver puts as many vectors in it as fit,
+    at least one, and no more than max_batch."""
+    from lowbit.sw.host.interface import vectors_per_run
+    from lowbit.sw.protocol import MAX_LENGTH
+
+    most = MAX_LENGTH // words_per_vector
+    assert vectors_per_run(words_per_vector, 10**9) == most
+    assert most * words_per_vector <= MAX_LENGTH < (most + 1) * words_per_vector
+    assert vectors_per_run(words_per_vector, 5) == min(5, most)
+    assert vectors_per_run(words_per_vector, 10**9, max_batch=3) == 3
+    assert vectors_per_run(words_per_vector, 0) == 1
