@@ -71,11 +71,13 @@ def wave_format(path):
     return suffix
 
 
-def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, quiet=False):
+def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, sources=(), flags=(), quiet=False):
     """The shared library of ``verilog_text`` (top module ``toplevel``) with the pump; built once per design.
 
     ``mac_beats``: the top has a ``mac_beats`` output, read by :meth:`Harness.mac_beats`. ``waves``
-    (``".vcd"`` / ``".fst"``): a build that can write waveforms of that format (another library). Unless
+    (``".vcd"`` / ``".fst"``): a build that can write waveforms of that format (another library).
+    ``sources``: further Verilog files (the vendor cells' models of a netlist), ``flags``: further Verilator
+    options; both are part of the build's identity. Unless
     ``quiet``, a line on standard error says that Verilator is building and where, and another how long it
     took.
     """
@@ -94,6 +96,8 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, quiet=
                 optimise,
                 str(mac_beats),
                 str(waves),
+                *(Path(source).read_text() for source in sources),
+                *flags,
             ]
         ).encode()
     ).hexdigest()[:16]
@@ -122,11 +126,13 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, quiet=
             "--cc",
             str(source),
             str(SOURCE),
+            *(str(Path(source).resolve()) for source in sources),
             "--top-module",
             toplevel,
             "--prefix",
             prefix,
             *VERILATOR_FLAGS,
+            *flags,
             *trace,
             "-Mdir",
             str(folder / "obj"),

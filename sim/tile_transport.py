@@ -167,6 +167,7 @@ def run_model_on_tile(
     classes=False,
     progress=False,
     waves=None,
+    netlist=None,
     quiet=False,
 ):
     """Run the model file ``model_path`` on digits ``pixels`` ``(batch, 64)`` on the Verilog of
@@ -184,9 +185,11 @@ def run_model_on_tile(
     ``max_batch`` bounds the vectors per RUN; ``mode`` is the driver's (:data:`lowbit.sw.host.MODES`; the
     result's ``mode`` says which ran: ``"resident"`` has one entry in ``layers``, the whole model);
     ``progress`` draws a bar on standard error; ``waves`` names a ``.vcd`` or ``.fst`` file to write every
-    signal of the run to (a build with tracing, slower). Comparing the outputs with the golden model is the caller's
-    job (so a mismatch still yields the figures). Raises :class:`lowbit.sw.host.TransportError` if the
-    tile stopped answering and :class:`lowbit.sw.host.TileError` if it refused a command.
+    signal of the run to (a build with tracing, slower); ``netlist`` (``"ice40"``) runs the
+    tile's netlist of that family's vendor cells instead of its RTL (:mod:`lowbit.sim.gates`). Comparing
+    the outputs with the golden model is the caller's job (so a mismatch still yields the figures).
+    Raises :class:`lowbit.sw.host.TransportError` if the tile stopped answering and
+    :class:`lowbit.sw.host.TileError` if it refused a command.
     """
     import asyncio
     import time
@@ -197,7 +200,14 @@ def run_model_on_tile(
 
     model = load_model(model_path)
     pixels = np.asarray(pixels)
-    library = tile_library(geometry, waves=None if waves is None else wave_format(waves), quiet=quiet)
+    if netlist is not None:
+        if waves is not None:
+            raise ValueError("waves are written for the RTL tile, not a netlist")
+        from lowbit.sim.gates import gate_library
+
+        library = gate_library(geometry, netlist, quiet=quiet)
+    else:
+        library = tile_library(geometry, waves=None if waves is None else wave_format(waves), quiet=quiet)
     configs = tile_layers(model, geometry)
     resident = resident_mode(configs, geometry, mode)
     bar = None

@@ -22,6 +22,7 @@ TILE_OPTIONS = {
     "backpressure": ("sim",),
     "seed": ("sim",),
     "waves": ("sim",),
+    "netlist": ("sim",),
     "port": ("serial",),
     "baud": ("serial",),
     "timeout": ("serial",),
@@ -181,6 +182,7 @@ def tile_run(
     backpressure=False,
     seed=None,
     waves=None,
+    netlist=None,
     port=None,
     baud=None,
     timeout=None,
@@ -199,7 +201,9 @@ def tile_run(
     holds it whole, else a layer at a time; ``"resident"`` or ``"streaming"`` choose; ``"resident"`` on the
     model backend without ``geometry`` takes :func:`default_geometry` ``(resident=True)``), ``idle`` /
     ``backpressure`` (random flow on the simulated tile's streams, from ``seed``), ``waves`` (the simulated
-    tile's signals written to this ``.vcd`` or ``.fst`` file; a build with tracing): an option the backend
+    tile's signals written to this ``.vcd`` or ``.fst`` file; a build with tracing), ``netlist``
+    (``"ice40"``: the tile synthesized for that family and simulated as a netlist of its vendor cells,
+    :mod:`lowbit.sim.gates`): an option the backend
     does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`. ``classes``: the outputs are each
     image's class index (:func:`lowbit.sw.golden.class_index`), which a tile holding the model resident
     answers itself (CLASSIFY: one word per image on the link instead of the last layer's accumulators).
@@ -222,6 +226,7 @@ def tile_run(
             backpressure=backpressure,
             seed=seed,
             waves=waves,
+            netlist=netlist,
             port=port,
             baud=baud,
             timeout=timeout,
@@ -236,6 +241,13 @@ def tile_run(
         from lowbit.sim.harness import wave_format
 
         wave_format(waves)
+    if netlist is not None:
+        from lowbit.sim.gates import GATE_FAMILIES
+
+        if netlist not in GATE_FAMILIES:
+            raise ValueError(f"netlist must be one of {', '.join(GATE_FAMILIES)}, not {netlist!r}")
+        if waves is not None:
+            raise ValueError("waves are written for the RTL tile, not a netlist")
     mode = _check_mode(mode)
     path = model if isinstance(model, (str, Path)) else None
     model = _model(model)
@@ -292,6 +304,7 @@ def tile_run(
         mode=mode,
         classes=classes,
         waves=None if waves is None else Path(waves).resolve(),
+        netlist=netlist,
     )
     outputs = np.asarray(result["outputs"], dtype=np.int64).reshape((len(pixels),) if classes else (len(pixels), -1))
     return TileRun(

@@ -101,6 +101,12 @@ def add_run_arguments(parser):
         help="sim: write the tile's signals to FILE (.vcd or .fst; a separate, slower build with tracing)",
     )
     parser.add_argument(
+        "--netlist",
+        choices=("ice40",),
+        help="sim: run the tile synthesized by yosys for iCE40, a netlist of its vendor cells simulated "
+        "with their models (gate level; minutes to build), instead of its RTL",
+    )
+    parser.add_argument(
         "--port", metavar="DEVICE", help="serial: the board's serial port (/dev/ttyUSB1, COM3); required for serial"
     )
     parser.add_argument(
@@ -277,6 +283,7 @@ def run_run(args):
         backpressure=args.backpressure,
         seed=args.seed,
         waves=args.waves,
+        netlist=args.netlist,
         progress=args.progress,
         classes=args.classes,
     )
@@ -289,7 +296,7 @@ def run_run(args):
         )
         print(
             f"simulation: {result['seconds']:.2f} s, {result['cycles'] / max(result['seconds'], 1e-9):,.0f} "
-            "cycles/s (compiled harness)"
+            f"cycles/s (compiled harness{', ' + args.netlist + ' netlist' if args.netlist else ''})"
         )
         if args.waves is not None:
             waves = args.waves.resolve()

@@ -127,6 +127,7 @@ VALUES = {
     "--retries": "2",
     "--classes": None,
     "--waves": "run.vcd",
+    "--netlist": "ice40",
 }
 
 
