@@ -2,13 +2,10 @@
 vendor cells (:mod:`lowbit.sim.gates`) through the compiled harness, 100 digits images under idle input
 and back-pressure, every output equal to the golden model's."""
 
-import numpy as np
-
 from lowbit.sim.tile_transport import run_model_on_tile
-from lowbit.sw.golden import GoldenNetwork
-from lowbit.sw.host import default_geometry, tile_layers
+from lowbit.sw.host import default_geometry
 
-from .trained import train_models
+from .trained import check_tile_run, train_models
 
 IMAGES, SEED = 100, 20261206
 
@@ -20,10 +17,4 @@ def check_gate_level(family, folder):
     pixels = load_digits_split().x_test[:IMAGES]
     geometry = default_geometry(model, 4, 8)
     result = run_model_on_tile(path, pixels, geometry, idle=True, backpressure=True, seed=SEED, netlist=family)
-    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
-    assert got.shape == expected.shape
-    assert (got == expected).all(), (
-        f"{family} netlist, seed {SEED}: {int((got != expected).sum())} of {expected.size} outputs differ"
-    )
-    configs = tile_layers(model, geometry)
-    assert result["mac_beats"] == IMAGES * sum(geometry.cycles_per_vector(c) for c in configs)
+    check_tile_run(result, model, pixels, geometry, f"{family} netlist, seed {SEED}")

@@ -5,7 +5,6 @@ the protocol's error responses and a reset in the middle of a command."""
 import asyncio
 import json
 
-import numpy as np
 import pytest
 
 from lowbit.hw.tile.tile import Tile
@@ -17,7 +16,7 @@ from lowbit.sw.host import default_geometry, pack_inputs, pack_thresholds, pack_
 from lowbit.sw.paths import build_root
 from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
 
-from .trained import train_models
+from .trained import check_tile_run, train_models
 
 pytestmark = pytest.mark.verilator
 
@@ -49,14 +48,7 @@ def test_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=202611
     path, model = trained[scheme]
     geometry = default_geometry(model, pe, simd)
     result = run_model_on_tile(path, pixels, geometry, idle=idle, backpressure=backpressure, seed=seed, quiet=True)
-    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
-    assert got.shape == expected.shape
-    assert (got == expected).all(), (
-        f"{scheme} PE {pe} SIMD {simd} seed {seed}: {int((got != expected).sum())} of {expected.size} outputs differ"
-    )
-    # The MAC array worked exactly ceil(out/PE) * ceil(in/SIMD) * planes cycles per image and layer.
-    configs = tile_layers(model, geometry)
-    assert result["mac_beats"] == IMAGES * sum(geometry.cycles_per_vector(c) for c in configs)
+    check_tile_run(result, model, pixels, geometry, f"{scheme} PE {pe} SIMD {simd} seed {seed}")
 
 
 def test_harness_reports_a_silent_tile(models):

@@ -24,3 +24,19 @@ def train_models(folder, models, *, epochs, seed):
         save_model(export_model(train_scheme(scheme, settings, split).net, scheme), path)
         trained[scheme] = (path, load_model(path))
     return trained
+
+
+def check_tile_run(result, model, pixels, geometry, label):
+    """A run of ``model`` on ``pixels`` (:func:`lowbit.sim.tile_transport.run_model_on_tile`'s ``result``):
+    every output equal to the golden model's, and the MAC array busy exactly ``ceil(out/PE) *
+    ceil(in/SIMD) * planes`` cycles per image and layer. ``label`` (with the seed) heads a failure."""
+    import numpy as np
+
+    from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.host import tile_layers
+
+    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
+    assert got.shape == expected.shape
+    assert (got == expected).all(), f"{label}: {int((got != expected).sum())} of {expected.size} outputs differ"
+    configs = tile_layers(model, geometry)
+    assert result["mac_beats"] == len(pixels) * sum(geometry.cycles_per_vector(c) for c in configs)
