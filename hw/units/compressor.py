@@ -250,8 +250,16 @@ def _chain_cost(target, width_a, width_b, total):
     return width + (total.bit_length() > width)
 
 
-@functools.cache
 def _best(n, target, leaves="lanes"):
+    """:func:`_best_tree` of ``n`` leaves, its table filled from 1 leaf up so that the recursion is one
+    level deep (a wide array's trees, 512 leaves and more, went past Python's recursion limit)."""
+    for m in range(1, n):
+        _best_tree(m, target, leaves)
+    return _best_tree(n, target, leaves)
+
+
+@functools.cache
+def _best_tree(n, target, leaves="lanes"):
     """``(cost, shape)`` of the cheapest adder tree of ``n`` leaves: ``shape`` is ``"lane"`` (ECP5, a lane
     folded into a cell), ``"xor"`` / ``"pair"`` (iCE40 leaves: one lane in a LUT4, two lanes' sum in two
     LUT4s), ``"leaf"`` (``leaves="luts"``: a leaf is a LUT4 of its own) or ``(left, right, feed)``: an
@@ -271,7 +279,7 @@ def _best(n, target, leaves="lanes"):
             right = n - left - feed
             if right < left:
                 break
-            cost = _best(left, target, leaves)[0] + _best(right, target, leaves)[0] + feed * leaf_cost
+            cost = _best_tree(left, target, leaves)[0] + _best_tree(right, target, leaves)[0] + feed * leaf_cost
             cost += _chain_cost(target, left.bit_length(), right.bit_length(), n)
             options.append((cost, (left, right, bool(feed))))
     return min(options, key=lambda option: option[0])

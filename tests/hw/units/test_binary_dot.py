@@ -102,3 +102,17 @@ def test_plan_costs():
     ice40, ecp5 = plan_popcount(64, "ice40").counts(), plan_popcount(64, "ecp5").counts()
     assert ice40["lut4"] <= 2.25 * 64 and ecp5["lut4"] == 0
     assert ecp5["lut4_equiv"] <= 1.7 * 64
+
+
+@pytest.mark.parametrize("target", ["ice40", "ecp5"])
+def test_wide_trees_plan(target):
+    """The tree of a wide array's lanes (a ternary SIMD-256 row has 512) is planned without running into
+    Python's recursion limit, and a random vector of 2048 lanes counts right."""
+    import sys
+
+    n = 2048
+    assert n > sys.getrecursionlimit()
+    plan = plan_popcount(n, target)
+    rng = np.random.default_rng(9)
+    a, w = rng.integers(0, 2, (2, n), dtype=np.uint8)
+    assert evaluate(plan, bits_to_int(a), bits_to_int(w)) == int((a ^ w).sum())
