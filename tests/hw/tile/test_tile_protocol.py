@@ -102,7 +102,9 @@ def test_malformed_commands_then_ready():
     hangs, nothing is misread). One simulation runs them all, under idle input and back-pressure."""
     words = [w for case, _ in MALFORMED for w in case + IDENTIFY]
     expected = [[*answer, *IDENTIFIED] for _, answer in MALFORMED]
-    got = exchange(words, sum(map(len, expected)), ready_pattern=(1, 0), valid_pattern=(1, 1, 0))
+    # A few hundred cycles per command: a tile that misreads a payload word as a command fails in seconds.
+    flow = {"ready_pattern": (1, 0), "valid_pattern": (1, 1, 0), "max_cycles": 20_000}
+    got = exchange(words, sum(map(len, expected)), **flow)
     for index, answer in enumerate(expected):
         assert got[: len(answer)] == answer, f"case {index}: {MALFORMED[index][0]}"
         got = got[len(answer) :]
