@@ -10,6 +10,7 @@ runs of the driver against the Verilog of :class:`lowbit.hw.tile.tile.Tile` in V
 """
 
 import dataclasses
+import functools
 import json
 import math
 
@@ -144,14 +145,21 @@ def _layer_figures(interface, configs, geometry):
     return layers
 
 
+@functools.lru_cache(maxsize=8)
+def _tile_verilog(geometry):
+    """``Tile(geometry)``'s Verilog, elaborated once per process (a large tile takes minutes)."""
+    from lowbit.hw.tile.tile import Tile
+    from lowbit.sim.verilator import verilog_of
+
+    return verilog_of(Tile(geometry), "tile")
+
+
 def tile_library(geometry, *, waves=None, quiet=False):
     """The compiled harness (:func:`lowbit.sim.harness.build_harness`) of ``Tile(geometry)``'s Verilog;
     ``waves``: ``".vcd"`` / ``".fst"`` for a build that writes waveforms."""
-    from lowbit.hw.tile.tile import Tile
     from lowbit.sim.harness import build_harness
-    from lowbit.sim.verilator import verilog_of
 
-    return build_harness(verilog_of(Tile(geometry), "tile"), "tile", mac_beats=True, waves=waves, quiet=quiet)
+    return build_harness(_tile_verilog(geometry), "tile", mac_beats=True, waves=waves, quiet=quiet)
 
 
 def run_model_on_tile(
