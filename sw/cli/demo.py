@@ -56,7 +56,7 @@ def run_demo(args):
     path = cached_model(args.scheme, retrain=args.retrain, progress=args.progress, step="[1/2]")
     print(
         "[2/2] the test split through the golden model and through the Verilog tile in Verilator "
-        "(driver -> cocotb -> Verilator) ...",
+        "(driver -> compiled harness -> Verilator) ...",
         flush=True,
     )
     return run_run(run_arguments(path, "sim", pe=args.pe, simd=args.simd, limit=args.limit, progress=args.progress))
