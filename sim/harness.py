@@ -20,7 +20,6 @@ import fcntl
 import hashlib
 import os
 import subprocess
-import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -55,10 +54,6 @@ RESET_CYCLES = 2
 _U64P = ctypes.POINTER(ctypes.c_uint64)
 
 
-def _log(message):
-    print(f"lowbit: {message}", file=sys.stderr, flush=True)
-
-
 #: The waveform formats a harness can write, by file suffix: Verilator's option and the pump's macro.
 WAVE_FORMATS = {".vcd": ("--trace", "HARNESS_TRACE_VCD"), ".fst": ("--trace-fst", "HARNESS_TRACE_FST")}
 
@@ -81,7 +76,7 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, source
     ``quiet``, a line on standard error says that Verilator is building and where, and another how long it
     took.
     """
-    from lowbit.sim.verilator import setup_verilator
+    from lowbit.sim.verilator import build_notice, setup_verilator
 
     setup_verilator()
     optimise = SMALL if len(verilog_text) > LARGE_VERILOG else FAST
@@ -120,7 +115,9 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, source
             trace, defines = [option], f"{defines} -DHARNESS_TRACE -D{macro}"
         started = time.monotonic()
         if not quiet:
-            _log(f"building {toplevel} with Verilator into {folder} (once per design; a few minutes for a large one)")
+            build_notice(
+                f"building {toplevel} with Verilator into {folder} (once per design; a few minutes for a large one)"
+            )
         verilate = [
             "verilator",
             "--cc",
@@ -164,7 +161,7 @@ def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, source
                     raise RuntimeError(f"building the harness of {toplevel} failed: see {log}")
         library.with_suffix(".so.part").rename(library)
         if not quiet:
-            _log(f"built {toplevel} in {time.monotonic() - started:.0f} s")
+            build_notice(f"built {toplevel} in {time.monotonic() - started:.0f} s")
     return library
 
 

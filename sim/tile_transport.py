@@ -24,6 +24,7 @@ __all__ = [
     "CocotbTransport",
     "geometry_to_json",
     "geometry_from_json",
+    "check_sim_options",
     "run_model_on_tile",
     "tile_library",
 ]
@@ -154,6 +155,19 @@ def _tile_verilog(geometry):
     return verilog_of(Tile(geometry), "tile")
 
 
+def check_sim_options(waves=None, netlist=None):
+    """The simulation options checked before anything runs: ``waves`` a ``.vcd`` / ``.fst`` file (its
+    suffix returned, or None), ``netlist`` one of :data:`lowbit.sim.gates.GATE_FAMILIES`, not both."""
+    from lowbit.sim.gates import check_family
+    from lowbit.sim.harness import wave_format
+
+    if netlist is not None:
+        check_family(netlist)
+        if waves is not None:
+            raise ValueError("waves are written for the RTL tile, not a netlist")
+    return None if waves is None else wave_format(waves)
+
+
 def tile_library(geometry, *, waves=None, quiet=False):
     """The compiled harness (:func:`lowbit.sim.harness.build_harness`) of ``Tile(geometry)``'s Verilog;
     ``waves``: ``".vcd"`` / ``".fst"`` for a build that writes waveforms."""
@@ -202,20 +216,19 @@ def run_model_on_tile(
     import asyncio
     import time
 
-    from lowbit.sim.harness import HarnessTransport, wave_format
+    from lowbit.sim.harness import HarnessTransport
     from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
     from lowbit.sw.model.file import load_model
 
     model = load_model(model_path)
     pixels = np.asarray(pixels)
+    suffix = check_sim_options(waves, netlist)
     if netlist is not None:
-        if waves is not None:
-            raise ValueError("waves are written for the RTL tile, not a netlist")
         from lowbit.sim.gates import gate_library
 
         library = gate_library(geometry, netlist, quiet=quiet)
     else:
-        library = tile_library(geometry, waves=None if waves is None else wave_format(waves), quiet=quiet)
+        library = tile_library(geometry, waves=suffix, quiet=quiet)
     configs = tile_layers(model, geometry)
     resident = resident_mode(configs, geometry, mode)
     bar = None

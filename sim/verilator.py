@@ -46,6 +46,11 @@ def setup_verilator():
     return executable
 
 
+def build_notice(message):
+    """A line on standard error about a build (``lowbit: ...``), shown as it happens."""
+    print(f"lowbit: {message}", file=sys.stderr, flush=True)
+
+
 def waves_requested():
     return os.environ.get("LOWBIT_WAVES", "") == "1"
 
@@ -134,7 +139,7 @@ def build_design(verilog_text, toplevel, *, quiet=False):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
             if not quiet:
-                print(f"lowbit: building {toplevel} with Verilator into {build_dir} (once per design)", file=sys.stderr)
+                build_notice(f"building {toplevel} with Verilator into {build_dir} (once per design)")
             source = build_dir / f"{toplevel}.v"
             source.write_text(verilog_text)
             runtime = _runtime_cache(waves)

@@ -237,17 +237,10 @@ def tile_run(
     }
     _check_tile_options(backend, given)
     _check_int("max_batch", max_batch, 1, optional=True)
-    if waves is not None:
-        from lowbit.sim.harness import wave_format
+    if waves is not None or netlist is not None:
+        from lowbit.sim.tile_transport import check_sim_options
 
-        wave_format(waves)
-    if netlist is not None:
-        from lowbit.sim.gates import GATE_FAMILIES
-
-        if netlist not in GATE_FAMILIES:
-            raise ValueError(f"netlist must be one of {', '.join(GATE_FAMILIES)}, not {netlist!r}")
-        if waves is not None:
-            raise ValueError("waves are written for the RTL tile, not a netlist")
+        check_sim_options(waves, netlist)
     mode = _check_mode(mode)
     path = model if isinstance(model, (str, Path)) else None
     model = _model(model)
