@@ -8,7 +8,8 @@ bench/resources.py`` fits to yosys syntheses of the board's whole top level (the
 ``bench/boards.py`` the error against nextpnr's counts of the built bitstreams. The features are the
 parts of the tile that grow with the geometry: the MAC lanes (``pe x simd`` taps of ``tap_bits`` weight
 bits; on the NHOT array, of ``n_terms`` shift-adds of a ``max_input_bits`` code), the accumulators (``pe
-x acc_width``), the threshold comparators (``pe x acc_width`` per threshold of the code width), the
+x acc_width``), the threshold comparators (``pe x acc_width`` per threshold of the code width, or per level of
+a tile that searches its thresholds), the
 input row (``simd x max_input_bits`` bits: the plane select) and, on a tile with resident models, the
 layer table, runner and activation writer (a constant and the input row again),
 besides a constant for the link, the decoder and the sequencer.
@@ -50,7 +51,8 @@ FEATURES = ("constant", "lanes", "accumulators", "comparators", "input_row", "re
 def features(geometry: TileGeometry):
     """The values of :data:`FEATURES` for ``geometry``."""
     g = geometry
-    comparators = 2 ** output_code_bits(g.max_thresholds + 1) - 1
+    # One comparator per threshold of the widest code, or per level of a searching tile.
+    comparators = g.search_levels or 2 ** output_code_bits(g.max_thresholds + 1) - 1
     resident = 1 if g.max_layers else 0
     input_row = g.simd * g.max_input_bits
     # A lane: a tap's weight bits (XNOR / AND gates into the popcount), or an n-hot tap's shift-adds of the
@@ -130,11 +132,11 @@ def deep_weight_rows(family):
 
 def predict_blocks(family, geometry, link_blocks=0):
     """``{block type: count}`` of ``geometry``'s memories on ``family``, plus ``link_blocks`` block RAMs."""
-    from lowbit.hw.tile.memories import granularity, shape_depth
+    from lowbit.hw.tile.memories import granularity, memory_kinds, shape_depth
 
     (ram, shapes, byte), spram = _BLOCKS[family]["ram"], _BLOCKS[family]["spram"]
     counts = {ram: link_blocks}
-    for kind, copies in (("weights", 1), ("inputs", 1), ("thresholds", geometry.pe)):
+    for kind, copies in memory_kinds(geometry):
         shape, depth = shape_depth(geometry, kind)
         blocks = _blocks(shape.width, depth, granularity(geometry, kind), shapes, byte)
         if kind == "weights" and spram is not None:

@@ -45,7 +45,7 @@ from lowbit.sw.protocol import (
     parse_header,
 )
 
-__all__ = ["ModelTile"]
+__all__ = ["ModelTile", "search_thresholds"]
 
 
 class _Refusal(Exception):
@@ -64,6 +64,24 @@ def _decode_layer(words):
         return LayerConfig.decode(words)
     except ValueError:  # a kind field that names no kind
         return _UNDECODABLE
+
+
+def search_thresholds(acc, thresholds, descending, levels):
+    """The codes a tile that searches its thresholds gives (``docs/tile.md``): ``levels`` comparisons per
+    code, most significant bit first, at slot ``(2 p + 1) * 2**(levels - 1 - k) - 1`` of each channel's
+    row, a hit only below the row's length. For rows in LOAD_THRESHOLDS' order (ascending; descending
+    where ``descending``) this is :func:`multithreshold`; for rows out of order, what the tile answers.
+    ``acc`` ``(B, C)``, ``thresholds`` ``(C, n)``, ``descending`` ``(C,)``."""
+    acc, t = np.asarray(acc, dtype=np.int64), np.asarray(thresholds, dtype=np.int64)
+    falling = np.asarray(descending, dtype=bool)[None, :]
+    n, channels = t.shape[1], np.arange(t.shape[0])[None, :]
+    p = np.zeros(acc.shape, np.int64)
+    for k in range(levels):
+        slot = ((2 * p + 1) << (levels - 1 - k)) - 1
+        value = t[channels, np.minimum(slot, max(n - 1, 0))] if n else np.zeros_like(acc)
+        hit = (slot < n) & np.where(falling, value >= acc, acc >= value)
+        p = 2 * p + hit
+    return p
 
 
 class ModelTile(Transport):
@@ -313,6 +331,10 @@ class ModelTile(Transport):
         acc = self._wrap(self._accumulate(config, codes) + thresholds["bias"])
         if config.last:
             return acc
+        if self.geometry.search_levels:
+            return search_thresholds(
+                acc, thresholds["thresholds"], thresholds["descending"], self.geometry.search_levels
+            )
         return multithreshold(acc, thresholds["thresholds"], thresholds["descending"]).astype(np.int64)
 
     def _accumulate(self, config, codes):

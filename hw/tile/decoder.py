@@ -11,7 +11,8 @@ from amaranth.utils import exact_log2
 from lowbit.sw.protocol import MAX_LENGTH, WORD_BITS, ErrorCode, Opcode, Response, chain_error, header
 
 from .config import CHECK_LATENCY, CheckSignature, LayerLayout, field_bits
-from .memories import record_field_bits, write_port_signature
+from .memories import record_field_bits, record_fields, write_port_signature
+from .search import SearchWrite
 from .sequencer import BanksSignature, WalkSignature
 from .writeback import row_mode
 
@@ -42,6 +43,9 @@ class Decoder(wiring.Component):
       threshold memories (:mod:`~lowbit.hw.tile.memories`), driven the cycle a payload word is taken:
       LOAD_WEIGHTS fills weight rows word by word, LOAD_THRESHOLDS channel ``c``'s record in memory
       ``c % pe`` at output fold ``c // pe``, RUN's vectors the input rows of bank ``banks.bank``;
+    - ``s_wr`` (out, a tile that :attr:`~lowbit.sw.protocol.TileGeometry.search_levels` its thresholds only): the
+      thresholds of LOAD_THRESHOLDS' records (their slot, channel and fold), for the search's level
+      memories (:class:`~lowbit.hw.tile.search.ThresholdSearch`); ``t_wr`` then keeps bias and direction;
     - ``banks`` (flipped :class:`~lowbit.hw.tile.sequencer.BanksSignature`): the input banks.
 
     On a tile with resident models (``max_layers``), LOAD_MODEL's layers go into a table (a memory of
@@ -73,6 +77,7 @@ class Decoder(wiring.Component):
                 "t_wr": In(write_port_signature(g, "thresholds")).array(g.pe),
                 "banks": In(BanksSignature()),
             }
+            | ({"s_wr": Out(SearchWrite(g))} if g.search_levels else {})
             | (
                 {
                     "walk": Out(WalkSignature(g)),
@@ -325,8 +330,16 @@ class Decoder(wiring.Component):
                 for c in range(g.pe):
                     m.d.comb += [
                         t_wr[c].addr.eq(channel >> pe_log2),
-                        t_wr[c].data.eq(Cat(self.i.payload[:field] for _ in range(2 + g.max_thresholds))),
+                        t_wr[c].data.eq(Cat(self.i.payload[:field] for _ in range(record_fields(g)))),
                         t_wr[c].en.eq(Mux(self.i.valid & ((channel & (g.pe - 1)) == c), 1 << word, 0)),
+                    ]
+                if g.search_levels:  # the thresholds go to the search's level memories, the rest to the record
+                    m.d.comb += [
+                        self.s_wr.en.eq(self.i.valid & (word >= 2)),
+                        self.s_wr.channel.eq(channel & (g.pe - 1)),
+                        self.s_wr.fold.eq(channel >> pe_log2),
+                        self.s_wr.slot.eq(word - 2),
+                        self.s_wr.data.eq(self.i.payload[:field]),
                     ]
                 record_last = count("record_words") - 1
                 load_word(word, record_last, channel, thresholds_loaded)

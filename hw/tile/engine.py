@@ -14,6 +14,7 @@ from lowbit.sw.protocol import WORD_BITS, Family, output_code_bits
 
 from .config import ACT_BINARY, ACT_TERNARY, ACT_UINT, LayerLayout
 from .memories import read_port_signature, record_field_bits
+from .search import SearchWrite, ThresholdSearch
 from .sequencer import BeatLayout
 
 __all__ = ["FoldLayout", "Engine"]
@@ -36,7 +37,9 @@ class Engine(wiring.Component):
     unit (BINARY: :class:`~lowbit.hw.units.binary_dot.XorPopcount`; POPCOUNT:
     :class:`~lowbit.hw.units.ternary_dot.TernaryDotProduct`; NHOT:
     :class:`~lowbit.hw.units.nhot.NHotDotProduct`), ``pe`` accumulators and a
-    :class:`~lowbit.hw.units.threshold.MultiThreshold` per channel.
+    :class:`~lowbit.hw.units.threshold.MultiThreshold` per channel (or, on a tile with many thresholds
+    per channel, :attr:`~lowbit.sw.protocol.TileGeometry.search_levels`, the
+    :class:`~lowbit.hw.tile.search.ThresholdSearch` with its level memories).
 
     Per beat: ``acc = (first ? 0 : (double ? 2 * acc : acc)) + (neg ? -d : d)`` for the array's dot
     product ``d`` of each channel, wrapping modulo ``2**acc_width``; on BINARY, ``d`` is ``-2`` times the
@@ -51,6 +54,8 @@ class Engine(wiring.Component):
       (``pe`` channels of the unit's weight fields) and ``input_row`` beside;
     - ``t_rd`` (``pe`` read ports): the threshold memories (:mod:`~lowbit.hw.tile.memories`), a record
       (bias, direction, thresholds) per output fold;
+    - ``s_wr`` (in, a searching tile only): the thresholds LOAD_THRESHOLDS writes into the search's
+      level memories (:func:`~lowbit.hw.tile.search.SearchWrite`);
     - ``layer`` (in, :class:`~lowbit.hw.tile.config.LayerLayout`): ``act_mode``, ``weight_plane_mode``,
       ``last_layer``, ``thresholds``;
     - ``o`` (out, stream of :func:`FoldLayout`): a fold's results;
@@ -64,17 +69,18 @@ class Engine(wiring.Component):
         self.geometry = g = geometry
         self.mac_pipeline_depth = mac_pipeline_depth
         self.out_bits_max = output_code_bits(g.max_thresholds + 1)
-        super().__init__(
-            {
-                "i": In(stream.Signature(BeatLayout)),
-                "weight_row": In(g.weight_row_words * WORD_BITS),
-                "input_row": In(g.max_input_row_words * WORD_BITS),
-                "t_rd": In(read_port_signature(g, "thresholds")).array(g.pe),
-                "layer": In(LayerLayout(g)),
-                "o": Out(stream.Signature(FoldLayout(g))),
-                "mac_beats": Out(32),
-            }
-        )
+        ports = {
+            "i": In(stream.Signature(BeatLayout)),
+            "weight_row": In(g.weight_row_words * WORD_BITS),
+            "input_row": In(g.max_input_row_words * WORD_BITS),
+            "t_rd": In(read_port_signature(g, "thresholds")).array(g.pe),
+            "layer": In(LayerLayout(g)),
+            "o": Out(stream.Signature(FoldLayout(g))),
+            "mac_beats": Out(32),
+        }
+        if g.search_levels:
+            ports["s_wr"] = In(SearchWrite(g))
+        super().__init__(ports)
 
     def _make_array(self):
         g = self.geometry
@@ -180,7 +186,34 @@ class Engine(wiring.Component):
         total = self.o.payload.acc
         for c in range(g.pe):
             m.d.comb += total[c].eq(res[c] + self.t_rd[c].data[:acc_width].as_signed())
-        count = 2**self.out_bits_max - 1
+        field = record_field_bits(g)  # the record's fields: bias, direction, thresholds
+        if g.search_levels:
+            m.submodules.threshold = thr = ThresholdSearch(g)
+            fold_r = Signal.like(thr.i.payload.fold)
+            with m.If(take_r):
+                m.d.sync += fold_r.eq(s_of)
+            m.d.comb += [thr.i.payload.fold.eq(fold_r), thr.i.payload.n.eq(layer.thresholds), thr.wr.eq(self.s_wr)]
+            for c in range(g.pe):
+                m.d.comb += [
+                    thr.i.payload.acc[c].eq(total[c]),
+                    thr.i.payload.descending[c].eq(self.t_rd[c].data[field]),
+                ]
+        else:
+            thr = self._compare_all(m, total)
+        last_layer = layer.last_layer
+        m.d.comb += [
+            self.o.payload.codes.eq(thr.o.payload.as_value()),
+            self.o.valid.eq(Mux(last_layer, valid_r, thr.o.valid)),
+            thr.i.valid.eq(valid_r & ~last_layer),
+            thr.o.ready.eq(self.o.ready & ~last_layer),
+            ready_r.eq(Mux(last_layer, self.o.ready, thr.i.ready)),
+        ]
+        return m
+
+    def _compare_all(self, m, total):
+        """The threshold unit that compares all of a fold's thresholds at once, fed from the records."""
+        g, layer = self.geometry, self.layer
+        acc_width, count = g.acc_width, 2**self.out_bits_max - 1
         m.submodules.threshold = thr = PEArray(lambda: MultiThreshold(acc_width + 1, self.out_bits_max), g.pe)
         never_up, never_down = (1 << acc_width) - 1, -(1 << acc_width)
         field = record_field_bits(g)  # the record's fields: bias, direction, thresholds
@@ -196,12 +229,4 @@ class Engine(wiring.Component):
                 else:
                     value = Mux(descending, never_down, never_up)
                 m.d.comb += ch.thresholds[t].eq(value)
-        last_layer = layer.last_layer
-        m.d.comb += [
-            self.o.payload.codes.eq(thr.o.payload),
-            self.o.valid.eq(Mux(last_layer, valid_r, thr.o.valid)),
-            thr.i.valid.eq(valid_r & ~last_layer),
-            thr.o.ready.eq(self.o.ready & ~last_layer),
-            ready_r.eq(Mux(last_layer, self.o.ready, thr.i.ready)),
-        ]
-        return m
+        return thr

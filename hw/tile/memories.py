@@ -8,11 +8,14 @@ from amaranth.utils import ceil_log2
 from lowbit.sw.protocol import WORD_BITS
 
 __all__ = [
+    "record_fields",
+    "fold_bits",
     "granularity",
     "record_field_bits",
     "input_banks",
     "shape_depth",
     "make_memory",
+    "memory_kinds",
     "read_port_signature",
     "write_port_signature",
 ]
@@ -22,6 +25,17 @@ def record_field_bits(geometry):
     """Bits of each field of a threshold record: ``acc_width`` (the bias and the thresholds are kept to
     the accumulator's width; the direction is one bit)."""
     return geometry.acc_width
+
+
+def record_fields(geometry):
+    """Fields of a channel's record in the ``"thresholds"`` memory: bias and direction, then the
+    thresholds unless the tile searches them (they are then in the level memories)."""
+    return 2 if geometry.search_levels else 2 + geometry.max_thresholds
+
+
+def fold_bits(geometry):
+    """Bits of an output fold's address in the threshold memories."""
+    return ceil_log2(geometry.max_out_folds)
 
 
 def input_banks(geometry):
@@ -35,9 +49,13 @@ def shape_depth(geometry, kind):
     - ``"weights"``: a weight row per address (``weight_row_words`` words), ``max_weight_rows`` rows;
     - ``"inputs"``: an input row per address, two banks of ``max_in_folds`` rows (the host's vectors), and
       a third on a tile with resident models (``max_layers``: the activations between layers);
-    - ``"thresholds"``: one channel's record per output fold (bias, direction, ``max_thresholds``
+    - ``"thresholds"``: one channel's record per output fold (bias, direction and, unless the tile
+      searches them, :attr:`~lowbit.sw.protocol.TileGeometry.search_levels`, ``max_thresholds``
       thresholds: :func:`record_field_bits` each, the low bits of LOAD_THRESHOLDS' words: all the tile
-      computes with), ``max_out_folds`` records; a tile has ``pe`` of these.
+      computes with), ``max_out_folds`` records; a tile has ``pe`` of these;
+    - ``"level<k>"`` (a searching tile, ``k`` in ``0 .. search_levels - 1``): one channel's thresholds
+      of search level ``k``, ``2**k`` per output fold (address: the fold, then the ``k`` bits of the
+      search so far); a searching tile has ``pe`` of each.
     """
     g = geometry
     if kind == "weights":
@@ -45,8 +63,10 @@ def shape_depth(geometry, kind):
     if kind == "inputs":
         return unsigned(g.max_input_row_words * WORD_BITS), input_banks(g) * g.max_in_folds
     if kind == "thresholds":
-        return unsigned((2 + g.max_thresholds) * record_field_bits(g)), g.max_out_folds
-    raise ValueError(f"kind must be 'weights', 'inputs' or 'thresholds', not {kind!r}")
+        return unsigned(record_fields(g) * record_field_bits(g)), g.max_out_folds
+    if kind.startswith("level") and kind[5:].isdigit() and int(kind[5:]) < g.search_levels:
+        return unsigned(record_field_bits(g)), 1 << (fold_bits(g) + int(kind[5:]))
+    raise ValueError(f"kind must be 'weights', 'inputs', 'thresholds' or a searching tile's 'level<k>', not {kind!r}")
 
 
 def make_memory(geometry, kind):
@@ -60,6 +80,13 @@ def make_memory(geometry, kind):
     return Memory(shape=shape, depth=depth, init=[], attrs={} if kind == "weights" else {"ram_style": "block"})
 
 
+def memory_kinds(geometry):
+    """``(kind, copies)`` of every memory of a tile of ``geometry``."""
+    kinds = [("weights", 1), ("inputs", 1), ("thresholds", geometry.pe)]
+    kinds += [(f"level{k}", geometry.pe) for k in range(geometry.search_levels)]
+    return kinds
+
+
 def read_port_signature(geometry, kind):
     """The signature of a (synchronous) read port of the memory ``kind``."""
     shape, depth = shape_depth(geometry, kind)
@@ -68,7 +95,7 @@ def read_port_signature(geometry, kind):
 
 def granularity(geometry, kind):
     """Bits per write enable of the memory ``kind``: a word, or a threshold record's field."""
-    return record_field_bits(geometry) if kind == "thresholds" else WORD_BITS
+    return record_field_bits(geometry) if kind == "thresholds" or kind.startswith("level") else WORD_BITS
 
 
 def write_port_signature(geometry, kind):

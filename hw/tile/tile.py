@@ -119,6 +119,8 @@ class Tile(wiring.Component):
             m.submodules[f"thresholds{c}"] = tmem = make_memory(g, "thresholds")
             wiring.connect(m, decoder.t_wr[c], tmem.write_port(granularity=granularity(g, "thresholds")))
             wiring.connect(m, engine.t_rd[c], tmem.read_port())
+        if g.search_levels:  # the thresholds of a searching tile: in the search's level memories
+            m.d.comb += engine.s_wr.eq(decoder.s_wr)
 
         # --- the blocks ----------------------------------------------------------------------------
         wiring.connect(m, wiring.flipped(self.i), decoder.i)

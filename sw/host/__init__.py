@@ -17,6 +17,7 @@ The protocol itself is :mod:`lowbit.sw.protocol`; the reference tile in Python i
 from lowbit.sw.host.interface import StreamStats, TileInterface, vectors_per_run
 from lowbit.sw.host.packing import (
     clamp_thresholds,
+    order_thresholds,
     pack_inputs,
     pack_model_thresholds,
     pack_model_weights,
@@ -40,6 +41,7 @@ __all__ = [
     "output_parts",
     "layer_part",
     "clamp_thresholds",
+    "order_thresholds",
     "pack_weights",
     "pack_thresholds",
     "pack_model_weights",

@@ -18,6 +18,7 @@ __all__ = [
     "pack_inputs",
     "unpack_outputs",
     "clamp_thresholds",
+    "order_thresholds",
     "words_of_rows",
     "rows_of_words",
     "padded_shape",
@@ -134,6 +135,14 @@ def clamp_thresholds(thresholds, descending, lo, hi, acc_width):
     return np.where(descending, falling, ascending)
 
 
+def order_thresholds(thresholds, descending):
+    """Each channel's thresholds ``(C, T)`` in LOAD_THRESHOLDS' order: ascending, or descending for a
+    channel with ``descending`` set. The count of :func:`multithreshold` does not depend on the order;
+    a tile that searches its thresholds (one comparison per output bit) needs it."""
+    t = np.sort(np.asarray(thresholds, dtype=np.int64), axis=1)
+    return np.where(np.asarray(descending, dtype=bool)[:, None], t[:, ::-1], t)
+
+
 def tile_bias(config, weights, geometry):
     """The bias LOAD_THRESHOLDS gives each channel: the part of the dot product the array leaves out.
 
@@ -161,7 +170,8 @@ def tile_bias(config, weights, geometry):
 
 def pack_thresholds(layer, geometry, *, record_words=None):
     """LOAD_THRESHOLDS' payload of a model-file layer: ``uint32`` words, per padded output channel the
-    :func:`tile_bias`, ``descending`` and the :func:`clamp_thresholds` thresholds, each a 32-bit
+    :func:`tile_bias`, ``descending`` and the :func:`clamp_thresholds` thresholds in
+    :func:`order_thresholds`' order, each a 32-bit
     two's-complement word. ``record_words``: pad each channel's record with zero words to this many (a
     resident model's records, :attr:`TileGeometry.record_words`); default ``2 + thresholds``, unpadded."""
     config = layer_config(layer)
@@ -179,7 +189,8 @@ def pack_thresholds(layer, geometry, *, record_words=None):
     else:
         lo, hi = layer.accumulator_range()
         thresholds = clamp_thresholds(layer.thresholds, layer.descending, lo, hi, geometry.acc_width)
-        descending = np.asarray(layer.descending, dtype=np.int64)
+        descending = np.broadcast_to(np.asarray(layer.descending, dtype=np.int64), (config.out_features,))
+        thresholds = order_thresholds(thresholds, descending)
     table = np.concatenate([bias[:, None], descending[:, None], thresholds], axis=1)
     table = np.pad(table, ((0, 0), (0, record_words - size)))
     return (_pad(table, (out_pad,)) & WORD_MASK).astype(np.uint32).reshape(-1)

@@ -19,6 +19,7 @@ __all__ = [
     "WORD_BITS",
     "MAX_N_TERMS",
     "MAX_LENGTH",
+    "SEARCH_FROM",
     "MODES",
     "Opcode",
     "RUN_OPCODES",
@@ -181,6 +182,11 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
+#: Thresholds per channel from which a tile searches them, one comparison per bit of the code, instead of
+#: comparing all of them at once: 16 and more, outputs of 5 bits and more (:attr:`TileGeometry.search_levels`).
+SEARCH_FROM = 16
+
+
 @dataclass(frozen=True)
 class TileGeometry:
     """The parameters of a generated tile, and from them the words each command of a layer takes.
@@ -280,6 +286,13 @@ class TileGeometry:
         if self.max_layers:
             text += f", resident models of up to {self.max_layers} layers"
         return text
+
+    @property
+    def search_levels(self):
+        """The levels of the tile's threshold search, one per bit of its widest code, on a tile with
+        :data:`SEARCH_FROM` or more thresholds per channel (it then needs each channel's thresholds in
+        order, ``docs/protocol.md``); 0 on a tile that compares all of them at once."""
+        return output_code_bits(self.max_thresholds + 1) if self.max_thresholds >= SEARCH_FROM else 0
 
     @property
     def max_in_folds(self):

@@ -32,8 +32,8 @@ from .trained import train_models
 pytestmark = pytest.mark.verilator
 
 #: scheme -> (hidden widths, hidden activation override): binary hidden codes (one plane), FATNN's
-#: ternary planes, 4-bit uint codes on the n-hot array.
-MODELS = {"binary": ((32, 24), None), "fatnn": ((40, 24), None), "nhot2": ((24,), "uint4")}
+#: ternary planes, 8-bit uint codes on the n-hot array (255 thresholds per channel: the threshold search).
+MODELS = {"binary": ((32, 24), None), "fatnn": ((40, 24), None), "nhot2": ((24,), None)}
 IMAGES = 40
 
 

@@ -73,7 +73,7 @@ GEOMETRIES = {
         max_out_features=8,
         max_weight_rows=16,
         acc_width=32,
-        max_thresholds=3,
+        max_thresholds=20,  # a searching threshold unit (protocol.SEARCH_FROM), 5 levels, not all slots used
         max_input_bits=4,
         n_terms=2,
         exponent_bits=3,
@@ -229,6 +229,11 @@ class StreamMaker:
             thresholds = [max(-limit - 1, min(limit, int(rng.gauss(0, spread)))) for _ in range(config.thresholds)]
             if rng.random() < 0.1:
                 thresholds = self.words(config.thresholds)  # beyond acc_width: the tile keeps the low bits
+            # LOAD_THRESHOLDS' order (by the low acc_width bits the tile keeps): a searching tile needs it
+            half = 1 << (g.acc_width - 1)
+            kept = [((t + half) & ((half << 1) - 1)) - half for t in thresholds]
+            order = sorted(range(len(kept)), key=kept.__getitem__, reverse=bool(descending & 1))
+            thresholds = [thresholds[i] for i in order]
             words += [bias & 0xFFFFFFFF, descending & 0xFFFFFFFF] + [t & 0xFFFFFFFF for t in thresholds]
         return words
 

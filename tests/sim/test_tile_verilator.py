@@ -20,8 +20,8 @@ from .trained import check_tile_run, train_models
 
 pytestmark = pytest.mark.verilator
 
-#: scheme -> (hidden widths, hidden activation override)
-MODELS = {"binary": ((32, 24), None), "fatnn": ((32, 24), None), "nhot2": ((24,), "uint4")}
+#: scheme -> (hidden widths, hidden activation override); n-hot's 8-bit codes: the threshold search
+MODELS = {"binary": ((32, 24), None), "fatnn": ((32, 24), None), "nhot2": ((24,), None)}
 IMAGES = 48
 
 

@@ -20,6 +20,7 @@ from lowbit.sw.host import (
     clamp_thresholds,
     default_geometry,
     layer_config,
+    order_thresholds,
     output_parts,
     pack_inputs,
     pack_thresholds,
@@ -283,7 +284,7 @@ def test_documented_example():
     assert [header(Opcode.CONFIGURE, 3)] + config.encode() == [0x01000003, 0x00030006, 0x00023021, 3]
     assert pack_weights(layer, g).tolist() == [0x8E23, 0x1, 0x77, 0x2]
     m = 0xFFFFFFFF
-    assert pack_thresholds(layer, g).tolist() == [1, 0, 0, 2, 1, 0, -2 & m, 1, -2 & m, 1, -1 & m, 0, 0, 0, 0, 0]
+    assert pack_thresholds(layer, g).tolist() == [1, 0, 0, 2, 1, 0, -2 & m, 1, -2 & m, 1, 0, -1 & m, 0, 0, 0, 0]
     codes = np.array([[2, 0, 1, 2, 2, 1], [0, 0, 0, 0, 0, 0]])
     assert pack_inputs(codes, config, g).tolist() == [0x2B, 0x1, 0xFF, 0x33]
     tile = ModelTile(g)
@@ -504,6 +505,26 @@ def test_clamping_keeps_multithreshold(seed):
         assert (
             multithreshold(acc, t[c : c + 1], descending[c]) == multithreshold(acc, clamped[c : c + 1], descending[c])
         ).all(), f"seed {seed}, channel {c}"
+
+
+def test_thresholds_are_sent_in_order():
+    """LOAD_THRESHOLDS' order whatever the model file's: ascending, descending for a falling channel (a
+    tile that searches its thresholds needs it); the codes do not change."""
+    g = TileGeometry(Family.POPCOUNT, 2, 4, 16, 16, 16, acc_width=8, max_thresholds=2)
+    w = np.array([[1, -1, 0, 0, 1, 0], [0, 1, 1, -1, 0, 0], [-1, -1, -1, 0, 0, 1]], np.int8)
+    thresholds = {"unordered": [[2, 0], [1, -9], [-1, 0]], "ordered": [[0, 2], [-9, 1], [0, -1]]}
+    packed = {}
+    for name, t in thresholds.items():
+        layer = LayerRecord(6, 3, "ternary", 2, "fatnn", 2, "threshold", w, output_levels=3, thresholds=np.array(t))
+        layer.descending = np.array([0, 0, 1], bool)
+        packed[name] = pack_thresholds(layer, g).tolist()
+    m = 0xFFFFFFFF
+    assert packed["unordered"] == packed["ordered"] == [1, 0, 0, 2, 1, 0, -2 & m, 1, -2 & m, 1, 0, -1 & m, 0, 0, 0, 0]
+    rng = np.random.default_rng(7)
+    t, descending = rng.integers(-50, 50, (5, 9)), np.array([0, 1, 1, 0, 1], bool)
+    ordered = order_thresholds(t, descending)
+    assert (np.sort(ordered, axis=1) == np.sort(t, axis=1)).all()
+    assert (np.diff(ordered[~descending], axis=1) >= 0).all() and (np.diff(ordered[descending], axis=1) <= 0).all()
 
 
 def test_clamping_needs_a_wide_enough_accumulator():

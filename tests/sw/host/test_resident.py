@@ -278,7 +278,7 @@ def test_documented_resident_example():
     assert pack_model_weights(model.layers, g).tolist() == [0x8E23, 0x1, 0x77, 0x2, 0x2603]
     m = 0xFFFFFFFF
     assert pack_model_thresholds(model.layers, g).tolist() == [
-        *[1, 0, 0, 2, 1, 0, -2 & m, 1, -2 & m, 1, -1 & m, 0, 0, 0, 0, 0],
+        *[1, 0, 0, 2, 1, 0, -2 & m, 1, -2 & m, 1, 0, -1 & m, 0, 0, 0, 0],
         *[2, 0, 0, 0, 0, 0, 0, 0],
     ]
     codes = np.array([[2, 0, 1, 2, 2, 1], [0, 0, 0, 0, 0, 0]])
