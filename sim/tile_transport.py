@@ -207,8 +207,8 @@ def run_model_on_tile(
     ``max_batch`` bounds the vectors per RUN; ``mode`` is the driver's (:data:`lowbit.sw.host.MODES`; the
     result's ``mode`` says which ran: ``"resident"`` has one entry in ``layers``, the whole model);
     ``progress`` draws a bar on standard error; ``waves`` names a ``.vcd`` or ``.fst`` file to write every
-    signal of the run to (a build with tracing, slower); ``netlist`` (``"ice40"``) runs the
-    tile's netlist of that family's vendor cells instead of its RTL (:mod:`lowbit.sim.gates`). Comparing
+    signal of the run to (a build with tracing, slower); ``netlist`` (``"ice40"``, ``"ecp5"``) runs
+    the tile's netlist of that family's vendor cells instead of its RTL (:mod:`lowbit.sim.gates`). Comparing
     the outputs with the golden model is the caller's job (so a mismatch still yields the figures).
     Raises :class:`lowbit.sw.host.TransportError` if the tile stopped answering and
     :class:`lowbit.sw.host.TileError` if it refused a command.

@@ -202,11 +202,11 @@ def tile_run(
     model backend without ``geometry`` takes :func:`default_geometry` ``(resident=True)``), ``idle`` /
     ``backpressure`` (random flow on the simulated tile's streams, from ``seed``), ``waves`` (the simulated
     tile's signals written to this ``.vcd`` or ``.fst`` file; a build with tracing), ``netlist``
-    (``"ice40"``: the tile synthesized for that family and simulated as a netlist of its vendor cells,
-    :mod:`lowbit.sim.gates`): an option the backend
-    does not use (:data:`TILE_OPTIONS`) is a :class:`ValueError`. ``classes``: the outputs are each
-    image's class index (:func:`lowbit.sw.golden.class_index`), which a tile holding the model resident
-    answers itself (CLASSIFY: one word per image on the link instead of the last layer's accumulators).
+    (``"ice40"`` or ``"ecp5"``: the tile synthesized for that family and simulated as a netlist of its
+    vendor cells, :mod:`lowbit.sim.gates`): an option the backend does not use (:data:`TILE_OPTIONS`) is a
+    :class:`ValueError`. ``classes``: the outputs are each image's class index
+    (:func:`lowbit.sw.golden.class_index`), which a tile holding the model resident answers itself
+    (CLASSIFY: one word per image on the link instead of the last layer's accumulators).
     ``on_geometry(geometry)`` is called once the geometry is known, before anything runs. ``progress``
     draws a bar on standard error. A model the tile cannot run raises
     :class:`lowbit.sw.protocol.ProtocolError` before a word is sent; a board that does not answer,

@@ -30,6 +30,7 @@ every backend.
 import argparse
 from pathlib import Path
 
+from lowbit.sim.gates import GATE_FAMILIES
 from lowbit.sw import api
 from lowbit.sw.cli import CommandError
 from lowbit.sw.cli.arguments import integer, non_negative_int, positive_float, positive_int
@@ -102,8 +103,8 @@ def add_run_arguments(parser):
     )
     parser.add_argument(
         "--netlist",
-        choices=("ice40",),
-        help="sim: run the tile synthesized by yosys for iCE40, a netlist of its vendor cells simulated "
+        choices=tuple(GATE_FAMILIES),
+        help="sim: run the tile synthesized by yosys for that family, a netlist of its vendor cells simulated "
         "with their models (gate level; minutes to build), instead of its RTL",
     )
     parser.add_argument(
