@@ -66,20 +66,24 @@ def wave_format(path):
     return suffix
 
 
-def build_harness(verilog_text, toplevel, *, mac_beats=False, waves=None, sources=(), flags=(), quiet=False):
+def build_harness(
+    verilog_text, toplevel, *, mac_beats=False, waves=None, sources=(), flags=(), optimise=None, quiet=False
+):
     """The shared library of ``verilog_text`` (top module ``toplevel``) with the pump; built once per design.
 
     ``mac_beats``: the top has a ``mac_beats`` output, read by :meth:`Harness.mac_beats`. ``waves``
     (``".vcd"`` / ``".fst"``): a build that can write waveforms of that format (another library).
     ``sources``: further Verilog files (the vendor cells' models of a netlist), ``flags``: further Verilator
-    options; both are part of the build's identity. Unless
+    options; both are part of the build's identity. ``optimise``: the C++ compiler's optimisation flag
+    (default :data:`FAST`, or :data:`SMALL` for Verilog above :data:`LARGE_VERILOG` bytes). Unless
     ``quiet``, a line on standard error says that Verilator is building and where, and another how long it
     took.
     """
     from lowbit.sim.verilator import build_notice, setup_verilator
 
     setup_verilator()
-    optimise = SMALL if len(verilog_text) > LARGE_VERILOG else FAST
+    if optimise is None:
+        optimise = SMALL if len(verilog_text) > LARGE_VERILOG else FAST
     key = hashlib.sha256(
         "\0".join(
             [
