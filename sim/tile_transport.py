@@ -170,10 +170,11 @@ def check_sim_options(waves=None, netlist=None):
 
 def tile_library(geometry, *, waves=None, quiet=False):
     """The compiled harness (:func:`lowbit.sim.harness.build_harness`) of ``Tile(geometry)``'s Verilog;
-    ``waves``: ``".vcd"`` / ``".fst"`` for a build that writes waveforms."""
+    ``waves``: ``".vcd"`` / ``".fst"`` for a build that writes waveforms. Amaranth's Verilog uses the clock
+    only at its edges: an edge without new inputs runs the clocked logic alone (``edge_only``)."""
     from lowbit.sim.harness import build_harness
 
-    return build_harness(_tile_verilog(geometry), "tile", mac_beats=True, waves=waves, quiet=quiet)
+    return build_harness(_tile_verilog(geometry), "tile", mac_beats=True, edge_only=True, waves=waves, quiet=quiet)
 
 
 def run_model_on_tile(
