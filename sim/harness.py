@@ -299,7 +299,7 @@ class HarnessTransport(Transport):
                     f"the tile sent no word for {self.timeout_cycles} cycles while {count - have} more were "
                     f"expected (cycle {self.cycle}, {len(self._pending)} words not taken)"
                 )
-        return [int(w) for w in np.concatenate(received)] if received else []
+        return np.concatenate(received).tolist() if received else []
 
     async def close(self):
         self.harness.close()
