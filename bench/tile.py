@@ -1,7 +1,8 @@
 """Benchmark of the whole simulated path: host driver -> compiled harness -> Verilator tile, on trained
 digits models.
 
-``python bench/tile.py`` writes ``bench/results/tile.{json,md}``. For each model (trained or reused from
+``python bench/tile.py`` writes ``bench/results/tile.{json,md}`` (``--cases binary ...``: only those models'
+cases, printed and not written). For each model (trained or reused from
 ``build/models`` as ``make demo`` does) and tile geometry it measures, in one run:
 
 - the Verilator build of the tile's harness, timed in an empty cache (a temporary ``LOWBIT_CACHE_DIR``,
@@ -206,17 +207,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     parser.add_argument("--keep-cache", action="store_true", help="use the user's cache (builds not timed fresh)")
+    schemes = sorted({scheme for scheme, _, _ in CASES})
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=schemes,
+        metavar="SCHEME",
+        help=f"only the cases of these models ({', '.join(schemes)}): printed, the results and README kept",
+    )
     args = parser.parse_args(argv)
+    cases = [case for case in CASES if args.cases is None or case[0] in args.cases]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lowbit-bench-cache-") as cache:
         if not args.keep_cache:
             os.environ["LOWBIT_CACHE_DIR"] = cache
-        entries = [run_case(scheme, pe, simd, args.progress) for scheme, pe, simd in CASES]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "tile.json").write_text(json.dumps(entries, indent=1))
+        entries = [run_case(scheme, pe, simd, args.progress) for scheme, pe, simd in cases]
     text = markdown(entries)
-    (RESULTS / "tile.md").write_text(text)
-    update_section("tile", "\n\n".join(text.split("\n\n")[2:4]))  # the README quotes the whole path, the builds
+    if args.cases is None:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "tile.json").write_text(json.dumps(entries, indent=1))
+        (RESULTS / "tile.md").write_text(text)
+        update_section("tile", "\n\n".join(text.split("\n\n")[2:4]))  # the README quotes the whole path, the builds
     print(text)
     print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0
