@@ -162,17 +162,17 @@ void harness_free(void* handle) {
 uint64_t harness_cycle(void* handle) { return static_cast<Harness*>(handle)->cycle; }
 
 // Run the clock: offer words from `in` (n_in of them; *taken counts those the component took), collect
-// the component's words into `out` (room for out_cap; *got counts them), until *got reaches `want`.
-// Returns 0 then; 1 when `quiet` cycles passed in which no word moved either way; 2 when `limit` cycles
-// ran (the call's cycles).
+// the component's words into `out` (room for out_cap; *got counts them), until *got reaches `want` (or,
+// with `until_taken`, until every word of `in` was taken). Returns 0 then; 1 when `quiet` cycles passed
+// in which no word moved either way; 2 when `limit` cycles ran (the call's cycles).
 int harness_pump(void* handle, const uint32_t* in, uint64_t n_in, uint64_t* taken, uint32_t* out, uint64_t out_cap,
-                 uint64_t want, uint64_t* got, uint64_t quiet, uint64_t limit) {
+                 uint64_t want, uint64_t* got, uint64_t quiet, uint64_t limit, int until_taken) {
     Harness& h = *static_cast<Harness*>(handle);
     HARNESS_TOP& top = *h.top;
     uint64_t silent = 0, ran = 0;
     *taken = 0;
     *got = 0;
-    while (*got < want) {
+    while (until_taken ? *taken < n_in : *got < want) {
         if (silent >= quiet) return 1;
         if (ran >= limit) return 2;
         if (*taken == n_in)
@@ -200,6 +200,23 @@ int harness_pump(void* handle, const uint32_t* in, uint64_t n_in, uint64_t* take
         silent = (gave || took) ? 0 : silent + 1;
     }
     return 0;
+}
+
+// Hold `rst` high for `cycles` clock cycles, nothing offered and the sink not ready (a reset in the middle
+// of a command: what the component had taken is lost), then release it; the cycle count goes on.
+void harness_reset(void* handle, uint32_t cycles) {
+    Harness& h = *static_cast<Harness*>(handle);
+    h.offering = false;
+    h.top->i___05Fvalid = 0;
+    h.top->o___05Fready = 0;
+    h.top->rst = 1;
+    h.changed = true;
+    for (uint32_t k = 0; k < cycles; ++k) {
+        settle(h);
+        tick(h);
+    }
+    h.top->rst = 0;
+    h.changed = true;
 }
 
 #ifdef HARNESS_MAC_BEATS

@@ -50,6 +50,8 @@ CXX_FLAGS = "-fPIC -std=c++20"
 #: cores instead of over 5).
 FAST, SMALL, LARGE_VERILOG = "-O3", "-O1", 1_000_000
 RESET_CYCLES = 2
+#: Room for the words a component answers while :meth:`HarnessTransport.reset` sends the words before it.
+RESET_ROOM = 1 << 20
 
 _U64P = ctypes.POINTER(ctypes.c_uint64)
 
@@ -205,7 +207,9 @@ def _load(library):
         _U64P,
         ctypes.c_uint64,
         ctypes.c_uint64,
+        ctypes.c_int,
     ]
+    lib.harness_reset.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
     if hasattr(lib, "harness_mac_beats"):
         lib.harness_mac_beats.restype = ctypes.c_uint32
         lib.harness_mac_beats.argtypes = [ctypes.c_void_p]
@@ -238,10 +242,12 @@ class Harness:
         """The component's ``mac_beats`` output, or ``None`` if it was built without it."""
         return self._lib.harness_mac_beats(self._handle) if hasattr(self._lib, "harness_mac_beats") else None
 
-    def pump(self, words, want, *, quiet, limit=2**62):
+    def pump(self, words, want, *, quiet, limit=2**62, until_taken=False):
         """Offer ``words`` (``uint32`` array) and collect up to ``want`` words; returns ``(taken, out,
         status)``: how many of ``words`` the component took, the words it gave (an array), and 0 (``want``
-        words came), 1 (``quiet`` cycles without a word either way) or 2 (``limit`` cycles ran)."""
+        words came, or with ``until_taken`` every word of ``words`` was taken: the sink is not ready
+        once ``want`` words came), 1 (``quiet`` cycles without a word either way) or 2 (``limit`` cycles
+        ran)."""
         words = np.ascontiguousarray(words, dtype=np.uint32)
         out = np.empty(max(want, 1), dtype=np.uint32)
         taken, got = ctypes.c_uint64(), ctypes.c_uint64()
@@ -256,8 +262,13 @@ class Harness:
             ctypes.byref(got),
             quiet,
             limit,
+            int(until_taken),
         )
         return taken.value, out[: got.value], status
+
+    def reset(self, cycles):
+        """Hold the component's reset for ``cycles`` clock cycles (nothing offered, nothing taken)."""
+        self._lib.harness_reset(self._handle, cycles)
 
     def close(self):
         if self._handle is not None:
@@ -278,6 +289,7 @@ class HarnessTransport(Transport):
         self.harness = Harness(library, idle=idle, backpressure=backpressure, seed=seed, waves=waves)
         self.timeout_cycles = timeout_cycles
         self._pending = np.empty(0, dtype=np.uint32)
+        self._early = np.empty(0, dtype=np.uint32)  # words that came while :meth:`reset` sent the pending ones
 
     @property
     def cycle(self):
@@ -286,9 +298,27 @@ class HarnessTransport(Transport):
     async def write(self, words):
         self._pending = np.concatenate([self._pending, np.asarray(words, dtype=np.uint64).astype(np.uint32)])
 
+    async def reset(self, cycles):
+        """A reset in the middle of a command: offer the words written so far until the component has
+        taken them all (what it answers meanwhile is kept for :meth:`read`), then hold its reset for
+        ``cycles`` cycles."""
+        while len(self._pending):
+            taken, out, status = self.harness.pump(
+                self._pending, RESET_ROOM, quiet=self.timeout_cycles, until_taken=True
+            )
+            self._pending = self._pending[taken:]
+            self._early = np.concatenate([self._early, out])
+            if status:
+                raise TransportError(
+                    f"the tile took no word for {self.timeout_cycles} cycles with {len(self._pending)} words "
+                    f"still to send before the reset (cycle {self.cycle})"
+                )
+        self.harness.reset(cycles)
+
     async def read(self, count):
-        received = []
-        have = 0
+        received = [self._early[:count]]
+        self._early = self._early[count:]
+        have = len(received[0])
         while have < count:
             taken, out, status = self.harness.pump(self._pending, count - have, quiet=self.timeout_cycles)
             self._pending = self._pending[taken:]

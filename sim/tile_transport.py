@@ -6,6 +6,8 @@ runs of the driver against the Verilog of :class:`lowbit.hw.tile.tile.Tile` in V
   cycles on the input and back-pressure on the output, and counts clock cycles.
 - :func:`run_model_on_tile` runs a model file through the driver on the tile in the compiled harness
   (:mod:`lowbit.sim.harness`), and returns the outputs and what it measured.
+- :func:`run_script_on_tile` runs a script of words, resets and expected responses on it (protocol
+  errors, a reset in the middle of a command).
 - :func:`geometry_to_json` / :func:`geometry_from_json`: a :class:`TileGeometry` for a bench's arguments.
 """
 
@@ -26,6 +28,7 @@ __all__ = [
     "geometry_from_json",
     "check_sim_options",
     "run_model_on_tile",
+    "run_script_on_tile",
     "tile_library",
 ]
 
@@ -278,3 +281,38 @@ def run_model_on_tile(
         "mode": "resident" if resident else "streaming",
         "seconds": seconds,
     }
+
+
+def run_script_on_tile(geometry, steps, *, seed=0, idle=False, backpressure=False, timeout_cycles=100_000):
+    """Run ``steps`` on ``Tile(geometry)`` in the compiled harness: ``{"send": [word, ...]}`` (queued),
+    ``{"reset": cycles}`` (once the tile has taken every word sent, its reset held that long: a reset in the
+    middle of a command) and ``{"expect": [word, ...]}`` (the next responses, as many as it lists). Flow
+    as in :class:`~lowbit.sim.harness.HarnessTransport` (``idle`` / ``backpressure`` from ``seed``).
+
+    Returns ``(answers, extra)``: per ``expect`` step the words the tile answered (compare them with
+    ``==``), and any word it sent after the last (100 quiet cycles after it). A tile that stops answering
+    raises :class:`TransportError` after ``timeout_cycles`` without a word."""
+    import asyncio
+
+    from lowbit.sim.harness import HarnessTransport
+
+    transport = HarnessTransport(
+        tile_library(geometry, quiet=True),
+        idle=idle,
+        backpressure=backpressure,
+        seed=seed,
+        timeout_cycles=timeout_cycles,
+    )
+    answers = []
+    try:
+        for step in steps:
+            if "send" in step:
+                asyncio.run(transport.write(step["send"]))
+            elif "reset" in step:
+                asyncio.run(transport.reset(step["reset"]))
+            else:
+                answers.append(asyncio.run(transport.read(len(step["expect"]))))
+        _, extra, _ = transport.harness.pump(transport._pending, 1, quiet=100)
+        return answers, transport._early.tolist() + extra.tolist()
+    finally:
+        asyncio.run(transport.close())

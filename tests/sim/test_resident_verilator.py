@@ -5,15 +5,12 @@ the error responses of LOAD_MODEL and CLASSIFY word for word against the referen
 the middle of a LOAD_MODEL."""
 
 import asyncio
-import json
 
 import numpy as np
 import pytest
 
-from lowbit.hw.tile.tile import Tile
 from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import run_model_on_tile
-from lowbit.sim.verilator import run_bench
 from lowbit.sw.golden import GoldenNetwork, class_index
 from lowbit.sw.host import (
     default_geometry,
@@ -24,10 +21,9 @@ from lowbit.sw.host import (
     pack_weights,
     tile_layers,
 )
-from lowbit.sw.paths import build_root
 from lowbit.sw.protocol import ErrorCode, LayerConfig, Opcode, Response, header
 
-from .trained import train_models
+from .trained import check_script, train_models
 
 pytestmark = pytest.mark.verilator
 
@@ -167,13 +163,4 @@ def test_load_model_errors_and_reset(models, seed=61):
     assert expects[-2][0] == header(Response.DATA, 6) and expects[-2][1:] == list(
         class_index(GoldenNetwork(model).run(pixels[:6]))
     )
-    script = build_root() / "scripts" / f"resident-protocol-{seed}.json"
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(json.dumps({"seed": seed, "idle": True, "backpressure": True, "steps": steps}))
-    run_bench(
-        Tile(geometry),
-        toplevel="tile",
-        test_module="lowbit.sim.benches.tile_script",
-        env={"LOWBIT_SCRIPT": script, "LOWBIT_SEED": seed},
-        name=f"resident-protocol-{seed}",
-    )
+    check_script(geometry, steps, seed)

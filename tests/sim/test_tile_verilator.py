@@ -3,20 +3,16 @@ golden model (==), at one (PE, SIMD) shape per scheme, with random idle input an
 the protocol's error responses and a reset in the middle of a command."""
 
 import asyncio
-import json
 
 import pytest
 
-from lowbit.hw.tile.tile import Tile
 from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import run_model_on_tile
-from lowbit.sim.verilator import run_bench
 from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.host import default_geometry, pack_inputs, pack_thresholds, pack_weights, tile_layers
-from lowbit.sw.paths import build_root
 from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
 
-from .trained import check_tile_run, train_models
+from .trained import check_script, check_tile_run, train_models
 
 pytestmark = pytest.mark.verilator
 
@@ -139,13 +135,4 @@ def test_protocol_errors_and_reset(models, seed=77):
     assert expects[8] == [header(Response.ERROR, 1), ErrorCode.BAD_LENGTH | (Opcode.RUN << 8)]
     assert expects[9][0] == header(Response.DATA, 8 * geometry.output_words(config))
     assert geometry.input_words(config) > 1
-    script = build_root() / "scripts" / f"protocol-{seed}.json"
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(json.dumps({"seed": seed, "idle": True, "backpressure": True, "steps": steps}))
-    run_bench(
-        Tile(geometry),
-        toplevel="tile",
-        test_module="lowbit.sim.benches.tile_script",
-        env={"LOWBIT_SCRIPT": script, "LOWBIT_SEED": seed},
-        name=f"protocol-{seed}",
-    )
+    check_script(geometry, steps, seed)

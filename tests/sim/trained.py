@@ -40,3 +40,18 @@ def check_tile_run(result, model, pixels, geometry, label):
     assert (got == expected).all(), f"{label}: {int((got != expected).sum())} of {expected.size} outputs differ"
     configs = tile_layers(model, geometry)
     assert result["mac_beats"] == len(pixels) * sum(geometry.cycles_per_vector(c) for c in configs)
+
+
+def check_script(geometry, steps, seed):
+    """``steps`` (send / reset / expect, :func:`lowbit.sim.tile_transport.run_script_on_tile`) on the tile
+    with idle input and back-pressure from ``seed``: every response ``==`` the expected words, nothing
+    after the last."""
+    from lowbit.sim.tile_transport import run_script_on_tile
+
+    answers, extra = run_script_on_tile(geometry, steps, seed=seed, idle=True, backpressure=True)
+    expected = [step["expect"] for step in steps if "expect" in step]
+    for index, (got, want) in enumerate(zip(answers, expected)):
+        assert got == want, (
+            f"seed {seed}, expect step {index}: got {[hex(w) for w in got]}, expected {[hex(w) for w in want]}"
+        )
+    assert extra == [], f"seed {seed}: words after the last response: {[hex(w) for w in extra]}"
