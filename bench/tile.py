@@ -40,7 +40,8 @@ RESULTS = ROOT / "results"
 CASES = [
     ("binary", 8, 16),
     ("binary", 16, 64),
-    ("nhot2", 8, 16),  # 16 x 64 is left out: 16 PEs of 255 threshold comparators each (8-bit outputs)
+    ("nhot2", 8, 16),
+    ("nhot2", 16, 64),
     ("fatnn", None, None),
     ("twn", None, None),
 ]
