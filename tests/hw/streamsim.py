@@ -19,16 +19,19 @@ async def send(ctx, port, items, valid_pattern=(1,)):
     ctx.set(port.valid, 0)
 
 
-def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles, inputs=None):
+def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles, inputs=None, before=None):
     """Send ``items`` to ``unit.i`` (pausing where ``valid_pattern`` is 0) while taking ``count`` payloads
-    from ``unit.o`` (ready where ``ready_pattern`` is 1); return them and their cycles (clock edges from
-    the start). ``inputs`` (``(signal, value)`` pairs) are set before the first item. A unit that loses or withholds
-    results fails after ``max_cycles`` instead of hanging."""
+        from ``unit.o`` (ready where ``ready_pattern`` is 1); return them and their cycles (clock edges from
+        the start). ``inputs`` (``(signal, value)`` pairs) are set before the first item, and ``before(ctx)`` is
+    awaited then (a unit's memories written, for example). A unit that loses or withholds
+        results fails after ``max_cycles`` instead of hanging."""
     outputs, cycles = [], []
 
     async def source(ctx):
         for signal, value in inputs or ():
             ctx.set(signal, value)
+        if before is not None:
+            await before(ctx)
         await send(ctx, unit.i, items, valid_pattern)
 
     async def sink(ctx):
@@ -53,12 +56,13 @@ def _run(unit, items, count, ready_pattern, valid_pattern, max_cycles, inputs=No
     return outputs, cycles
 
 
-def simulate(unit, payloads, ready_pattern=(1,), valid_pattern=(1,), max_cycles=None):
+def simulate(unit, payloads, ready_pattern=(1,), valid_pattern=(1,), max_cycles=None, before=None):
     """Send ``payloads`` (dicts or ints) to ``unit.i``, one result each; return the outputs of ``unit.o``
-    and the cycle at which each was transferred. ``max_cycles`` defaults to 1000 + 100 per payload."""
+    and the cycle at which each was transferred. ``max_cycles`` defaults to 1000 + 100 per payload;
+    ``before(ctx)``, if given, runs first (the cycles count from the start)."""
     if max_cycles is None:
         max_cycles = 1000 + 100 * len(payloads)
-    return _run(unit, payloads, len(payloads), ready_pattern, valid_pattern, max_cycles)
+    return _run(unit, payloads, len(payloads), ready_pattern, valid_pattern, max_cycles, before=before)
 
 
 def exchange(unit, words, count, ready_pattern=(1,), valid_pattern=(1,), max_cycles=200_000, inputs=None):

@@ -16,7 +16,7 @@ from lowbit.sw.golden.units import multithreshold
 from lowbit.sw.host.packing import order_thresholds
 from lowbit.sw.protocol import SEARCH_FROM, Family, TileGeometry
 
-from ..streamsim import send
+from ..streamsim import simulate
 
 SEED = 20261206
 
@@ -52,34 +52,19 @@ def case(g, n, seed):
 def run(g, n, seed, ready_pattern=(1,), valid_pattern=(1,)):
     dut = ThresholdSearch(g)
     ordered, descending, folds = case(g, n, seed)
-    outputs, cycles = [], []
 
-    async def load_and_send(ctx):
+    async def load(ctx):
         for f in range(g.max_out_folds):
             for c in range(g.pe):
                 for slot in range(n):
                     ctx.set(dut.wr, {"en": 1, "channel": c, "fold": f, "slot": slot, "data": int(ordered[f, c, slot])})
                     await ctx.tick()
         ctx.set(dut.wr.en, 0)
-        items = [{"fold": f, "acc": acc, "descending": descending[f].tolist(), "n": n} for f, acc in folds]
-        await send(ctx, dut.i, items, valid_pattern)
 
-    async def take(ctx):
-        cycle = 0
-        while len(outputs) < len(folds):
-            assert cycle < 100_000 + 50 * len(folds), f"seed {seed}: {len(outputs)} of {len(folds)} codes"
-            ctx.set(dut.o.ready, ready_pattern[cycle % len(ready_pattern)])
-            _, _, payload, valid, ready = await ctx.tick().sample(dut.o.payload, dut.o.valid, dut.o.ready)
-            cycle += 1
-            if valid and ready:
-                outputs.append([int(x) for x in payload])
-                cycles.append(cycle)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(load_and_send)
-    sim.add_testbench(take)
-    sim.run()
+    items = [{"fold": f, "acc": acc, "descending": descending[f].tolist(), "n": n} for f, acc in folds]
+    max_cycles = 1000 + 50 * len(folds) + g.max_out_folds * g.pe * n
+    outputs, cycles = simulate(dut, items, ready_pattern, valid_pattern, max_cycles, before=load)
+    outputs = [[int(x) for x in payload] for payload in outputs]
     for (f, acc), got in zip(folds, outputs):
         want = multithreshold(np.array(acc), ordered[f], descending[f].astype(bool)).tolist()
         searched = search_thresholds(np.array([acc]), ordered[f], descending[f], g.search_levels)[0].tolist()
