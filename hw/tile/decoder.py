@@ -105,7 +105,10 @@ class Decoder(wiring.Component):
         opcode = Signal(8)
         resp = Array(Signal(WORD_BITS, name=f"resp{k}") for k in range(6))
         resp_count, resp_idx = Signal(3), Signal(3)
-        chunk, row = Signal(8), Signal(range(max(g.max_weight_rows, 2 * g.max_in_folds, 2) + 1))
+        # a word of a weight row, an input row, CONFIGURE or a layer table entry (rows of over 256 words:
+        # the n-hot tile at PE 16 x SIMD 64 has 320)
+        chunk = Signal(range(max(g.weight_row_words, g.max_input_row_words, 4)))
+        row = Signal(range(max(g.max_weight_rows, 2 * g.max_in_folds, 2) + 1))
         channel, word = Signal(16), Signal(9)
         out_left = Signal(40)
         div_q, div_r, div_n, div_step = Signal(24), Signal(25), Signal(24), Signal(5)

@@ -47,13 +47,13 @@ def layer_fields(g, layer):
     }
 
 
-def run(words, count, error=0, ready_pattern=(1,), valid_pattern=(1,), walk=6):
-    """Send ``words``, take ``count`` response words. The checked layer is LAYER (``error`` its code);
+def run(words, count, error=0, ready_pattern=(1,), valid_pattern=(1,), walk=6, geometry=GEOMETRY, layer=LAYER):
+    """Send ``words``, take ``count`` response words. The checked layer is ``layer`` (``error`` its code);
     a bank is emptied ``walk`` cycles after it is filled (the oldest first), and the vector's output
     words (``output_words`` of them) are offered then. Returns the responses and the events seen."""
-    g = GEOMETRY
+    g = geometry
     dut = Decoder(g)
-    fields = layer_fields(g, LAYER)
+    fields = layer_fields(g, layer)
     got, accepts, writes, fills = [], [], {"w": [], "t": [], "i": []}, []
     state = {"full": [0, 0], "bank": 0, "ready_at": [], "outputs": 0, "offered": 0}
 
@@ -189,6 +189,21 @@ def test_load_weights_and_thresholds(flow):
         ((k // record) % g.pe, (k // record) // g.pe, 1 << (k % record), replicated(word, record_max, g.acc_width))
         for k, word in enumerate(thresholds)
     ]
+
+
+def test_load_weights_of_rows_over_256_words():
+    """A weight row of 320 words (PE 4 x SIMD 256 taps of two n-hot terms, 10 bits each; the n-hot tile at
+    PE 16 x SIMD 64 has such rows): every word to its own write enable."""
+    g = TileGeometry(
+        Family.NHOT, 4, 256, max_in_features=256, max_out_features=4, max_weight_rows=2, max_thresholds=3, n_terms=2
+    )
+    layer = LayerConfig(256, 4, WeightKind.NHOT, 8, 2, InputKind.UINT, 8, 3)
+    n_w = g.weight_words(layer)
+    assert n_w == g.weight_row_words == 320
+    weights = [0x1000 + k for k in range(n_w)]
+    got, _, writes, _ = run(configure(layer) + [header(Opcode.LOAD_WEIGHTS, n_w)] + weights, 2, geometry=g, layer=layer)
+    assert got == [OK, OK]
+    assert writes["w"] == [(0, 1 << k, replicated(word, n_w)) for k, word in enumerate(weights)]
 
 
 @pytest.mark.parametrize("flow", FLOWS)
