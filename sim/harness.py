@@ -46,8 +46,9 @@ IDLE_PERMILLE, STALL_PERMILLE = 300, 300
 VERILATOR_FLAGS = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
 CXX_FLAGS = "-fPIC -std=c++20"
 #: The C++ optimisation: -O3 (the binary tile simulates about 30 % faster than at -O1), but -O1 for Verilog
-#: above LARGE_VERILOG bytes (the n-hot tile with 8-bit activations, 2.3 MB: 1.5 minutes to build on two
-#: cores instead of over 5).
+#: above LARGE_VERILOG bytes (the n-hot tile with 8-bit activations at 4 x 8 when it compared its 255
+#: thresholds at once, 2.3 MB: 1.5 minutes to build on two cores instead of over 5; with the threshold search,
+#: 3.4 MB at 8 x 16, mostly memory contents, in about a minute).
 FAST, SMALL, LARGE_VERILOG = "-O3", "-O1", 1_000_000
 RESET_CYCLES = 2
 #: Room for the words a component answers while :meth:`HarnessTransport.reset` sends the words before it.
