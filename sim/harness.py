@@ -91,16 +91,17 @@ def build_harness(
     (``".vcd"`` / ``".fst"``): a build that can write waveforms of that format (another library).
     ``sources``: further Verilog files (the vendor cells' models of a netlist), ``flags``: further Verilator
     options; both are part of the build's identity. ``optimise``: the C++ compiler's optimisation flag
-    (default :data:`FAST`, or :data:`SMALL` for Verilog above :data:`LARGE_VERILOG` bytes). Unless
+    (default ``LOWBIT_SIM_OPT``'s, :func:`lowbit.sim.verilator.sim_optimisation`, else :data:`FAST`, or
+    :data:`SMALL` for Verilog above :data:`LARGE_VERILOG` bytes). Unless
     ``quiet``, a line on standard error says that Verilator is building and where, and another how long it
     took.
     """
-    from lowbit.sim.verilator import build_notice, setup_verilator
+    from lowbit.sim.verilator import build_notice, setup_verilator, sim_optimisation
 
     setup_verilator()
     edge_only = edge_only and waves is None
     if optimise is None:
-        optimise = SMALL if len(verilog_text) > LARGE_VERILOG else FAST
+        optimise = sim_optimisation() or (SMALL if len(verilog_text) > LARGE_VERILOG else FAST)
     key = hashlib.sha256(
         "\0".join(
             [

@@ -51,6 +51,23 @@ def build_notice(message):
     print(f"lowbit: {message}", file=sys.stderr, flush=True)
 
 
+#: The C++ optimisations a Verilator build may be given with ``LOWBIT_SIM_OPT``.
+SIM_OPTS = ("-O0", "-O1", "-O2", "-O3", "-Os")
+
+
+def sim_optimisation():
+    """The C++ optimisation that ``LOWBIT_SIM_OPT`` sets for every Verilator build (harness and cocotb),
+    or ``None`` (unset: the harness's own choice, Verilator's ``-Os`` for cocotb). ``-O0`` compiles a
+    small tile in about half the time and simulates it a few times slower: the test suite's choice, where
+    builds take most of the time and runs are short. Part of each build's identity."""
+    value = os.environ.get("LOWBIT_SIM_OPT", "")
+    if not value:
+        return None
+    if value not in SIM_OPTS:
+        raise ValueError(f"LOWBIT_SIM_OPT must be one of {', '.join(SIM_OPTS)}, not {value!r}")
+    return value
+
+
 def waves_requested():
     return os.environ.get("LOWBIT_WAVES", "") == "1"
 
@@ -92,14 +109,15 @@ def _copy_runtime(source, target):
     return present
 
 
-def _runner(build_dir, stems):
+def _runner(build_dir, stems, optimise=None):
     """cocotb's Verilator runner, with two changes to the make step.
 
     The copied runtime objects ``stems`` are touched between verilation and make (Verilator's makefile
     has them depend on the freshly written ``Vtop.mk``). And ``CFG_CXXFLAGS_PCH_I``, which the
     ``verilator`` package's ``verilated.mk`` leaves empty, is set to ``-include``: Verilator splits a
     large design into several C++ files compiled against a precompiled header, and without the flag the
-    compiler is handed ``Vtop__pch.h.fast`` as an input file and fails.
+    compiler is handed ``Vtop__pch.h.fast`` as an input file and fails. ``optimise``: the model's C++
+    optimisation (``OPT_FAST`` / ``OPT_SLOW``; the runtime objects keep theirs).
     """
     from cocotb_tools.runner import get_runner
 
@@ -109,7 +127,8 @@ def _runner(build_dir, stems):
         def _build_command(self):
             verilate, make = super()._build_command()
             touch = [["touch", *(str(build_dir / f"{stem}.o") for stem in stems)]] if stems else []
-            return [verilate, *touch, [*make, "CFG_CXXFLAGS_PCH_I=-include"]]
+            opt = [f"OPT_FAST={optimise}", f"OPT_SLOW={optimise}"] if optimise else []
+            return [verilate, *touch, [*make, "CFG_CXXFLAGS_PCH_I=-include", *opt]]
 
     return LowbitVerilator()
 
@@ -130,7 +149,9 @@ def build_design(verilog_text, toplevel, *, quiet=False):
 
     setup_verilator()
     waves = waves_requested()
+    optimise = sim_optimisation()
     identity = [verilog_text, version("verilator"), version("cocotb"), " ".join(BUILD_ARGS), os.environ["CXXFLAGS"]]
+    identity.append(f"opt={optimise}")
     key = hashlib.sha256("\0".join([*identity, f"waves={waves}"]).encode()).hexdigest()[:16]
     build_dir = paths.cache_dir("verilator") / f"{toplevel}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +165,7 @@ def build_design(verilog_text, toplevel, *, quiet=False):
             source.write_text(verilog_text)
             runtime = _runtime_cache(waves)
             reused = _copy_runtime(runtime, build_dir)
-            runner = _runner(build_dir, reused)
+            runner = _runner(build_dir, reused, optimise)
             runner.build(
                 sources=[source],
                 hdl_toplevel=toplevel,

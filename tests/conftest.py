@@ -1,10 +1,19 @@
+import os
+
 import pytest
 
 from lowbit.sw.paths import build_root, cache_root
 
+# Verilator builds at -O0 (lowbit.sim.verilator.sim_optimisation): the suite's builds take most of its time
+# and its simulations are short; set LOWBIT_SIM_OPT to test another optimisation.
+os.environ.setdefault("LOWBIT_SIM_OPT", "-O0")
+
 
 def pytest_report_header(config):
-    return f"lowbit build folder: {build_root()}, Verilator builds: {cache_root()} (waves: LOWBIT_WAVES=1)"
+    return (
+        f"lowbit build folder: {build_root()}, Verilator builds: {cache_root()} at {os.environ['LOWBIT_SIM_OPT']} "
+        f"(waves: LOWBIT_WAVES=1)"
+    )
 
 
 @pytest.fixture
