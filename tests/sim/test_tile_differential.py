@@ -3,15 +3,14 @@ for word, on seeded random and mutated word streams: in-spec layers (real comput
 their sign bits set included), wrong opcodes and lengths, commands out of order, CONFIGUREs with random
 fields, truncated commands continued by the next command's words, random payloads, long drains, IDENTIFY.
 
-Per geometry one Verilator build and one simulation run every stream back to back, under random idle
-input and output back-pressure; the expected responses are those of one fresh ModelTile fed the same
-streams in the same order. Every stream completes every length it declares and ends with IDENTIFY, so
-that the tile is idle between streams.
+Per geometry one Verilator build (the compiled harness, :mod:`lowbit.sim.harness`) and one simulation run
+every stream back to back, under random idle input and output back-pressure; the expected responses are
+those of one fresh ModelTile fed the same streams in the same order. Every stream completes every length
+it declares and ends with IDENTIFY, so that the tile is idle between streams.
 """
 
 import asyncio
 import copy
-import json
 import math
 import random
 from types import SimpleNamespace
@@ -19,13 +18,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lowbit.hw.tile.tile import Tile
 from lowbit.sim.reference import ModelTile
-from lowbit.sim.verilator import run_bench
 from lowbit.sw.host import pack_inputs, pack_weights
 from lowbit.sw.kinds import InputKind, WeightKind, int_weight_terms
 from lowbit.sw.kinds.encodings import nhot_terms
-from lowbit.sw.paths import build_dir
 from lowbit.sw.protocol import ErrorCode, Family, LayerConfig, Opcode, Response, TileGeometry, header, parse_header
 
 pytestmark = pytest.mark.verilator
@@ -481,29 +477,8 @@ def test_reference_and_verilog_tile_agree(name):
     streams, stats = make_streams(name, STREAMS)
     if geometry.family == Family.POPCOUNT:
         assert stats["int_sign_rows"] >= 5  # INT weight rows with sign bits set were compared
-    folder = build_dir("differential")
-    folder.mkdir(parents=True, exist_ok=True)
-    spec, output = folder / f"{name}.json", folder / f"{name}-result.json"
-    output.unlink(missing_ok=True)
-    spec.write_text(
-        json.dumps(
-            {
-                "seed": SEEDS[name],
-                "streams": [words for _, words, _ in streams],
-                "counts": [len(expected) for _, _, expected in streams],
-            }
-        )
-    )
-    run_bench(
-        Tile(geometry),
-        toplevel="tile",
-        test_module="lowbit.sim.benches.tile_differential",
-        env={"LOWBIT_STREAMS": spec, "LOWBIT_OUTPUT": output, "LOWBIT_SEED": SEEDS[name]},
-        name=f"differential-{name}",
-        quiet=True,
-    )
-    result = json.loads(output.read_text())
-    for index, ((seed, words, expected), got) in enumerate(zip(streams, result["received"])):
+    received, extra, error = run_streams(geometry, streams, SEEDS[name])
+    for index, ((seed, words, expected), got) in enumerate(zip(streams, received)):
         if got != expected:
             first = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
             pytest.fail(
@@ -512,9 +487,34 @@ def test_reference_and_verilog_tile_agree(name):
                 f"the Verilog tile answered {len(got)} words, the reference {len(expected)}; first "
                 f"difference at word {first}: got {_hex(got[first:], 8)}, expected "
                 f"{_hex(expected[first:], 8)}.\nwords sent: {_hex(words, 64)}\n"
-                f"expected: {_hex(expected, 32)}\ngot: {_hex(got, 32)}"
-                + (f"\nbench: {result['error']}" if result["error"] else "")
+                f"expected: {_hex(expected, 32)}\ngot: {_hex(got, 32)}" + (f"\nharness: {error}" if error else "")
             )
-    assert result["error"] is None, f"{name}: {result['error']}"
-    assert len(result["received"]) == len(streams)
-    assert result["extra"] == [], f"{name}: the tile sent words nobody asked for: {_hex(result['extra'])}"
+    assert error is None, f"{name}: {error}"
+    assert len(received) == len(streams)
+    assert extra == [], f"{name}: the tile sent words nobody asked for: {_hex(extra)}"
+
+
+def run_streams(geometry, streams, seed):
+    """The streams sent back to back to ``Tile(geometry)`` in the compiled harness, with idle input and
+    back-pressure from ``seed``, reading after each as many words as the reference answered. Returns the
+    words read per stream, any words after the last (100 quiet cycles), and the error that stopped it (a
+    stream the tile neither took nor answered within the quiet limit), or None."""
+    from lowbit.sim.harness import HarnessTransport
+    from lowbit.sim.tile_transport import tile_library
+    from lowbit.sw.host import TransportError
+
+    transport = HarnessTransport(
+        tile_library(geometry, quiet=True), idle=True, backpressure=True, seed=seed, timeout_cycles=20_000
+    )
+    received = []
+    try:
+        for _, words, expected in streams:
+            asyncio.run(transport.write(words))
+            try:
+                received.append(asyncio.run(transport.read(len(expected))))
+            except TransportError as error:
+                return received + [[]], [], str(error)
+        _, extra, _ = transport.harness.pump(transport._pending, 1, quiet=100)
+        return received, extra.tolist(), None
+    finally:
+        asyncio.run(transport.close())
