@@ -1,9 +1,6 @@
-"""The tile in simulation: a cocotb :class:`~lowbit.sw.host.Transport` on its streams, and whole-model
-runs of the driver against the Verilog of :class:`lowbit.hw.tile.tile.Tile` in Verilator.
+"""The tile in simulation: whole-model runs of the driver, and scripts of commands, against the Verilog of
+:class:`lowbit.hw.tile.tile.Tile` in Verilator's compiled harness.
 
-- :class:`CocotbTransport` drives the tile's ``i`` stream with the command words and collects the ``o``
-  stream in the background (so a long RUN never deadlocks on a full output), with optional random idle
-  cycles on the input and back-pressure on the output, and counts clock cycles.
 - :func:`run_model_on_tile` runs a model file through the driver on the tile in the compiled harness
   (:mod:`lowbit.sim.harness`), and returns the outputs and what it measured.
 - :func:`run_script_on_tile` runs a script of words, resets and expected responses on it (protocol
@@ -14,16 +11,14 @@ runs of the driver against the Verilog of :class:`lowbit.hw.tile.tile.Tile` in V
 import dataclasses
 import functools
 import json
-import math
 
 import numpy as np
 
-from lowbit.sw.host import Transport, TransportError
+from lowbit.sw.host import TransportError
 from lowbit.sw.kinds import Family
 from lowbit.sw.protocol import RUN_OPCODES, TileGeometry
 
 __all__ = [
-    "CocotbTransport",
     "geometry_to_json",
     "geometry_from_json",
     "check_sim_options",
@@ -31,65 +26,6 @@ __all__ = [
     "run_script_on_tile",
     "tile_library",
 ]
-
-
-class CocotbTransport(Transport):
-    """Words to and from a tile's ``i`` / ``o`` streams in a running cocotb simulation.
-
-    The clock and reset must be running (:func:`lowbit.sim.benches.streams.start_clock_and_reset`).
-    ``idle`` / ``backpressure`` insert random gaps on the input / hold ``o__ready`` low at random
-    (:func:`~lowbit.sim.benches.streams.flow_pattern` from ``seed``). ``cycle`` counts rising clock edges
-    since the transport was made. A :meth:`read` that sees no new word for ``timeout_cycles`` cycles
-    raises :class:`TransportError` instead of hanging.
-    """
-
-    def __init__(self, dut, *, idle=False, backpressure=False, seed=0, timeout_cycles=200_000):
-        import cocotb
-
-        from lowbit.sim.benches.streams import StreamSink, StreamSource, flow_pattern
-
-        self.dut = dut
-        self.source = StreamSource(dut, "i", flow_pattern(idle, seed + 1))
-        self.sink = StreamSink(dut, "o", flow_pattern(backpressure, seed + 2))
-        self.timeout_cycles = timeout_cycles
-        self.cycle = 0
-        self._consumed = 0
-        self._tasks = [
-            cocotb.start_soon(self._count()),
-            # The sink collects forever (count = inf): responses never wait for a read.
-            cocotb.start_soon(self.sink.receive(math.inf)),
-        ]
-
-    async def _count(self):
-        from cocotb.triggers import RisingEdge
-
-        while True:
-            await RisingEdge(self.dut.clk)
-            self.cycle += 1
-
-    async def write(self, words):
-        await self.source.send([int(w) for w in words])
-
-    async def read(self, count):
-        from cocotb.triggers import RisingEdge
-
-        waited, have = 0, len(self.sink.received)
-        while len(self.sink.received) < self._consumed + count:
-            await RisingEdge(self.dut.clk)
-            waited = 0 if len(self.sink.received) != have else waited + 1
-            have = len(self.sink.received)
-            if waited > self.timeout_cycles:
-                raise TransportError(
-                    f"the tile sent no word for {self.timeout_cycles} cycles while "
-                    f"{self._consumed + count - have} more were expected (cycle {self.cycle})"
-                )
-        words = self.sink.received[self._consumed : self._consumed + count]
-        self._consumed += count
-        return words
-
-    async def close(self):
-        for task in self._tasks:
-            task.cancel()
 
 
 # --- geometry -------------------------------------------------------------------------------------------
