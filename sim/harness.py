@@ -333,5 +333,13 @@ class HarnessTransport(Transport):
                 )
         return np.concatenate(received).tolist() if received else []
 
+    def leftover(self, quiet=100):
+        """The words the component sends beyond those read: any kept by :meth:`reset`, and any that come
+        within ``quiet`` cycles while the words still queued are offered."""
+        _, extra, _ = self.harness.pump(self._pending, 1, quiet=quiet)
+        words = self._early.tolist() + extra.tolist()
+        self._early = np.empty(0, dtype=np.uint32)
+        return words
+
     async def close(self):
         self.harness.close()

@@ -248,7 +248,6 @@ def run_script_on_tile(geometry, steps, *, seed=0, idle=False, backpressure=Fals
                 asyncio.run(transport.reset(step["reset"]))
             else:
                 answers.append(asyncio.run(transport.read(len(step["expect"]))))
-        _, extra, _ = transport.harness.pump(transport._pending, 1, quiet=100)
-        return answers, transport._early.tolist() + extra.tolist()
+        return answers, transport.leftover()
     finally:
         asyncio.run(transport.close())

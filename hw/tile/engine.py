@@ -216,7 +216,7 @@ class Engine(wiring.Component):
         acc_width, count = g.acc_width, 2**self.out_bits_max - 1
         m.submodules.threshold = thr = PEArray(lambda: MultiThreshold(acc_width + 1, self.out_bits_max), g.pe)
         never_up, never_down = (1 << acc_width) - 1, -(1 << acc_width)
-        field = record_field_bits(g)  # the record's fields: bias, direction, thresholds
+        field = record_field_bits(g)
         for c in range(g.pe):
             record = self.t_rd[c].data
             ch = thr.i.payload.channels[c]

@@ -514,7 +514,6 @@ def run_streams(geometry, streams, seed):
                 received.append(asyncio.run(transport.read(len(expected))))
             except TransportError as error:
                 return received + [[]], [], str(error)
-        _, extra, _ = transport.harness.pump(transport._pending, 1, quiet=100)
-        return received, extra.tolist(), None
+        return received, transport.leftover(), None
     finally:
         asyncio.run(transport.close())
