@@ -20,12 +20,12 @@ from lowbit.sw.golden.units import (
 )
 from lowbit.sw.host.packing import (
     WORD_MASK,
-    input_codes_of_rows,
     int_plane_weights,
     pack_inputs,
     padded_shape,
     rows_of_words,
     signed32,
+    unpack_inputs,
     words_of_rows,
 )
 from lowbit.sw.host.transport import Transport, TransportError
@@ -306,15 +306,13 @@ class ModelTile(Transport):
         batch = len(payload) // per_vector
         if batch * (1 if classify else g.output_words(last)) > MAX_LENGTH:  # more than a DATA header can say
             raise _Refusal(ErrorCode.BAD_LENGTH)
-        rows = rows_of_words(payload, batch * g.in_folds(first), g.input_row_bits(first))
-        codes = input_codes_of_rows(rows, first, g, batch)  # (batch, IP)
+        codes = unpack_inputs(payload, first, g, batch)  # (batch, IP)
         out = self._layer_outputs(0, first, codes)
         for index in range(1, len(layers)):  # model mode: the hidden layers' codes never leave the tile
             config, previous = layers[index], layers[index - 1]
             # its padded channels dropped, padded as RUN's inputs are
             words = pack_inputs(out[:, : previous.out_features], config, g)
-            rows = rows_of_words(words, batch * g.in_folds(config), g.input_row_bits(config))
-            out = self._layer_outputs(index, config, input_codes_of_rows(rows, config, g, batch))
+            out = self._layer_outputs(index, config, unpack_inputs(words, config, g, batch))
         if classify:
             return class_index(out[:, : last.out_features]).tolist()
         if last.last:

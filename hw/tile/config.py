@@ -16,11 +16,13 @@ from lowbit.sw.protocol import (
     count_input_planes,
     count_planes,
     count_weight_planes,
+    input_rows_per_word_log2,
     output_code_bits,
 )
 
 __all__ = [
     "field_bits",
+    "max_in_rows_log2",
     "CHECK_LATENCY",
     "ACT_BINARY",
     "ACT_TERNARY",
@@ -46,7 +48,9 @@ class LayerLayout(data.StructLayout):
     ``last_layer``: accumulator words out instead of codes; ``act_mode``: ``ACT_*``; ``thresholds`` per
     channel; ``out_k``: bits per output code; ``weight_words`` / ``threshold_words`` / ``input_words``
     / ``output_words``: the lengths of LOAD_WEIGHTS, LOAD_THRESHOLDS, a RUN vector and its outputs;
-    ``in_row_words``: words per input row; ``record_words``: words per channel in LOAD_THRESHOLDS;
+    ``in_row_words``: words per input row; ``in_rows_log2``: log2 of the input rows per RUN word
+    (:func:`~lowbit.sw.protocol.input_rows_per_word_log2`, rows below a word) and ``in_row_bits`` the
+    bits of one; ``record_words``: words per channel in LOAD_THRESHOLDS;
     ``fold_bits``: output bits per output fold; ``weight_rows``: the layer's weight rows;
     ``out_features``: its outputs (a resident model's hidden layer pads its activations beyond them).
     """
@@ -67,6 +71,8 @@ class LayerLayout(data.StructLayout):
                 "weight_words": field_bits(g.max_weight_rows * g.weight_row_words),
                 "threshold_words": field_bits(g.max_out_folds * g.pe * (2 + g.max_thresholds)),
                 "in_row_words": field_bits(g.max_input_row_words),
+                "in_rows_log2": field_bits(max_in_rows_log2(g)),
+                "in_row_bits": field_bits(g.simd * g.max_input_bits),
                 "record_words": field_bits(2 + g.max_thresholds),
                 "input_words": field_bits(g.max_in_folds * g.max_input_row_words),
                 "fold_bits": range(g.pe * WORD_BITS + 1),
@@ -75,6 +81,13 @@ class LayerLayout(data.StructLayout):
                 "out_features": field_bits(g.max_out_features),
             }
         )
+
+
+def max_in_rows_log2(geometry):
+    """The largest ``in_rows_log2`` of a layer on the tile: its narrowest input row is ``simd`` bits (one
+    plane) on the popcount families, ``simd * max_input_bits`` on NHOT."""
+    g = geometry
+    return input_rows_per_word_log2(g.simd if g.plane_inputs else g.simd * g.max_input_bits)
 
 
 def field_bits(largest):
@@ -92,7 +105,7 @@ class CheckSignature(wiring.Signature):
 
 
 def _ceil_shift(value, log2):
-    """``ceil(value / 2**log2)`` for an unsigned value."""
+    """``ceil(value / 2**log2)`` for an unsigned value (``log2`` an integer or a value)."""
     return (value + (1 << log2) - 1) >> log2
 
 
@@ -162,13 +175,22 @@ class Configuration(wiring.Component):
         n_out_k = stage(out_k, "out_k")
         if plane_inputs:
             n_in_planes = count_input_planes(fields, Mux)
-            n_in_row_words = stage((n_in_planes * g.simd + WORD_BITS - 1) >> exact_log2(WORD_BITS), "in_row_words")
+            row_bits = n_in_planes * g.simd
+            n_in_row_words = stage((row_bits + WORD_BITS - 1) >> exact_log2(WORD_BITS), "in_row_words")
         else:
+            row_bits = g.simd * g.max_input_bits
             n_in_row_words = Const(g.max_input_row_words, 8)
+        # input rows per RUN word (log2): rows below a word share words
+        n_in_row_bits = stage(row_bits, "in_row_bits") if plane_inputs else Const(row_bits)
+        if max_in_rows_log2(g):
+            n_in_rows_log2 = stage(input_rows_per_word_log2(row_bits), "in_rows_log2")
+            n_in_groups = _ceil_shift(n_ifolds, n_in_rows_log2)  # a word (or a wide row's words) each
+        else:
+            n_in_rows_log2, n_in_groups = Const(0, 1), n_ifolds
         # output bits per fold: PE accumulator words (last layer) or PE codes of out_k bits
         n_fold_bits = stage(Mux(levels == 0, g.pe * WORD_BITS, out_k * g.pe), "fold_bits")
         # stage 2: the word counts of a vector and of the thresholds; rows per input fold
-        n_input_words = stage(n_ifolds * n_in_row_words, "input_words")
+        n_input_words = stage(n_in_groups * n_in_row_words, "input_words")
         n_output_words = stage((n_ofolds * n_fold_bits + WORD_BITS - 1) >> exact_log2(WORD_BITS), "output_words")
         n_threshold_words = stage(n_ofolds * g.pe * (n_thresholds + 2), "threshold_words")
         n_rows_per_ifold = stage(n_ofolds * n_wplanes, "rows_per_ifold")
@@ -192,6 +214,8 @@ class Configuration(wiring.Component):
             "weight_words": n_weight_words,
             "threshold_words": n_threshold_words,
             "in_row_words": n_in_row_words,
+            "in_rows_log2": n_in_rows_log2,
+            "in_row_bits": n_in_row_bits,
             "record_words": n_thresholds + 2,
             "input_words": n_input_words,
             "fold_bits": n_fold_bits,

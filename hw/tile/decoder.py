@@ -10,7 +10,7 @@ from amaranth.utils import exact_log2
 
 from lowbit.sw.protocol import MAX_LENGTH, WORD_BITS, ErrorCode, Opcode, Response, chain_error, header
 
-from .config import CHECK_LATENCY, CheckSignature, LayerLayout, field_bits
+from .config import CHECK_LATENCY, CheckSignature, LayerLayout, field_bits, max_in_rows_log2
 from .memories import record_field_bits, record_fields, write_port_signature
 from .search import SearchWrite
 from .sequencer import BanksSignature, WalkSignature
@@ -27,7 +27,8 @@ class Decoder(wiring.Component):
     (``CHECK_LATENCY`` cycles for ``check.error``), WEIGHTS and THRESHOLDS (a payload word per cycle
     into the memories), DIVIDE (RUN's batch = length / ``input_words``, 24 cycles) and BATCH (its
     check), RESPOND (the response words, a word per cycle), then, for RUN, INPUTS (the batch's words
-    into the input banks, a word per cycle while a bank is free) and OUTPUTS (until the last output
+    into the input banks, a row per cycle while a bank is free: a word of several rows is written row
+    by row, the host's stream waiting) and OUTPUTS (until the last output
     word has left).
 
     Ports:
@@ -116,7 +117,7 @@ class Decoder(wiring.Component):
         vector_words = Signal.like(self.layer.output_words)  # RUN's (CLASSIFY's) DATA words per vector
         check_wait = Signal(range(CHECK_LATENCY + 1))
 
-        w_wr, i_wr, t_wr, banks, layer = self.w_wr, self.i_wr, self.t_wr, self.banks, self.layer
+        w_wr, t_wr, layer = self.w_wr, self.t_wr, self.layer
 
         # --- resident models: the layer table and the model's totals --------------------------------
         model_mode = Signal()  # 1 after an accepted LOAD_MODEL (never on a tile without resident models)
@@ -133,6 +134,7 @@ class Decoder(wiring.Component):
             total_twords = Signal.like(layer.threshold_words)
             model_in_words, model_out_words = Signal.like(layer.input_words), Signal.like(layer.output_words)
             model_in_row_words, model_ifolds = Signal.like(layer.in_row_words), Signal.like(layer.ifolds)
+            model_in_rows_log2, model_in_row_bits = Signal.like(layer.in_rows_log2), Signal.like(layer.in_row_bits)
             prev = SimpleNamespace(out_features=Signal(16), output_levels=Signal(9))
             m.d.comb += [
                 self.model.eq(model_mode),
@@ -151,6 +153,8 @@ class Decoder(wiring.Component):
                 "input_words": model_in_words,
                 "output_words": model_out_words,
                 "in_row_words": model_in_row_words,
+                "in_rows_log2": model_in_rows_log2,
+                "in_row_bits": model_in_row_bits,
                 "ifolds": model_ifolds,
             }
 
@@ -171,7 +175,6 @@ class Decoder(wiring.Component):
             )
 
         in_hdr_op, in_hdr_len = self.i.payload[24:], self.i.payload[:24]
-        take = self.i.valid & self.i.ready
 
         def respond_error(code):
             return [
@@ -375,26 +378,7 @@ class Decoder(wiring.Component):
                     m.next = "RESPOND"
 
             with m.State("INPUTS"):  # the batch's words into the input banks, a vector per bank
-                m.d.comb += [
-                    self.i.ready.eq(banks.free & (~self.wb_writing if resident else 1)),
-                    i_wr.addr.eq(Mux(banks.bank, g.max_in_folds, 0) + row),
-                    i_wr.data.eq(Cat(self.i.payload for _ in range(g.max_input_row_words))),
-                    i_wr.en.eq(Mux(take, 1 << chunk, 0)),
-                ]
-                with m.If(take):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    in_row_words = count("in_row_words")
-                    with m.If(chunk == in_row_words - 1):
-                        m.d.sync += chunk.eq(0)
-                        with m.If(row == count("ifolds") - 1):
-                            m.d.sync += row.eq(0)
-                            m.d.comb += banks.filled.eq(1)
-                        with m.Else():
-                            m.d.sync += row.eq(row + 1)
-                    with m.Else():
-                        m.d.sync += chunk.eq(chunk + 1)
-                    with m.If(remaining == 1):
-                        m.next = "OUTPUTS"
+                self._inputs(m, count, remaining, chunk, row)
 
             with m.State("MODEL_COUNT"):  # LOAD_MODEL's first word: the number of layers
                 m.d.comb += self.i.ready.eq(1)
@@ -467,6 +451,8 @@ class Decoder(wiring.Component):
                         m.d.sync += [
                             model_in_words.eq(layer.input_words),
                             model_in_row_words.eq(layer.in_row_words),
+                            model_in_rows_log2.eq(layer.in_rows_log2),
+                            model_in_row_bits.eq(layer.in_row_bits),
                             model_ifolds.eq(layer.ifolds),
                         ]
                     with m.If(layer_idx == n_layers - 1):
@@ -504,6 +490,56 @@ class Decoder(wiring.Component):
         if resident:
             self._runner(m, model_mode, n_layers, tab_rd)
         return m
+
+    def _inputs(self, m, count, remaining, chunk, row):
+        """RUN's words into the input rows of bank ``banks.bank``, a row per cycle: a row of several words
+        word by word (``chunk``), a word of several rows (``in_rows_log2``) row by row, the rest of the
+        word held while the host's stream waits; the vector's last row fills the bank. After the batch's
+        last row: OUTPUTS."""
+        g, banks, i_wr = self.geometry, self.banks, self.i_wr
+        resident = bool(g.max_layers)
+        port_free = ~self.wb_writing if resident else Const(1)  # the activation writer shares the port
+        take = self.i.valid & self.i.ready
+        rows_log2 = max_in_rows_log2(g)
+        if rows_log2:  # rows below a word: the rest of the word, and its rows not yet written
+            held, pending = Signal(WORD_BITS), Signal(rows_log2 + 1)
+            from_held = pending != 0
+        else:
+            from_held = Const(0)
+        source = Mux(from_held, held, self.i.payload) if rows_log2 else self.i.payload
+        write = take | (from_held & port_free)
+        m.d.comb += [
+            self.i.ready.eq(banks.free & port_free & ~from_held),
+            i_wr.addr.eq(Mux(banks.bank, g.max_in_folds, 0) + row),
+            i_wr.data.eq(Cat(source for _ in range(g.max_input_row_words))),
+            i_wr.en.eq(Mux(write, 1 << chunk, 0)),
+        ]
+        left = remaining - take  # the batch's words not yet taken after this cycle
+        with m.If(take):
+            m.d.sync += remaining.eq(left)
+        last_row = row == count("ifolds") - 1
+        with m.If(write):
+            with m.If(chunk == count("in_row_words") - 1):  # the row is written
+                m.d.sync += chunk.eq(0)
+                with m.If(last_row):
+                    m.d.sync += row.eq(0)
+                    m.d.comb += banks.filled.eq(1)
+                    with m.If(left == 0):
+                        m.next = "OUTPUTS"
+                with m.Else():
+                    m.d.sync += row.eq(row + 1)
+                if rows_log2:
+                    # the word's next rows: the rest of a word just taken, one fewer from the held rest;
+                    # none after the vector's last row (the rest of its last word is padding)
+                    rows_left = Mux(from_held, pending - 1, (1 << count("in_rows_log2")) - 1)
+                    m.d.sync += pending.eq(Mux(last_row, 0, rows_left))
+                    planes = range(1, g.max_input_bits + 1) if g.plane_inputs else [g.max_input_bits]
+                    with m.Switch(count("in_row_bits")):
+                        for bits in sorted({p * g.simd for p in planes if p * g.simd <= WORD_BITS // 2}):
+                            with m.Case(bits):
+                                m.d.sync += held.eq(source >> bits)
+            with m.Else():
+                m.d.sync += chunk.eq(chunk + 1)
 
     def _runner(self, m, model_mode, n_layers, tab_rd):
         """The layer runner of a resident model: each vector of a RUN through the model's layers."""

@@ -23,7 +23,8 @@ __all__ = [
     "rows_of_words",
     "padded_shape",
     "tile_bias",
-    "input_codes_of_rows",
+    "unpack_inputs",
+    "input_rows_of_words",
     "signed32",
     "int_plane_weights",
     "WORD_MASK",
@@ -229,7 +230,31 @@ def _input_planes(codes, config, geometry):
     return planes.reshape(-1, geometry.input_row_bits(config))
 
 
-def input_codes_of_rows(bits, config, geometry, batch):
+def _input_words_of_rows(rows, config, geometry):
+    """Input rows ``(batch * in_folds, input_row_bits)`` to RUN's words: per vector, its rows
+    :meth:`TileGeometry.input_rows_per_word` to a word (row ``j`` of a word at bit ``j * input_row_bits``,
+    the vector's last word zero-padded), or each row its :meth:`TileGeometry.input_row_words` words."""
+    per, folds = geometry.input_rows_per_word(config), geometry.in_folds(config)
+    if per == 1:
+        return words_of_rows(rows)
+    row_bits = rows.shape[1]
+    grouped = np.zeros((len(rows) // folds, -(-folds // per) * per, row_bits), dtype=rows.dtype)
+    grouped[:, :folds] = rows.reshape(-1, folds, row_bits)
+    return words_of_rows(grouped.reshape(-1, per * row_bits))
+
+
+def input_rows_of_words(words, config, geometry, batch):
+    """Inverse of :func:`_input_words_of_rows`: RUN's words of ``batch`` vectors to their input rows."""
+    per, folds = geometry.input_rows_per_word(config), geometry.in_folds(config)
+    row_bits = geometry.input_row_bits(config)
+    if per == 1:
+        return rows_of_words(words, batch * folds, row_bits)
+    groups = -(-folds // per)
+    rows = rows_of_words(words, batch * groups, per * row_bits).reshape(batch, groups * per, row_bits)
+    return rows[:, :folds].reshape(-1, row_bits)
+
+
+def _input_codes_of_rows(bits, config, geometry, batch):
     """Inverse of :func:`_input_planes`: ``(batch, IP)`` codes (padding taps of ternary kinds read as 1)."""
     if geometry.family == Family.NHOT:
         fields = bits.reshape(batch, -1, geometry.max_input_bits).astype(np.int64)
@@ -247,7 +272,8 @@ def input_codes_of_rows(bits, config, geometry, batch):
 
 def pack_inputs(codes, layer_config, geometry):
     """RUN's payload for input codes ``(batch, in_features)``: ``uint32`` words, per vector ``in_folds`` rows
-    of :meth:`TileGeometry.input_row_words` words, each the bit string of :meth:`TileGeometry.input_row_bits`
+    (:meth:`TileGeometry.input_words`: rows of less than a word share words), each the bit string of
+    :meth:`TileGeometry.input_row_bits`
     (popcount family: plane-major, binary the code, ternary and FATNN the ``nz`` and ``sign`` planes of
     ``code - 1``, uint the bits the most significant first; n-hot family: ``max_input_bits``-bit codes).
     Padding taps are all-zero bits."""
@@ -267,7 +293,14 @@ def pack_inputs(codes, layer_config, geometry):
     in_pad = padded_shape(config, geometry)[1]
     padded = np.full((len(codes), in_pad), pad, dtype=np.int64)
     padded[:, : config.in_features] = codes
-    return words_of_rows(_input_planes(padded, config, geometry))
+    return _input_words_of_rows(_input_planes(padded, config, geometry), config, geometry)
+
+
+def unpack_inputs(words, layer_config, geometry, batch):
+    """Inverse of :func:`pack_inputs`: ``(batch, padded in_features)`` codes (padding taps of ternary kinds
+    read as 1)."""
+    rows = input_rows_of_words(words, layer_config, geometry, batch)
+    return _input_codes_of_rows(rows, layer_config, geometry, batch)
 
 
 def signed32(words):

@@ -39,6 +39,7 @@ __all__ = [
     "count_planes",
     "count_input_planes",
     "count_input_levels",
+    "input_rows_per_word_log2",
     "chain_error",
     "model_error",
     "refusal_reason",
@@ -354,7 +355,13 @@ class TileGeometry:
         return count_planes(layer, self, _select)
 
     def input_row_words(self, layer):
+        """Words of one input row wider than a word (rows of a word or less share words:
+        :meth:`input_rows_per_word`)."""
         return _ceil_div(self.input_row_bits(layer), WORD_BITS)
+
+    def input_rows_per_word(self, layer):
+        """Input rows in one word of RUN: :func:`input_rows_per_word_log2` of :meth:`input_row_bits`."""
+        return 1 << input_rows_per_word_log2(self.input_row_bits(layer))
 
     @property
     def max_input_row_words(self):
@@ -371,8 +378,9 @@ class TileGeometry:
         return self.out_folds(layer) * self.pe * (2 + layer.thresholds)
 
     def input_words(self, layer):
-        """Words of one input vector in RUN."""
-        return self.in_folds(layer) * self.input_row_words(layer)
+        """Words of one input vector in RUN: its ``in_folds`` rows, :meth:`input_rows_per_word` to a word
+        (the last word of a vector zero-padded) or :meth:`input_row_words` words each."""
+        return _ceil_div(self.in_folds(layer), self.input_rows_per_word(layer)) * self.input_row_words(layer)
 
     def output_words(self, layer):
         """Words of one output vector in RUN's DATA: the codes of its ``out_folds * pe`` (padded) channels
@@ -446,6 +454,14 @@ def count_input_planes(layer, select):
         if info.planes is not None:
             planes = select(kind_code(layer.input_kind) == kind.code, info.planes, planes)
     return planes
+
+
+def input_rows_per_word_log2(row_bits):
+    """log2 of the input rows of ``row_bits`` bits that one word of RUN carries: the largest power of two
+    of rows that fits in a word (``row_bits`` of a power of two: 32 / ``row_bits``), 0 for rows of a word
+    or more. Rows never straddle a word, and a vector starts at a new word. On an integer or an Amaranth
+    value (a sum of comparisons)."""
+    return sum((row_bits <= (WORD_BITS >> k) for k in range(1, WORD_BITS.bit_length())), 0)
 
 
 def count_input_levels(layer, select):

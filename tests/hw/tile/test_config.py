@@ -13,6 +13,7 @@ from lowbit.sw.protocol import (
     LayerConfig,
     TileGeometry,
     WeightKind,
+    input_rows_per_word_log2,
     output_code_bits,
 )
 
@@ -30,6 +31,12 @@ NHOT = TileGeometry(
     n_terms=2,
     exponent_bits=3,
     max_thresholds=3,
+)
+NARROW = TileGeometry(  # input rows of 4 to 32 bits: 8 .. 1 rows per RUN word
+    Family.POPCOUNT, 2, 4, max_in_features=64, max_out_features=8, max_weight_rows=256, max_input_bits=8
+)
+NHOT_NARROW = TileGeometry(  # 8-bit rows: 4 per word
+    Family.NHOT, 2, 2, max_in_features=16, max_out_features=4, max_weight_rows=32, max_input_bits=4, n_terms=1
 )
 B, T, F, I_, N = WeightKind.BINARY, WeightKind.TERNARY, WeightKind.FATNN, WeightKind.INT, WeightKind.NHOT
 CASES = {
@@ -60,6 +67,27 @@ CASES = {
             LayerConfig(16, 8, B, 1, 0, InputKind.BINARY, 1, 0),  # unsupported kinds
         ],
     ),
+    "narrow": (
+        NARROW,
+        [
+            LayerConfig(37, 3, B, 1, 0, InputKind.BINARY, 1, 2),
+            LayerConfig(64, 8, T, 2, 0, InputKind.TERNARY, 2, 2),
+            LayerConfig(5, 3, F, 2, 0, InputKind.FATNN, 2, 0),
+            LayerConfig(37, 3, T, 2, 0, InputKind.UINT, 3, 2),
+            LayerConfig(33, 3, B, 1, 0, InputKind.UINT, 4, 2),
+            LayerConfig(40, 8, T, 2, 0, InputKind.UINT, 8, 0),
+            LayerConfig(1, 1, B, 1, 0, InputKind.BINARY, 1, 0),
+            LayerConfig(65, 3, B, 1, 0, InputKind.BINARY, 1, 2),  # too large
+        ],
+    ),
+    "nhot-narrow": (
+        NHOT_NARROW,
+        [
+            LayerConfig(15, 4, N, 8, 1, InputKind.UINT, 4, 0),
+            LayerConfig(3, 2, N, 8, 1, InputKind.UINT, 4, 2),
+            LayerConfig(17, 2, N, 8, 1, InputKind.UINT, 4, 2),  # too large
+        ],
+    ),
 }
 
 
@@ -81,6 +109,8 @@ def expected_fields(g, layer):
         "weight_words": g.weight_words(layer),
         "threshold_words": g.threshold_words(layer),
         "in_row_words": g.input_row_words(layer),
+        "in_rows_log2": input_rows_per_word_log2(g.input_row_bits(layer)),
+        "in_row_bits": g.input_row_bits(layer),
         "record_words": layer.thresholds + 2,
         "input_words": g.input_words(layer),
         "fold_bits": g.pe * (WORD_BITS if layer.last else out_k),

@@ -20,6 +20,7 @@ from lowbit.sw.protocol import (
     TileGeometry,
     WeightKind,
     header,
+    input_rows_per_word_log2,
 )
 from tests.hw import streamsim
 
@@ -41,6 +42,8 @@ def layer_fields(g, layer):
         "weight_words": g.weight_words(layer),
         "threshold_words": g.threshold_words(layer),
         "in_row_words": g.input_row_words(layer),
+        "in_rows_log2": input_rows_per_word_log2(g.input_row_bits(layer)),
+        "in_row_bits": g.input_row_bits(layer),
         "record_words": layer.thresholds + 2,
         "input_words": g.input_words(layer),
         "output_words": g.output_words(layer),
@@ -229,6 +232,46 @@ def test_run(flow):
             replicated(word, g.max_input_row_words),
         )
         for k, word in enumerate(inputs)
+    ]
+
+
+NARROW = TileGeometry(
+    Family.POPCOUNT, 2, 4, max_in_features=64, max_out_features=8, max_weight_rows=128, max_input_bits=8
+)
+# 37 inputs: 10 input folds of SIMD 4, rows of 4 (binary), 8 (ternary), 12 / 16 / 32 bits (3-, 4-, 8-bit uint)
+NARROW_LAYERS = {
+    "binary": LayerConfig(37, 3, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 2),
+    "ternary": LayerConfig(37, 3, WeightKind.TERNARY, 2, 0, InputKind.TERNARY, 2, 2),
+    "uint3": LayerConfig(37, 3, WeightKind.TERNARY, 2, 0, InputKind.UINT, 3, 2),
+    "uint4": LayerConfig(37, 3, WeightKind.TERNARY, 2, 0, InputKind.UINT, 4, 2),
+    "uint8": LayerConfig(37, 3, WeightKind.TERNARY, 2, 0, InputKind.UINT, 8, 2),
+}
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+@pytest.mark.parametrize("name", NARROW_LAYERS)
+def test_run_rows_below_a_word(flow, name):
+    """RUN on rows narrower than a word: each word carries the largest power of two of rows that fits
+    (8, 4, 2, 2 and 1 here), written one row per cycle while the host's stream waits; a vector's last
+    word is cut after its last row, and the next vector starts at a new word, in the other bank."""
+    g, layer = NARROW, NARROW_LAYERS[name]
+    bits, folds = g.input_row_bits(layer), g.in_folds(layer)
+    per = 1 << input_rows_per_word_log2(bits)
+    assert g.input_words(layer) == -(-folds // per)
+    batch, n_in, n_out = 3, g.input_words(layer), g.output_words(layer)
+    load = [header(Opcode.LOAD_WEIGHTS, g.weight_words(layer))] + [0] * g.weight_words(layer)
+    load += [header(Opcode.LOAD_THRESHOLDS, g.threshold_words(layer))] + [0] * g.threshold_words(layer)
+    inputs = [(0x9E3779B9 * (k + 1)) & 0xFFFFFFFF for k in range(batch * n_in)]
+    words = configure(layer) + load + [header(Opcode.RUN, len(inputs))] + inputs + IDENTIFY
+    expected = [OK, OK, OK, header(Response.DATA, batch * n_out)]
+    expected += [0xA000 + k for k in range(batch * n_out)] + [header(Response.DATA, 5)] + g.encode()
+    got, _, writes, fills = run(words, len(expected), geometry=g, layer=layer, **FLOWS[flow])
+    assert got == expected
+    assert [bank for _, bank in fills] == [v % 2 for v in range(batch)]
+    assert writes["i"] == [
+        (v % 2 * g.max_in_folds + f, 1, replicated(inputs[v * n_in + f // per] >> (f % per * bits), 1))
+        for v in range(batch)
+        for f in range(folds)
     ]
 
 

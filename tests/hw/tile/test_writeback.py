@@ -11,8 +11,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from lowbit.hw.tile.writeback import ROW_BINARY, ROW_TERNARY, ROW_UINT, Writeback
-from lowbit.sw.host.packing import pack_inputs
-from lowbit.sw.protocol import WORD_BITS, Family, InputKind, LayerConfig, TileGeometry, WeightKind
+from lowbit.sw.host.packing import input_rows_of_words, pack_inputs
+from lowbit.sw.protocol import Family, InputKind, LayerConfig, TileGeometry, WeightKind
 
 #: (input kind, bits, the writer's mode, codes drawn from, tile family)
 KINDS = {
@@ -101,10 +101,8 @@ def test_rows_are_the_hosts(kind, pe, simd):
         writes = run_writeback(geometry, folds, mode=mode, bits=bits, out_features=out_features, dst=dst, idle=(0, 2))
         config = LayerConfig(out_features, 8, WeightKind.BINARY, 1, 0, input_kind, bits, 2)
         words = pack_inputs(np.array([codes]), config, geometry)
-        row_words = geometry.input_row_words(config)
         rows = [
-            sum(int(w) << (WORD_BITS * j) for j, w in enumerate(words[r * row_words : (r + 1) * row_words]))
-            for r in range(len(words) // row_words)
+            sum(int(bit) << j for j, bit in enumerate(row)) for row in input_rows_of_words(words, config, geometry, 1)
         ]
         base = dst * geometry.max_in_folds
         expected = {base + r: row for r, row in enumerate(rows)}

@@ -116,8 +116,14 @@ def reference_weights(layer, g):
 
 
 def reference_inputs(codes, c, g):
-    words = []
+    """The rows of each vector, written out tap by tap; rows of at most 16 bits share words, as many as
+    the largest power of two that fits (32 // bits for 1, 2, 4, 8 and 16 bits), a vector a new word."""
+    words, bits = [], g.input_row_bits(c)
+    per = 1
+    while (2 * per) * bits <= 32:
+        per *= 2
     for vector in codes:
+        rows = []
         for i_fold in range(g.in_folds(c)):
             row = 0
             for tap in range(g.simd):
@@ -134,7 +140,10 @@ def reference_inputs(codes, c, g):
                 else:
                     for plane in range(c.input_bits):
                         row |= ((code >> (c.input_bits - 1 - plane)) & 1) << (plane * g.simd + tap)
-            words += words_of(row, g.input_row_words(c))
+            rows.append(row)
+        for first in range(0, len(rows), per):
+            word = sum(row << (j * bits) for j, row in enumerate(rows[first : first + per]))
+            words += words_of(word, g.input_row_words(c))
     return words
 
 
@@ -286,16 +295,16 @@ def test_documented_example():
     m = 0xFFFFFFFF
     assert pack_thresholds(layer, g).tolist() == [1, 0, 0, 2, 1, 0, -2 & m, 1, -2 & m, 1, 0, -1 & m, 0, 0, 0, 0]
     codes = np.array([[2, 0, 1, 2, 2, 1], [0, 0, 0, 0, 0, 0]])
-    assert pack_inputs(codes, config, g).tolist() == [0x2B, 0x1, 0xFF, 0x33]
+    assert pack_inputs(codes, config, g).tolist() == [0x12B, 0x33FF]
     tile = ModelTile(g)
 
     async def session():
         interface = TileInterface(tile, g)
         out = await run_layer(interface, layer, codes)
-        await tile.write([header(Opcode.RUN, 4), 0x2B, 0x1, 0xFF, 0x33])
+        await tile.write([header(Opcode.RUN, 2), 0x12B, 0x33FF])
         data = await tile.read(3)
         await tile.write(
-            [header(Opcode.CONFIGURE, 3), *config.encode(), header(Opcode.RUN, 4), 0x2B, 0x1, 0xFF, 0x33, 0x7F000000]
+            [header(Opcode.CONFIGURE, 3), *config.encode(), header(Opcode.RUN, 2), 0x12B, 0x33FF, 0x7F000000]
         )
         return out, data, await tile.read(5)
 

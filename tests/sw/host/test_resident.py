@@ -282,22 +282,22 @@ def test_documented_resident_example():
         *[2, 0, 0, 0, 0, 0, 0, 0],
     ]
     codes = np.array([[2, 0, 1, 2, 2, 1], [0, 0, 0, 0, 0, 0]])
-    assert pack_inputs(codes, configs[0], g).tolist() == [0x2B, 0x1, 0xFF, 0x33]
+    assert pack_inputs(codes, configs[0], g).tolist() == [0x12B, 0x33FF]
     tile = ModelTile(g)
     interface = TileInterface(tile, g)
     got = run(run_codes(interface, model, codes))
     assert got.tolist() == [[3, 1], [2, 0]] == GoldenNetwork(model).run_codes(codes).tolist()
 
     async def session():
-        await tile.write([header(Opcode.RUN, 4), 0x2B, 0x1, 0xFF, 0x33])
+        await tile.write([header(Opcode.RUN, 2), 0x12B, 0x33FF])
         data = await tile.read(5)
-        await tile.write([header(Opcode.CLASSIFY, 4), 0x2B, 0x1, 0xFF, 0x33])
+        await tile.write([header(Opcode.CLASSIFY, 2), 0x12B, 0x33FF])
         data += await tile.read(3)
         bad = LayerConfig(4, 2, WeightKind.TERNARY, 2, 0, InputKind.FATNN, 2, 0)  # 4 inputs after 3 outputs
         await tile.write([header(Opcode.LOAD_MODEL, 7), *g.model_words([configs[0], bad])])
-        await tile.write([header(Opcode.RUN, 4), 0x2B, 0x1, 0xFF, 0x33])
+        await tile.write([header(Opcode.RUN, 2), 0x12B, 0x33FF])
         await tile.write([header(Opcode.LOAD_MODEL, 7), *g.model_words(configs)])
-        await tile.write([header(Opcode.RUN, 4), 0x2B, 0x1, 0xFF, 0x33])
+        await tile.write([header(Opcode.RUN, 2), 0x12B, 0x33FF])
         return data, await tile.read(7)
 
     data, errors = run(session())
@@ -470,7 +470,9 @@ def test_load_model_words():
     interface = TileInterface(tile, SMALL)
     words = run(load_good_model(interface))
     assert len(words) == SMALL.output_words(LAST) == 8
-    assert tile.words == (1 + 7) + (1 + 19 * SMALL.weight_row_words) + (1 + 100) + (1 + 5)
+    # RUN: 5 input folds of 16-bit rows (ternary planes, SIMD 8), two to a word: 3 words
+    assert SMALL.input_words(HIDDEN) == 3
+    assert tile.words == (1 + 7) + (1 + 19 * SMALL.weight_row_words) + (1 + 100) + (1 + 3)
     assert interface.model == GOOD and interface.layer is None
     assert interface.stats.sent["LOAD_MODEL"] == {"commands": 1, "header": 1, "payload": 7}
 
