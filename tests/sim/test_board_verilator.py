@@ -292,7 +292,7 @@ def test_session_restart(trained):
     }
     (folder / "spec.json").write_text(json.dumps(spec))
     run_bench(
-        BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS),
+        BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ),  # as the iCEBreaker runs it: test_identify's build
         toplevel="board_core",
         test_module="lowbit.sim.benches.board_bench",
         testcase="session_restart",

@@ -23,13 +23,10 @@ from lowbit.sw.host import (
 )
 from lowbit.sw.protocol import ErrorCode, LayerConfig, Opcode, Response, header
 
-from .trained import check_script, train_models
+from .trained import check_script, train_tile_models
 
 pytestmark = pytest.mark.verilator
 
-#: scheme -> (hidden widths, hidden activation override): binary hidden codes (one plane), FATNN's
-#: ternary planes, 8-bit uint codes on the n-hot array (255 thresholds per channel: the threshold search).
-MODELS = {"binary": ((32, 24), None), "fatnn": ((40, 24), None), "nhot2": ((24,), None)}
 IMAGES = 40
 
 
@@ -37,7 +34,7 @@ IMAGES = 40
 def models(tmp_path_factory):
     from lowbit.sw.train.data import load_digits_split
 
-    trained = train_models(tmp_path_factory.mktemp("resident"), MODELS, epochs=2, seed=7)
+    trained = train_tile_models(tmp_path_factory.mktemp("resident"))
     return trained, load_digits_split().x_test[:IMAGES]
 
 
@@ -125,6 +122,21 @@ def test_load_model_errors_and_reset(models, seed=61):
     }
     reference = ModelTile(geometry)
     commands = [[header(Opcode.RUN, len(inputs))] + inputs]  # forgotten by the reset: NOT_CONFIGURED
+    # A model whose first layer takes binary codes: rows of 8 bits, four to a word (its 3 folds in one)
+    rng = np.random.default_rng(seed)
+    narrow = [LayerConfig(24, 24, "binary", 1, 0, "binary", 1, 2), LayerConfig(24, 10, "binary", 1, 0, "binary", 1, 0)]
+    assert geometry.input_words(narrow[0]) == 1
+    narrow_words = geometry.model_words(narrow)
+    narrow_weights = rng.integers(0, 1 << 32, geometry.model_weight_words(narrow)).tolist()
+    narrow_thresholds = rng.integers(-8, 9, geometry.model_threshold_words(narrow)).astype(np.uint32).tolist()
+    narrow_inputs = [int(w) for w in pack_inputs(rng.integers(0, 2, (5, 24)), narrow[0], geometry)]
+    commands += [
+        [header(Opcode.LOAD_MODEL, len(narrow_words))] + narrow_words,
+        [header(Opcode.LOAD_WEIGHTS, len(narrow_weights))] + narrow_weights,
+        [header(Opcode.LOAD_THRESHOLDS, len(narrow_thresholds))] + narrow_thresholds,
+        [header(Opcode.RUN, len(narrow_inputs))] + narrow_inputs,
+        [header(Opcode.CLASSIFY, len(narrow_inputs))] + narrow_inputs,
+    ]
     for words_ in refused.values():
         commands += [load_model, words_, [header(Opcode.RUN, len(inputs))] + inputs]  # refused: unconfigured
     classify = [header(Opcode.CLASSIFY, len(inputs))] + inputs

@@ -22,7 +22,8 @@ def corners(n, count, rng):
     return a, w
 
 
-@pytest.mark.parametrize("n, seed", [(1, 301), (13, 313), (64, 364), (100, 400)])
+# 1 and 100 lanes; the same unit's Verilog at 13 and 64 lanes runs FATNN's vectors in test_fatnn_verilator.py
+@pytest.mark.parametrize("n, seed", [(1, 301), (100, 400)])
 def test_ternary_activations(n, seed):
     unit = TernaryDotProduct(n)
     a, w = corners(n, 1500, np.random.default_rng(seed))

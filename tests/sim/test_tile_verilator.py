@@ -12,12 +12,10 @@ from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.host import default_geometry, pack_inputs, pack_thresholds, pack_weights, tile_layers
 from lowbit.sw.protocol import ErrorCode, Opcode, Response, header
 
-from .trained import check_script, check_tile_run, train_models
+from .trained import check_script, check_tile_run, train_tile_models
 
 pytestmark = pytest.mark.verilator
 
-#: scheme -> (hidden widths, hidden activation override); n-hot's 8-bit codes: the threshold search
-MODELS = {"binary": ((32, 24), None), "fatnn": ((32, 24), None), "nhot2": ((24,), None)}
 IMAGES = 48
 
 
@@ -25,25 +23,30 @@ IMAGES = 48
 def models(tmp_path_factory):
     from lowbit.sw.train.data import load_digits_split
 
-    trained = train_models(tmp_path_factory.mktemp("models"), MODELS, epochs=3, seed=5)
+    trained = train_tile_models(tmp_path_factory.mktemp("models"))
     return trained, load_digits_split().x_test[:IMAGES]
 
 
 @pytest.mark.parametrize(
-    "scheme, pe, simd, idle, backpressure",
+    "scheme, pe, simd, resident, idle, backpressure",
     [
-        # One shape per scheme (the resident tests run each scheme at another; the differential tests
-        # random layers at five geometries): a Verilator build each is most of a case's time.
-        ("binary", 8, 32, True, True),
-        ("fatnn", 2, 64, False, True),
-        ("nhot2", 4, 8, True, False),
+        # One shape per scheme (the differential tests run random layers at five geometries): a Verilator
+        # build each is most of a case's time. Binary on wide rows (the pixels' 8 planes of 32 inputs: 8
+        # words a row); FATNN and n-hot a layer at a time on the resident tests' tiles (the same models
+        # and Verilog: test_resident_verilator.py): FATNN's hidden rows of 8 bits four to a word, n-hot's
+        # rows of 8 codes two words each.
+        ("binary", 8, 32, False, True, True),
+        ("fatnn", 16, 4, True, False, True),
+        ("nhot2", 4, 8, True, True, False),
     ],
 )
-def test_model_on_tile(models, scheme, pe, simd, idle, backpressure, seed=20261123):
+def test_model_on_tile(models, scheme, pe, simd, resident, idle, backpressure, seed=20261123):
     trained, pixels = models
     path, model = trained[scheme]
-    geometry = default_geometry(model, pe, simd)
-    result = run_model_on_tile(path, pixels, geometry, idle=idle, backpressure=backpressure, seed=seed, quiet=True)
+    geometry = default_geometry(model, pe, simd, resident=resident)
+    result = run_model_on_tile(
+        path, pixels, geometry, idle=idle, backpressure=backpressure, seed=seed, mode="streaming", quiet=True
+    )
     check_tile_run(result, model, pixels, geometry, f"{scheme} PE {pe} SIMD {simd} seed {seed}")
 
 

@@ -1,6 +1,17 @@
 """Small digits models trained for the simulation tests (accuracy is not the point: the bit-exact
 comparison with the golden model is)."""
 
+#: The models of the tile tests (tests/sim/test_tile_verilator.py, test_resident_verilator.py): scheme ->
+#: (hidden widths, hidden activation override); binary hidden codes (one plane), FATNN's ternary planes,
+#: 8-bit uint codes on the n-hot array (255 thresholds per channel: the threshold search). Both modules
+#: train them alike, so that a shape they share is one Verilog and one Verilator build.
+TILE_MODELS = {"binary": ((32, 24), None), "fatnn": ((40, 24), None), "nhot2": ((24,), None)}
+
+
+def train_tile_models(folder):
+    """:data:`TILE_MODELS`, trained as :func:`train_models` does (2 epochs, seed 7)."""
+    return train_models(folder, TILE_MODELS, epochs=2, seed=7)
+
 
 def train_models(folder, models, *, epochs, seed):
     """``{scheme: (path, model)}``: each ``scheme: (hidden widths, hidden activation override)`` of

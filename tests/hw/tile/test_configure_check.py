@@ -1,17 +1,20 @@
 """The tile's own CONFIGURE check, in Amaranth's simulator, against the kinds registry.
 
 Every pair of 4-bit kind codes (the defined kinds and the undefined ones) with bit widths, terms and
-output levels on and around each bound, on popcount and n-hot tiles of several geometries: the tile's
-answer (OK, or ERROR with its code) must be what :meth:`TileGeometry.check`, derived from
-:mod:`lowbit.sw.kinds`, predicts for the same words. So the hardware and the host cannot disagree on
-which layers a tile runs.
+output levels on and around each bound, on popcount and n-hot tiles of several geometries: the error
+code of the tile's check (its Configuration block) must be what :meth:`TileGeometry.check`, derived
+from :mod:`lowbit.sw.kinds`, predicts for the same words, and the whole tile answers a sample of the
+same CONFIGUREs with OK or ERROR and that code. So the hardware and the host cannot disagree on which
+layers a tile runs.
 """
 
 import itertools
 import random
 
 import pytest
+from amaranth.sim import Simulator
 
+from lowbit.hw.tile.config import CHECK_LATENCY, Configuration
 from lowbit.hw.tile.tile import Tile
 from lowbit.sw.kinds import TILE_SUPPORT, Family, InputKind, WeightKind
 from lowbit.sw.protocol import ErrorCode, LayerConfig, Opcode, Response, TileGeometry, header
@@ -87,17 +90,11 @@ def configure_words(in_features, out_features, weight_kind, weight_bits, n_terms
 
 
 def expected_answer(geometry, fields):
-    """What the registry says the tile answers: OK, or ERROR with :meth:`TileGeometry.check`'s code
-    (UNSUPPORTED for a kind code that names no kind)."""
-    try:
-        layer = LayerConfig.decode(configure_words(*fields)[1:])
-    except ValueError:
-        code = ErrorCode.UNSUPPORTED
-    else:
-        code = geometry.check(layer)
-    if code is None:
+    """What the registry says the tile answers: OK, or ERROR with :func:`expected_code`."""
+    code = expected_code(geometry, fields)
+    if code == 0:
         return [header(Response.OK, 0)]
-    return [header(Response.ERROR, 1), int(code) | (int(Opcode.CONFIGURE) << 8)]
+    return [header(Response.ERROR, 1), code | (int(Opcode.CONFIGURE) << 8)]
 
 
 def valid_fields(geometry, rng):
@@ -152,24 +149,72 @@ def cases(geometry, rng):
                     )
 
 
+def expected_code(geometry, fields):
+    """The error code the registry gives CONFIGURE's fields (0: accepted; UNSUPPORTED for a kind code that
+    names no kind)."""
+    try:
+        layer = LayerConfig.decode(configure_words(*fields)[1:])
+    except ValueError:
+        return int(ErrorCode.UNSUPPORTED)
+    code = geometry.check(layer)
+    return 0 if code is None else int(code)
+
+
+def check_codes(geometry, all_cases):
+    """The Configuration block's error code for each case's words, ``CHECK_LATENCY`` cycles after them."""
+    dut, codes = Configuration(geometry), []
+
+    async def tb(ctx):
+        for fields in all_cases:
+            for k, word in enumerate(configure_words(*fields)[1:]):
+                ctx.set(dut.check.words[k], word)
+            await ctx.tick().repeat(CHECK_LATENCY)
+            codes.append(ctx.get(dut.check.error))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    return codes
+
+
 @pytest.mark.parametrize("name", GEOMETRIES)
 def test_configure_check_follows_the_registry(name):
     geometry = GEOMETRIES[name]
     rng = random.Random(f"{SEED}-{name}")
     all_cases = list(cases(geometry, rng))
+    got = check_codes(geometry, all_cases)
+    for fields, code in zip(all_cases, got):
+        assert code == expected_code(geometry, fields), (
+            f"seed {SEED}, {name}: CONFIGURE {fields} (in, out, weight code, weight bits, terms, input code, "
+            f"input bits, levels) gave error code {code}, the registry says {expected_code(geometry, fields)}"
+        )
+    # the sweep reaches both answers, and every family's pairs
+    accepted = got.count(0)
+    assert 0 < accepted < len(all_cases), (accepted, len(all_cases))
+
+
+#: Every how many-th case of the sweep the whole tile answers (its simulation is ~20 times slower).
+TILE_SAMPLE = 7
+
+
+@pytest.mark.parametrize("name", ["binary-8x16", "nhot-4x4-2"])
+def test_the_tile_answers_its_check(name):
+    """The whole tile, command decoder included, answers a sample of the sweep's CONFIGUREs with OK, or
+    ERROR and the check's code, one response per command."""
+    geometry = GEOMETRIES[name]
+    rng = random.Random(f"{SEED}-{name}")
+    sample = list(cases(geometry, rng))[::TILE_SAMPLE]
     words, expected = [], []
-    for fields in all_cases:
+    for fields in sample:
         words += configure_words(*fields)
         expected.append(expected_answer(geometry, fields))
-    got = streamsim.exchange(Tile(geometry), words, sum(map(len, expected)), max_cycles=50 * len(all_cases) + 1000)
+    got = streamsim.exchange(Tile(geometry), words, sum(map(len, expected)), max_cycles=50 * len(sample) + 1000)
     position = 0
-    accepted = 0
-    for fields, answer in zip(all_cases, expected):
+    for fields, answer in zip(sample, expected):
         assert got[position : position + len(answer)] == answer, (
-            f"seed {SEED}, {name}: CONFIGURE {fields} (in, out, weight code, weight bits, terms, input code, "
-            f"input bits, levels) answered {got[position : position + len(answer)]}, the registry says {answer}"
+            f"seed {SEED}, {name}: CONFIGURE {fields} answered {got[position : position + len(answer)]}, "
+            f"the registry says {answer}"
         )
         position += len(answer)
-        accepted += len(answer) == 1
-    # the sweep reaches both answers, and every family's pairs
-    assert 0 < accepted < len(all_cases), (accepted, len(all_cases))
+    assert {len(answer) for answer in expected} == {1, 2}, "the sample has both answers"
