@@ -18,6 +18,9 @@ from .writeback import row_mode
 
 __all__ = ["Decoder"]
 
+#: The decoder's responses: OK, ERROR (its code and the command's opcode), IDENTIFY's DATA, RUN's DATA header.
+RESP_OK, RESP_ERROR, RESP_IDENTIFY, RESP_DATA = range(4)
+
 
 class Decoder(wiring.Component):
     """The command decoder of a tile of ``geometry`` (:mod:`lowbit.sw.protocol`, ``docs/protocol.md``).
@@ -25,8 +28,10 @@ class Decoder(wiring.Component):
     It answers every command with exactly one response; a malformed command is drained (its payload
     taken) and answered with ERROR. States: IDLE (a header), DRAIN, CONFIG (the three words) and CHECK
     (``CHECK_LATENCY`` cycles for ``check.error``), WEIGHTS and THRESHOLDS (a payload word per cycle
-    into the memories), DIVIDE (RUN's batch = length / ``input_words``, 24 cycles) and BATCH (its
-    check), RESPOND (the response words, a word per cycle), then, for RUN, INPUTS (the batch's words
+    into the memories), DIVIDE (RUN's length counted off in vectors of ``input_words``, a vector per
+    cycle, their output words summed for the DATA header; not whole vectors or more than ``MAX_LENGTH``
+    output words: BAD_LENGTH), RESPOND (the response words, a word per cycle, made from the response's
+    kind: no response is stored), then, for RUN, INPUTS (the batch's words
     into the input banks, a row per cycle while a bank is free: a word of several rows is written row
     by row, the host's stream waiting) and OUTPUTS (until the last output
     word has left).
@@ -104,16 +109,16 @@ class Decoder(wiring.Component):
         config_valid, weights_loaded, thresholds_loaded = Signal(), Signal(), Signal()
         remaining = Signal(24)
         opcode = Signal(8)
-        resp = Array(Signal(WORD_BITS, name=f"resp{k}") for k in range(6))
-        resp_count, resp_idx = Signal(3), Signal(3)
+        # The response being sent: its kind (RESP_*) and the index of its word; the words follow from the
+        # kind, the command's opcode and error code, RUN's output words and the geometry (IDENTIFY).
+        resp_kind, resp_idx = Signal(2), Signal(3)
         # a word of a weight row, an input row, CONFIGURE or a layer table entry (rows of over 256 words:
         # the n-hot tile at PE 16 x SIMD 64 has 320)
         chunk = Signal(range(max(g.weight_row_words, g.max_input_row_words, 4)))
         row = Signal(range(max(g.max_weight_rows, 2 * g.max_in_folds, 2) + 1))
         channel, word = Signal(16), Signal(9)
-        out_left = Signal(40)
-        div_q, div_r, div_n, div_step = Signal(24), Signal(25), Signal(24), Signal(5)
-        after_respond = Signal()  # 1: go on loading a RUN's inputs after the DATA header
+        out_left = Signal(24)  # RUN's output words still to leave (at most MAX_LENGTH)
+        run_left = Signal(24)  # RUN's words not yet divided into vectors (DIVIDE)
         vector_words = Signal.like(self.layer.output_words)  # RUN's (CLASSIFY's) DATA words per vector
         check_wait = Signal(range(CHECK_LATENCY + 1))
 
@@ -176,26 +181,37 @@ class Decoder(wiring.Component):
 
         in_hdr_op, in_hdr_len = self.i.payload[24:], self.i.payload[:24]
 
+        pending_error = Signal(8)  # the error code of a refused command (ERROR's second word)
+
+        def respond(kind):
+            return [resp_kind.eq(kind), resp_idx.eq(0)]
+
         def respond_error(code):
-            return [
-                resp[0].eq(header(Response.ERROR, 1)),
-                resp[1].eq(Cat(code, opcode)),
-                resp_count.eq(2),
-                resp_idx.eq(0),
-                after_respond.eq(0),
-            ]
+            return [pending_error.eq(code)] + respond(RESP_ERROR)
 
         def respond_ok():
-            return [resp[0].eq(header(Response.OK, 0)), resp_count.eq(1), resp_idx.eq(0), after_respond.eq(0)]
+            return respond(RESP_OK)
 
-        pending_error = Signal(8)
+        # The response's words and its last word's index, per kind.
+        identify = [header(Response.DATA, 5)] + g.encode()
+        resp_word, resp_last = Signal(WORD_BITS), Signal(3)
+        with m.Switch(resp_kind):
+            with m.Case(RESP_OK):
+                m.d.comb += [resp_word.eq(header(Response.OK, 0)), resp_last.eq(0)]
+            with m.Case(RESP_ERROR):
+                first = header(Response.ERROR, 1)
+                m.d.comb += [resp_word.eq(Mux(resp_idx == 0, first, Cat(pending_error, opcode))), resp_last.eq(1)]
+            with m.Case(RESP_IDENTIFY):
+                m.d.comb += [resp_word.eq(Array(Const(w, WORD_BITS) for w in identify)[resp_idx]), resp_last.eq(5)]
+            with m.Case(RESP_DATA):  # RUN's DATA header: its output words, the inputs follow
+                m.d.comb += [resp_word.eq(Cat(out_left, Const(Response.DATA, 8))), resp_last.eq(0)]
 
         # The response mux: the decoder's words while responding, else the output words.
         outputs = self.outputs
         responding = Signal()
         m.d.comb += [
             self.o.valid.eq(Mux(responding, 1, outputs.valid)),
-            self.o.payload.eq(Mux(responding, resp[resp_idx], outputs.payload)),
+            self.o.payload.eq(Mux(responding, resp_word, outputs.payload)),
             outputs.ready.eq(~responding & self.o.ready),
         ]
         with m.If(outputs.valid & outputs.ready):
@@ -273,19 +289,19 @@ class Decoder(wiring.Component):
                                 reject(ErrorCode.NOT_LOADED)
                             with m.Elif((in_hdr_op == Opcode.CLASSIFY) & ~model_mode):
                                 reject(ErrorCode.UNSUPPORTED)
+                            with m.Elif(in_hdr_len == 0):
+                                reject(ErrorCode.BAD_LENGTH)
                             with m.Else():
-                                # the DATA words per vector, registered for BATCH: CLASSIFY answers one
+                                # the DATA words per vector, registered for DIVIDE: CLASSIFY answers one
                                 classify = (in_hdr_op == Opcode.CLASSIFY) if resident else Const(0)
                                 m.d.sync += vector_words.eq(Mux(classify, 1, count("output_words")))
-                                m.d.sync += [div_n.eq(in_hdr_len), div_q.eq(0), div_r.eq(0), div_step.eq(0)]
+                                m.d.sync += [run_left.eq(in_hdr_len), out_left.eq(0)]
                                 m.next = "DIVIDE"
                         with m.Case(Opcode.IDENTIFY):
                             with m.If(in_hdr_len != 0):
                                 reject(ErrorCode.BAD_LENGTH)
                             with m.Else():
-                                words = [header(Response.DATA, 5)] + g.encode()
-                                m.d.sync += [resp[k].eq(w) for k, w in enumerate(words)]
-                                m.d.sync += [resp_count.eq(6), resp_idx.eq(0), after_respond.eq(0)]
+                                m.d.sync += respond(RESP_IDENTIFY)
                                 m.next = "RESPOND"
                         with m.Default():
                             reject(ErrorCode.UNKNOWN_OPCODE)
@@ -350,32 +366,16 @@ class Decoder(wiring.Component):
                 record_last = count("record_words") - 1
                 load_word(word, record_last, channel, thresholds_loaded)
 
-            with m.State("DIVIDE"):  # batch = length / input_words, restoring division over 24 steps
-                trial = Cat(div_n[23], div_r[:24])
+            with m.State("DIVIDE"):  # RUN's length into vectors: a vector per cycle, their output words summed
                 input_words = count("input_words")
-                fits = trial >= input_words
-                m.d.sync += [
-                    div_n.eq(div_n << 1),
-                    div_step.eq(div_step + 1),
-                    div_r.eq(Mux(fits, trial - input_words, trial)),
-                    div_q.eq(Cat(fits, div_q[:23])),
-                ]
-                with m.If(div_step == 23):
-                    m.next = "BATCH"
-
-            with m.State("BATCH"):
-                data_words = div_q * vector_words
-                with m.If((div_r != 0) | (div_q == 0) | (data_words > MAX_LENGTH)):
-                    reject(ErrorCode.BAD_LENGTH)
+                data_words = out_left + vector_words
+                with m.If((run_left < input_words) | (data_words > MAX_LENGTH)):
+                    reject(ErrorCode.BAD_LENGTH)  # not whole vectors, or more output words than DATA can carry
                 with m.Else():
-                    m.d.sync += [
-                        resp[0].eq(Cat(data_words[:24], Const(Response.DATA, 8))),
-                        resp_count.eq(1),
-                        resp_idx.eq(0),
-                        after_respond.eq(1),
-                        out_left.eq(data_words),
-                    ]
-                    m.next = "RESPOND"
+                    m.d.sync += [run_left.eq(run_left - input_words), out_left.eq(data_words)]
+                    with m.If(run_left == input_words):  # the last vector
+                        m.d.sync += respond(RESP_DATA)
+                        m.next = "RESPOND"
 
             with m.State("INPUTS"):  # the batch's words into the input banks, a vector per bank
                 self._inputs(m, count, remaining, chunk, row)
@@ -481,8 +481,8 @@ class Decoder(wiring.Component):
                 m.d.comb += responding.eq(1)
                 with m.If(self.o.ready):
                     m.d.sync += resp_idx.eq(resp_idx + 1)
-                    with m.If(resp_idx == resp_count - 1):
-                        with m.If(after_respond):
+                    with m.If(resp_idx == resp_last):
+                        with m.If(resp_kind == RESP_DATA):
                             m.next = "INPUTS"
                         with m.Else():
                             m.next = "IDLE"
@@ -546,7 +546,7 @@ class Decoder(wiring.Component):
         g, walk, layer = self.geometry, self.walk, self.layer
         index, addr, step = Signal(8), Signal(range(3 * g.max_layers + 5)), Signal(3)
         wait = Signal(range(CHECK_LATENCY + 1))
-        w_base, f_base, folds = Signal.like(walk.w_base), Signal(16), Signal.like(layer.ofolds)
+        w_base, f_base, folds = Signal.like(walk.w_base), Signal.like(walk.f_base), Signal.like(layer.ofolds)
         next_input = Signal(8)  # the next layer's input kind and bits (bits 19..12 of its CONFIGURE word 1)
         odd = index[0]  # even layers read the host's bank and write the activation bank, odd ones the reverse
         m.d.comb += [

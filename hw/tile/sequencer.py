@@ -44,7 +44,7 @@ class WalkSignature(wiring.Signature):
                 "start": Out(1),
                 "src": Out(2),
                 "w_base": Out(rows),
-                "f_base": Out(16),
+                "f_base": Out(range(max(g.max_out_folds, 2))),
                 "release": Out(1),
                 "busy": In(1),
                 "host_bank": In(1),
@@ -107,9 +107,10 @@ class Sequencer(wiring.Component):
         m.d.comb += [self.banks.bank.eq(write_bank), self.banks.free.eq(~full.bit_select(write_bank, 1))]
 
         busy = Signal()
-        of, p, fi = Signal(16), Signal(4), Signal(16)
+        of, p, fi = Signal.like(self.layer.ofolds), Signal(4), Signal.like(self.layer.ifolds)
         w_addr, w_base = Signal(range(max(g.max_weight_rows, 2))), Signal(range(max(g.max_weight_rows, 2)))
-        read_bank, f_base = Signal(2), Signal(16)  # the bank walked; the first threshold record
+        read_bank = Signal(2)  # the bank walked
+        f_base = Signal(range(max(g.max_out_folds, 2)))  # its first threshold record
         advance = ~self.o.valid | self.o.ready
         issue = busy & advance
         fi_last, p_last, of_last = fi == layer.ifolds - 1, p == layer.planes - 1, of == layer.ofolds - 1

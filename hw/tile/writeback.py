@@ -1,7 +1,7 @@
 """The tile's activation writer: a resident model's hidden-layer output folds, as the next layer's input
 rows, into the input memory."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
@@ -65,8 +65,14 @@ class Writeback(wiring.Component):
         width = g.max_input_row_words * WORD_BITS
         bits = Signal(width)
         live = Signal(g.simd)  # inputs before out_features; the rest is padding
+        # the row's live inputs, 0 .. simd: one subtraction for the row, then a small compare per input
+        first = row_index << exact_log2(g.simd)
+        left = Signal(signed(max(len(self.out_features), len(first)) + 1))
+        m.d.comb += left.eq(self.out_features - first)
+        in_row = Signal(range(g.simd + 1))
+        m.d.comb += in_row.eq(Mux(left <= 0, 0, Mux(left >= g.simd, g.simd, left)))
         for t in range(g.simd):
-            m.d.comb += live[t].eq(row_index * g.simd + t < self.out_features)
+            m.d.comb += live[t].eq(in_row > t)
         if not g.plane_inputs:  # NHOT: the uint codes, max_input_bits each
             k = g.max_input_bits
             for t in range(g.simd):
