@@ -76,11 +76,12 @@ GEOMETRIES = {"popcount": GEOMETRY, "binary": BINARY_GEOMETRY}
 #: The tile's clock from the PLL, per tile of GEOMETRIES (the 12 MHz oscillator feeds the PLL only).
 CLOCKS_HZ = {"popcount": 18_000_000, "binary": 18_000_000}
 CLOCK_HZ = CLOCKS_HZ["popcount"]
-#: nextpnr's placer seed that builds each tile: at 85-90 % of the logic cells the router does not
-#: converge with every seed (POPCOUNT, 4608 LC: in 90 s at 19.04 MHz with 5, 18.87 MHz with 1, not within
-#: 5 minutes with 3, 4 or 7; BINARY, 4731 LC before the link's receive slots: with 2 and 3, not with 1);
-#: ``lowbit build`` and ``boards.build.build`` use it unless given a seed.
-SEEDS = {"popcount": 5, "binary": 2}
+#: nextpnr's placer seed that builds each tile: near the UP5K's limit the router does not converge with
+#: every seed (POPCOUNT at 4608 LC: 5 and 1 routed, 3, 4 and 7 not within 5 minutes; at 4101 LC, since the
+#: decoder's control shrank: 1 in 69 s at 20.89 MHz, 5 not within 14 minutes; BINARY, 4731 LC before the
+#: link's receive slots: with 2 and 3, not with 1); ``lowbit build`` and ``boards.build.build`` use it
+#: unless given a seed.
+SEEDS = {"popcount": 1, "binary": 2}
 #: The FPGA's resources (iCE40UP5K): logic cells, block RAMs by type, DSPs; the planner's budget.
 DEVICE = {"luts": 5280, "blocks": {"SB_RAM40_4K": 30, "SB_SPRAM256KA": 4}, "dsp": 8}
 #: The share of the logic cells ``lowbit plan`` fills by default: nextpnr routes the tiles at 85-90 % of

@@ -13,7 +13,7 @@ from lowbit.hw.units.unit import PEArray
 from lowbit.sw.protocol import WORD_BITS, Family, output_code_bits
 
 from .config import ACT_BINARY, ACT_TERNARY, ACT_UINT, LayerLayout
-from .memories import read_port_signature, record_field_bits
+from .memories import fold_bits, read_port_signature, record_field_bits
 from .search import SearchWrite, ThresholdSearch
 from .sequencer import BeatLayout
 
@@ -136,10 +136,12 @@ class Engine(wiring.Component):
             m.d.sync += beats.eq(beats + 1)
         m.d.comb += self.mac_beats.eq(beats)
 
-        # The beats' flags travel beside the array in a FIFO (the array is in order and lossless).
-        m.submodules.sideband = side = SyncFIFO(width=4 + 16, depth=array.latency + 2)
+        # The beats' flags travel beside the array in a FIFO (the array is in order and lossless); the
+        # output fold as wide as the tile's folds (the threshold memories' address).
+        of_bits = fold_bits(g)
+        m.submodules.sideband = side = SyncFIFO(width=4 + of_bits, depth=array.latency + 2)
         m.d.comb += [
-            side.w_data.eq(Cat(beat.first, beat.last, beat.double, beat.neg, beat.o_fold)),
+            side.w_data.eq(Cat(beat.first, beat.last, beat.double, beat.neg, beat.o_fold[:of_bits])),
             side.w_en.eq(array.i.valid & array.i.ready),
         ]
         s_first, s_last, s_double, s_neg, s_of = (
@@ -147,7 +149,7 @@ class Engine(wiring.Component):
             side.r_data[1],
             side.r_data[2],
             side.r_data[3],
-            side.r_data[4:20],
+            side.r_data[4:],
         )
 
         # Accumulators, and stage R: the finished accumulators of one output fold, with the fold's

@@ -1,5 +1,5 @@
 """The gate-level check of test_gates_ice40.py: a small trained binary model run on the tile's netlist of
-vendor cells (:mod:`lowbit.sim.gates`) through the compiled harness, 100 digits images under idle input
+vendor cells (:mod:`lowbit.sim.gates`) through the compiled harness, 40 digits images under idle input
 and back-pressure, every output equal to the golden model's."""
 
 from lowbit.sim.tile_transport import run_model_on_tile
@@ -7,7 +7,7 @@ from lowbit.sw.host import default_geometry
 
 from .trained import check_tile_run, train_models
 
-IMAGES, SEED = 100, 20261206
+IMAGES, SEED = 40, 20261206
 
 
 def check_gate_level(family, folder):
