@@ -5,12 +5,11 @@ results on the wire) with flipped frames both ways, every output equal to the go
 lost or duplicated, the error LED dark after a clean IDENTIFY and lit after the faults, the heartbeat's
 period; IDENTIFY with the board's 24-bit heartbeat; a second session after one abandoned mid-command.
 Every bench runs the board's own 3 Mbaud UART (6 cycles per bit of its 18 MHz PLL clock) and 0.1 s ACK
-timeout. The tile is the iCEBreaker's with resident mode (``max_layers`` 2), which the UP5K cannot hold
-yet (the board's build has ``max_layers`` 0); a layer at a time over the link is
+timeout. The tile is the iCEBreaker's resident one (``icebreaker.RESIDENT_GEOMETRY``, which the UP5K
+holds: BINARY PE 1 x SIMD 16, 3 layers); a layer at a time over the link is
 tests/sim/test_link_verilator.py's."""
 
 import asyncio
-import dataclasses
 import json
 import math
 
@@ -30,8 +29,8 @@ from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, WINDOW_FRAMES
 
 pytestmark = pytest.mark.verilator
 
-#: The iCEBreaker's tile with resident mode (see the module's docstring).
-GEOMETRY = dataclasses.replace(icebreaker.GEOMETRY, max_layers=2)
+#: The iCEBreaker's resident tile (see the module's docstring).
+GEOMETRY = icebreaker.RESIDENT_GEOMETRY
 #: Clock cycles per bit: the board's own (3 Mbaud at its 18 MHz PLL clock). The line takes nearly all of
 #: the simulated time (about 5500 bytes for the model below), so the run time scales with it.
 DIVISOR = icebreaker.DIVISOR
