@@ -31,10 +31,9 @@ class Decoder(wiring.Component):
     into the memories), DIVIDE (RUN's length counted off in vectors of ``input_words``, a vector per
     cycle, their output words summed for the DATA header; not whole vectors or more than ``MAX_LENGTH``
     output words: BAD_LENGTH), RESPOND (the response words, a word per cycle, made from the response's
-    kind: no response is stored), then, for RUN, INPUTS (the batch's words
-    into the input banks, a row per cycle while a bank is free: a word of several rows is written row
-    by row, the host's stream waiting) and OUTPUTS (until the last output
-    word has left).
+    kind: no response is stored), then, for RUN, INPUTS (the batch's words into the input banks, a row
+    per cycle while a bank is free: a word of several rows is written row by row, the host's stream
+    waiting) and OUTPUTS (until the last output word has left).
 
     Ports:
 
