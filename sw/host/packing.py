@@ -235,8 +235,6 @@ def _input_words_of_rows(rows, config, geometry):
     :meth:`TileGeometry.input_rows_per_word` to a word (row ``j`` of a word at bit ``j * input_row_bits``,
     the vector's last word zero-padded), or each row its :meth:`TileGeometry.input_row_words` words."""
     per, folds = geometry.input_rows_per_word(config), geometry.in_folds(config)
-    if per == 1:
-        return words_of_rows(rows)
     row_bits = rows.shape[1]
     grouped = np.zeros((len(rows) // folds, -(-folds // per) * per, row_bits), dtype=rows.dtype)
     grouped[:, :folds] = rows.reshape(-1, folds, row_bits)
@@ -247,8 +245,6 @@ def input_rows_of_words(words, config, geometry, batch):
     """Inverse of :func:`_input_words_of_rows`: RUN's words of ``batch`` vectors to their input rows."""
     per, folds = geometry.input_rows_per_word(config), geometry.in_folds(config)
     row_bits = geometry.input_row_bits(config)
-    if per == 1:
-        return rows_of_words(words, batch * folds, row_bits)
     groups = -(-folds // per)
     rows = rows_of_words(words, batch * groups, per * row_bits).reshape(batch, groups * per, row_bits)
     return rows[:, :folds].reshape(-1, row_bits)
