@@ -13,15 +13,14 @@ second for the digits model and for FINN's LFC topology, bound by the tile's com
   every CONFIGURE / LOAD / RUN, the words streamed at one per cycle) per image, outputs checked equal to
   the golden model; images/s = Fmax / cycles per image (and at the board's clock).
 - **digits, link-bound**: the bytes each command and response puts on the serial line (frames of at most
-  64 words, 7 bytes of frame overhead, an ACK frame for every DATA frame, and the stop-and-wait sender
-  idle for the ACK of each frame), from the driver's command log of the same session on the reference
-  tile; the busier direction at 10 bits per byte at the board's baud rate bounds the time. Board
-  frames are counted full (the bridge sends a short frame only when the tile pauses), so this is an
-  upper bound of the rate. A second figure adds what a real USB serial adapter's latency costs
-  (``USB_LATENCY_S`` each way: an FTDI chip's latency timer set to its 1 ms minimum; the default is
-  16 ms): the host keeps a window of ``WINDOW_FRAMES`` frames in flight and waits a round trip once per
-  command (the ACK of its last frame) and wherever the window does not cover one; each of the board's
-  frames (stop-and-wait) waits a round trip for its ACK (:func:`latency_seconds`).
+  64 words, 7 bytes of frame overhead, an ACK frame for every DATA frame), from the driver's command log
+  of the same session on the reference tile; the busier direction at 10 bits per byte at the board's
+  baud rate bounds the time. Board frames are counted full (the bridge sends a short frame only when the
+  tile pauses), so this is an upper bound of the rate. A second figure adds what a real USB serial
+  adapter's latency costs (``USB_LATENCY_S`` each way: an FTDI chip's latency timer set to its 1 ms
+  minimum; the default is 16 ms): each side keeps a window of ``WINDOW_FRAMES`` frames in flight and
+  waits a round trip wherever the window does not cover one, and the host once per command (the ACK of
+  its last frame) (:func:`latency_seconds`).
 - **LFC** (784-1024-1024-1024-10, binary weights and activations, as FINN's LFC-W1A1): random weights and
   thresholds, checked on the reference tile (``ModelTile``, output-channel parts where a layer exceeds
   the tile, ``lowbit.sw.host.output_parts``) against the golden model for a few images; cycles per image
@@ -133,13 +132,13 @@ def link_seconds(log, baud):
 
 
 def latency_seconds(commands, host_frames, board_frames, baud):
-    """What a USB adapter's latency (``USB_LATENCY_S`` each way) adds to the line's time: the host sends a
-    window of ``WINDOW_FRAMES`` frames, and waits a round trip only where the window's other frames do not
-    cover it, and once per command for the ACK of its last frame; each of the board's frames
-    (stop-and-wait) waits a round trip for its ACK."""
+    """What a USB adapter's latency (``USB_LATENCY_S`` each way) adds to the line's time: each side sends a
+    window of ``WINDOW_FRAMES`` frames and waits a round trip only where the window's other frames do not
+    cover it; the host waits once per command for the ACK of its last frame."""
     round_trip = 2 * USB_LATENCY_S
     window_wait = max(0.0, round_trip - (WINDOW_FRAMES - 1) * MAX_FRAME_BYTES * 10 / baud)
-    return (commands + board_frames) * round_trip + math.ceil(host_frames / WINDOW_FRAMES) * window_wait
+    windows = math.ceil(host_frames / WINDOW_FRAMES) + math.ceil(board_frames / WINDOW_FRAMES)
+    return commands * round_trip + windows * window_wait
 
 
 def session_log(model, geometry, codes, classes=False):
@@ -479,8 +478,8 @@ def markdown(entries, tile="popcount", luts=None):
         "reloads every layer per batch); class indices: the RUN commands of a driver asked for classes (a "
         "resident tile answers CLASSIFY, one word per image; a layer at a time, the same RUNs); with USB "
         "latency: plus a round trip of "
-        f"{USB_LATENCY_S * 1e3:g} ms each way per command (the ACK of the host's last frame) and per board "
-        f"frame (stop-and-wait), and where the host's window of {WINDOW_FRAMES} frames does not cover one.",
+        f"{USB_LATENCY_S * 1e3:g} ms each way per command (the ACK of the host's last frame), and where "
+        f"a side's window of {WINDOW_FRAMES} frames does not cover one.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -145,7 +145,7 @@ class BoardCore(wiring.Component):
         beat = Signal(self.heartbeat_bits)
         m.d.sync += beat.eq(beat + 1)
         m.d.comb += self.heartbeat.eq(beat[-1])
-        with m.If((link.bad_frames != 0) | (link.uart_errors != 0)):
+        with m.If(link.fault):  # a pulse, not the counters: the top level keeps none of them
             m.d.sync += self.error.eq(1)
         return m
 

@@ -16,8 +16,9 @@ accepted frames in order and answers ACK(seq) after each frame's last word (cumu
 delivered frame is answered ACK(the last delivered), one still waiting is ignored; a frame ahead of the
 expected one is ignored and NAKed once; a bad CRC, a ``count`` above the maximum or a frame cut short
 (no byte for :data:`INTERBYTE_TIMEOUT` bit times inside a frame) is dropped and answered NAK(expected
-seq). Board -> host is stop-and-wait: the board keeps its DATA frame until it is ACKed and resends it on
-NAK or after a timeout. A
+seq). Board -> host is "go back N" too: the board sends up to :data:`WINDOW_FRAMES` DATA frames without
+waiting, keeps each until it is ACKed (cumulative) and sends the unacknowledged ones again from the NAKed
+frame, or from the oldest after a timeout. A
 session starts with SYNC: the board drops the frame it was delivering and the DATA frame it held,
 resets the tile behind it and both sequence numbers to 0, and answers SYNC; a host (re)starting against a board in
 any state is then in step with it.
@@ -57,7 +58,9 @@ class LinkBridge(wiring.Component):
     - ``resp`` (in, ``stream.Signature(32)``): words for the host.
     - ``bad_frames``, ``resent_frames``, ``uart_errors`` (out, 16 bits, wrapping): frames received and
       dropped (bad CRC, count too large, cut short), DATA frames sent again (NAK or timeout), and
-      characters the UART dropped (framing errors and overruns). For status LEDs and tests.
+      characters the UART dropped (framing errors and overruns). For tests and reports.
+    - ``fault`` (out, 1 bit): a one-cycle pulse when a frame is dropped or the UART drops a character
+      (when ``bad_frames`` or ``uart_errors`` counts): for a sticky error LED that needs no counter.
     - ``session_start`` (out, 1 bit): a one-cycle pulse when a good SYNC frame from the host ends (for
       the reset of the tile behind the bridge: :class:`LinkTile`).
 
@@ -67,18 +70,19 @@ class LinkBridge(wiring.Component):
     frame's last word: the host's window is the flow control. The host's resends of a frame waiting in
     its slot are ignored; its ACK follows the delivery.
 
-    Tile -> host: words from ``resp`` are gathered into a buffer (a second Memory of
-    :data:`MAX_FRAME_WORDS` words). The frame is sent when it is full, or when ``resp`` has been idle
-    for ``flush_cycles`` (default :data:`FLUSH_IDLE_BITS` bit times), and kept until the host ACKs its
-    ``seq``; a NAK, or no ACK within ``ack_timeout_cycles`` of its last byte (default
-    :data:`ACK_TIMEOUT_BITS` bit times), sends it again. ``resp`` is not ready while a frame waits for
-    its ACK. ACK/NAK frames and DATA frames share the transmitter; a pending ACK/NAK goes first at the
-    next frame boundary.
+    Tile -> host: words from ``resp`` are gathered into transmit slots (a second Memory of
+    :data:`WINDOW_FRAMES` x :data:`MAX_FRAME_WORDS` words). A frame is sent when it is full, or when
+    ``resp`` has been idle for ``flush_cycles`` (default :data:`FLUSH_IDLE_BITS` bit times), without
+    waiting for the ACKs of the frames before it, and kept until the host ACKs it (or a later one); a
+    NAK sends the frames from the NAKed one again, and no ACK within ``ack_timeout_cycles`` (default
+    :data:`ACK_TIMEOUT_BITS` bit times) every unacknowledged one. ``resp`` is not ready while every slot
+    holds a frame. ACK/NAK frames and DATA frames share the transmitter; a pending ACK/NAK goes first at
+    the next frame boundary.
 
     Latency: a host word reaches ``cmd`` a few cycles after the last CRC byte of its frame has been
     received (the middle of its stop bit). A tile word reaches the wire after at most
     ``flush_cycles`` plus the frame being sent. Throughput: bounded by the line, 10 bit times per byte,
-    5 + 4 * count + 2 bytes per DATA frame, and one ACK round trip per frame in each direction.
+    5 + 4 * count + 2 bytes per DATA frame, and an ACK round trip per window of frames in each direction.
 
     Structure: the UART (:class:`~lowbit.hw.link.uart.UARTReceiver`,
     :class:`~lowbit.hw.link.uart.UARTTransmitter`) and four parts, each a component tested on its own:
@@ -86,7 +90,7 @@ class LinkBridge(wiring.Component):
     :class:`~lowbit.hw.link.delivery.FrameDelivery` (the receive slots, the host's ``seq``, ``cmd``,
     the answers ACK/NAK/SYNC), :class:`~lowbit.hw.link.gatherer.WordGatherer` (the transmit buffer,
     ``resp``, the flush) and :class:`~lowbit.hw.link.sender.FrameSender` (frames onto the line, the
-    resends). This component only connects them.
+    board's window). This component only connects them.
     """
 
     def __init__(self, divisor, *, ack_timeout_cycles=None, flush_cycles=None):
@@ -108,6 +112,7 @@ class LinkBridge(wiring.Component):
                 "bad_frames": Out(16),
                 "resent_frames": Out(16),
                 "uart_errors": Out(16),
+                "fault": Out(1),
                 "session_start": Out(1),
             }
         )
@@ -139,8 +144,13 @@ class LinkBridge(wiring.Component):
 
         # tile -> host
         wiring.connect(m, wiring.flipped(self.resp), gatherer.i)
-        wiring.connect(m, gatherer.o, sender.data)
         wiring.connect(m, gatherer.buffer, sender.buffer)
+        m.d.comb += [
+            sender.frames.eq(gatherer.frames),
+            gatherer.slot.eq(sender.slot),
+            sender.count.eq(gatherer.count),
+            gatherer.release.eq(sender.release),
+        ]
         wiring.connect(m, delivery.reply, sender.reply)
         wiring.connect(m, receiver.ack, sender.ack)
         wiring.connect(m, sender.o, uart_tx.i)
@@ -157,6 +167,7 @@ class LinkBridge(wiring.Component):
             self.bad_frames.eq(receiver.bad_frames),
             self.resent_frames.eq(sender.resent_frames),
             self.uart_errors.eq(uart_rx.framing_errors + uart_rx.overruns),
+            self.fault.eq((receiver.frame.valid & ~receiver.frame.payload.ok) | uart_rx.error),
         ]
         return m
 
@@ -167,7 +178,8 @@ class LinkTile(wiring.Component):
     pins, clock and LEDs.
 
     Ports: ``rx`` (in, idle high), ``tx`` (out, idle high), 8N1 at ``divisor`` cycles per bit; the
-    bridge's ``bad_frames``, ``resent_frames``, ``uart_errors`` counters (16 bits each). Latency and
+    bridge's ``bad_frames``, ``resent_frames``, ``uart_errors`` counters (16 bits each) and ``fault``
+    pulse. Latency and
     throughput: those of :class:`LinkBridge` plus the tile's (``docs/protocol.md``).
     """
 
@@ -184,6 +196,7 @@ class LinkTile(wiring.Component):
                 "bad_frames": Out(16),
                 "resent_frames": Out(16),
                 "uart_errors": Out(16),
+                "fault": Out(1),
             }
         )
 
@@ -201,5 +214,6 @@ class LinkTile(wiring.Component):
             self.bad_frames.eq(bridge.bad_frames),
             self.resent_frames.eq(bridge.resent_frames),
             self.uart_errors.eq(bridge.uart_errors),
+            self.fault.eq(bridge.fault),
         ]
         return m

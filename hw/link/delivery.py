@@ -4,10 +4,10 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import exact_log2
 
 from lowbit.hw.link.layouts import (
     BUFFER_ADDR_WIDTH,
+    SLOT_BITS,
     ControlFrame,
     FrameEnd,
     buffer_write_signature,
@@ -66,11 +66,10 @@ class FrameDelivery(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        slot_bits = exact_log2(WINDOW_FRAMES)
         m.submodules.slots = slots = Memory(shape=32, depth=WINDOW_FRAMES * MAX_FRAME_WORDS, init=[])
         write, read = slots.write_port(), slots.read_port()
 
-        head, tail = Signal(slot_bits), Signal(slot_bits)  # the slot delivered / written next
+        head, tail = Signal(SLOT_BITS), Signal(SLOT_BITS)  # the slot delivered / written next
         filled = Signal(range(WINDOW_FRAMES + 1))  # accepted frames not yet delivered
         counts = Array(Signal(range(MAX_FRAME_WORDS + 1), name=f"count{k}") for k in range(WINDOW_FRAMES))
         expected = Signal(8)  # seq of the next host DATA frame to accept
@@ -120,7 +119,7 @@ class FrameDelivery(wiring.Component):
             read.addr.eq(
                 Mux(
                     last,
-                    Cat(Const(0, BUFFER_ADDR_WIDTH), (head + 1)[:slot_bits]),
+                    Cat(Const(0, BUFFER_ADDR_WIDTH), (head + 1)[:SLOT_BITS]),
                     Cat((index + transfer)[:BUFFER_ADDR_WIDTH], head),
                 )
             ),

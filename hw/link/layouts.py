@@ -9,20 +9,22 @@ The parts, in the order a word passes them (``docs/serial.md``):
   :class:`Acknowledgement` for each good ACK/NAK frame;
 - :class:`~lowbit.hw.link.delivery.FrameDelivery`: owns the receive slots and the host's sequence number;
   the accepted frames' words out on ``cmd``, in order, and :class:`ControlFrame` requests (ACK, NAK, SYNC);
-- :class:`~lowbit.hw.link.gatherer.WordGatherer`: owns the transmit buffer; the tile's words gathered into
-  a DATA frame, held until it is acknowledged;
+- :class:`~lowbit.hw.link.gatherer.WordGatherer`: owns the transmit slots; the tile's words gathered into
+  DATA frames, each held until it is acknowledged;
 - :class:`~lowbit.hw.link.sender.FrameSender`: ACK/NAK/SYNC and DATA frames, byte by byte, to the UART
-  transmitter; resends the DATA frame on NAK or timeout.
+  transmitter; the board's window of DATA frames, going back on NAK or timeout.
 """
 
 from amaranth.lib import data
 from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.utils import exact_log2
 
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SEQ_BEHIND
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SEQ_BEHIND, WINDOW_FRAMES
 
 __all__ = [
     "BUFFER_ADDR_WIDTH",
-    "buffer_read_signature",
+    "SLOT_BITS",
+    "slots_read_signature",
     "buffer_write_signature",
     "FrameEnd",
     "Acknowledgement",
@@ -33,6 +35,8 @@ __all__ = [
 
 #: Address bits of a frame buffer (a Memory of :data:`MAX_FRAME_WORDS` 32-bit words).
 BUFFER_ADDR_WIDTH = (MAX_FRAME_WORDS - 1).bit_length()
+#: Address bits of a slot among :data:`WINDOW_FRAMES` (a frame's slot is its seq modulo the window).
+SLOT_BITS = exact_log2(WINDOW_FRAMES)
 
 
 def seq_distance(reference, seq):
@@ -51,10 +55,11 @@ def buffer_write_signature():
     return WritePort.Signature(addr_width=BUFFER_ADDR_WIDTH, shape=32)
 
 
-def buffer_read_signature():
-    """The read port of a frame buffer (one cycle from ``addr`` to ``data``), as the buffer's owner offers
-    it (``Out``); the reader takes it ``In``."""
-    return ReadPort.Signature(addr_width=BUFFER_ADDR_WIDTH, shape=32)
+def slots_read_signature():
+    """The read port of :data:`WINDOW_FRAMES` frame slots (one Memory; a slot's word ``k`` at address
+    ``Cat(k, slot)``; one cycle from ``addr`` to ``data``), as the slots' owner offers it (``Out``); the
+    reader takes it ``In``."""
+    return ReadPort.Signature(addr_width=BUFFER_ADDR_WIDTH + SLOT_BITS, shape=32)
 
 
 class FrameEnd(data.Struct):

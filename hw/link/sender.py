@@ -1,20 +1,29 @@
 """The frame sender of the board's link: :class:`FrameSender`."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from lowbit.hw.link.crc import crc16_update
-from lowbit.hw.link.layouts import Acknowledgement, ControlFrame, buffer_read_signature, seq_behind
-from lowbit.sw.protocol.frames import CRC_INIT, MAX_FRAME_WORDS, SOF, FrameKind
+from lowbit.hw.link.layouts import (
+    SLOT_BITS,
+    Acknowledgement,
+    ControlFrame,
+    seq_behind,
+    seq_distance,
+    slots_read_signature,
+)
+from lowbit.sw.protocol.frames import CRC_INIT, MAX_FRAME_WORDS, SOF, WINDOW_FRAMES, FrameKind
 
 __all__ = ["FrameSender"]
 
 
 class FrameSender(wiring.Component):
-    """Frames to the host, byte by byte, with their CRC, and the sending end of the board's stop-and-wait
-    (``docs/serial.md``, "Rules"): the DATA frame in the transmit buffer is sent, kept until the host ACKs
-    its ``seq``, and sent again on a NAK or when no ACK came within ``ack_timeout_cycles``.
+    """Frames to the host, byte by byte, with their CRC, and the sending end of the board's window of
+    DATA frames ("go back N", ``docs/serial.md``, "Rules"): the frames the gatherer holds are sent in
+    order, up to :data:`WINDOW_FRAMES` unacknowledged; each is kept until the host acknowledges it (an ACK
+    is cumulative), and on a NAK, or when no ACK came within ``ack_timeout_cycles``, the frames from the
+    one the host expects (the oldest, on a timeout) are sent again.
 
     Ports:
 
@@ -22,27 +31,29 @@ class FrameSender(wiring.Component):
       send (:class:`~lowbit.hw.link.layouts.ControlFrame`). One waits at a time: a newer one replaces it,
       except an ACK of a seq before a waiting NAK's (``(nak - ack) mod 256`` from 1 to 128), which is
       dropped: the ACKs are cumulative, and the host goes back on the NAK.
-    - ``data`` (in, ``stream.Signature(range(MAX_FRAME_WORDS + 1))``): a DATA frame of ``data.payload``
-      words is in the transmit buffer. The transfer happens when the host has ACKed it (the buffer may
-      then be refilled); until then the frame is sent and resent from the buffer.
-    - ``buffer`` (in, :func:`~lowbit.hw.link.layouts.buffer_read_signature`): the transmit buffer's read
-      port (``data`` one cycle after ``addr``).
+    - ``frames`` (in, ``range(WINDOW_FRAMES + 1)``), ``slot`` (out), ``count`` (in), ``release`` (out),
+      ``buffer`` (in, :func:`~lowbit.hw.link.layouts.slots_read_signature`): the gatherer's transmit
+      slots (:class:`~lowbit.hw.link.gatherer.WordGatherer`): the frames held, the words of the frame in
+      ``slot``, how many of the oldest frames are acknowledged this cycle, and the slots' read port
+      (``data`` one cycle after ``addr``). The frame of seq ``s`` is in slot ``s mod WINDOW_FRAMES``.
     - ``ack`` (in, ``stream.Signature(Acknowledgement, always_ready=True)``): a good ACK or NAK frame from
-      the host. ACK of the frame's ``seq`` releases it; a NAK (any ``seq``) sends it again. Both count
-      only once the frame has been sent.
-    - ``restart`` (in, 1 bit): a session starts: the DATA frame's ``seq`` restarts at 0 and an unACKed
-      frame is forgotten (the gatherer drops it in the same cycle). A frame already on the way is
+      the host. ACK(s) of a frame sent and not yet acknowledged releases it and every earlier one;
+      NAK(e) of such a frame, or of the frame after the last one sent, releases the frames before it and
+      sends the frames from ``e`` again. Any other ACK or NAK is ignored.
+    - ``restart`` (in, 1 bit): a session starts: the DATA frames' ``seq`` restarts at 0 and the unACKed
+      frames are forgotten (the gatherer drops them in the same cycle). A frame already on the way is
       finished.
     - ``o`` (out, ``stream.Signature(8)``): the bytes, for the UART transmitter.
-    - ``resent_frames`` (out, 16 bits, wrapping): DATA frames sent again (NAK or timeout).
+    - ``resent_frames`` (out, 16 bits, wrapping): DATA frames sent again (after a NAK or a timeout).
 
-    Frames go one at a time; at a frame boundary a waiting ACK/NAK/SYNC goes first, then the DATA frame.
-    The ACK timeout runs from the cycle after the frame's last byte was taken by ``o``.
+    At a frame boundary a waiting ACK/NAK/SYNC goes first, then the next DATA frame. The ACK timeout
+    runs while frames are unacknowledged and no frame is being sent, from the cycle after the last byte
+    of a DATA frame or the last acknowledgement that released one.
 
-    Latency: when the sender is idle, a frame's SOF is offered on ``o`` in the cycle after ``data``
-    becomes valid, or two cycles after a ``reply`` transfer. Throughput: a byte every other cycle at
-    most (a payload byte is read from the buffer in the cycle after the previous byte was taken); the
-    UART is much slower.
+    Latency: when the sender is idle, a frame's SOF is offered on ``o`` in the cycle after ``frames``
+    grows, or two cycles after a ``reply`` transfer. Throughput: a byte every other cycle at most (a
+    payload byte is read from the slots in the cycle after the previous byte was taken); the UART is
+    much slower.
     """
 
     def __init__(self, ack_timeout_cycles):
@@ -52,8 +63,11 @@ class FrameSender(wiring.Component):
         super().__init__(
             {
                 "reply": In(stream.Signature(ControlFrame, always_ready=True)),
-                "data": In(stream.Signature(range(MAX_FRAME_WORDS + 1))),
-                "buffer": In(buffer_read_signature()),
+                "frames": In(range(WINDOW_FRAMES + 1)),
+                "slot": Out(SLOT_BITS),
+                "count": In(range(MAX_FRAME_WORDS + 1)),
+                "release": Out(range(WINDOW_FRAMES + 1)),
+                "buffer": In(slots_read_signature()),
                 "ack": In(stream.Signature(Acknowledgement, always_ready=True)),
                 "restart": In(1),
                 "o": Out(stream.Signature(8)),
@@ -77,47 +91,56 @@ class FrameSender(wiring.Component):
         with m.If(self.reply.valid & ~keep_nak):
             m.d.sync += [control_waiting.eq(1), control.eq(self.reply.payload)]
 
-        # --- the DATA frame: sent, then kept until ACKed ----------------------------------------------
-        seq = Signal(8)  # of the DATA frame in the buffer
+        # --- the window of DATA frames: base (the oldest unacknowledged) .. next (the next to send) ------
+        base, next_seq = Signal(8), Signal(8)
+        top = Signal(8)  # one after the last seq ever sent: a frame sent before it is a resend
+        sent = seq_distance(next_seq, base)  # frames sent and not acknowledged (0 .. WINDOW_FRAMES)
         wait = Signal(range(self.ack_timeout_cycles + 1))
-        data_due, data_sent = Signal(), Signal()  # the frame should go out / its last byte went out
-        acked = self.ack.valid & ~self.ack.payload.nak & (self.ack.payload.seq == seq)
-        naked = self.ack.valid & self.ack.payload.nak
+        data_sent, sending = Signal(), Signal()  # a DATA frame's last byte went out / a frame is on its way
+        distance = seq_distance(self.ack.payload.seq, base)  # of the acknowledged seq from the base
+        acked = self.ack.valid & ~self.ack.payload.nak & (distance < sent)
+        naked = self.ack.valid & self.ack.payload.nak & (distance <= sent)
+        data_due = sent < self.frames
+        start_data = Signal()  # the byte sender starts the DATA frame of seq `next_seq`
+        m.d.comb += self.slot.eq(next_seq[:SLOT_BITS])
+        with m.If(start_data):
+            m.d.sync += next_seq.eq(next_seq + 1)
+            with m.If(next_seq == top):
+                m.d.sync += top.eq(next_seq + 1)
+            with m.Else():
+                m.d.sync += self.resent_frames.eq(self.resent_frames + 1)
 
-        with m.FSM():
-            with m.State("SEND"):
-                m.d.comb += data_due.eq(self.data.valid)
-                with m.If(data_sent & self.data.valid):
-                    m.d.sync += wait.eq(0)
-                    m.next = "WAIT_ACK"
-                with m.If(self.restart):  # last, so it wins
-                    m.d.sync += seq.eq(0)
-                    m.next = "SEND"
-            with m.State("WAIT_ACK"):
-                m.d.sync += wait.eq(wait + 1)
-                with m.If(acked):
-                    m.d.comb += self.data.ready.eq(1)
-                    m.d.sync += seq.eq(seq + 1)
-                    m.next = "SEND"
-                with m.Elif(naked | (wait == self.ack_timeout_cycles)):
-                    m.d.sync += self.resent_frames.eq(self.resent_frames + 1)
-                    m.next = "SEND"
-                with m.If(self.restart):  # last, so it wins
-                    m.d.sync += seq.eq(0)
-                    m.next = "SEND"
+        timeout = wait == self.ack_timeout_cycles
+        with m.If(data_sent | acked | naked | (sent == 0) | timeout):
+            m.d.sync += wait.eq(0)
+        with m.Elif(~sending):
+            m.d.sync += wait.eq(wait + 1)
+        with m.If(acked):
+            m.d.comb += self.release.eq(distance + 1)
+            m.d.sync += base.eq(self.ack.payload.seq + 1)
+        with m.If(naked):
+            m.d.comb += self.release.eq(distance)
+            m.d.sync += base.eq(self.ack.payload.seq)
+            with m.If(distance != sent):  # go back (a NAK of the frame after the last sent only releases)
+                m.d.sync += next_seq.eq(self.ack.payload.seq)
+        with m.Elif(timeout & ~acked):
+            m.d.sync += next_seq.eq(base)
+        with m.If(self.restart):  # last, so it wins
+            m.d.comb += self.release.eq(0)
+            m.d.sync += [base.eq(0), next_seq.eq(0), top.eq(0), wait.eq(0)]
 
         # --- one frame, byte by byte --------------------------------------------------------------------
         f_kind, f_seq, f_count = Signal(8), Signal(8), Signal(range(MAX_FRAME_WORDS + 1))
         f_index = Signal(range(4 * MAX_FRAME_WORDS))  # payload byte
         f_crc = Signal(16)
-        f_data = Signal()  # the frame is the DATA frame of the buffer
-        stale = Signal()  # the byte's source (the buffer's read port) settles for one cycle after a byte
+        f_data = Signal()  # the frame is a DATA frame
+        stale = Signal()  # the byte's source (the slots' read port) settles for one cycle after a byte
         m.d.sync += stale.eq(0)
         taken = self.o.valid & self.o.ready
-        m.d.comb += self.buffer.addr.eq(f_index[2:])
+        m.d.comb += self.buffer.addr.eq(Cat(f_index[2:], f_seq[:SLOT_BITS]))
 
         def emit(value, then, checked=True):
-            m.d.comb += [self.o.payload.eq(value), self.o.valid.eq(~stale)]
+            m.d.comb += [self.o.payload.eq(value), self.o.valid.eq(~stale), sending.eq(1)]
             with m.If(taken):
                 m.d.sync += stale.eq(1)
                 if checked:
@@ -132,7 +155,8 @@ class FrameSender(wiring.Component):
                     m.d.sync += [f_kind.eq(control.kind), f_seq.eq(control.seq), f_count.eq(0), f_data.eq(0)]
                     m.next = "SOF"
                 with m.Elif(data_due):
-                    m.d.sync += [f_kind.eq(FrameKind.DATA), f_seq.eq(seq), f_count.eq(self.data.payload), f_data.eq(1)]
+                    m.d.comb += start_data.eq(1)
+                    m.d.sync += [f_kind.eq(FrameKind.DATA), f_seq.eq(next_seq), f_count.eq(self.count), f_data.eq(1)]
                     m.next = "SOF"
             with m.State("SOF"):
                 emit(SOF, "KIND", checked=False)

@@ -35,7 +35,8 @@ class UARTReceiver(wiring.Component):
 
     - ``rx`` (in, 1 bit, idle high): the serial input; it passes a 2-flop synchronizer first.
     - ``o`` (out, ``stream.Signature(8)``): one received byte per transfer.
-    - ``error`` (out, 1 bit): a one-cycle pulse on a framing error (the stop bit read 0).
+    - ``error`` (out, 1 bit): a one-cycle pulse when a character is dropped (a framing error or an
+      overrun, below).
     - ``framing_errors`` and ``overruns`` (out, 16 bits each, wrapping): characters dropped because
       their stop bit read 0, or because ``o`` still held the previous byte (``o.ready`` low for a
       whole character time). A dropped byte never corrupts the bytes that follow.
@@ -102,6 +103,7 @@ class UARTReceiver(wiring.Component):
                         m.d.sync += self.framing_errors.eq(self.framing_errors + 1)
                         m.next = "BREAK"
                     with m.Elif(self.o.valid & ~self.o.ready):
+                        m.d.comb += self.error.eq(1)
                         m.d.sync += self.overruns.eq(self.overruns + 1)
                         m.next = "IDLE"
                     with m.Else():

@@ -7,7 +7,7 @@ the host driver over the serial link, bit by bit through the UART receiver and t
      model_over_the_link only:
      "heartbeat_bits", "model" (model file), "pixels" (.npy), "max_batch",
      "flip_host_seqs", "cut_host_seqs" (host DATA frames by seq, their first sending),
-     "flip_board_frames", "cut_board_frames" (board frame numbers; see SimSerialPort)}
+     "flip_board_seqs", "cut_board_seqs" (board DATA frames by seq, their first sending)}
 
 Tests (the caller selects one: each needs its own build of the board):
 
@@ -118,8 +118,8 @@ async def model_over_the_link(dut):
         seed=seed,
         flip_host_seqs=spec["flip_host_seqs"],
         cut_host_seqs=spec["cut_host_seqs"],
-        flip_board_frames=spec["flip_board_frames"],
-        cut_board_frames=spec["cut_board_frames"],
+        flip_board_seqs=spec["flip_board_seqs"],
+        cut_board_seqs=spec["cut_board_seqs"],
     )
     link = _link(port, spec)
     link.decoder = decoder = _LoggingDecoder()

@@ -43,9 +43,9 @@ class SimSerialPort:
       or by seq, the first time a frame of that seq is sent (``flip_host_seqs``, ``cut_host_seqs``: where
       a fault makes the host resend a window of frames, their count depends on the timing, the seqs
       do not; for sessions of fewer than 256 host frames);
-    - board DATA frames, counted from 1 as they arrive (resends included): those in ``flip_board_frames``
-      get one payload bit flipped, those in ``cut_board_frames`` lose the second half of their bytes (the
-      host sees the frame cut short, then silence);
+    - board DATA frames by seq, the first time a frame of that seq arrives (the board resends a window of
+      frames too): those in ``flip_board_seqs`` get one payload bit flipped, those in ``cut_board_seqs``
+      lose the second half of their bytes (the host sees the frame cut short, then silence);
     - board bytes, counted from 0 over everything the board sends: those in ``flip_board_bytes`` get one
       bit flipped.
 
@@ -64,19 +64,20 @@ class SimSerialPort:
         flip_host_frames=(),
         cut_host_frames=(),
         flip_board_bytes=(),
-        flip_board_frames=(),
-        cut_board_frames=(),
         flip_host_seqs=(),
         cut_host_seqs=(),
+        flip_board_seqs=(),
+        cut_board_seqs=(),
     ):
         self.dut, self.bit_ns = dut, divisor * CLOCK_NS
         self.read_timeout_bits = read_timeout_bits
         self.rng = random.Random(seed)
         self.flip_host_frames, self.cut_host_frames = set(flip_host_frames), set(cut_host_frames)
-        self.flip_board_frames, self.cut_board_frames = set(flip_board_frames), set(cut_board_frames)
         self.flip_board_bytes = set(flip_board_bytes)
         self.flip_host_seqs, self.cut_host_seqs = set(flip_host_seqs), set(cut_host_seqs)
+        self.flip_board_seqs, self.cut_board_seqs = set(flip_board_seqs), set(cut_board_seqs)
         self._host_seqs = set()  # the seqs of the host DATA frames sent so far
+        self._board_seqs = set()  # the seqs of the board DATA frames seen so far
         self.inbox = bytearray()
         self.host_frames = 0
         self.board_frames = 0
@@ -129,10 +130,12 @@ class SimSerialPort:
             if frame.header[1] == FrameKind.DATA:
                 self.board_frames += 1
                 number, seq = self.board_frames, frame.header[2]
-                if number in self.flip_board_frames and count:
+                first = seq not in self._board_seqs
+                self._board_seqs.add(seq)
+                if first and seq in self.flip_board_seqs and count:
                     frame.flip_at = self.rng.randrange(HEADER_BYTES, frame.length - CRC_BYTES)
                     self._fault("board", "flip", number, seq)
-                elif number in self.cut_board_frames:
+                elif first and seq in self.cut_board_seqs:
                     frame.cut_from = frame.length // 2
                     self._fault("board", "cut", number, seq)
         if index == frame.flip_at:

@@ -21,6 +21,7 @@ from lowbit.sw.protocol.frames import (
     HEADER_BYTES,
     MAX_FRAME_BYTES,
     MAX_FRAME_WORDS,
+    SEQ_BEHIND,
     SOF,
     WINDOW_FRAMES,
     FrameKind,
@@ -146,6 +147,7 @@ class LinkStats:
     naks_sent: int = 0
     received: int = 0  #: board DATA frames delivered
     duplicates: int = 0  #: board DATA frames received again and dropped (ACKed again)
+    ahead: int = 0  #: board DATA frames ahead of the expected seq (one before them was lost), dropped
     bad_frames: int = 0  #: bad CRC, count too large, cut short
     naks_received: int = 0
     syncs_sent: int = 0  #: SYNC frames sent (session starts, resends included)
@@ -171,10 +173,12 @@ class LinkTransport(Transport):
     Once the oldest frame has been sent ``retries + 1`` times (counted from when it became the oldest)
     without an ACK, :class:`TransportError` names it and the attempts. :meth:`write` returns when every
     frame is acknowledged. :meth:`read` waits for the board's words; after ``timeout`` seconds without a
-    new DATA frame it sends NAK(expected seq), which makes the board resend a frame it still holds, up to
-    ``retries`` times, then raises :class:`TransportError`. Meanwhile, and in :meth:`write`, the board's
-    DATA frames (one at a time, stop-and-wait) are ACKed (a duplicate, whose ACK was lost, is ACKed again
-    and dropped) and their words queued for :meth:`read`; a bad frame is answered NAK(expected seq). A
+    new DATA frame it sends NAK(expected seq), which makes the board resend the frames it still holds, up
+    to ``retries`` times, then raises :class:`TransportError`. Meanwhile, and in :meth:`write`, the
+    board's DATA frames (its own window of up to :data:`WINDOW_FRAMES`) are taken in order and ACKed;
+    a frame behind the expected seq (a resend, its ACK lost) is answered ACK(the last taken) and dropped;
+    a bad frame is answered NAK(expected seq), and so is a frame ahead of it (one before it was lost),
+    once until the expected seq changes; the words are queued for :meth:`read`. A
     port read that returns nothing inside a frame counts as the end of the frame (cut short). ``clock``
     gives the time in seconds (default :func:`time.monotonic`; a simulation passes its own). ``stats``
     counts what happened (:class:`LinkStats`).
@@ -193,6 +197,7 @@ class LinkTransport(Transport):
         self.stats = LinkStats()
         self._tx_seq = 0  # seq of our next new DATA frame
         self._rx_expected = 0  # seq of the board's next DATA frame
+        self._rx_naked = False  # NAK(expected) has been sent since `_rx_expected` last changed
         self._words = []  # words received, not yet read
         self._window = []  # (seq, frame bytes, word count) of our unacknowledged DATA frames, oldest first
         self._nak = None  # seq of the frame in the window to go back to (a NAK of it arrived), or None
@@ -229,7 +234,7 @@ class LinkTransport(Transport):
                 while not self._synced and self.clock() < deadline:
                     await self._poll()
                 if self._synced:
-                    self._tx_seq, self._rx_expected, self._words = 0, 0, []
+                    self._tx_seq, self._rx_expected, self._rx_naked, self._words = 0, 0, False, []
                     self._window, self._nak = [], None
                     return
         finally:
@@ -249,12 +254,16 @@ class LinkTransport(Transport):
         elif event.kind == FrameKind.DATA:
             if event.seq == self._rx_expected:
                 self._words.extend(event.words)
-                self._rx_expected = (self._rx_expected + 1) & 0xFF
+                self._rx_expected, self._rx_naked = (self._rx_expected + 1) & 0xFF, False
                 self.stats.received += 1
                 await self._control(FrameKind.ACK, event.seq)
-            elif event.seq == (self._rx_expected - 1) & 0xFF:
+            elif 1 <= (self._rx_expected - event.seq) & 0xFF <= SEQ_BEHIND:  # a resend: ACK what we have
                 self.stats.duplicates += 1
-                await self._control(FrameKind.ACK, event.seq)
+                await self._control(FrameKind.ACK, (self._rx_expected - 1) & 0xFF)
+            else:  # ahead: a frame before it was lost; the board goes back on the NAK
+                self.stats.ahead += 1
+                if not self._rx_naked:
+                    await self._control(FrameKind.NAK, self._rx_expected)
         elif event.kind == FrameKind.ACK:
             acked = self._in_window(event.seq)
             if acked is not None:  # cumulative: that frame and every earlier one
@@ -279,6 +288,7 @@ class LinkTransport(Transport):
             self.stats.acks_sent += 1
         else:
             self.stats.naks_sent += 1
+            self._rx_naked = True
         await self._send(encode_frame(kind, seq))
 
     async def write(self, words):

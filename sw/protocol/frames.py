@@ -51,8 +51,10 @@ class FrameKind(enum.IntEnum):
 
 
 MAX_FRAME_WORDS = 64  #: the most words in one DATA frame
-#: The host's DATA frames in flight (sent, not yet acknowledged), and the board's receive slots: a frame in
-#: the window always finds a slot, because the board ACKs a frame only once the tile has taken its words.
+#: DATA frames in flight (sent, not yet acknowledged) in each direction: the host's window and the board's
+#: receive slots (a frame in the window always finds a slot, because the board ACKs a frame only once the
+#: tile has taken its words), and the board's window and transmit slots (it keeps each frame until it is
+#: acknowledged). A power of two that divides 256, so that a frame's slot is its seq modulo the window.
 WINDOW_FRAMES = 4
 #: A seq up to this many before another (modulo 256) is behind it, an earlier frame; further is ahead.
 SEQ_BEHIND = 128

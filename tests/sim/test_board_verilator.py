@@ -111,13 +111,6 @@ def host_frames(commands):
     ]
 
 
-def as_sent(distinct):
-    """``{distinct frame: its number as SimSerialPort counts (resends included)}`` for faults on the
-    ``distinct`` frames of one side (numbered from 1): each fault makes that side send one frame again,
-    so the i-th fault (from 0) is the frame distinct + i."""
-    return {number: number + index for index, number in enumerate(sorted(distinct))}
-
-
 def test_model_over_the_link(trained):
     path, model, pixels = trained
     mode = "resident"
@@ -137,8 +130,7 @@ def test_model_over_the_link(trained):
     # has been idle; how an answer splits depends on the timing), so 5 and 7 are in them.
     assert [c[1] for c in commands] == ["IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS"] + ["RUN"] * 3
     board_flip, board_cut = [3, 5, 7], []
-    assert len(plan) < 256  # the host's faults are placed by seq
-    board_number = as_sent(board_flip + board_cut)
+    assert len(plan) < 256  # the faults are placed by seq (the board sends fewer frames than the host)
     geometry, divisor, clock_hz = GEOMETRY, DIVISOR, CLOCK_HZ
     folder = build_root() / "board_runs" / f"model-{mode}-{SEED}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,8 +149,8 @@ def test_model_over_the_link(trained):
         "mode": mode,
         "flip_host_seqs": [n - 1 for n in host_flip],
         "cut_host_seqs": [n - 1 for n in host_cut],
-        "flip_board_frames": [board_number[n] for n in board_flip],
-        "cut_board_frames": [board_number[n] for n in board_cut],
+        "flip_board_seqs": [n - 1 for n in board_flip],
+        "cut_board_seqs": [n - 1 for n in board_cut],
         "output": str(output),
     }
     (folder / "spec.json").write_text(json.dumps(spec))
@@ -181,31 +173,25 @@ def test_model_over_the_link(trained):
     assert set(result["words"]["sent"]) == {"IDENTIFY", "LOAD_MODEL", "LOAD_WEIGHTS", "LOAD_THRESHOLDS", "RUN"}
 
     board, host = result["board"], result["host"]
-    # A board frame whose ACK was lost is sent again after the board's ACK timeout: the host drops it as
-    # a duplicate. Only a cut host frame loses an ACK (the host's ACK that follows it on the wire is read
-    # as the rest of the cut frame until the line falls silent), so there are at most as many.
-    late = host["duplicates"]
-    assert late <= len(host_cut), f"{where}: {late} board frames resent by time-out: {result}"
-
-    # Every fault landed on the frame it was meant for: the host's on the first sending of the seqs
-    # planned (the seq of a distinct frame n is n - 1); the board's on the frames as numbered (a resend
-    # by time-out shifts the board's later frames by one, the fault then falls on the resend).
-    faults = sorted((f["on"], f["fault"], f["frame"], f["seq"]) for f in result["faults"])
-    host_faults_seen = sorted((f[1], f[3]) for f in faults if f[0] == "host")
-    assert host_faults_seen == sorted([("flip", n - 1) for n in host_flip] + [("cut", n - 1) for n in host_cut])
-    board_seen = [f for f in faults if f[0] == "board"]
-    planned = sorted(
-        [("board", "flip", board_number[n], n - 1) for n in board_flip]
-        + [("board", "cut", board_number[n], n - 1) for n in board_cut]
-    )
-    assert [f[:3] for f in board_seen] == [f[:3] for f in planned], f"{where}: {result['faults']}"
-    assert all(0 <= p[3] - f[3] <= late for f, p in zip(board_seen, planned)), f"{where}: {result['faults']}"
     host_faults, board_faults = len(host_flip + host_cut), len(board_flip + board_cut)
+    # A board frame reaches the host twice when the board goes back over it twice: after a second NAK of
+    # the same frame (the host NAKs every bad frame, also a second one in the window the board is already
+    # resending), or after its ACK timeout when an ACK was lost (only a cut host frame loses an ACK: the
+    # host's ACK that follows it on the wire is read as the rest of the cut frame until the line falls
+    # silent). The host drops the copies.
+    late = host["duplicates"]
+    assert late <= WINDOW_FRAMES * (board_faults + len(host_cut)), f"{where}: {late} duplicates: {result}"
+
+    # Every fault landed on the frame it was meant for: the first sending of the seqs planned (the seq of
+    # a distinct frame n is n - 1).
+    for side, flips, cuts in (("host", host_flip, host_cut), ("board", board_flip, board_cut)):
+        seen = sorted((f["fault"], f["seq"]) for f in result["faults"] if f["on"] == side)
+        assert seen == sorted([("flip", n - 1) for n in flips] + [("cut", n - 1) for n in cuts]), f"{where}: {side}"
     assert result["injected"] == host_faults + board_faults > 0, f"{where}: {result['faults']}"
 
     # The board NAKed each bad host frame, the host went back to it and resent its window (the bad frame
     # and at most WINDOW_FRAMES - 1 after it, twice where a NAK arrives after the host went back); the
-    # host NAKed each bad board frame, the board resent it once; nothing else went wrong.
+    # host NAKed each bad board frame, and the board went back the same way; nothing else went wrong.
     assert board["bad_frames"] == host_faults, f"{where}: the board should have NAKed {host_faults} frames: {result}"
     # (A cut board frame can swallow a NAK the board sends right after it, as a cut host frame can an ACK:
     # the host's decoder reads the NAK as the rest of the cut frame. The host then resends after its own
@@ -216,14 +202,14 @@ def test_model_over_the_link(trained):
     assert sorted(result["host_dropped"]) == ["crc"] * len(board_flip) + ["truncated"] * len(board_cut), (
         f"{where}: the host should have seen bad CRCs and a frame cut short: {result['host_dropped']}"
     )
-    assert board["resent_frames"] == board_faults + late, f"{where}: {board}"
+    assert board_faults <= board["resent_frames"] <= 2 * WINDOW_FRAMES * board_faults + late, f"{where}: {board}"
     assert board["uart_errors"] == 0, f"{where}: {board}"
-    # Words neither lost nor duplicated: every host frame delivered once, every board frame once (a
-    # resend by time-out reaches the host as a duplicate and is dropped).
+    # Words neither lost nor duplicated: every host frame delivered once, every board frame once (its
+    # other copies dropped as bad, duplicates or ahead of a lost one).
     assert host["data_frames"] == len(plan) and result["host_frames"] == len(plan) + host["resent"], (
         f"{where}: {result}"
     )
-    assert host["received"] == result["board_frames"] - board_faults - late, f"{where}: {result}"
+    assert host["received"] + board_faults + late + host["ahead"] == result["board_frames"], f"{where}: {result}"
 
     assert result["after_identify"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, (
         f"{where}: the error LED must stay dark through a clean IDENTIFY: {result['after_identify']}"

@@ -1,8 +1,8 @@
 """The board side of the serial link (LinkBridge) in Amaranth's simulator, driven bit by bit: delivery
 only of checked frames and only once, ACK after the last word is accepted, a window of frames back to
 back in the receive slots and go-back-N after a bad one, NAK for a bad CRC, a count too large and a
-frame cut short, skipped junk; the tile's words in DATA frames, resent on NAK and on timeout, the next
-frame after the ACK."""
+frame cut short, skipped junk; the tile's words in DATA frames, the board's own window of them (up to
+WINDOW_FRAMES unacknowledged), going back on NAK and on timeout."""
 
 import pytest
 from amaranth.sim import Simulator
@@ -100,6 +100,7 @@ class Bench:
         async def host(ctx):
             await script(ctx, self)
             await ctx.tick().repeat(500)  # anything more would show up here
+            self.resent = ctx.get(dut.resent_frames)
 
         sim = Simulator(dut)
         sim.add_clock(1e-8)
@@ -253,22 +254,48 @@ def test_bad_frames_are_naked_and_deliver_nothing():
 
 
 def test_tile_words_framed_resent_on_nak_and_timeout():
+    """The board's window: a NAK sends the frame again at once; the next frame goes out without waiting
+    for the first one's ACK; with no answer both are sent again after the timeout; one cumulative ACK
+    releases both (nothing more is sent)."""
     words = list(range(0x100, 0x100 + 5))
 
     async def script(ctx, b):
         await b.wait_frames(ctx, 1)
         b.send(encode_frame(FrameKind.NAK, 0))  # -> resent at once
-        await b.wait_frames(ctx, 2)
-        await b.wait_frames(ctx, 3, limit=ACK_TIMEOUT + 5000)  # no answer -> resent after the timeout
-        b.send(encode_frame(FrameKind.ACK, 0))
-        await b.wait_frames(ctx, 4)
+        await b.wait_frames(ctx, 3)  # DATA 0 again, then DATA 1 (its words came after a gap)
+        await b.wait_frames(ctx, 5, limit=ACK_TIMEOUT + 5000)  # no answer -> 0 and 1 after the timeout
         b.send(encode_frame(FrameKind.ACK, 1))
+        await ctx.tick().repeat(ACK_TIMEOUT + 2000)
 
     b = Bench(resp_words=words[:3] + [("gap", 2000)] + words[3:], resp_at=50).run(script)
-    first = (FrameKind.DATA, 0, tuple(words[:3]))
-    assert kinds(b)[:3] == [first, first, first]
-    assert kinds(b)[3] == (FrameKind.DATA, 1, tuple(words[3:]))
-    assert b.frames[2][1] - b.frames[1][1] > ACK_TIMEOUT
+    first, second = (FrameKind.DATA, 0, tuple(words[:3])), (FrameKind.DATA, 1, tuple(words[3:]))
+    assert kinds(b) == [first, first, second, first, second]
+    assert b.frames[3][1] - b.frames[2][1] > ACK_TIMEOUT
+    assert b.resent == 3
+
+
+def test_a_window_of_tile_frames_and_going_back_from_a_nak():
+    """Six frames of tile words (the tile pausing between them): the first WINDOW_FRAMES go out before any
+    ACK, and no more; ACK(1) frees two slots, so two more follow; NAK(3) (frame 3 lost on the host's
+    side) releases 2 and sends 3, 4, 5 again; ACK(5) ends it."""
+    frames = [[0x1000 * k + j for j in range(4)] for k in range(6)]
+
+    async def script(ctx, b):
+        await b.wait_frames(ctx, WINDOW_FRAMES)
+        await ctx.tick().repeat(5000)
+        assert len(b.frames) == WINDOW_FRAMES, "a frame beyond the window"
+        b.send(encode_frame(FrameKind.ACK, 1))
+        await b.wait_frames(ctx, 6)
+        b.send(encode_frame(FrameKind.NAK, 3))
+        await b.wait_frames(ctx, 9)
+        b.send(encode_frame(FrameKind.ACK, 5))
+        await ctx.tick().repeat(ACK_TIMEOUT + 2000)
+
+    gap = ("gap", 100 * DIVISOR)  # longer than the flush (80 bit times): one frame per group of words
+    b = Bench(resp_words=[item for frame in frames for item in [*frame, gap]]).run(script)
+    data = [(FrameKind.DATA, seq, tuple(frames[seq])) for seq in range(6)]
+    assert kinds(b) == data + data[3:]
+    assert b.resent == 3
 
 
 def test_full_frames_of_tile_words():

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from lowbit.hw.link.sender import FrameSender
 from lowbit.sw.host.link import FrameDecoder, encode_frame
-from lowbit.sw.protocol.frames import FrameKind
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, WINDOW_FRAMES, FrameKind
 
 ACK_TIMEOUT = 300
 BYTE_CYCLES = 10  # the sink (a UART transmitter's stand-in) takes a byte every this many cycles
@@ -28,17 +28,18 @@ def reply(kind, seq):
 
 
 class Bench:
-    """A FrameSender with a transmit buffer behind ``buffer`` holding ``frames[0]`` (a list of word
-    lists, offered on ``data`` one after the other, the next after the transfer) and a byte sink on
+    """A FrameSender with the gatherer's transmit slots modelled behind ``frames``, ``slot`` / ``count``,
+    ``release`` and ``buffer``: ``frames`` (a list of word lists) join the slots in order, at most
+    WINDOW_FRAMES held, the ``k``-th since a restart in slot ``k mod WINDOW_FRAMES``; a byte sink on
     ``o``. ``host(bench)`` plays the other side: a generator that yields, for each cycle, ``None``, an
     action (:func:`ack`, :func:`nak`, :func:`reply`, ``("restart", None)``) or a list of them."""
 
     def __init__(self, frames):
         self.dut = FrameSender(ACK_TIMEOUT)
-        self.frames = [list(words) for words in frames]
+        self.frames = [list(words) for words in frames]  # not yet released (held, then waiting for a slot)
         self.bytes = []  # (byte, cycle)
         self.sent = []  # (bytes of one frame, cycle of its last byte)
-        self.released = []  # cycles of ``data`` transfers
+        self.released = []  # (cycle, frames released)
         self.resent = None
 
     def run(self, host, cycles):
@@ -48,6 +49,7 @@ class Bench:
 
         async def machine(ctx):
             address, busy_until, start = 0, 0, 0
+            slots = [[] for _ in range(WINDOW_FRAMES)]
             for cycle in range(cycles):
                 now = next(actions, None) or []
                 now = dict(now if isinstance(now, list) else [now])
@@ -57,12 +59,17 @@ class Bench:
                     if name in now:
                         ctx.set(port.payload, now[name])
                 ctx.set(dut.restart, "restart" in now)
-                if "restart" in now:
-                    self.frames.pop(0)  # the gatherer drops its frame in the same cycle
-                words = self.frames[0] if self.frames else []
-                ctx.set(dut.data.valid, bool(self.frames))
-                ctx.set(dut.data.payload, len(words))
-                ctx.set(dut.buffer.data, words[address] if address < len(words) else 0)
+                held = min(len(self.frames), WINDOW_FRAMES)
+                if "restart" in now:  # the gatherer drops its frames in the same cycle
+                    del self.frames[:held]
+                    self.base, held = 0, 0
+                for k in range(held):  # the frames held, oldest first, in their slots
+                    slots[(self.base + k) % WINDOW_FRAMES] = self.frames[k]
+                ctx.set(dut.frames, held)
+                ctx.set(dut.count, len(slots[ctx.get(dut.slot)]))
+                words = slots[address // MAX_FRAME_WORDS]
+                word = address % MAX_FRAME_WORDS
+                ctx.set(dut.buffer.data, words[word] if word < len(words) else 0)
                 ctx.set(dut.o.ready, cycle >= busy_until)
                 if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
                     busy_until = cycle + BYTE_CYCLES
@@ -70,13 +77,17 @@ class Bench:
                     if decoder.feed([self.bytes[-1][0]]):
                         self.sent.append((bytes(b for b, _ in self.bytes[start:]), cycle))
                         start = len(self.bytes)
-                if ctx.get(dut.data.valid) and ctx.get(dut.data.ready):
-                    self.released.append(cycle)
-                    self.frames.pop(0)
+                released = ctx.get(dut.release)
+                assert released <= held, f"cycle {cycle}: {released} frames released of {held}"
+                if released:
+                    self.released.append((cycle, released))
+                    del self.frames[:released]
+                    self.base += released
                 address = ctx.get(dut.buffer.addr)
                 await ctx.tick()
             self.resent = ctx.get(dut.resent_frames)
 
+        self.base = 0  # the number of the oldest frame held (since the last restart)
         sim = Simulator(dut)
         sim.add_clock(1e-8)
         sim.add_testbench(machine)
@@ -93,23 +104,31 @@ def wait(cycles):
     yield from [None] * cycles
 
 
-def test_data_frames_kept_until_acked():
-    first, second = [0x01020304, 0xFFFFFFFF, 0xA5], [7]
+def test_a_window_of_data_frames_kept_until_acked():
+    """The frames held go out back to back without waiting for ACKs; an ACK of no frame sent is ignored;
+    each ACK releases its frame and the earlier ones (cumulative)."""
+    frames = [[0x01020304, 0xFFFFFFFF, 0xA5], [7], [8, 9], [10]]
 
     def host(b):
-        yield from b.frames_sent(1)
-        yield ack(1)  # not its seq: ignored
+        yield ack(0)  # nothing sent yet: ignored
+        yield from b.frames_sent(3)
+        yield ack(5)  # not in the window: ignored
         yield from wait(50)
         yield ack(0)
-        yield from b.frames_sent(2)
-        yield ack(1)
+        yield from wait(50)
+        yield ack(2)  # releases 1 and 2
+        yield from b.frames_sent(4)
+        yield ack(3)
 
-    b = Bench([first, second]).run(host, 4000)
-    assert [data for data, _ in b.sent] == [encode_frame(DATA, 0, first), encode_frame(DATA, 1, second)]
-    assert len(b.released) == 2 and b.sent[0][1] + 50 < b.released[0] < b.sent[1][1] < b.released[1]
+    b = Bench(frames).run(host, 4000)
+    assert [data for data, _ in b.sent] == [encode_frame(DATA, seq, words) for seq, words in enumerate(frames)]
+    assert [count for _, count in b.released] == [1, 2, 1]
+    assert b.sent[2][1] + 50 < b.released[0][0] < b.released[1][0] < b.released[2][0]
     assert b.bytes[0][1] == 1  # the SOF in the cycle after the frame is offered
     first_frame_cycles = [c for _, c in b.bytes[: len(b.sent[0][0])]]
     assert all(c2 - c1 == BYTE_CYCLES for c1, c2 in zip(first_frame_cycles, first_frame_cycles[1:]))
+    # the next frame follows at once (two cycles for the byte source to settle)
+    assert b.bytes[len(b.sent[0][0])][1] - b.sent[0][1] <= BYTE_CYCLES + 2
     assert b.resent == 0
 
 
@@ -119,19 +138,41 @@ def test_resent_on_nak_and_after_the_timeout():
     def host(b):
         yield nak(0)  # before the frame is sent: no effect
         yield from b.frames_sent(1)
-        yield nak(9)  # a NAK of any seq: sent again
+        yield nak(9)  # not of the frame sent or the next one: ignored
+        yield from wait(20)
+        yield nak(0)  # sent again
         yield from b.frames_sent(3)  # the third after the timeout
-        yield ack(0)
+        yield nak(1)  # the host has the frame (its ACK was lost): released, nothing sent
+        yield from wait(ACK_TIMEOUT + 500)
 
     b = Bench([words]).run(host, 3000)
     frame = encode_frame(DATA, 0, words)
     assert [data for data, _ in b.sent] == [frame] * 3
-    assert b.resent == 2 and len(b.released) == 1
+    assert b.resent == 2 and [count for _, count in b.released] == [1]
     first_byte_of_third = b.bytes[2 * len(frame)][1]
     assert first_byte_of_third - b.sent[1][1] == ACK_TIMEOUT + 3  # the timeout runs from the last byte
     # The NAK, not the timeout, sent the second: it starts right after the first (and the NAK).
     first_byte_of_second = b.bytes[len(frame)][1]
     assert first_byte_of_second - b.sent[0][1] < ACK_TIMEOUT // 4
+
+
+def test_going_back_from_a_nak_inside_the_window():
+    """Four frames out; NAK(2) releases 0 and 1 and sends 2 and 3 again, then the fifth frame (a slot
+    freed); a timeout sends every unacknowledged frame again, from the oldest."""
+    frames = [[k] for k in range(5)]
+
+    def host(b):
+        yield from b.frames_sent(4)
+        yield nak(2)
+        yield from b.frames_sent(7)
+        yield from b.frames_sent(10)  # the timeout: 2, 3, 4 again
+        yield ack(4)
+
+    b = Bench(frames).run(host, 4000)
+    data = [encode_frame(DATA, seq, [seq]) for seq in range(5)]
+    assert [frame for frame, _ in b.sent] == data[:4] + data[2:] + data[2:]
+    assert [count for _, count in b.released] == [2, 3]
+    assert b.resent == 5
 
 
 def test_control_frames_go_first_at_a_frame_boundary():

@@ -4,7 +4,7 @@ board's link rules of ``docs/serial.md`` with an application behind it, e.g. :fu
 :class:`lowbit.sim.reference.ModelTile`."""
 
 from lowbit.sw.host.link import FrameDecoder, FrameError, encode_frame
-from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SEQ_BEHIND, FrameKind
+from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, SEQ_BEHIND, WINDOW_FRAMES, FrameKind
 
 __all__ = ["BoardModel", "finish", "tile_app"]
 
@@ -38,7 +38,9 @@ class BoardModel:
     frame behind ``expected`` (a resend) is answered ACK(expected - 1), the last frame delivered; any other
     good frame (ahead: one before it was lost) is ignored and answered NAK(expected) unless a NAK has been
     sent since ``expected`` last changed; a bad frame is answered NAK(expected). Its own DATA frames go
-    one at a time (stop-and-wait)."""
+    "go back N" too: up to :data:`WINDOW_FRAMES` unacknowledged, ACK(s) cumulative, NAK(e) of a frame in
+    the window (or of the one after it) acknowledges the frames before e and sends those from e again,
+    and no ACK within ``ack_timeout`` sends the whole window again."""
 
     def __init__(self, to_host, app, ack_timeout=0.5, on_sync=None):
         self.to_host, self.app, self.ack_timeout, self.on_sync = to_host, app, ack_timeout, on_sync
@@ -46,7 +48,8 @@ class BoardModel:
         self.expected, self.tx_seq = 0, 0
         self.nak_sent = False  # a NAK(expected) has been sent since expected last changed
         self.outbox = []  # words for the host not yet framed
-        self.pending = None  # (frame, sent at) until ACKed
+        self.window = []  # (seq, frame) of the DATA frames sent and not yet ACKed, oldest first
+        self.sent_at = 0.0  # when the window last moved or was sent
         self.delivered = []
 
     def receive(self, data, now):
@@ -56,8 +59,8 @@ class BoardModel:
     def silence(self, now):
         """The line was silent: cut a frame short; resend an unACKed frame after its timeout; frame words."""
         self._handle(self.decoder.expire(), now)
-        if self.pending and now - self.pending[1] >= self.ack_timeout:
-            self._send_pending(now)
+        if self.window and now - self.sent_at >= self.ack_timeout:
+            self._send_from(0, now)
         self._frame_words(now)
 
     def _handle(self, events, now):
@@ -74,12 +77,16 @@ class BoardModel:
                     self.to_host.put(encode_frame(FrameKind.ACK, (self.expected - 1) & 0xFF))
                 elif not self.nak_sent:  # ahead: a frame before it was lost
                     self._nak()
-            elif event.kind == FrameKind.ACK and self.pending and event.seq == self.tx_seq:
-                self.pending, self.tx_seq = None, (self.tx_seq + 1) & 0xFF
-            elif event.kind == FrameKind.NAK and self.pending:
-                self._send_pending(now)
+            elif event.kind in (FrameKind.ACK, FrameKind.NAK) and self.window:
+                # the frames before the acknowledged one (through it, for an ACK) are done
+                done = ((event.seq - self.window[0][0]) & 0xFF) + (event.kind == FrameKind.ACK)
+                if done <= len(self.window) and (event.kind == FrameKind.NAK or done > 0):
+                    del self.window[:done]
+                    self.sent_at = now
+                    if event.kind == FrameKind.NAK:
+                        self._send_from(0, now)
             elif event.kind == FrameKind.SYNC:  # a session starts: drop everything, reset the app
-                self.expected, self.tx_seq, self.outbox, self.pending, self.nak_sent = 0, 0, [], None, False
+                self.expected, self.tx_seq, self.outbox, self.window, self.nak_sent = 0, 0, [], [], False
                 if self.on_sync is not None:
                     self.on_sync()
                 self.to_host.put(encode_frame(FrameKind.SYNC, 0))
@@ -90,11 +97,14 @@ class BoardModel:
         self.to_host.put(encode_frame(FrameKind.NAK, self.expected))
 
     def _frame_words(self, now):
-        if self.pending is None and self.outbox:
+        while len(self.window) < WINDOW_FRAMES and self.outbox:
             chunk, self.outbox = self.outbox[:MAX_FRAME_WORDS], self.outbox[MAX_FRAME_WORDS:]
-            self.pending = (encode_frame(FrameKind.DATA, self.tx_seq, chunk), now)
-            self.to_host.put(self.pending[0])
+            self.window.append((self.tx_seq, encode_frame(FrameKind.DATA, self.tx_seq, chunk)))
+            self.tx_seq = (self.tx_seq + 1) & 0xFF
+            self.sent_at = now
+            self.to_host.put(self.window[-1][1])
 
-    def _send_pending(self, now):
-        self.pending = (self.pending[0], now)
-        self.to_host.put(self.pending[0])
+    def _send_from(self, index, now):
+        self.sent_at = now
+        for _, frame in self.window[index:]:
+            self.to_host.put(frame)

@@ -458,6 +458,77 @@ def test_retries_exhausted(answer, seq, words, resent):
     assert link.stats.data_frames == (4 if seq == 0 else 5)
 
 
+def data(seq, bad=False):
+    """The board's DATA frame ``seq`` (one word, ``seq``), its CRC broken if ``bad``."""
+    frame = bytearray(encode_frame(FrameKind.DATA, seq, [seq]))
+    frame[-1] ^= bad
+    return bytes(frame)
+
+
+def test_the_hosts_answers_to_the_boards_window():
+    """The host receiving the board's window ("go back N" from the board, docs/serial.md): frames in order
+    taken and ACKed; a bad frame NAKed and the frames after it (ahead) ignored without a second NAK; the
+    board's resends from the NAKed frame taken; a resend behind ``expected`` (its ACK lost) answered with
+    the ACK of the last frame taken; after the expected seq moves, a frame ahead is NAKed again."""
+    rounds = iter(
+        [
+            [data(0), data(1, bad=True), data(2), data(3)],  # 1 damaged: NAK(1), 2 and 3 ignored
+            [data(1), data(2), data(3), data(4)],  # the board goes back to 1
+            [data(2)],  # a resend (the ACKs of 2.. lost): ACK(4), the last taken
+            [data(6), data(7)],  # 5 lost: NAK(5) once
+            [data(5), data(6), data(7)],
+        ]
+    )
+    heard = []  # the host's frames
+
+    def board(frames, port):
+        heard.extend(frames)
+        return next(rounds, [])
+
+    port = ScriptedPort(board)
+    link = LinkTransport(port, timeout=0.3, retries=2, clock=port.clock)
+    assert run(link.read(8)) == list(range(8))
+    answers = [(FrameKind(frame.kind).name, frame.seq) for frame in heard + port.new]
+    assert answers == [
+        ("ACK", 0), ("NAK", 1),
+        ("ACK", 1), ("ACK", 2), ("ACK", 3), ("ACK", 4),
+        ("ACK", 4),
+        ("NAK", 5),
+        ("ACK", 5), ("ACK", 6), ("ACK", 7),
+    ]  # fmt: skip
+    assert (link.stats.received, link.stats.duplicates, link.stats.bad_frames, link.stats.ahead) == (8, 1, 1, 4)
+
+
+def test_the_board_model_sends_a_window():
+    """BoardModel's own DATA frames: up to WINDOW_FRAMES sent at once, the next one as ACKs free the
+    window (cumulative); NAK(e) sends the frames from e again; NAK of the frame after the window empties
+    it; no ACK within the timeout sends the whole window again."""
+
+    class Line(list):
+        put = list.append
+
+    line = Line()
+    board = BoardModel(line, lambda words: list(range(len(words) * 8 * MAX_FRAME_WORDS)), ack_timeout=0.5)
+
+    def answer(frame, now=0.0):
+        line.clear()
+        board.receive(frame, now)
+        return [(FrameKind(f[1]).name, f[2]) for f in line]
+
+    frames = answer(encode_frame(FrameKind.DATA, 0, [0]))  # the app answers 8 frames of words
+    assert frames == [("ACK", 0)] + [("DATA", seq) for seq in range(WINDOW_FRAMES)]
+    assert answer(ack(1)) == [("DATA", 4), ("DATA", 5)]  # frames 0 and 1 acknowledged
+    assert answer(ack(1)) == []  # not in the window: ignored
+    assert answer(nak(3)) == [("DATA", 3), ("DATA", 4), ("DATA", 5), ("DATA", 6)]
+    assert answer(nak(7)) == [("DATA", 7)]  # 3..6 acknowledged, 7 sent
+    line.clear()
+    board.silence(0.4)
+    assert line == []
+    board.silence(0.6)
+    assert [(FrameKind(f[1]).name, f[2]) for f in line] == [("DATA", 7)]  # the timeout
+    assert answer(ack(7)) == [] and board.window == []
+
+
 def test_layers_through_faults_equal_the_model_tile(seed=17):
     """TileInterface over LinkTransport over faults, against ModelTile behind the board model: the same
     responses as ModelTile directly."""
