@@ -98,9 +98,14 @@ def fit(rows, targets):
 
 
 def _synthesize(task):
+    """``(cells, seconds)`` of one sample, or ``(None, the error's last line)`` where yosys failed (its
+    ABC9 pass has crashed on the odd ECP5 netlist: the sample is left out of the fit, not the run)."""
     board, geometry = task
     started = time.monotonic()
-    cells = synth_board(board, geometry)
+    try:
+        cells = synth_board(board, geometry)
+    except RuntimeError as error:
+        return None, str(error).strip().splitlines()[-1]
     return cells, time.monotonic() - started
 
 
@@ -108,6 +113,9 @@ def run(boards, families, jobs):
     """Synthesize every sample (``jobs`` at a time); the samples' records by ``board/FAMILY``."""
     results = json.loads((RESULTS / "resources.json").read_text()) if (RESULTS / "resources.json").exists() else {}
     results.setdefault("samples", {})
+    failed = results.setdefault("failed", {})  # samples yosys failed on, by board/FAMILY (this run's boards anew)
+    for key in [key for key in failed if key.split("/")[0] in boards]:
+        del failed[key]
     tasks = [(board, family, g) for board in boards for family in families for g in sample_geometries(board, family)]
     with ProcessPoolExecutor(jobs) as pool:
         done = pool.map(_synthesize, [(board, g) for board, _, g in tasks])
@@ -115,6 +123,10 @@ def run(boards, families, jobs):
         for (board, family, geometry), (cells, seconds) in zip(tasks, done):
             fpga = BOARDS[board][1]
             key = f"{board}/{family.name}"
+            if cells is None:
+                print(f"{key} {geometry.label()}: yosys failed, left out ({seconds})", flush=True)
+                failed.setdefault(key, []).append(geometry.label())
+                continue
             entries.setdefault(key, []).append(
                 {
                     "geometry": dataclasses.asdict(geometry) | {"family": family.name},
