@@ -102,6 +102,17 @@ def test_geometries_run_their_models():
         assert binary.max_weight_rows == popcount.max_weight_rows
 
 
+def test_resident_geometry_is_the_digits_models_planned_tile():
+    """The iCEBreaker's resident tile (the one its board benches run) is the tile ``lowbit plan`` and
+    ``lowbit build --model`` choose for the digits model 64-256-256-10 within the board's default budget
+    (the plan depends on the layers' shapes and kinds, so one epoch of training will do)."""
+    from lowbit.boards.build import board_tile
+    from lowbit.sw import api
+
+    model = api.train("binary", hidden=(256, 256), epochs=1, seed=1)
+    assert board_tile("icebreaker", model) == ("planned", icebreaker.RESIDENT_GEOMETRY, icebreaker.CLOCK_HZ)
+
+
 def test_ulx3s_builds_without_openfpgaloader():
     assert "openFPGALoader" not in ulx3s.Platform().required_tools
     assert "nextpnr-ecp5" in ulx3s.Platform().required_tools

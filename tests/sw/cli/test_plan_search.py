@@ -83,7 +83,7 @@ def test_search_budget(tiny_models):
     ):
         board_tile("icebreaker", model, luts=500)
     # 8-bit n-hot activations: the shift-adds of 8-bit codes and 8 search levels per PE: beyond the UP5K.
-    with pytest.raises(ProtocolError, match=r"^no tile for the model fits icebreaker within 4488 LUT4.*needs \d+ LUT4"):
+    with pytest.raises(ProtocolError, match=r"^no tile for the model fits icebreaker within 4910 LUT4.*needs \d+ LUT4"):
         board_tile("icebreaker", tiny_models["nhot2"])
     with pytest.raises(ValueError, match="luts must be a positive integer"):
         board_budget("ulx3s", luts=0)
