@@ -198,8 +198,7 @@ def digits_on_board(module, path, model, pixels, geometry):
     from lowbit.sw.golden import GoldenNetwork
 
     started = time.monotonic()
-    name = f"bench-boards-{module.__name__.split('.')[-1]}-{geometry.family.name.lower()}"
-    result = run_model_on_tile(path, pixels, geometry, name=name)
+    result = run_model_on_tile(path, pixels, geometry, quiet=True)
     got, expected = np.asarray(result["outputs"]), GoldenNetwork(model).run(pixels)
     if not (got == expected).all():
         raise SystemExit(f"{module.__name__}: {(got != expected).sum()} outputs differ from the golden model")
