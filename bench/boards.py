@@ -373,7 +373,7 @@ MODEL_ROWS = [
     ("images/s at the tile's clock (PLL)", lambda m: m["images_per_s_at_clock"], ".0f"),
     ("images/s over the UART (link-bound, loads included)", lambda m: m["images_per_s_link"], ".2f"),
     (
-        f"the same with 1 ms USB latency each way (window of {WINDOW_FRAMES} frames up)",
+        f"the same with 1 ms USB latency each way (windows of {WINDOW_FRAMES} frames both ways)",
         lambda m: m["images_per_s_link_latency"],
         ".2f",
     ),
