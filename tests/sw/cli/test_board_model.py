@@ -92,7 +92,10 @@ def test_cli_plan(tiny_models, tmp_path, capsys):
     save_model(tiny_models["binary"], path)
     assert main(["plan", str(path), "--board", "icebreaker"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("planned for icebreaker within 4910 LUT4, 30 SB_RAM40_4K, 4 SB_SPRAM256KA, 8 DSP: ")
+    assert out.startswith(
+        "planned for icebreaker within 4910 LUT4, 30 SB_RAM40_4K, 4 SB_SPRAM256KA, 8 DSP, "
+        "weight rows of up to 64 bits: "
+    )
     assert "\nplanned tile (binary tile PE=" in out and "  predicted: " in out and "bound by the " in out
     assert "  binary tile (binary tile PE=2 SIMD=32 acc_width=16, 64 lanes) at 18 MHz: " in out
     assert "  popcount tile (popcount tile PE=2 SIMD=16" in out
@@ -106,5 +109,5 @@ def test_cli_plan(tiny_models, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.strip() == (
         f"lowbit plan: error: no tile for {twn} fits icebreaker within 1000 LUT4, 30 SB_RAM40_4K, "
-        "4 SB_SPRAM256KA, 8 DSP"
+        "4 SB_SPRAM256KA, 8 DSP, weight rows of up to 64 bits"
     )
