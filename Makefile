@@ -28,6 +28,9 @@ bench: $(STAMP)
 	$(PY) bench/accuracy.py --no-progress
 	$(PY) bench/boards.py
 	$(PY) bench/boards.py --tile binary
+	$(PY) bench/boards.py --tile planned
+	$(PY) bench/boards.py --tile planned-lfc
+	$(PY) bench/link_timing.py
 
 clean:
 	rm -rf build .pytest_cache
