@@ -1,10 +1,10 @@
 """The serial link's timing model (``bench/boards.py``'s link-bound figures) against a timed bit-level
-simulation: the iCEBreaker's top level (``BoardCore`` of the tile ``lowbit plan`` sizes for the digits
-model, :data:`lowbit.boards.icebreaker.RESIDENT_GEOMETRY`, at the board's 18 MHz and 3 Mbaud) in
-Verilator, the host driver on a bit-level UART (``sim/benches/board_bench.py``, no faults), the digits
-model resident on ``--images`` test images; and the model's figures for the same session (the driver's
-command log on the reference tile): the link's seconds (:func:`boards.link_seconds`, the busier
-direction's bytes at 10 bits each) and the MAC array's (its busy cycles at the clock).
+simulation: each board's top level (``BoardCore`` of the tile ``lowbit plan`` sizes for the digits model,
+at the board's clock and 3 Mbaud) in Verilator, the host driver on a bit-level UART
+(``sim/benches/board_bench.py``, no faults), the digits model resident on ``--images`` test images; and
+the model's figures for the same session (the driver's command log on the reference tile): the link's
+seconds (:func:`boards.link_seconds`, the busier direction's bytes at 10 bits each) and the MAC array's
+(its busy cycles at the clock).
 
 ``python bench/link_timing.py`` writes ``bench/results/link-timing.{json,md}``.
 """
@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from boards import link_seconds, session_log
-from lowbit.boards import icebreaker
-from lowbit.boards.build import BoardCore
+from lowbit.boards.build import BOARDS, BoardCore, board_module, board_tile
 from lowbit.sim.tile_transport import geometry_to_json
 from lowbit.sim.verilator import run_bench
 from lowbit.sw.golden import GoldenNetwork
@@ -30,17 +29,18 @@ RESULTS = ROOT / "bench" / "results"
 SEED = 20261207
 
 
-def simulate(path, model, pixels, geometry):
-    """The bit-level session's result (``board_bench.model_over_the_link``'s, no faults)."""
-    folder = build_root() / "board_runs" / f"link-timing-{len(pixels)}"
+def simulate(board, path, pixels, geometry):
+    """The bit-level session's result on ``board`` (``board_bench.model_over_the_link``'s, no faults)."""
+    module = board_module(board)
+    folder = build_root() / "board_runs" / f"link-timing-{board}-{len(pixels)}"
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "pixels.npy", pixels)
     output = folder / "result.json"
     output.unlink(missing_ok=True)
-    core = BoardCore(geometry, icebreaker.DIVISOR, clock_hz=icebreaker.CLOCK_HZ)
+    core = BoardCore(geometry, module.DIVISOR, clock_hz=module.CLOCK_HZ)
     spec = {
         "seed": SEED,
-        "divisor": icebreaker.DIVISOR,
+        "divisor": module.DIVISOR,
         "ack_timeout_cycles": core.link.bridge.ack_timeout_cycles,
         "geometry": geometry_to_json(geometry),
         "heartbeat_bits": 24,
@@ -61,67 +61,89 @@ def simulate(path, model, pixels, geometry):
         test_module="lowbit.sim.benches.board_bench",
         testcase="model_over_the_link",
         env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
-        name="link-timing",
+        name=f"link-timing-{board}",
         quiet=True,
     )
     return json.loads(output.read_text())
 
 
+def measure(board, path, model, pixels):
+    """One board's record: the measured and the modelled seconds of the session."""
+    module = board_module(board)
+    _, geometry, clock = board_tile(board, model)
+    started = time.monotonic()
+    result = simulate(board, path, pixels, geometry)
+    wall = time.monotonic() - started
+    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
+    if not (got == expected).all():
+        raise SystemExit(
+            f"{board}: {int((got != expected).sum())} of {expected.size} outputs differ from the golden model"
+        )
+    log, busy_cycles = session_log(model, geometry, GoldenNetwork(model).input(pixels))
+    link = link_seconds(log, module.BAUD)["seconds"]
+    compute = busy_cycles / clock
+    measured = result["cycles"] / clock
+    return {
+        "board": board,
+        "images": len(pixels),
+        "geometry": geometry.label(),
+        "clock_hz": clock,
+        "baud": module.BAUD,
+        "measured_seconds": measured,
+        "model_link_seconds": link,
+        "model_compute_seconds": compute,
+        "measured_over_model": measured / max(link, compute),
+        "host_link_stats": result["host"],
+        "wall_seconds": wall,
+    }
+
+
+def markdown(records):
+    images = records[0]["images"]
+    lines = [
+        "# The link's timing model against a bit-level simulation",
+        "",
+        f"Written by `python bench/link_timing.py --images {images}`: each board's `BoardCore` with the tile "
+        "`lowbit plan` sizes for the digits model, at the board's clock and baud rate, in Verilator; the "
+        "driver on a bit-level UART; the digits model resident (LOAD_MODEL, LOAD_WEIGHTS, LOAD_THRESHOLDS, "
+        "RUN), no faults; every output equal to the golden model. Images/s of the whole session, loads "
+        "included.",
+        "",
+        "| board | tile | clock | measured s | images/s | model: link s | model: MAC array s | "
+        "model images/s (the larger) | measured / model |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        model = max(r["model_link_seconds"], r["model_compute_seconds"])
+        lines.append(
+            f"| {r['board']} | {r['geometry']} | {r['clock_hz'] / 1e6:g} MHz | {r['measured_seconds']:.4f} | "
+            f"{r['images'] / r['measured_seconds']:,.0f} | {r['model_link_seconds']:.4f} | "
+            f"{r['model_compute_seconds']:.4f} | {r['images'] / model:,.0f} | {r['measured_over_model']:.3f} |"
+        )
+    lines += [
+        "",
+        "The model leaves out the time the link and the MAC array wait for each other (a command's answer "
+        "waits for its last input word, the next command for that answer), so its figures are upper bounds.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=120, help="test images in the session (default 120)")
+    parser.add_argument("--images", type=int, default=360, help="test images in the session (default 360)")
+    parser.add_argument("--boards", nargs="+", default=sorted(BOARDS), choices=sorted(BOARDS))
     args = parser.parse_args(argv)
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.model.file import load_model
     from lowbit.sw.train.data import load_digits_split
 
     path = cached_model("binary")
-    model, geometry = load_model(path), icebreaker.RESIDENT_GEOMETRY
+    model = load_model(path)
     pixels = load_digits_split().x_test[: args.images]
-    started = time.monotonic()
-    result = simulate(path, model, pixels, geometry)
-    wall = time.monotonic() - started
-    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
-    if not (got == expected).all():
-        raise SystemExit(f"{int((got != expected).sum())} of {expected.size} outputs differ from the golden model")
-    clock, baud = icebreaker.CLOCK_HZ, icebreaker.BAUD
-    log, busy_cycles = session_log(model, geometry, GoldenNetwork(model).input(pixels))
-    link = link_seconds(log, baud)
-    measured = result["cycles"] / clock
-    record = {
-        "images": len(pixels),
-        "geometry": geometry.label(),
-        "clock_hz": clock,
-        "baud": baud,
-        "measured_seconds": measured,
-        "measured_images_per_s": len(pixels) / measured,
-        "model_link_seconds": link["seconds"],
-        "model_compute_seconds": busy_cycles / clock,
-        "model_seconds": max(link["seconds"], busy_cycles / clock),
-        "host_link_stats": result["host"],
-        "wall_seconds": wall,
-    }
-    record["measured_over_model"] = measured / record["model_seconds"]
+    records = [measure(board, path, model, pixels) for board in args.boards]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "link-timing.json").write_text(json.dumps(record, indent=1) + "\n")
-    text = (
-        "# The link's timing model against a bit-level simulation\n\n"
-        f"Written by `python bench/link_timing.py --images {len(pixels)}`: the iCEBreaker's `BoardCore` "
-        f"({geometry.label()}, {clock / 1e6:g} MHz, {baud} baud) in Verilator, the driver on a bit-level UART, "
-        "the digits model resident (LOAD_MODEL, LOAD_WEIGHTS, LOAD_THRESHOLDS, RUN), no faults; every output "
-        "equal to the golden model.\n\n"
-        "| | seconds | images/s |\n|---|---:|---:|\n"
-        f"| measured (simulated time of the whole session) | {measured:.4f} | {len(pixels) / measured:,.0f} |\n"
-        f"| model: the link (busier direction, 10 bits per byte) | {link['seconds']:.4f} | "
-        f"{len(pixels) / link['seconds']:,.0f} |\n"
-        f"| model: the MAC array (busy cycles at the clock) | {busy_cycles / clock:.4f} | "
-        f"{len(pixels) * clock / busy_cycles:,.0f} |\n"
-        f"| model: the larger of the two | {record['model_seconds']:.4f} | "
-        f"{len(pixels) / record['model_seconds']:,.0f} |\n\n"
-        f"Measured / model: {record['measured_over_model']:.3f} (the model leaves out the time the link and the "
-        "MAC array do not overlap: a command's answer waits for its last input word, the next command for "
-        "that answer).\n"
-    )
+    (RESULTS / "link-timing.json").write_text(json.dumps(records, indent=1) + "\n")
+    text = markdown(records)
     (RESULTS / "link-timing.md").write_text(text)
     print(text)
     return 0
