@@ -397,6 +397,16 @@ def _cell(value, form):
     return "-" if value is None else format(value, form)
 
 
+def _runs_text(entries):
+    """Which run each column comes from: one run, or the boards' separate runs (``--boards``)."""
+    stamps = {e.get("measured", "an earlier run") for e in entries}
+    if len(stamps) == 1:
+        return "one run" if "an earlier run" in stamps else f"one run, {stamps.pop()}"
+    return "columns from separate runs: " + "; ".join(
+        f"{e['board']} {e.get('measured', 'an earlier run')}" for e in entries
+    )
+
+
 def markdown(entries, tile="popcount", luts=None):
     finn_per_lut = FINN["images_per_s"] / FINN["luts"]
     command, stem = (
@@ -407,7 +417,7 @@ def markdown(entries, tile="popcount", luts=None):
     lines = [
         f"# Boards: resources, Fmax and images per second ({tile.upper()} tile)",
         "",
-        f"Written by `python {command}` (one run; bench/results/{stem}.json has every figure).",
+        f"Written by `python {command}` ({_runs_text(entries)}; bench/results/{stem}.json has every figure).",
         "",
         "| | " + " | ".join(e["board"] for e in entries) + " |",
         "|---|" + "---|" * len(entries),
@@ -534,10 +544,40 @@ def refresh_predictions(tile, luts):
     return 0
 
 
+def _run_stamp():
+    """The date and the commit of this run (``"2026-12-07, commit 1a2b3c4"``), for the results' columns."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return f"{time.strftime('%Y-%m-%d')}, commit {commit}"
+
+
+def _with_other_boards(entries, tile, luts):
+    """``entries`` (this run's boards) and, for the boards it left out (``--boards``), the entries of the
+    last results of the same tile, in the order of :data:`BOARD_NAMES`: rerunning one board keeps the
+    other's column (each column names the run it comes from)."""
+    path = RESULTS / f"{_stem(tile, luts)}.json"
+    earlier = json.loads(path.read_text())["boards"] if path.exists() else []
+    ran = {e["board"] for e in entries}
+    merged = entries + [e for e in earlier if e["board"] not in ran]
+    return sorted(merged, key=lambda e: BOARD_NAMES.index(e["board"]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-build", action="store_true", help="read the last build's logs instead of building")
-    parser.add_argument("--boards", nargs="+", default=list(BOARD_NAMES), choices=BOARD_NAMES)
+    parser.add_argument(
+        "--boards",
+        nargs="+",
+        default=list(BOARD_NAMES),
+        choices=BOARD_NAMES,
+        help="only these boards (the others' columns are kept from the last results of the tile)",
+    )
     parser.add_argument(
         "--tile",
         default="popcount",
@@ -570,8 +610,13 @@ def main(argv=None):
     started = time.monotonic()
     if args.luts is not None and not args.tile.startswith("planned"):
         parser.error("--luts is the budget of a planned tile (--tile planned or planned-lfc)")
-    entries = [run_board(board, args.no_build, digits, args.tile, args.seed, args.luts) for board in args.boards]
-    text = _write(entries, args.tile, args.luts, time.monotonic() - started, args.boards)
+    measured = _run_stamp()
+    entries = [
+        run_board(board, args.no_build, digits, args.tile, args.seed, args.luts) | {"measured": measured}
+        for board in args.boards
+    ]
+    entries = _with_other_boards(entries, args.tile, args.luts)
+    text = _write(entries, args.tile, args.luts, time.monotonic() - started, [e["board"] for e in entries])
     print(text)
     return 0
 
