@@ -20,9 +20,8 @@ import numpy as np
 from boards import link_seconds, session_log
 from lowbit.boards.build import BOARDS, BoardCore, board_module, board_tile
 from lowbit.sim.tile_transport import geometry_to_json
-from lowbit.sim.verilator import run_bench
+from lowbit.sim.verilator import run_board_bench
 from lowbit.sw.golden import GoldenNetwork
-from lowbit.sw.paths import build_root
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -32,11 +31,6 @@ SEED = 20261207
 def simulate(board, path, pixels, geometry):
     """The bit-level session's result on ``board`` (``board_bench.model_over_the_link``'s, no faults)."""
     module = board_module(board)
-    folder = build_root() / "board_runs" / f"link-timing-{board}-{len(pixels)}"
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "pixels.npy", pixels)
-    output = folder / "result.json"
-    output.unlink(missing_ok=True)
     core = BoardCore(geometry, module.DIVISOR, clock_hz=module.CLOCK_HZ)
     spec = {
         "seed": SEED,
@@ -45,26 +39,14 @@ def simulate(board, path, pixels, geometry):
         "geometry": geometry_to_json(geometry),
         "heartbeat_bits": 24,
         "model": str(path),
-        "pixels": str(folder / "pixels.npy"),
         "max_batch": None,
         "mode": "resident",
         "flip_host_seqs": [],
         "cut_host_seqs": [],
         "flip_board_seqs": [],
         "cut_board_seqs": [],
-        "output": str(output),
     }
-    (folder / "spec.json").write_text(json.dumps(spec))
-    run_bench(
-        core,
-        toplevel="board_core",
-        test_module="lowbit.sim.benches.board_bench",
-        testcase="model_over_the_link",
-        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
-        name=f"link-timing-{board}",
-        quiet=True,
-    )
-    return json.loads(output.read_text())
+    return run_board_bench(core, "model_over_the_link", spec, name=f"link-timing-{board}-{len(pixels)}", pixels=pixels)
 
 
 def measure(board, path, model, pixels):

@@ -16,7 +16,15 @@ from pathlib import Path
 
 from lowbit.sw import paths
 
-__all__ = ["BenchFailure", "setup_verilator", "verilog_of", "build_design", "run_bench", "run_vectors"]
+__all__ = [
+    "BenchFailure",
+    "setup_verilator",
+    "verilog_of",
+    "build_design",
+    "run_bench",
+    "run_board_bench",
+    "run_vectors",
+]
 
 
 class BenchFailure(AssertionError):
@@ -244,3 +252,34 @@ def run_vectors(component, inputs, expected, *, toplevel, seed, name, signed=Tru
         quiet=quiet,
         env={"LOWBIT_VECTORS": vectors, "LOWBIT_SEED": seed},
     )
+
+
+def run_board_bench(core, testcase, spec, *, name, pixels=None):
+    """Run ``testcase`` of the board's cocotb bench (:mod:`lowbit.sim.benches.board_bench`) on ``core`` (a
+    :class:`lowbit.boards.build.BoardCore`) in Verilator and return the result it writes (a dict). ``spec``
+    is the bench's parameters (the bench's docstring lists them; ``output`` and, with ``pixels`` (an
+    array of digits images), ``pixels`` are filled in here); the files go to the build folder's
+    ``board_runs/<name>``."""
+    import json
+
+    import numpy as np
+
+    folder = paths.build_dir("board_runs") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    output = folder / "result.json"
+    output.unlink(missing_ok=True)
+    spec = dict(spec, output=str(output))
+    if pixels is not None:
+        np.save(folder / "pixels.npy", pixels)
+        spec["pixels"] = str(folder / "pixels.npy")
+    (folder / "spec.json").write_text(json.dumps(spec))
+    run_bench(
+        core,
+        toplevel="board_core",
+        test_module="lowbit.sim.benches.board_bench",
+        testcase=testcase,
+        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": spec["seed"]},
+        name=name,
+        quiet=True,
+    )
+    return json.loads(output.read_text())

@@ -10,7 +10,6 @@ holds: BINARY PE 2 x SIMD 16, 3 layers; the tile lowbit plan sizes for the digit
 time over the link is tests/sim/test_link_verilator.py's."""
 
 import asyncio
-import json
 import math
 
 import numpy as np
@@ -20,10 +19,9 @@ from lowbit.boards import icebreaker
 from lowbit.boards.build import BoardCore
 from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import geometry_to_json
-from lowbit.sim.verilator import run_bench
+from lowbit.sim.verilator import run_board_bench
 from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.host import TileInterface, run_model
-from lowbit.sw.paths import build_root
 from lowbit.sw.protocol import Opcode, parse_header
 from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, WINDOW_FRAMES
 
@@ -132,11 +130,6 @@ def test_model_over_the_link(trained):
     board_flip, board_cut = [3, 5, 7], []
     assert len(plan) < 256  # the faults are placed by seq (the board sends fewer frames than the host)
     geometry, divisor, clock_hz = GEOMETRY, DIVISOR, CLOCK_HZ
-    folder = build_root() / "board_runs" / f"model-{mode}-{SEED}"
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "pixels.npy", pixels)
-    output = folder / "result.json"
-    output.unlink(missing_ok=True)
     spec = {
         "seed": SEED,
         "divisor": divisor,
@@ -144,26 +137,15 @@ def test_model_over_the_link(trained):
         "geometry": geometry_to_json(geometry),
         "heartbeat_bits": HEARTBEAT_BITS,
         "model": str(path),
-        "pixels": str(folder / "pixels.npy"),
         "max_batch": MAX_BATCH,
         "mode": mode,
         "flip_host_seqs": [n - 1 for n in host_flip],
         "cut_host_seqs": [n - 1 for n in host_cut],
         "flip_board_seqs": [n - 1 for n in board_flip],
         "cut_board_seqs": [n - 1 for n in board_cut],
-        "output": str(output),
     }
-    (folder / "spec.json").write_text(json.dumps(spec))
-    run_bench(
-        BoardCore(geometry, divisor, clock_hz=clock_hz, heartbeat_bits=HEARTBEAT_BITS),
-        toplevel="board_core",
-        test_module="lowbit.sim.benches.board_bench",
-        testcase="model_over_the_link",
-        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
-        name=f"model-{mode}-{SEED}",
-        quiet=True,
-    )
-    result = json.loads(output.read_text())
+    core = BoardCore(geometry, divisor, clock_hz=clock_hz, heartbeat_bits=HEARTBEAT_BITS)
+    result = run_board_bench(core, "model_over_the_link", spec, name=f"model-{mode}-{SEED}", pixels=pixels)
     where = f"{mode}, seed {SEED} (training seed {TRAIN_SEED})"
 
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
@@ -227,28 +209,14 @@ def test_model_over_the_link(trained):
 def test_identify_at_board_baud():
     """BoardCore exactly as the iCEBreaker runs it (its divisor, the 24-bit heartbeat): IDENTIFY at
     3 Mbaud answers the geometry."""
-    folder = build_root() / "board_runs" / f"identify-{SEED}"
-    folder.mkdir(parents=True, exist_ok=True)
-    output = folder / "result.json"
-    output.unlink(missing_ok=True)
     spec = {
         "seed": SEED,
         "divisor": DIVISOR,
         "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
         "geometry": geometry_to_json(GEOMETRY),
-        "output": str(output),
     }
-    (folder / "spec.json").write_text(json.dumps(spec))
-    run_bench(
-        BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ),
-        toplevel="board_core",
-        test_module="lowbit.sim.benches.board_bench",
-        testcase="identify_at_board_baud",
-        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
-        name=f"identify-{SEED}",
-        quiet=True,
-    )
-    result = json.loads(output.read_text())
+    core = BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ)
+    result = run_board_bench(core, "identify_at_board_baud", spec, name=f"identify-{SEED}")
     assert result["geometry"] == geometry_to_json(GEOMETRY), f"seed {SEED}: {result}"
     assert result["board"] == {"bad_frames": 0, "resent_frames": 0, "uart_errors": 0, "error_led": 0}, (
         f"seed {SEED}: {result}"
@@ -261,31 +229,15 @@ def test_session_restart(trained):
     reset: SYNC resets the tile and both sequence numbers, IDENTIFY answers and the model's outputs
     equal the golden model's."""
     path, model, pixels = trained
-    folder = build_root() / "board_runs" / f"restart-{SEED}"
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "pixels.npy", pixels[:8])
-    output = folder / "result.json"
-    output.unlink(missing_ok=True)
     spec = {
         "seed": SEED,
         "divisor": DIVISOR,
         "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
         "geometry": geometry_to_json(GEOMETRY),
         "model": str(path),
-        "pixels": str(folder / "pixels.npy"),
-        "output": str(output),
     }
-    (folder / "spec.json").write_text(json.dumps(spec))
-    run_bench(
-        BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ),  # as the iCEBreaker runs it: test_identify's build
-        toplevel="board_core",
-        test_module="lowbit.sim.benches.board_bench",
-        testcase="session_restart",
-        env={"LOWBIT_BOARD": folder / "spec.json", "LOWBIT_SEED": SEED},
-        name=f"restart-{SEED}",
-        quiet=True,
-    )
-    result = json.loads(output.read_text())
+    core = BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ)  # as the iCEBreaker runs it: test_identify's build
+    result = run_board_bench(core, "session_restart", spec, name=f"restart-{SEED}", pixels=pixels[:8])
     assert result["geometry"] == geometry_to_json(GEOMETRY), f"seed {SEED}: {result}"
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels[:8])
     assert (got == expected).all(), f"seed {SEED}: {int((got != expected).sum())} of {expected.size} outputs differ"
