@@ -56,12 +56,13 @@ def measure(board, path, model, pixels):
     started = time.monotonic()
     result = simulate(board, path, pixels, geometry)
     wall = time.monotonic() - started
-    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
+    golden = GoldenNetwork(model)
+    got, expected = np.array(result["outputs"]), golden.run(pixels)
     if not (got == expected).all():
         raise SystemExit(
             f"{board}: {int((got != expected).sum())} of {expected.size} outputs differ from the golden model"
         )
-    log, busy_cycles = session_log(model, geometry, GoldenNetwork(model).input(pixels))
+    log, busy_cycles = session_log(model, geometry, golden.input(pixels))
     link = link_seconds(log, module.BAUD)["seconds"]
     compute = busy_cycles / clock
     measured = result["cycles"] / clock

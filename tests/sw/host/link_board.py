@@ -60,7 +60,7 @@ class BoardModel:
         """The line was silent: cut a frame short; resend an unACKed frame after its timeout; frame words."""
         self._handle(self.decoder.expire(), now)
         if self.window and now - self.sent_at >= self.ack_timeout:
-            self._send_from(0, now)
+            self._resend(now)
         self._frame_words(now)
 
     def _handle(self, events, now):
@@ -80,11 +80,11 @@ class BoardModel:
             elif event.kind in (FrameKind.ACK, FrameKind.NAK) and self.window:
                 # the frames before the acknowledged one (through it, for an ACK) are done
                 done = ((event.seq - self.window[0][0]) & 0xFF) + (event.kind == FrameKind.ACK)
-                if done <= len(self.window) and (event.kind == FrameKind.NAK or done > 0):
+                if done <= len(self.window):  # of a frame in the window (a NAK: or of the one after it)
                     del self.window[:done]
                     self.sent_at = now
                     if event.kind == FrameKind.NAK:
-                        self._send_from(0, now)
+                        self._resend(now)
             elif event.kind == FrameKind.SYNC:  # a session starts: drop everything, reset the app
                 self.expected, self.tx_seq, self.outbox, self.window, self.nak_sent = 0, 0, [], [], False
                 if self.on_sync is not None:
@@ -104,7 +104,8 @@ class BoardModel:
             self.sent_at = now
             self.to_host.put(self.window[-1][1])
 
-    def _send_from(self, index, now):
+    def _resend(self, now):
+        """Every unacknowledged frame again, in order (go back N)."""
         self.sent_at = now
-        for _, frame in self.window[index:]:
+        for _, frame in self.window:
             self.to_host.put(frame)
