@@ -142,9 +142,9 @@ def rows():
             pnr=False,
         ),
     ]
-    # The same units inside a PE array (the n-hot, FGQ and baseline arrays, 8 x 5-21k LUT4, are left
-    # out: their synthesis alone would take hours).
-    for key in ("binary", "ternary", "bitserial4", "bitserial8"):
+    # The same units inside a PE array (FGQ's, which no tile runs yet, is left out). The n-hot and
+    # baseline arrays are 8 x 5-21k LUT4: their synthesis takes tens of minutes each.
+    for key in ("binary", "ternary", "bitserial4", "bitserial8", "nhot1", "nhot2", "nhot3", "baseline"):
         row = next(r for r in table if r.key == key)
         table.append(
             Row(
@@ -357,17 +357,19 @@ def markdown(result):
             parts.append(f"{family} {fmt(v['value'], 3)} ({verdict})")
         depth = " at depth 1" if name in labels else ""
         lines.append(f"- **{label}**{depth}, target {e['target']}: " + ", ".join(parts))
-    cut = sorted(
-        {
-            r["key"]
-            for r in result["rows"]
-            if r.get("pnr_skipped", "").startswith("place and route cut") or r["status"] == "skipped"
-        }
-    )
-    if cut:
+    cut = {}
+    for r in result["rows"]:
+        if r.get("pnr_skipped", "").startswith("place and route cut") or r["status"] == "skipped":
+            cut.setdefault(r.get("command", result.get("command", "")), set()).add(r["key"])
+    for command, keys in sorted(cut.items()):
         lines.append(
-            f"- Cut for time in this run (`{result.get('command', '')}`): {', '.join(cut)} "
+            f"- Cut for time in the run `{command}`: {', '.join(sorted(keys))} "
             "(Fmax '—' or row skipped); re-run without --skip / --no-pnr to fill them in."
+        )
+    if result.get("commands"):
+        lines.append(
+            "- The rows come from " + ", ".join(f"`{c}`" for c in result["commands"]) + " (each row's command "
+            "is in the JSON; `--merge` puts a run's rows in place of the same rows of the last results)."
         )
     lines += [
         f"- {r['unit']}, depth {r['pipeline_depth']}: partial, {r['reason']}"
@@ -426,6 +428,13 @@ def main(argv=None):
         help="comma-separated row keys to list as skipped (cut for "
         "time) in an otherwise full table, which is still written",
     )
+    parser.add_argument("--depth", type=int, help="build only the variants at this pipeline depth")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="put the rows built by this (partial) run into the last results, in place of their rows "
+        "there (each row keeps the command that built it), and write the table",
+    )
     parser.add_argument("--output", help="write <output>.json/.md instead of bench/results/synth_units.*")
     args = parser.parse_args(argv)
     selected = rows()
@@ -458,13 +467,25 @@ def main(argv=None):
             records.append(
                 {"key": row.key, "unit": row.label, "class": row.cls, "status": "not built", "reason": reason}
             )
-        jobs += [(row.key, depth) for depth, _ in found]
+        jobs += [(row.key, depth) for depth, _ in found if args.depth is None or depth == args.depth]
     print(f"{len(jobs)} designs to build with {args.jobs} jobs", flush=True)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(_measure_job, key, depth, key not in no_pnr) for key, depth in jobs]
         built = [f.result() for f in futures]
+    command = "bench/synth_units.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    for record in built:
+        record["command"] = command
+    records += built
+    out = Path(args.output) if args.output else RESULTS / "synth_units"
+    if args.merge:
+        last = json.loads(out.with_suffix(".json").read_text())
+        new = {(r["key"], r.get("pipeline_depth")) for r in records}
+        kept = [r for r in last["rows"] if (r["key"], r.get("pipeline_depth")) not in new]
+        for record in kept:
+            record.setdefault("command", last["command"])
+        records += kept
     order = {r.key: i for i, r in enumerate(rows())}
-    records = sorted(records + built, key=lambda r: (order[r["key"]], r.get("pipeline_depth", 0)))
+    records = sorted(records, key=lambda r: (order[r["key"]], r.get("pipeline_depth", 0)))
 
     from lowbit.boards.synth import synthesize
     from lowbit.hw.units.binary_dot import XorPopcount
@@ -481,9 +502,11 @@ def main(argv=None):
         "notes": NOTES,
         "rows": records,
     }
-    result["command"] = "bench/synth_units.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    out = Path(args.output) if args.output else (RESULTS / "synth_units" if not args.only else None)
-    if out is None:
+    result["command"] = command
+    if args.merge:
+        result["commands"] = sorted({r["command"] for r in records if "command" in r})
+        result["seconds"] = None  # several runs
+    if args.only and not args.output and not args.merge:
         print("partial run (--only): results not written; pass --output to keep them")
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -493,7 +516,7 @@ def main(argv=None):
         if not args.output:  # the README quotes the full run
             update_section("units", markdown(result))
     print(markdown(result))
-    print(f"total {result['seconds']:.0f} s")
+    print(f"total {time.perf_counter() - start:.0f} s")
     return 0
 
 
