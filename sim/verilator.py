@@ -149,7 +149,8 @@ def build_design(verilog_text, toplevel, *, quiet=False):
     """Build ``verilog_text`` with Verilator once; return the build folder.
 
     The folder, in the per-user cache (:func:`lowbit.sw.paths.cache_dir`), is named by a hash of the
-    Verilog, the Verilator and cocotb versions, the flags and the wave setting, so a changed design gets
+    Verilog, the Verilator and cocotb versions, the folder of cocotb's libraries (which the simulator links
+    by absolute path), the flags and the wave setting, so a changed design gets
     a new build and an unchanged one is reused from any working directory. A lock file makes concurrent
     builders wait for each other. Unless ``quiet``, a line on standard error says when it builds.
     """
@@ -158,7 +159,13 @@ def build_design(verilog_text, toplevel, *, quiet=False):
     setup_verilator()
     waves = waves_requested()
     optimise = sim_optimisation()
-    identity = [verilog_text, version("verilator"), version("cocotb"), " ".join(BUILD_ARGS), os.environ["CXXFLAGS"]]
+    import cocotb
+
+    # The simulator links cocotb's libraries by their absolute path (its RUNPATH): a build made by another
+    # installation (another checkout's .venv, since removed) must not be reused.
+    cocotb_libs = str(Path(cocotb.__file__).resolve().parent / "libs")
+    identity = [verilog_text, version("verilator"), version("cocotb"), cocotb_libs, " ".join(BUILD_ARGS)]
+    identity.append(os.environ["CXXFLAGS"])
     identity.append(f"opt={optimise}")
     key = hashlib.sha256("\0".join([*identity, f"waves={waves}"]).encode()).hexdigest()[:16]
     build_dir = paths.cache_dir("verilator") / f"{toplevel}-{key}"

@@ -7,13 +7,14 @@ from amaranth.lib.wiring import In, Out
 
 from lowbit.hw.units.tree import tree_levels
 from lowbit.hw.units.unit import PipelinedUnit, check_positive_int
+from lowbit.sw.protocol import MAX_N_TERMS
 
 __all__ = ["exponent_bits", "NHotDotInput", "nhot_dot_width", "NHotDotProduct", "NHotExponentSerial"]
 
 
 def _check_params(n, n_terms, k, signed_x, weight_bits):
     check_positive_int(n, "n")
-    check_positive_int(n_terms, "n_terms", 1, 3)
+    check_positive_int(n_terms, "n_terms", 1, MAX_N_TERMS)
     check_positive_int(k, "k", 2, 8)
     check_positive_int(weight_bits, "weight_bits", 2, 8)
     if not isinstance(signed_x, bool):
@@ -55,7 +56,8 @@ class NHotDotProduct(PipelinedUnit):
     """n-hot dot product: ``sum_i sum_j present_ij * (-1)**sign_ij * (x_i << e_ij)``
     (:func:`lowbit.sw.golden.nhot_dot`), by shifts and additions only.
 
-    Parameters: ``n`` activations (at least 1), ``n_terms`` terms per weight (1 .. 3), ``k``-bit
+    Parameters: ``n`` activations (at least 1), ``n_terms`` terms per weight (1 .. 4:
+    :data:`~lowbit.sw.protocol.MAX_N_TERMS`, what an 8-bit integer weight needs), ``k``-bit
     activations (2 .. 8, two's complement when ``signed``, else unsigned), weights of ``weight_bits``
     bits (2 .. 8: exponents ``0 .. weight_bits - 1``), ``pipeline_depth`` 1 .. :meth:`levels`
     (default 2).

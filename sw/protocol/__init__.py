@@ -47,8 +47,9 @@ __all__ = [
 ]
 
 WORD_BITS = 32
-#: The most signed power-of-two terms per weight an n-hot tile is generated with.
-MAX_N_TERMS = 3
+#: The most signed power-of-two terms per weight an n-hot tile is generated with: 4, what an 8-bit integer
+#: weight needs (:func:`lowbit.sw.kinds.int_weight_terms`), so that uniform 8-bit models run on the tile.
+MAX_N_TERMS = 4
 MAX_LENGTH = (1 << 24) - 1
 #: How the host runs a model on a tile: ``"auto"`` resident where the tile holds the whole model, else
 #: streaming; ``"resident"`` (LOAD_MODEL: the model loaded once, the activations stay on the tile;
@@ -231,7 +232,7 @@ class TileGeometry:
             if value & (value - 1):
                 raise ProtocolError(f"{name} must be a power of two, not {value}")
         if self.family == Family.NHOT and not 1 <= self.n_terms <= MAX_N_TERMS:
-            raise ProtocolError(f"an n-hot tile needs n_terms from 1 to 3, not {self.n_terms}")
+            raise ProtocolError(f"an n-hot tile needs n_terms from 1 to {MAX_N_TERMS}, not {self.n_terms}")
         if not 2 <= self.acc_width <= WORD_BITS:
             raise ProtocolError(f"acc_width must be between 2 and {WORD_BITS}, not {self.acc_width}")
         if not isinstance(self.max_layers, int) or isinstance(self.max_layers, bool) or not 0 <= self.max_layers <= 255:

@@ -64,6 +64,7 @@ def vectors(n, n_terms, k, signed_x, weight_bits, count, rng):
         (13, 3, 5, False, 6, 623),
         (64, 2, 4, False, 8, 664),
         (64, 3, 8, True, 8, 674),
+        (16, 4, 8, False, 8, 684),  # four terms: 8-bit integer weights
     ],
 )
 def test_nhot_dot(n, n_terms, k, signed_x, weight_bits, seed):

@@ -66,8 +66,8 @@ def test_width_is_exact():
     "args, error, message",
     [
         ((0, 2), ValueError, "n must be at least 1, not 0"),
-        ((4, 4), ValueError, "n_terms must be between 1 and 3, not 4"),
-        ((4, 0), ValueError, "n_terms must be between 1 and 3, not 0"),
+        ((4, 5), ValueError, "n_terms must be between 1 and 4, not 5"),
+        ((4, 0), ValueError, "n_terms must be between 1 and 4, not 0"),
         ((4, 2, 9), ValueError, "k must be between 2 and 8, not 9"),
         ((4, 2, 1), ValueError, "k must be between 2 and 8, not 1"),
         ((4, 2, 8, True, 9), ValueError, "weight_bits must be between 2 and 8, not 9"),
@@ -119,6 +119,7 @@ def cases(rng, count, n, n_terms, k, signed_x, weight_bits):
         (7, 3, 5, False, 6, 103),
         (16, 3, 8, False, 8, 104),
         (3, 2, 3, True, 3, 105),
+        (9, 4, 8, False, 8, 106),  # four terms: 8-bit integer weights
     ],
 )
 def test_random(n, n_terms, k, signed_x, weight_bits, seed):

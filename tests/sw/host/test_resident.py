@@ -70,6 +70,7 @@ ON_A_TILE = {
     "nhot1": Family.NHOT,
     "nhot2": Family.NHOT,
     "nhot3": Family.NHOT,
+    "uniform8": Family.NHOT,  # 8-bit weights: four terms
     "twn-ternary-act": Family.POPCOUNT,
     "twn-binary-act": Family.POPCOUNT,
 }
