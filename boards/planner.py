@@ -327,14 +327,19 @@ def search_board(model, board, *, luts=None, objective="link"):
     :class:`lowbit.sw.protocol.ProtocolError` for a model no tile family runs, :class:`ValueError` for a
     bad ``luts`` or ``objective``."""
     from lowbit.boards.build import BOARDS
-    from lowbit.boards.resources import deep_weight_rows, predict
+    from lowbit.boards.resources import deep_weight_rows, modelled, predict
 
     fpga = BOARDS[board][1]
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     budget = board_budget(board, luts)
     rate = objective_rate(objective)
-    default_geometry(model)  # raises ProtocolError for a model no one tile family runs
+    family = default_geometry(model).family  # raises ProtocolError for a model no one tile family runs
+    if not modelled(board, family):
+        raise ProtocolError(
+            f"no resource model of {family.name.lower()} tiles on {board} yet, so no tile can be sized for "
+            f"the model; it runs on the simulator (lowbit run --backend sim) at any --pe / --simd"
+        )
     in_limit = max(layer.in_features for layer in model.layers)
     out_limit = max(layer.out_features for layer in model.layers)
     blocks_fit = lambda g: budget.holds_blocks(predict(board, g).blocks)

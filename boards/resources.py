@@ -36,6 +36,7 @@ __all__ = [
     "FEATURES",
     "features",
     "lut_positions",
+    "modelled",
     "predict_luts",
     "predict_blocks",
     "deep_weight_rows",
@@ -76,6 +77,14 @@ def lut_positions(family, cells):
     if family == "ice40":
         return cells.get("SB_LUT4", 0) + cells.get("SB_CARRY", 0)
     return cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 6 * cells.get("TRELLIS_DPR16X4", 0)
+
+
+def modelled(board, family):
+    """Whether the LUT model of ``board`` has been fitted for tiles of ``family``
+    (``bench/resources.py`` fits it to syntheses of the board's top level)."""
+    from lowbit.boards.resource_model import COEFFICIENTS
+
+    return COEFFICIENTS.get(board, {}).get(Family(family).name) is not None
 
 
 def predict_luts(board, geometry):

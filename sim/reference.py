@@ -12,6 +12,7 @@ from lowbit.sw.golden.network import class_index
 from lowbit.sw.golden.units import (
     bitserial_dot,
     fatnn_dot,
+    fgq_dot,
     multithreshold,
     nhot_dot,
     ternary_binary_dot,
@@ -29,7 +30,7 @@ from lowbit.sw.host.packing import (
     words_of_rows,
 )
 from lowbit.sw.host.transport import Transport, TransportError
-from lowbit.sw.kinds import Family, InputKind, WeightKind, tile_unit
+from lowbit.sw.kinds import FGQ_SCALE_BITS, Family, InputKind, WeightKind, tile_unit
 from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
 from lowbit.sw.kinds.packing import pack_bits
 from lowbit.sw.protocol import (
@@ -89,14 +90,14 @@ class ModelTile(Transport):
     functions, as a :class:`Transport` (the driver talks to it as to the hardware).
 
     Words are processed as soon as a whole message has arrived; responses queue until read. It decodes
-    the wire formats itself (weights back into planes or terms, inputs into codes), computes each
-    channel with the golden unit of its family (BINARY: ``xor_popcount`` per pass, scaled as the tile
-    scales it; POPCOUNT: ``ternary_binary_dot``, ``ternary_dot``, ``fatnn_dot``, ``bitserial_dot``, the int
-    weight planes; NHOT: ``nhot_dot``), adds the bias, wraps to ``acc_width`` bits
-    and applies ``multithreshold`` or returns the accumulators, as the tile does. The sign plane of INT
-    weight rows (int weights on the POPCOUNT array) is ignored: those weights are two's-complement
-    bit-planes in the ``nz`` plane, and the tile ignores the sign bits too. Every refusal of the
-    protocol is answered with ERROR after the command's payload has been drained:
+    the wire formats itself (weights back into planes or terms, inputs into codes), computes each channel with
+    the golden unit of its family (BINARY: ``xor_popcount`` per pass, scaled as the tile scales it; POPCOUNT:
+    ``ternary_binary_dot``, ``ternary_dot``, ``fatnn_dot``, ``bitserial_dot``, the int weight planes; NHOT:
+    ``nhot_dot``; FGQ: ``fgq_dot`` over the tile's scale groups), adds the bias, wraps to ``acc_width`` bits and
+    applies ``multithreshold`` or returns the accumulators, as the tile does. The sign plane of INT weight rows
+    (int weights on the POPCOUNT array) is ignored: those weights are two's-complement bit-planes in the ``nz``
+    plane, and the tile ignores the sign bits too. Every refusal of the protocol is answered with ERROR after
+    the command's payload has been drained:
 
     - an unknown opcode: UNKNOWN_OPCODE;
     - CONFIGURE of length other than 3, IDENTIFY of length other than 0, LOAD_* of another length than
@@ -258,6 +259,12 @@ class ModelTile(Transport):
             slots = rows.reshape(of, g.weight_planes(config), nf, g.pe, 2, g.simd)
             planes = slots.transpose(1, 4, 0, 3, 2, 5).reshape(-1, 2, out_pad, in_pad)  # (P, 2, OP, IP)
             return {"nz": planes[:, 0], "sign": planes[:, 1]}
+        if g.family == Family.FGQ:
+            slots = rows.reshape(of, nf, g.pe, g.slot_bits).transpose(0, 2, 1, 3).astype(np.int64)  # (OF, PE, IF, .)
+            nz, sign = (slots[..., k * g.simd : (k + 1) * g.simd].reshape(out_pad, in_pad) for k in (0, 1))
+            scale_bits = slots[..., 2 * g.simd :].reshape(out_pad, -1, FGQ_SCALE_BITS)
+            scales = (scale_bits << np.arange(FGQ_SCALE_BITS)).sum(axis=-1)  # (OP, IP / group_size)
+            return {"nz": nz, "sign": sign, "scales": scales}
         terms = rows.reshape(of, nf, g.pe, g.simd, g.n_terms, 2 + g.exponent_bits)
         terms = terms.transpose(0, 2, 1, 3, 4, 5).reshape(out_pad, in_pad, g.n_terms, -1).astype(np.int64)
         exponent = (terms[..., 2:] << np.arange(g.exponent_bits)).sum(axis=-1)
@@ -356,6 +363,9 @@ class ModelTile(Transport):
             for p in range(config.input_bits - 1, -1, -1):
                 total = 2 * total - xor_popcount(pack_bits((codes >> p) & 1)[:, None, :], bits, n=n)
             return total
+        if unit == "fgq":  # the tile's groups, each with its scale
+            t = w["nz"] * (1 - 2 * w["sign"])
+            return fgq_dot(codes[:, None, :], t, w["scales"], self.geometry.group_size)
         if unit == "nhot":
             step = max(1, (1 << 22) // w["present"].size)  # bound the (batch, OP, IP, T) temporary
             return np.concatenate(

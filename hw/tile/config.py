@@ -142,7 +142,7 @@ class Configuration(wiring.Component):
         cfg = self.check.words
         in_f, out_f = cfg[0][:16], cfg[0][16:]
         wk, wb, nt, ik, ib = cfg[1][0:4], cfg[1][4:8], cfg[1][8:12], cfg[1][12:16], cfg[1][16:20]
-        levels = cfg[2][:9]
+        levels, group_size = cfg[2][:9], cfg[2][16:]
         plane_inputs = g.plane_inputs
 
         def stage(value, name):
@@ -160,6 +160,7 @@ class Configuration(wiring.Component):
             input_kind=ik,
             input_bits=ib,
             output_levels=levels,
+            group_size=group_size,
         )
         # stage 1: folds, planes, words per row, from the words themselves
         n_ifolds = stage(_ceil_shift(in_f, simd_log2), "ifolds")

@@ -6,6 +6,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from lowbit.hw.units.binary_dot import XorPopcount
+from lowbit.hw.units.fgq import FGQDotProduct
 from lowbit.hw.units.nhot import NHotDotProduct
 from lowbit.hw.units.ternary_dot import TernaryDotProduct
 from lowbit.hw.units.threshold import MultiThreshold
@@ -36,7 +37,8 @@ class Engine(wiring.Component):
     """The arithmetic of a tile of ``geometry``: a :class:`~lowbit.hw.units.unit.PEArray` of the family's
     unit (BINARY: :class:`~lowbit.hw.units.binary_dot.XorPopcount`; POPCOUNT:
     :class:`~lowbit.hw.units.ternary_dot.TernaryDotProduct`; NHOT:
-    :class:`~lowbit.hw.units.nhot.NHotDotProduct`), ``pe`` accumulators and a
+    :class:`~lowbit.hw.units.nhot.NHotDotProduct`; FGQ: :class:`~lowbit.hw.units.fgq.FGQDotProduct` with the
+    tile's ``group_size``), ``pe`` accumulators and a
     :class:`~lowbit.hw.units.threshold.MultiThreshold` per channel (or, on a tile with many thresholds
     per channel, :attr:`~lowbit.sw.protocol.TileGeometry.search_levels`, the
     :class:`~lowbit.hw.tile.search.ThresholdSearch` with its level memories).
@@ -90,6 +92,8 @@ class Engine(wiring.Component):
             return PEArray(lambda: XorPopcount(g.simd, self.mac_pipeline_depth), g.pe + 1)
         if g.family == Family.POPCOUNT:
             unit = lambda: TernaryDotProduct(g.simd, self.mac_pipeline_depth)
+        elif g.family == Family.FGQ:
+            unit = lambda: FGQDotProduct(g.simd, g.group_size, g.max_input_bits, False, self.mac_pipeline_depth)
         else:
             unit = lambda: NHotDotProduct(g.simd, g.n_terms, g.max_input_bits, False, 8, self.mac_pipeline_depth)
         return PEArray(unit, g.pe)
@@ -121,8 +125,9 @@ class Engine(wiring.Component):
                     m.d.comb += [shared.a_nz.eq(row[: g.simd]), shared.a_sign.eq(row[g.simd : 2 * g.simd])]
                 with m.Default():  # uint: plane p as a 0/1 activation
                     m.d.comb += [shared.a_nz.eq(plane), shared.a_sign.eq(0)]
-        else:
-            m.d.comb += shared.x.as_value().eq(row[: len(shared.x.as_value())])
+        else:  # NHOT and FGQ: the row's k-bit codes
+            codes = shared.x if g.family == Family.NHOT else shared.a
+            m.d.comb += codes.as_value().eq(row[: len(codes.as_value())])
         if g.family == Family.BINARY:
             m.d.comb += [channels[c].w.eq(self.weight_row[c * g.simd : (c + 1) * g.simd]) for c in range(g.pe)]
             m.d.comb += channels[g.pe].w.eq(0)

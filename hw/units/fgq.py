@@ -5,11 +5,12 @@ from amaranth.lib import data
 
 from lowbit.hw.units.tree import tree_levels
 from lowbit.hw.units.unit import PipelinedUnit, check_positive_int
+from lowbit.sw.kinds import FGQ_SCALE_BITS
 
 __all__ = ["ALPHA_BITS", "FGQDotInput", "fgq_tap_bound", "fgq_dot_width", "FGQDotProduct"]
 
 #: Width of a group scale: unsigned Q0.8, the integers 0 .. 255 (FGQ, docs/arithmetic.md).
-ALPHA_BITS = 8
+ALPHA_BITS = FGQ_SCALE_BITS
 
 
 def FGQDotInput(n, group_size, k=8, signed=False):

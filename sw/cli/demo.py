@@ -7,10 +7,12 @@ golden model and through the Verilog tile in Verilator (as ``lowbit run MODEL --
 
 from lowbit.sw import api
 from lowbit.sw.cli.arguments import positive_int
+from lowbit.sw.train.schemes import INTEGER_SCHEMES
 
 __all__ = ["DEMO_SCHEMES", "cached_model", "add_demo_arguments", "run_demo"]
 
-DEMO_SCHEMES = ("binary", "fatnn", "twn", "nhot2")
+#: Every scheme whose model a tile runs (all but fp32, the float reference).
+DEMO_SCHEMES = INTEGER_SCHEMES
 
 
 def add_demo_arguments(parser):

@@ -5,7 +5,7 @@
 import numpy as np
 
 from lowbit.sw.host.plan import fits_signed, layer_config
-from lowbit.sw.kinds import Family, InputKind, WeightKind, nhot_terms_needed
+from lowbit.sw.kinds import FGQ_SCALE_BITS, Family, InputKind, WeightKind, nhot_terms_needed
 from lowbit.sw.kinds.encodings import encode_ternary, nhot_terms
 from lowbit.sw.kinds.packing import pack_bits, unpack_bits
 from lowbit.sw.protocol import WORD_BITS, ProtocolError, output_code_bits, refusal_reason
@@ -27,6 +27,7 @@ __all__ = [
     "input_rows_of_words",
     "signed32",
     "int_plane_weights",
+    "fgq_tile_scales",
     "WORD_MASK",
 ]
 
@@ -76,6 +77,14 @@ def _weight_terms(layer_weights, config, geometry):
     return tuple(np.pad(x, extra) for x in (present, sign, exponent))
 
 
+def fgq_tile_scales(layer, config, geometry):
+    """An FGQ layer's scales per group of the tile: ``(OP, IP / group_size)`` integers, the scale of the
+    layer's group each of the tile's groups lies in (the tile's ``group_size`` divides the layer's);
+    padding channels and taps 0 (their weights are 0 too)."""
+    per_tap = np.repeat(np.asarray(layer.alpha_q, dtype=np.int64), config.group_size, axis=1)  # (out, in)
+    return _pad(per_tap, padded_shape(config, geometry))[:, :: geometry.group_size]
+
+
 def pack_weights(layer, geometry):
     """LOAD_WEIGHTS' payload of a model-file layer: ``uint32`` words, :meth:`TileGeometry.weight_words` of them.
 
@@ -84,7 +93,9 @@ def pack_weights(layer, geometry):
     bit ``c * SIMD``, one bit per tap (1 = +1, 0 = -1; int weights: ``k`` planes as below). Popcount
     family: slot ``c`` at bit ``c * 2 * SIMD``, ``w_nz`` then ``w_sign`` (int weights: ``k`` planes,
     plane 0 the most significant bit as ``nz``, ``sign`` 0). N-hot family: slot ``c``, tap ``t``, term ``j`` at
-    ``((c * SIMD + t) * T + j) * (2 + E)``: present, sign, exponent (``E`` bits).
+    ``((c * SIMD + t) * T + j) * (2 + E)``: present, sign, exponent (``E`` bits). FGQ family: slot ``c`` at
+    bit ``c * slot_bits``: ``w_nz`` (SIMD bits), ``w_sign`` (SIMD bits), then the ``SIMD / group_size``
+    scales of :func:`fgq_tile_scales`, 8 bits each.
     """
     config = layer_config(layer)
     if geometry.check(config) is not None:
@@ -104,6 +115,12 @@ def pack_weights(layer, geometry):
         planes = nz.shape[0]
         slots = np.stack([nz, sign], axis=-2)  # (P, OP, 2, IP)
         slots = slots.reshape(planes, of, pe, 2, nf, simd).transpose(1, 0, 4, 2, 3, 5)  # (OF, P, IF, PE, 2, SIMD)
+    elif geometry.family == Family.FGQ:
+        nz, sign = encode_ternary(w)  # (OP, IP)
+        scales = fgq_tile_scales(layer, config, geometry)  # (OP, IP / G)
+        scale_bits = (scales[..., None] >> np.arange(FGQ_SCALE_BITS)) & 1
+        fields = [plane.reshape(of, pe, nf, -1).astype(np.uint8) for plane in (nz, sign, scale_bits)]
+        slots = np.concatenate(fields, axis=-1).transpose(0, 2, 1, 3)  # (OF, IF, PE, slot_bits)
     else:
         present, sign, exponent = _weight_terms(w, config, geometry)  # (OP, IP, T)
         e_bits = (exponent[..., None] >> np.arange(geometry.exponent_bits)) & 1
@@ -214,7 +231,7 @@ def pack_model_thresholds(layers, geometry):
 def _input_planes(codes, config, geometry):
     """Padded input codes ``(batch, IP)`` to the input rows' bits ``(batch * in_folds, input_row_bits)``,
     as :meth:`TileGeometry.input_row_bits` lays them out."""
-    if geometry.family == Family.NHOT:
+    if not geometry.plane_inputs:  # NHOT and FGQ: k-bit codes
         fields = (codes[..., None] >> np.arange(geometry.max_input_bits)) & 1  # (batch, IP, B)
         return fields.reshape(-1, geometry.input_row_bits(config))
     if config.input_kind == InputKind.BINARY:
@@ -252,7 +269,7 @@ def input_rows_of_words(words, config, geometry, batch):
 
 def _input_codes_of_rows(bits, config, geometry, batch):
     """Inverse of :func:`_input_planes`: ``(batch, IP)`` codes (padding taps of ternary kinds read as 1)."""
-    if geometry.family == Family.NHOT:
+    if not geometry.plane_inputs:
         fields = bits.reshape(batch, -1, geometry.max_input_bits).astype(np.int64)
         return (fields << np.arange(geometry.max_input_bits)).sum(axis=-1)
     count = geometry.input_planes(config)
@@ -271,7 +288,8 @@ def pack_inputs(codes, layer_config, geometry):
     (:meth:`TileGeometry.input_words`: rows of less than a word share words), each the bit string of
     :meth:`TileGeometry.input_row_bits`
     (popcount family: plane-major, binary the code, ternary and FATNN the ``nz`` and ``sign`` planes of
-    ``code - 1``, uint the bits the most significant first; n-hot family: ``max_input_bits``-bit codes).
+    ``code - 1``, uint the bits the most significant first; n-hot and FGQ families: ``max_input_bits``-bit
+    codes).
     Padding taps are all-zero bits."""
     codes = np.asarray(codes, dtype=np.int64)
     config = layer_config

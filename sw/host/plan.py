@@ -15,6 +15,7 @@ __all__ = [
     "layer_part",
     "fits_signed",
     "default_geometry",
+    "fgq_group_size",
     "DEFAULT_ARRAY",
 ]
 
@@ -41,6 +42,7 @@ def layer_config(layer):
         input_kind,
         int(layer.input_bits),
         levels,
+        int(layer.group_size) if weight_kind == WeightKind.FGQ else 0,
     )
 
 
@@ -123,8 +125,18 @@ def layer_part(layer, start, stop):
     return dataclasses.replace(layer, out_features=stop - start, **arrays)
 
 
-#: (PE, SIMD) of :func:`default_geometry` per family: the n-hot array's shift-add lanes are larger.
-DEFAULT_ARRAY = {Family.BINARY: (8, 16), Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8)}
+#: (PE, SIMD) of :func:`default_geometry` per family: the n-hot and FGQ arrays' k-bit lanes are larger.
+DEFAULT_ARRAY = {Family.BINARY: (8, 16), Family.POPCOUNT: (8, 16), Family.NHOT: (4, 8), Family.FGQ: (4, 16)}
+
+
+def fgq_group_size(group_sizes, simd):
+    """The scale groups of an FGQ tile of ``simd`` lanes that runs layers of these ``group_sizes``: the
+    largest power of two that divides each of them, at most ``simd`` (each layer's scale is then repeated
+    over whole groups of the tile's)."""
+    size = simd
+    while any(n % size for n in group_sizes):
+        size >>= 1
+    return size
 
 
 def default_geometry(model, pe=None, simd=None, *, resident=False):
@@ -168,8 +180,9 @@ def default_geometry(model, pe=None, simd=None, *, resident=False):
             raise ProtocolError(
                 f"layer {index}: its weights need {n_terms} terms, an n-hot tile has at most {MAX_N_TERMS}"
             )
+    group_size = fgq_group_size([c.group_size for c in configs], simd) if family == Family.FGQ else 0
     uint_bits = [c.input_bits for c in configs if c.input_kind == "uint"]
-    probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms)
+    probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms, group_size=group_size)
     out_features = max(c.out_features for c in configs)
     rows = max(probe.weight_rows(c) for c in configs)
     max_layers = 0
@@ -191,4 +204,5 @@ def default_geometry(model, pe=None, simd=None, *, resident=False):
         max_input_bits=max(uint_bits, default=1),
         n_terms=n_terms,
         max_layers=max_layers,
+        group_size=group_size,
     )

@@ -29,7 +29,9 @@ __all__ = [
     "WeightInfo",
     "InputInfo",
     "Bound",
+    "Multiple",
     "Pairing",
+    "FGQ_SCALE_BITS",
     "WEIGHTS",
     "INPUTS",
     "TILE_SUPPORT",
@@ -112,6 +114,11 @@ class Family(enum.IntEnum):
     POPCOUNT = 0  #: popcount array on ternary planes: binary / ternary / FATNN weights, k-bit sides bit-serially
     NHOT = 1  #: n-hot shift-add array: n-hot or int weights against uint inputs
     BINARY = 2  #: XOR-popcount array on one weight plane: binary weights, uint inputs bit-serially
+    FGQ = 3  #: FGQ's group-scaled ternary array: add/subtract per group of inputs, one multiply per group
+
+
+#: Bits of an FGQ group scale: unsigned Q0.8, the integers 0 .. 255 (FGQ; ``alpha_q`` in the model file).
+FGQ_SCALE_BITS = 8
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,31 @@ class Bound:
     def holds(self, layer, geometry):
         return (self.value(layer) >= self.low(geometry)) & (self.value(layer) <= self.high(geometry))
 
+    def reason(self, layer, geometry):
+        """Why the bound does not hold, in words (Python integers), or None."""
+        value, low, high = self.value(layer), self.low(geometry), self.high(geometry)
+        return None if low <= value <= high else f"{self.name} {value} outside the tile's {low} .. {high}"
+
+
+@dataclass(frozen=True)
+class Multiple:
+    """``value(layer)`` a non-zero multiple of ``step(geometry)``, a power of two (an FGQ layer's group size
+    against the tile's scale groups)."""
+
+    name: str
+    value: object
+    step: object
+
+    def holds(self, layer, geometry):
+        value, step = self.value(layer), self.step(geometry)
+        return (value >= step) & ((value & (step - 1)) == 0)
+
+    def reason(self, layer, geometry):
+        value, step = self.value(layer), self.step(geometry)
+        if value >= step and value % step == 0:
+            return None
+        return f"{self.name} {value} is not a multiple of the tile's {step}"
+
 
 @dataclass(frozen=True)
 class Pairing:
@@ -307,6 +339,16 @@ TILE_SUPPORT = {
             ),
         ),
     ),
+    # The tile applies a scale per group of its own `group_size` inputs, so a layer's groups must be whole
+    # numbers of them (the layer's scale repeated over each).
+    Family.FGQ: (
+        Pairing(
+            (WeightKind.FGQ,),
+            (InputKind.UINT,),
+            "fgq",
+            (_INPUT_BITS, Multiple("group size", lambda layer: layer.group_size, lambda g: g.group_size)),
+        ),
+    ),
 }
 
 
@@ -346,7 +388,7 @@ def runs_on(unit, layer, family):
 def tile_unit(layer, geometry):
     """How a tile of ``geometry`` runs ``layer`` (Python integers): the ``unit`` of the matching
     :class:`Pairing` (``xor_popcount``, ``ternary_planes``, ``input_bitserial``, ``weight_bitserial``,
-    ``nhot``), or None. ``input_bitserial`` is the input planes, one pass each, on the family's array
+    ``nhot``, ``fgq``), or None. ``input_bitserial`` is the input planes, one pass each, on the family's array
     (XOR popcounts on BINARY, ternary planes on POPCOUNT)."""
     for entry in pairings(geometry.family):
         if entry.holds(layer, geometry):
@@ -368,7 +410,7 @@ def unsupported_reason(layer, geometry):
         return f"a {family.name.lower()} tile runs {runs}, not {kinds}"
     for entry in entries:
         for bound in entry.bounds:
-            value, low, high = bound.value(layer), bound.low(geometry), bound.high(geometry)
-            if not low <= value <= high:
-                return f"{kinds}: {bound.name} {value} outside the tile's {low} .. {high}"
+            reason = bound.reason(layer, geometry)
+            if reason:
+                return f"{kinds}: {reason}"
     return None

@@ -13,7 +13,17 @@ CONFIGURE check, written once for Python integers and for the tile's Amaranth va
 import enum
 from dataclasses import dataclass
 
-from lowbit.sw.kinds import INPUTS, Family, InputKind, WeightKind, kind_code, runs_on, support_error, unsupported_reason
+from lowbit.sw.kinds import (
+    FGQ_SCALE_BITS,
+    INPUTS,
+    Family,
+    InputKind,
+    WeightKind,
+    kind_code,
+    runs_on,
+    support_error,
+    unsupported_reason,
+)
 
 __all__ = [
     "WORD_BITS",
@@ -117,7 +127,8 @@ def output_code_bits(levels):
 @dataclass(frozen=True)
 class LayerConfig:
     """One layer as the tile sees it. ``output_levels`` is 0 for the last layer (raw accumulators),
-    else the number of codes its thresholds emit (``thresholds`` per channel = ``output_levels - 1``)."""
+    else the number of codes its thresholds emit (``thresholds`` per channel = ``output_levels - 1``);
+    ``group_size`` is an FGQ layer's N (inputs per scale), 0 for every other kind."""
 
     in_features: int
     out_features: int
@@ -127,6 +138,7 @@ class LayerConfig:
     input_kind: InputKind
     input_bits: int
     output_levels: int
+    group_size: int = 0
 
     def __post_init__(self):
         for name, high in (
@@ -136,6 +148,7 @@ class LayerConfig:
             ("n_terms", 15),
             ("input_bits", 15),
             ("output_levels", 0x1FF),
+            ("group_size", 0xFFFF),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
@@ -161,7 +174,7 @@ class LayerConfig:
             | (self.n_terms << 8)
             | (self.input_kind.code << 12)
             | (self.input_bits << 16),
-            self.output_levels,
+            self.output_levels | (self.group_size << 16),
         ]
 
     @classmethod
@@ -177,6 +190,7 @@ class LayerConfig:
             InputKind.from_code((w1 >> 12) & 0xF),
             (w1 >> 16) & 0xF,
             w2 & 0x1FF,
+            w2 >> 16,
         )
 
 
@@ -194,8 +208,9 @@ class TileGeometry:
     """The parameters of a generated tile, and from them the words each command of a layer takes.
 
     ``family`` selects the MAC array; ``pe`` output channels x ``simd`` inputs per cycle; ``n_terms``
-    and ``exponent_bits`` describe the n-hot array's weight terms; the ``max_*`` fields size the
-    memories; ``acc_width`` is the accumulator (and threshold) width; ``max_thresholds`` the
+    and ``exponent_bits`` describe the n-hot array's weight terms, ``group_size`` the FGQ array's scale
+    groups (inputs per scale, a power of two up to ``simd``; 0 on the other families); the ``max_*``
+    fields size the memories; ``acc_width`` is the accumulator (and threshold) width; ``max_thresholds`` the
     thresholds per channel the threshold unit holds.
     """
 
@@ -211,6 +226,7 @@ class TileGeometry:
     n_terms: int = 0
     exponent_bits: int = 3
     max_layers: int = 0
+    group_size: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "family", Family(self.family))
@@ -233,6 +249,14 @@ class TileGeometry:
                 raise ProtocolError(f"{name} must be a power of two, not {value}")
         if self.family == Family.NHOT and not 1 <= self.n_terms <= MAX_N_TERMS:
             raise ProtocolError(f"an n-hot tile needs n_terms from 1 to {MAX_N_TERMS}, not {self.n_terms}")
+        if self.family == Family.FGQ:
+            g = self.group_size
+            if not isinstance(g, int) or isinstance(g, bool) or g < 1 or g & (g - 1) or g > self.simd:
+                raise ProtocolError(
+                    f"an fgq tile needs group_size a power of two from 1 to simd ({self.simd}), not {g!r}"
+                )
+        elif self.group_size != 0:
+            raise ProtocolError(f"only an fgq tile has a group_size, not a {self.family.name.lower()} tile")
         if not 2 <= self.acc_width <= WORD_BITS:
             raise ProtocolError(f"acc_width must be between 2 and {WORD_BITS}, not {self.acc_width}")
         if not isinstance(self.max_layers, int) or isinstance(self.max_layers, bool) or not 0 <= self.max_layers <= 255:
@@ -251,7 +275,7 @@ class TileGeometry:
             self.pe | (self.simd << 16),
             self.max_in_features | (self.max_out_features << 16),
             self.max_weight_rows,
-            self.max_thresholds,
+            self.max_thresholds | (self.group_size << 16),
         ]
 
     @classmethod
@@ -265,11 +289,12 @@ class TileGeometry:
             w2 >> 16,
             w3,
             acc_width=(w0 >> 16) & 0xFF,
-            max_thresholds=w4,
+            max_thresholds=w4 & 0xFFFF,
             max_input_bits=(w0 >> 12) & 0xF,
             n_terms=(w0 >> 4) & 0xF,
             exponent_bits=(w0 >> 8) & 0xF,
             max_layers=(w0 >> 24) & 0xFF,
+            group_size=w4 >> 16,
         )
 
     def label(self):
@@ -285,6 +310,8 @@ class TileGeometry:
         )
         if self.n_terms:
             text += f", {self.n_terms} terms per weight with {self.exponent_bits} exponent bits"
+        if self.group_size:
+            text += f", a scale per {self.group_size} inputs"
         if self.max_layers:
             text += f", resident models of up to {self.max_layers} layers"
         return text
@@ -306,21 +333,33 @@ class TileGeometry:
 
     @property
     def plane_inputs(self):
-        """Whether input rows are bit-planes (BINARY, POPCOUNT) rather than codes (NHOT)."""
+        """Whether input rows are bit-planes (BINARY, POPCOUNT) rather than codes (NHOT, FGQ)."""
         return self.family in (Family.BINARY, Family.POPCOUNT)
 
     @property
     def tap_bits(self):
-        """Weight bits per tap in a weight row: 1 (BINARY), 2 (POPCOUNT: ``nz``, ``sign``), the n-hot terms."""
+        """Weight bits per tap in a weight row: 1 (BINARY), 2 (POPCOUNT and FGQ: ``nz``, ``sign``), the n-hot
+        terms. FGQ's rows also hold :attr:`scale_bits`."""
         if self.family == Family.BINARY:
             return 1
-        if self.family == Family.POPCOUNT:
+        if self.family in (Family.POPCOUNT, Family.FGQ):
             return 2
         return self.n_terms * (2 + self.exponent_bits)
 
     @property
+    def scale_bits(self):
+        """Bits of the group scales in one channel's slot of a weight row: ``simd / group_size`` scales of
+        :data:`~lowbit.sw.kinds.FGQ_SCALE_BITS` bits on FGQ, 0 on the other families."""
+        return self.simd // self.group_size * FGQ_SCALE_BITS if self.group_size else 0
+
+    @property
+    def slot_bits(self):
+        """Bits of one channel's slot in a weight row: its taps' weight bits and its scales."""
+        return self.simd * self.tap_bits + self.scale_bits
+
+    @property
     def weight_row_bits(self):
-        return self.pe * self.simd * self.tap_bits
+        return self.pe * self.slot_bits
 
     @property
     def weight_row_words(self):
@@ -336,7 +375,7 @@ class TileGeometry:
     def input_row_bits(self, layer):
         """Bits of one input row (``simd`` inputs). BINARY and POPCOUNT: plane-major, plane ``j`` at bits
         ``j * simd .. (j + 1) * simd - 1`` (:meth:`input_planes`), input ``t`` at bit ``t`` of each plane.
-        NHOT: ``simd`` codes of ``max_input_bits`` bits each, code ``t`` at bit ``t * max_input_bits``."""
+        NHOT and FGQ: ``simd`` codes of ``max_input_bits`` bits each, code ``t`` at bit ``t * max_input_bits``."""
         if self.plane_inputs:
             return self.simd * self.input_planes(layer)
         return self.simd * self.max_input_bits

@@ -52,7 +52,7 @@ def test_golden_on_the_whole_test_split(saved, capsys):
     assert "backend golden, 360 test images" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["fp32", "fgq"])
+@pytest.mark.parametrize("name", ["fp32"])
 def test_a_model_no_tile_runs_points_to_golden(saved, capsys, name):
     assert main(["run", str(saved(name)), "--backend", "model", "--no-progress"]) == 2
     err = capsys.readouterr().err

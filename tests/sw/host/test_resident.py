@@ -71,6 +71,9 @@ ON_A_TILE = {
     "nhot2": Family.NHOT,
     "nhot3": Family.NHOT,
     "uniform8": Family.NHOT,  # 8-bit weights: four terms
+    "fgq": Family.FGQ,
+    "fgq64": Family.FGQ,
+    "fgq-uint4": Family.FGQ,
     "twn-ternary-act": Family.POPCOUNT,
     "twn-binary-act": Family.POPCOUNT,
 }
