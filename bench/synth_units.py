@@ -38,6 +38,8 @@ PNR = {"device": "85k", "package": "CABGA381", "freq_mhz": 100, "speed": 6, "see
 #: LUT4 and 1.5 ECP5 LUT4-eq per MAC. "binary" is the tile's binary unit, the XOR popcount; FATNN runs
 #: on the ternary unit (the planes of a' = a - 1, sum(w) in the bias), so its row is the ternary one.
 FATNN_OVER_BINARY_MAX = 1.6
+#: FGQ N = 4 at 8-bit input: LUT4 per MAC and cycle at most 1.25 x the bit-serial 8-bit x ternary array's.
+FGQ4_OVER_BITSERIAL8_MAX = 1.25
 TERNARY_OVER_BINARY_MAX = 1.5
 BASELINE_OVER_2HOT_MIN = 2.5
 BINARY_MAX = {"ice40": 2.2, "ecp5": 1.5}
@@ -101,11 +103,11 @@ def rows():
                 ternary,
             )
         )
-    for terms in (1, 2, 3):
+    for terms in (1, 2, 3, 4):
         table.append(
             Row(
                 f"nhot{terms}",
-                f"{terms}-hot, 8-bit x 8-bit",
+                f"{terms}-hot, 8-bit x 8-bit" + (" (int8 weights: uniform8 on the n-hot tile)" if terms == 4 else ""),
                 "lowbit.hw.units.nhot",
                 "NHotDotProduct",
                 (N, terms),
@@ -124,6 +126,7 @@ def rows():
     )
     table += [
         Row("fgq4", "FGQ N=4, 8-bit x ternary", "lowbit.hw.units.fgq", "FGQDotProduct", (N, 4), {"k": 8}),
+        Row("fgq64", "FGQ N=64, 8-bit x ternary", "lowbit.hw.units.fgq", "FGQDotProduct", (N, 64), {"k": 8}),
         Row(
             "baseline",
             "baseline 8x8 multipliers (LUTs, -nodsp)",
@@ -142,9 +145,10 @@ def rows():
             pnr=False,
         ),
     ]
-    # The same units inside a PE array (FGQ's, which no tile runs yet, is left out). The n-hot and
-    # baseline arrays are 8 x 5-21k LUT4: their synthesis takes tens of minutes each.
-    for key in ("binary", "ternary", "bitserial4", "bitserial8", "nhot1", "nhot2", "nhot3", "baseline"):
+    # The same units inside a PE array (the tiles' arrays). The n-hot and baseline arrays are 8 x 5-21k
+    # LUT4: their synthesis takes tens of minutes each (the 4-hot array's is left out: 8 x its unit).
+    keys = ("binary", "ternary", "bitserial4", "bitserial8", "nhot1", "nhot2", "nhot3", "fgq4", "baseline")
+    for key in keys:
         row = next(r for r in table if r.key == key)
         table.append(
             Row(
@@ -291,6 +295,7 @@ def ratios(records):
         ("fatnn_over_binary", "ternary", "binary", FATNN_OVER_BINARY_MAX, "<=", "lut4_equiv"),
         ("ternary_over_binary", "ternary", "binary", TERNARY_OVER_BINARY_MAX, "<=", "lut4_equiv"),
         ("baseline_over_2hot", "baseline", "nhot2", BASELINE_OVER_2HOT_MIN, ">=", per_cycle),
+        ("fgq4_over_bitserial8", "fgq4_array", "bitserial8_array", FGQ4_OVER_BITSERIAL8_MAX, "<=", per_cycle),
     ):
         entry = {"target": f"{sense} {bound}"}
         for family in ("ice40", "ecp5"):
@@ -346,6 +351,8 @@ def markdown(result):
         "fatnn_over_binary": "FATNN (the ternary unit) / binary LUT4 (equivalents) per MAC",
         "ternary_over_binary": "ternary / binary LUT4 (equivalents) per MAC",
         "baseline_over_2hot": "baseline / 2-hot LUT4 (equivalents) per MAC and cycle",
+        "fgq4_over_bitserial8": "FGQ N=4 / bit-serial 8-bit x ternary, PE 8 x SIMD 64 arrays, LUT4 (equivalents) "
+        "per MAC and cycle",
     }
     for name in result["ratios"]:
         label = labels.get(name) or f"{name.rsplit('_d', 1)[0].replace('_', ' ')} at depth {name.rsplit('_d', 1)[1]}"

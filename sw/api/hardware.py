@@ -15,8 +15,10 @@ _UNIT_TABLE = {
     "nhot1": ("nhot", "NHotDotProduct", (1,), {"k": 8, "signed": True, "weight_bits": 8}),
     "nhot2": ("nhot", "NHotDotProduct", (2,), {"k": 8, "signed": True, "weight_bits": 8}),
     "nhot3": ("nhot", "NHotDotProduct", (3,), {"k": 8, "signed": True, "weight_bits": 8}),
+    "nhot4": ("nhot", "NHotDotProduct", (4,), {"k": 8, "signed": True, "weight_bits": 8}),
     "nhot2_serial": ("nhot", "NHotExponentSerial", (2,), {"k": 8, "signed": True, "weight_bits": 8}),
     "fgq4": ("fgq", "FGQDotProduct", (4,), {"k": 8}),
+    "fgq64": ("fgq", "FGQDotProduct", (64,), {"k": 8}),
     "int8": ("int_dot", "IntDotProduct", (8, 8), {}),
 }
 UNITS = tuple(_UNIT_TABLE)
