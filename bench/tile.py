@@ -44,13 +44,6 @@ CASES = [
     ("nhot2", 16, 64),
     ("fatnn", None, None),
     ("twn", None, None),
-    # Every other integer scheme on its family's default array: FGQ (N = 4 and 64) on the FGQ array,
-    # uniform 8-bit weights (four terms) and 1- and 3-hot on the n-hot array.
-    ("fgq", None, None),
-    ("fgq64", None, None),
-    ("uniform8", None, None),
-    ("nhot1", None, None),
-    ("nhot3", None, None),
 ]
 
 
@@ -86,7 +79,6 @@ def stream_figures(model, geometry, configs, result, images):
     words = {k: sent[k]["payload"] for k in ("LOAD_WEIGHTS", "RUN")}
     headers = {k: sent[k]["header"] for k in ("LOAD_WEIGHTS", "RUN")}
     info_bits = sum(layer.in_features * layer.out_features * layer.weight_bits for layer in model.layers)
-    info_bits += sum(8 * layer.alpha_q.size for layer in model.layers if layer.alpha_q is not None)  # FGQ scales
     info_bits += images * sum(
         c.in_features * (c.input_bits if c.input_kind.name == "UINT" else {"BINARY": 1}.get(c.input_kind.name, 2))
         for c in configs
@@ -162,11 +154,6 @@ def run_case(scheme, pe, simd, progress):
     return entry
 
 
-def tile(entry):
-    """The family and array of a case: ``fgq 4 x 16``."""
-    return f"{entry['family'].lower()} {entry['pe']} x {entry['simd']}"
-
-
 def markdown(entries):
     lines = [
         "# The tile in simulation (driver -> compiled harness -> Verilator)",
@@ -174,14 +161,14 @@ def markdown(entries):
         "Written by `bench/tile.py`; all figures from one run. Utilization = useful MACs (x planes for "
         "bit-serial layers) / (PE x SIMD x cycles of the RUN command).",
         "",
-        "| model | tile PE x SIMD | batch | outputs equal | cycles / image | images/s at 100 MHz | "
+        "| model | PE x SIMD | batch | outputs equal | cycles / image | images/s at 100 MHz | "
         "sim cycles/s | sim images/s | payload share (words) | information share (bits) |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for e in entries:
         for batch, b in e["batches"].items():
             lines.append(
-                f"| {e['scheme']} | {tile(e)} | {batch} | {b['equal']} of {b['total']} | "
+                f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {b['equal']} of {b['total']} | "
                 f"{b['cycles_per_image']:.1f} | {b['images_per_second_at_100MHz']:.0f} | "
                 f"{b['simulated_cycles_per_second']:.0f} | {b['simulated_images_per_second']:.1f} | "
                 f"{100 * b['stream']['payload_share']:.2f} % | "
@@ -189,19 +176,19 @@ def markdown(entries):
             )
     lines += [
         "",
-        "| model | tile PE x SIMD | Verilog | Verilator build (empty cache) | again (reused) |",
+        "| model | PE x SIMD | Verilog | Verilator build (empty cache) | again (reused) |",
         "|---|---|---:|---:|---:|",
     ]
     for e in entries:
         lines.append(
-            f"| {e['scheme']} | {tile(e)} | {e['verilog_bytes'] / 1e6:.2f} MB | "
+            f"| {e['scheme']} | {e['pe']} x {e['simd']} | {e['verilog_bytes'] / 1e6:.2f} MB | "
             f"{e['build_seconds']:.0f} s | {e['reuse_seconds']:.2f} s |"
         )
     lines += [
         "",
         "## MAC-array utilization per layer (target >= 80 % on hidden layers at batch >= 16)",
         "",
-        "| model | tile PE x SIMD | batch | layer | shape | input x weights | planes | busy / RUN cycles | "
+        "| model | PE x SIMD | batch | layer | shape | input x weights | planes | busy / RUN cycles | "
         "lane occupancy | utilization | target |",
         "|---|---|---:|---|---|---|---:|---:|---:|---:|---|",
     ]
@@ -210,7 +197,7 @@ def markdown(entries):
             for row in b["layers"]:
                 target = ("met" if row["utilization"] >= 0.8 else "**missed**") if row["hidden"] else ""
                 lines.append(
-                    f"| {e['scheme']} | {tile(e)} | {batch} | {row['layer']} | {row['shape']} | "
+                    f"| {e['scheme']} | {e['pe']} x {e['simd']} | {batch} | {row['layer']} | {row['shape']} | "
                     f"{row['kind']} | {row['planes']} | {100 * row['busy_share']:.1f} % | "
                     f"{100 * row['lane_occupancy']:.1f} % | {100 * row['utilization']:.1f} % | {target} |"
                 )
