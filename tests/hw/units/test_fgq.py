@@ -18,14 +18,15 @@ def test_init():
     assert (unit.n, unit.group_size, unit.groups, unit.k, unit.signed) == (64, 4, 16, 8, False)
     assert unit.latency == unit.pipeline_depth == 3
     assert unit.i.payload.shape() == FGQDotInput(64, 4, 8, False)
-    # Levels: tap selection, 2 adder levels in a group of 4, the multiply, 4 levels over 16 groups.
-    assert unit.levels() == 8
+    # Levels: tap selection, 3 adder levels in a group of 4 (its taps and its count of -1 taps), the
+    # multiply, 4 levels over 16 groups.
+    assert unit.levels() == 9
     assert unit.SHARED_FIELDS == ("a",)
     # |result| <= 255 * 64 * 255 = 4161600 < 2**22: 23 bits signed.
     assert unit.o.payload.shape() == signed(fgq_dot_width(64, 8, False)) == signed(23)
     # Signed 4-bit activations: |t * a| <= 8; 255 * 12 * 8 = 24480 < 2**15.
     assert FGQDotProduct(12, 4, 4, True).o.payload.shape() == signed(16)
-    assert FGQDotProduct(1, 1).levels() == 2
+    assert FGQDotProduct(1, 1).levels() == 3
     assert FGQDotProduct(8, 4).latency == 2
 
 
@@ -45,11 +46,11 @@ def test_init_not_a_multiple():
         ((8, 4, 1), ValueError, "k must be between 2 and 8, not 1"),
         ((8, 4, 8, 1), TypeError, "signed must be a bool, not 1"),
         (
-            (8, 4, 8, False, 6),
+            (8, 4, 8, False, 7),
             ValueError,
-            r"pipeline_depth must be between 1 and 5 for n=8, group_size=4, k=8, signed=False, not 6",
+            r"pipeline_depth must be between 1 and 6 for n=8, group_size=4, k=8, signed=False, not 7",
         ),
-        ((8, 4, 8, False, 0), ValueError, r"pipeline_depth must be between 1 and 5 .*, not 0"),
+        ((8, 4, 8, False, 0), ValueError, r"pipeline_depth must be between 1 and 6 .*, not 0"),
     ],
 )
 def test_init_wrong_parameters(args, error, message):
