@@ -229,6 +229,15 @@ MUTANTS = [
     ),
     # --- arithmetic units ---------------------------------------------------------------------------
     _m(
+        "fgq-no-minus-count",
+        "units",
+        "hw/units/fgq.py",
+        "s_g, level = pipe.reduce([*taps[group], count], self.registered, first_level=2)",
+        "s_g, level = pipe.reduce([*taps[group], count - count], self.registered, first_level=2)",
+        "FGQ's taps t*a - [t = -1] summed without the group's count of -1 taps: each -1 tap one short",
+        UNIT_TESTS,
+    ),
+    _m(
         "stall-on-ready-only",
         "units",
         "hw/units/tree.py",
@@ -254,6 +263,15 @@ MUTANTS = [
         "Mux(desc_k, t >= x_k, x_k > t)",
         "the threshold search's comparator is strict: an accumulator equal to T does not count",
         TILE_TESTS,
+    ),
+    _m(
+        "fgq-scales-repeated-per-tile-group",
+        "packing",
+        "sw/host/packing.py",
+        "np.repeat(np.asarray(layer.alpha_q, dtype=np.int64), config.group_size, axis=1)",
+        "np.repeat(np.asarray(layer.alpha_q, dtype=np.int64), geometry.group_size, axis=1)",
+        "an FGQ layer's scales repeated over the tile's group size instead of the layer's N",
+        PACKING_TESTS,
     ),
     _m(
         "thresholds-unordered",
