@@ -146,9 +146,9 @@ def rows():
         ),
     ]
     # The same units inside a PE array (the tiles' arrays). The n-hot and baseline arrays are 8 x 5-21k
-    # LUT4: synthesized for iCE40 only (synth_ecp5 of one takes over an hour; the 4-hot array is left out).
-    keys = ("binary", "ternary", "bitserial4", "bitserial8", "nhot1", "nhot2", "nhot3", "fgq4", "baseline")
-    ice40_only = ("nhot1", "nhot2", "nhot3", "baseline")
+    # LUT4: synthesized for iCE40 only (synth_ecp5 of one takes over an hour).
+    keys = ("binary", "ternary", "bitserial4", "bitserial8", "nhot1", "nhot2", "nhot3", "nhot4", "fgq4", "baseline")
+    ice40_only = ("nhot1", "nhot2", "nhot3", "nhot4", "baseline")
     for key in keys:
         row = next(r for r in table if r.key == key)
         table.append(
