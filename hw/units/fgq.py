@@ -42,6 +42,14 @@ def fgq_dot_width(n, k=8, signed=False):
     return ((2**ALPHA_BITS - 1) * n * fgq_tap_bound(k, signed)).bit_length() + 1
 
 
+def _balanced_sum(values):
+    """The sum of ``values`` as a balanced tree of adders (combinational)."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) & ~1 :]
+    return values[0]
+
+
 class FGQDotProduct(PipelinedUnit):
     """FGQ's group-scaled ternary dot product (:func:`lowbit.sw.golden.fgq_dot`)::
 
@@ -64,7 +72,7 @@ class FGQDotProduct(PipelinedUnit):
     Ports: ``i`` carries :func:`FGQDotInput`; ``o`` the signed result, exactly :func:`fgq_dot_width` bits. Logic
     levels (the possible register positions): the tap selection ``y_i = t_i * a_i - [t_i = -1]`` (the bits of
     ``a_i``, inverted under a set sign bit where ``t_i = -1``: a LUT per bit, no carry chain: on iCE40, 64 lanes
-    take 7 % fewer LUT4 than with a conditional negation ``-a_i``, 11 % at depth 2), ``ceil(log2(group_size +
+    take 7 % fewer LUT4 than with a conditional negation ``-a_i`` at depths 1 and 2), ``ceil(log2(group_size +
     1))`` adder levels (the group's ``y_i`` and its count of -1 taps, which restores ``t_i * a_i``), the
     multiply, ``ceil(log2(n / group_size))`` adder levels. Latency ``pipeline_depth`` cycles (default 2), one
     vector per cycle, whole-pipeline stall under back-pressure. In a :class:`lowbit.hw.units.unit.PEArray` the
@@ -122,7 +130,7 @@ class FGQDotProduct(PipelinedUnit):
         partial_sums, level = [], 2
         for g in range(self.groups):
             group = slice(g * self.group_size, (g + 1) * self.group_size)
-            count = sum(signs[group][1:], signs[group][0]) if self.group_size > 1 else signs[group][0]
+            count = _balanced_sum(signs[group])
             s_g, level = pipe.reduce([*taps[group], count], self.registered, first_level=2)
             partial_sums.append(s_g)
         # The scales travel beside the taps through the registers before the multiply.
