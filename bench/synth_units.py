@@ -491,7 +491,8 @@ def main(argv=None):
     if args.merge:
         last = json.loads(out.with_suffix(".json").read_text())
         new = {(r["key"], r.get("pipeline_depth")) for r in records}
-        kept = [r for r in last["rows"] if (r["key"], r.get("pipeline_depth")) not in new]
+        whole = {r["key"] for r in records if "pipeline_depth" not in r}  # skipped or not built: every depth
+        kept = [r for r in last["rows"] if (r["key"], r.get("pipeline_depth")) not in new and r["key"] not in whole]
         for record in kept:
             record.setdefault("command", last["command"])
         records += kept
