@@ -28,21 +28,10 @@ BOARDS = ("icebreaker", "ulx3s")
 
 def board_tiles(model, board):
     """``(names of the board's declared tiles that run the model, the planned tile's label or why none)``."""
-    import importlib
-
-    from lowbit.boards.build import BOARDS as BOARD_MODULES
-    from lowbit.boards.planner import search_board
-    from lowbit.sw.host import tile_layers
+    from lowbit.boards.planner import plan_board, search_board
     from lowbit.sw.protocol import ProtocolError
 
-    module = importlib.import_module(BOARD_MODULES[board][0])
-    runs = []
-    for name, geometry in module.GEOMETRIES.items():
-        try:
-            tile_layers(model, geometry)
-            runs.append(name)
-        except ProtocolError:
-            pass
+    runs = [plan.tile for plan in plan_board(model, board) if plan.error is None]
     try:
         found = search_board(model, board)
         planned = found.best.geometry.label() if found.best else "none fits the budget"

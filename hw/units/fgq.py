@@ -42,14 +42,6 @@ def fgq_dot_width(n, k=8, signed=False):
     return ((2**ALPHA_BITS - 1) * n * fgq_tap_bound(k, signed)).bit_length() + 1
 
 
-def _balanced_sum(values):
-    """The sum of ``values`` as a balanced tree of adders (combinational)."""
-    values = list(values)
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) & ~1 :]
-    return values[0]
-
-
 class FGQDotProduct(PipelinedUnit):
     """FGQ's group-scaled ternary dot product (:func:`lowbit.sw.golden.fgq_dot`)::
 
@@ -130,7 +122,7 @@ class FGQDotProduct(PipelinedUnit):
         partial_sums, level = [], 2
         for g in range(self.groups):
             group = slice(g * self.group_size, (g + 1) * self.group_size)
-            count = _balanced_sum(signs[group])
+            count, _ = pipe.reduce(signs[group], ())  # a balanced tree, not registered
             s_g, level = pipe.reduce([*taps[group], count], self.registered, first_level=2)
             partial_sums.append(s_g)
         # The scales travel beside the taps through the registers before the multiply.
