@@ -43,6 +43,7 @@ FGQ4_OVER_BITSERIAL8_MAX = 1.25
 TERNARY_OVER_BINARY_MAX = 1.5
 BASELINE_OVER_2HOT_MIN = 2.5
 BINARY_MAX = {"ice40": 2.2, "ecp5": 1.5}
+FAMILIES = ("ice40", "ecp5")
 #: The PE array of the second table: PE units of 64 lanes sharing their activations (a tile's array).
 ARRAY_PE = 8
 
@@ -146,9 +147,8 @@ def rows():
         ),
     ]
     # The same units inside a PE array (the tiles' arrays). The n-hot and baseline arrays are 8 x 5-21k
-    # LUT4: synthesized for iCE40 only (synth_ecp5 of one takes over an hour).
+    # LUT4: synth_ecp5 of one takes over an hour (--families builds one family at a time).
     keys = ("binary", "ternary", "bitserial4", "bitserial8", "nhot1", "nhot2", "nhot3", "nhot4", "fgq4", "baseline")
-    ice40_only = ("nhot1", "nhot2", "nhot3", "nhot4", "baseline")
     for key in keys:
         row = next(r for r in table if r.key == key)
         table.append(
@@ -160,7 +160,7 @@ def rows():
                 row.args,
                 row.kwargs,
                 row.ecp5_options,
-                families=("ice40",) if key in ice40_only else row.families,
+                families=row.families,
                 pnr=False,
                 pe=ARRAY_PE,
             )
@@ -202,8 +202,9 @@ def per_mac(count, lanes):
     return round(count / lanes, 3)
 
 
-def measure(row, depth, unit, pnr=True):
-    """Synthesize (and place and route) one unit; return its result record. Runs in a worker process."""
+def measure(row, depth, unit, pnr=True, families=None):
+    """Synthesize (and place and route) one unit for ``families`` (default: the row's); return its result
+    record. Runs in a worker process."""
     from lowbit.boards.synth import place_and_route, synthesize
 
     cycles = getattr(unit, "cycles_per_vector", 1)
@@ -221,7 +222,8 @@ def measure(row, depth, unit, pnr=True):
     start = time.perf_counter()
     name = f"units_{row.key}_d{depth}"
     failures = []
-    for family in row.families:
+    families = [f for f in row.families if families is None or f in families]
+    for family in families:
         options = row.ecp5_options if family == "ecp5" else ""
         t0 = time.perf_counter()
         try:
@@ -261,7 +263,7 @@ def measure(row, depth, unit, pnr=True):
             "place and route cut for time (--no-pnr)" if not pnr else "no place and route: ECP5 synthesis failed"
         )
     if failures:
-        record["status"] = "partial" if any(f in record for f in row.families) else "failed"
+        record["status"] = "partial" if any(f in record for f in families) else "failed"
         record["reason"] = "; ".join(failures)
     record["seconds"] = round(time.perf_counter() - start, 1)
     return record
@@ -273,10 +275,24 @@ def _first_lines(error):
     return " / ".join(lines[:1] + lines[-1:]) if len(lines) > 1 else (lines[0] if lines else "")
 
 
-def _measure_job(key, depth, pnr):
+def _measure_job(key, depth, pnr, families):
     row = next(r for r in rows() if r.key == key)
     unit, reason = build(row, depth)
-    return measure(row, unit.pipeline_depth, unit, pnr)
+    return measure(row, unit.pipeline_depth, unit, pnr, families)
+
+
+def merge_families(old, new):
+    """``old`` with the families that the run of ``new`` built (for --families); each merged family keeps
+    the command that built it."""
+    merged = dict(old)
+    merged.setdefault("command", new["command"])
+    for family in FAMILIES:
+        if family in new:
+            merged[family] = dict(new[family], command=new["command"])
+    merged["seconds"] = round((old.get("seconds") or 0) + new["seconds"], 1)
+    if new["status"] != "ok":
+        merged["status"], merged["reason"] = new["status"], new.get("reason", "")
+    return merged
 
 
 def ratio(records, num_key, den_key, family, depth=1, measure="lut4_equiv"):
@@ -441,6 +457,12 @@ def main(argv=None):
     )
     parser.add_argument("--depth", type=int, help="build only the variants at this pipeline depth")
     parser.add_argument(
+        "--families",
+        default=",".join(FAMILIES),
+        help="comma-separated families to synthesize (default ice40,ecp5); with --merge, a row keeps its "
+        "other families' figures from the last results",
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="put the rows built by this (partial) run into the last results, in place of their rows "
@@ -455,8 +477,12 @@ def main(argv=None):
         unknown = sorted(set(keys) - {r.key for r in selected})
         if unknown:
             parser.error(f"unknown rows {unknown}; choose from {[r.key for r in selected]}")
+    families = [f for f in args.families.split(",") if f]
+    if not families or set(families) - set(FAMILIES):
+        parser.error(f"--families {args.families!r}: choose from {','.join(FAMILIES)}")
     if args.only:
         selected = [r for r in selected if r.key in args.only.split(",")]
+    selected = [r for r in selected if set(r.families) & set(families)]
     start = time.perf_counter()
     jobs, records = [], []
     for row in selected:
@@ -481,7 +507,7 @@ def main(argv=None):
         jobs += [(row.key, depth) for depth, _ in found if args.depth is None or depth == args.depth]
     print(f"{len(jobs)} designs to build with {args.jobs} jobs", flush=True)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(_measure_job, key, depth, key not in no_pnr) for key, depth in jobs]
+        futures = [pool.submit(_measure_job, key, depth, key not in no_pnr, families) for key, depth in jobs]
         built = [f.result() for f in futures]
     command = "bench/synth_units.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for record in built:
@@ -490,6 +516,16 @@ def main(argv=None):
     out = Path(args.output) if args.output else RESULTS / "synth_units"
     if args.merge:
         last = json.loads(out.with_suffix(".json").read_text())
+        if set(families) != set(FAMILIES):
+            previous = {
+                (r["key"], r.get("pipeline_depth")): r for r in last["rows"] if r["status"] in ("ok", "partial")
+            }
+            records = [
+                merge_families(previous[r["key"], r["pipeline_depth"]], r)
+                if (r["key"], r.get("pipeline_depth")) in previous
+                else r
+                for r in records
+            ]
         new = {(r["key"], r.get("pipeline_depth")) for r in records}
         whole = {r["key"] for r in records if "pipeline_depth" not in r}  # skipped or not built: every depth
         kept = [r for r in last["rows"] if (r["key"], r.get("pipeline_depth")) not in new and r["key"] not in whole]
@@ -516,7 +552,10 @@ def main(argv=None):
     }
     result["command"] = command
     if args.merge:
-        result["commands"] = sorted({r["command"] for r in records if "command" in r})
+        result["commands"] = sorted(
+            {r["command"] for r in records if "command" in r}
+            | {r[f]["command"] for r in records for f in FAMILIES if "command" in r.get(f, {})}
+        )
         result["seconds"] = None  # several runs
     if args.only and not args.output and not args.merge:
         print("partial run (--only): results not written; pass --output to keep them")
