@@ -32,6 +32,7 @@ def _settings(
     seed,
     epochs,
     hidden,
+    arch,
     input_bits,
     activation,
     pretrain_epochs,
@@ -42,7 +43,7 @@ def _settings(
     progress,
 ):
     """Check the training options (before anything is trained) and return ``TrainSettings``."""
-    from lowbit.sw.train.qat import ALL_SCHEMES, VARIANTS, TrainSettings, scheme_config
+    from lowbit.sw.train.qat import ALL_SCHEMES, ARCHS, VARIANTS, TrainSettings, scheme_config
 
     if scheme not in ALL_SCHEMES and scheme not in VARIANTS:
         raise ValueError(f"scheme must be one of {', '.join(ALL_SCHEMES + tuple(VARIANTS))}, not {scheme!r}")
@@ -56,12 +57,20 @@ def _settings(
         raise ValueError(f"lr must be a positive number or None, not {lr!r}")
     if fgq_method not in ("threshold", "exact"):
         raise ValueError(f"fgq_method must be 'threshold' or 'exact', not {fgq_method!r}")
-    try:
-        hidden = tuple(hidden)
-    except TypeError:
-        raise ValueError(f"hidden must be a sequence of positive widths such as (256, 256), not {hidden!r}") from None
-    if not hidden or not all(_is_int(w) and w >= 1 for w in hidden):
-        raise ValueError(f"hidden must be a sequence of positive widths such as (256, 256), not {hidden!r}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
+    if hidden is not None:
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise ValueError(
+                f"hidden must be a sequence of positive widths such as (256, 256), not {hidden!r}"
+            ) from None
+        if not all(_is_int(w) and w >= 1 for w in hidden) or (arch == "mlp" and not hidden):
+            raise ValueError(
+                f"hidden must be a sequence of positive widths such as (256, 256){' or ()' * (arch != 'mlp')}, "
+                f"not {hidden!r}"
+            )
     from lowbit.sw.train.data import FEATURES
     from lowbit.sw.train.mlp import QuantMLP
 
@@ -70,12 +79,9 @@ def _settings(
         raise ValueError(f"FGQ takes unsigned k-bit activations (uint<k>), not {activation!r}")
     import torch
 
-    net = QuantMLP(scheme_config(base, hidden, input_bits, activation))  # checks the network (bits, kinds)
-    net.eval()
-    with torch.no_grad():  # and its weight quantizers (FGQ's groups need fitting widths)
-        net(torch.zeros(2, FEATURES))
-    return TrainSettings(
+    settings = TrainSettings(
         hidden=hidden,
+        arch=arch,
         input_bits=input_bits,
         activation=activation,
         epochs=epochs,
@@ -87,6 +93,13 @@ def _settings(
         seed=seed,
         progress=progress,
     )
+    convs, widths = settings.layers()
+    # checks the network (bits, kinds) and its weight quantizers (FGQ's groups need fitting widths)
+    net = QuantMLP(scheme_config(base, widths, input_bits, activation, convs=convs))
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(2, FEATURES))
+    return settings
 
 
 def train_and_check(
@@ -95,7 +108,8 @@ def train_and_check(
     seed=0,
     epochs=None,
     out=None,
-    hidden=(256, 256),
+    hidden=None,
+    arch="mlp",
     input_bits=8,
     activation=None,
     pretrain_epochs=None,
@@ -124,6 +138,7 @@ def train_and_check(
         seed=seed,
         epochs=epochs,
         hidden=hidden,
+        arch=arch,
         input_bits=input_bits,
         activation=activation,
         pretrain_epochs=pretrain_epochs,
@@ -150,7 +165,8 @@ def train(
     seed=0,
     epochs=None,
     out=None,
-    hidden=(256, 256),
+    hidden=None,
+    arch="mlp",
     input_bits=8,
     activation=None,
     pretrain_epochs=None,
@@ -166,7 +182,9 @@ def train(
 
     ``epochs`` (default: the scheme's), ``pretrain_epochs`` (the fp32 stage of FGQ, the uniform8 stage of
     n-hot), ``finetune_epochs`` (FGQ's optional fine-tuning), ``lr``, ``batch_size`` (at least 2),
-    ``hidden`` widths, ``input_bits`` (1 .. 8), ``activation`` (``binary``, ``ternary``, ``fatnn``,
+    ``arch`` (``mlp`` or ``cnn``: the digits CNN, two 3 x 3 convolutions with 2 x 2 max-pooling), ``hidden``
+    widths of the dense layers (default: 256, 256 for ``mlp``, none for ``cnn``), ``input_bits`` (1 .. 8),
+    ``activation`` (``binary``, ``ternary``, ``fatnn``,
     ``uint<k>``: overrides the scheme's hidden activations), ``fgq_method`` (``threshold`` or ``exact``),
     ``seed`` (initial weights and batch order; the data split is fixed). ``threads`` sets PyTorch's CPU
     threads (default 1, as ``lowbit train``: the trained model is then reproducible; ``None`` leaves
@@ -178,6 +196,7 @@ def train(
         epochs=epochs,
         out=out,
         hidden=hidden,
+        arch=arch,
         input_bits=input_bits,
         activation=activation,
         pretrain_epochs=pretrain_epochs,
@@ -196,7 +215,8 @@ def train_all(
     schemes=None,
     seed=0,
     epochs=None,
-    hidden=(256, 256),
+    hidden=None,
+    arch="mlp",
     input_bits=8,
     activation=None,
     pretrain_epochs=None,
@@ -221,6 +241,7 @@ def train_all(
         seed=seed,
         epochs=epochs,
         hidden=hidden,
+        arch=arch,
         input_bits=input_bits,
         activation=activation,
         pretrain_epochs=pretrain_epochs,

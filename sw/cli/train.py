@@ -8,6 +8,7 @@ from pathlib import Path
 from lowbit.sw import api
 from lowbit.sw.cli.arguments import int_from, integer, non_negative_int, positive_float, positive_int, widths
 from lowbit.sw.train.qat import summary_line
+from lowbit.sw.train.schemes import ARCHS
 
 __all__ = ["add_train_arguments", "run_train"]
 
@@ -35,11 +36,18 @@ def add_train_arguments(parser):
         "a missing folder is created before training starts",
     )
     parser.add_argument(
+        "--arch",
+        choices=ARCHS,
+        default="mlp",
+        help="the network: mlp (dense layers) or cnn (two 3x3 convolutions of 16 and 32 channels, each with "
+        "2x2 max-pooling, then the classifier) (default mlp)",
+    )
+    parser.add_argument(
         "--hidden",
         type=widths,
-        default=(256, 256),
+        default=None,
         metavar="W,W,...",
-        help="hidden widths, comma-separated (default 256,256)",
+        help="widths of the hidden dense layers, comma-separated (default 256,256 for mlp, none for cnn)",
     )
     parser.add_argument(
         "--input-bits", type=int_from(1, 8), default=8, help="bits of the input pixel codes, 1 to 8 (default 8)"
@@ -102,6 +110,7 @@ def run_train(args):
         seed=args.seed,
         epochs=args.epochs,
         hidden=args.hidden,
+        arch=args.arch,
         input_bits=args.input_bits,
         activation=args.act,
         pretrain_epochs=args.pretrain_epochs,

@@ -21,8 +21,15 @@ from lowbit.sw.golden.units import (
     ternary_dot,
 )
 from lowbit.sw.kinds import INPUTS, golden_unit, nhot_terms_needed
-from lowbit.sw.kinds.encodings import activation_values, encode_fatnn_activation, encode_ternary, nhot_terms
+from lowbit.sw.kinds.encodings import (
+    activation_values,
+    encode_fatnn_activation,
+    encode_ternary,
+    nhot_terms,
+    pad_code,
+)
 from lowbit.sw.kinds.packing import pack_bits
+from lowbit.sw.model.conv import max_pool, windows
 from lowbit.sw.model.inputs import model_input
 
 __all__ = ["GoldenNetwork", "run_network", "predict", "class_index"]
@@ -56,21 +63,32 @@ class GoldenNetwork:
         return self.run_codes(self.input(pixels), trace)
 
     def run_codes(self, codes, trace=False):
-        """As :meth:`run`, from first-layer input codes ``(batch, in_features)``."""
+        """As :meth:`run`, from first-layer input codes ``(batch, input_size)``.
+
+        A convolution's input codes and accumulators are recorded flattened in HWC order
+        (:mod:`lowbit.sw.model.conv`): ``(batch, H * W * C)`` and ``(batch, OH * OW * out)`` (before pooling).
+        """
         record = {"codes": [], "accumulators": []}
         x = np.asarray(codes)
         for layer, prepared in zip(self.model.layers, self._prepared):
             record["codes"].append(x)
+            if x.ndim != 2:
+                raise ValueError(f"codes must have shape (batch, {layer.input_size}), not {x.shape}")
+            if x.shape[1] != layer.input_size:
+                raise ValueError(f"layer takes {layer.input_size} inputs, not {x.shape[1]}")
+            batch = len(x)
+            taps = _taps(layer, x)
             if layer.weight_kind == "float":
-                acc = x.astype(np.float64) @ layer.weights.astype(np.float64).T
-                record["accumulators"].append(acc)
-                if layer.output_kind == "relu":
-                    x = np.maximum(acc * layer.scale + layer.shift, 0.0)
-                continue
-            acc = _chunked(layer, prepared, x.astype(np.int64))
-            record["accumulators"].append(acc)
-            if layer.output_kind == "threshold":
+                acc = taps.astype(np.float64) @ layer.weights.astype(np.float64).T
+            else:
+                acc = _chunked(layer, prepared, taps.astype(np.int64))
+            record["accumulators"].append(acc.reshape(batch, -1))
+            if layer.output_kind == "relu":
+                x = np.maximum(acc * layer.scale + layer.shift, 0.0)
+            elif layer.output_kind == "threshold":
                 x = multithreshold(acc, layer.thresholds, layer.descending).astype(np.int64)
+            if layer.is_conv:
+                x = max_pool(x.reshape(batch, *layer.conv_map, layer.out_features), layer.pool).reshape(batch, -1)
         return record if trace else record["accumulators"][-1]
 
     def predict(self, pixels):
@@ -86,6 +104,16 @@ def run_network(model, pixels, trace=False):
 def predict(model, pixels):
     """:meth:`GoldenNetwork.predict` of ``model`` on digits pixels."""
     return GoldenNetwork(model).predict(pixels)
+
+
+def _taps(layer, x):
+    """The dot products' inputs: ``x`` itself for a dense layer, every window of a convolution's input
+    map (``(batch * OH * OW, kernel * kernel * C)``, padded with :func:`pad_code`; 0.0 for float layers)."""
+    if not layer.is_conv:
+        return x
+    pad = 0.0 if layer.input_kind == "float" else pad_code(layer.input_kind, layer.input_bits)
+    maps = x.reshape(len(x), *layer.input_map)
+    return windows(maps, layer.kernel, layer.stride, layer.padding, pad).reshape(-1, layer.in_features)
 
 
 def _prepare(layer):

@@ -26,6 +26,11 @@ def layer_config(layer):
     The last layer (``output_kind`` ``accumulator``) gets
     ``output_levels`` 0. Raises :class:`ProtocolError` for a layer the protocol cannot express.
     """
+    if getattr(layer, "is_conv", False):
+        raise ProtocolError(
+            f"a {layer.kernel}x{layer.kernel} convolution: the tile runs dense layers (convolutions run on the "
+            "golden model)"
+        )
     try:
         weight_kind, input_kind = WeightKind.parse(layer.weight_kind), InputKind.parse(layer.input_kind)
     except ValueError as error:

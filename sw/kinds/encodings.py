@@ -23,6 +23,7 @@ __all__ = [
     "activation_levels",
     "activation_values",
     "activation_value_range",
+    "pad_code",
     "accumulator_range",
     "signed_bits",
     "nhot_term_count",
@@ -144,6 +145,18 @@ def activation_values(codes, kind, bits=None):
         bad = codes[(codes < 0) | (codes >= levels)].flat[0]
         raise ValueError(f"{kind} activation codes must lie in 0 .. {levels - 1}, not {int(bad)}")
     return info.value(codes, bits)
+
+
+def pad_code(kind, bits=None):
+    """The code a padded tap of a convolution takes: the code of value 0, or for ``binary`` activations,
+    which have no zero, the code of +1 (code 1), as Larq's ``pad_values=1`` (Geiger and Team, "Larq: An
+    open-source library for training binarized neural networks", JOSS 2020). Training, the golden model
+    and the hardware all pad with it (``docs/conv.md``)."""
+    info, bits = _activation(kind, bits)
+    codes = np.arange(info.levels(bits))
+    values = info.value(codes, bits)
+    zero = np.flatnonzero(values == 0)
+    return int(zero[0]) if zero.size else int(np.flatnonzero(values == 1)[0])
 
 
 def signed_bits(lo, hi):

@@ -31,9 +31,11 @@ import numpy as np
 
 from lowbit.sw.kinds import INPUTS, WEIGHTS, InputKind, WeightKind
 from lowbit.sw.kinds.encodings import accumulator_range, activation_levels, nhot_term_count
+from lowbit.sw.model.conv import ConvShape
 
 __all__ = [
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "MAGIC",
     "ModelFileError",
     "LayerRecord",
@@ -48,7 +50,10 @@ __all__ = [
 ]
 
 MAGIC = b"LOWBITM\n"
-FORMAT_VERSION = 1
+#: Version 2 added convolutional layers (``kernel``, ``stride``, ``padding``, ``pool``, ``input_map``);
+#: version 1 files (dense layers only) still load.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _PREAMBLE = struct.Struct("<8sIIQ")
 _DIGEST = 32
 _MAX_HEADER = 1 << 24
@@ -70,6 +75,8 @@ _DTYPES = {
 _HEADER_KEYS = ("format", "version", "scheme", "classes", "layers", "metadata", "arrays")
 _MAX_SCHEME = 64
 _MAX_FEATURES = 1 << 20
+#: Largest convolution kernel and pooling window.
+_MAX_KERNEL = 16
 
 
 class ModelFileError(ValueError):
@@ -92,6 +99,12 @@ class LayerRecord:
     ``threshold`` (codes ``0 .. output_levels - 1`` from ``thresholds`` ``(out, output_levels - 1)`` and
     per-channel ``descending``), ``accumulator`` (the last layer: raw integer accumulators) or ``relu``
     (float layers: ``relu(z * scale + shift)``). FGQ layers carry ``alpha_q`` ``uint8`` ``(out, in/group_size)``.
+
+    A convolution (``kernel`` > 0) applies its weights, ``(out, kernel * kernel * C)`` in ``(ky, kx, c)``
+    order (``in_features`` = ``kernel * kernel * C``), to every window of its ``input_map`` ``(H, W, C)``
+    with ``stride`` and ``padding``, then max-pools its output codes over ``pool x pool`` (1: none); see
+    :mod:`lowbit.sw.model.conv`. A dense layer has ``kernel = stride = padding = pool = 0`` and no map;
+    after a convolution it takes the flattened map (HWC order).
     """
 
     in_features: int
@@ -110,6 +123,45 @@ class LayerRecord:
     descending: np.ndarray | None = None
     scale: np.ndarray | None = None
     shift: np.ndarray | None = None
+    kernel: int = 0
+    stride: int = 0
+    padding: int = 0
+    pool: int = 0
+    input_map: tuple = ()
+
+    @property
+    def is_conv(self):
+        return self.kernel != 0
+
+    @property
+    def conv_shape(self):
+        """The :class:`lowbit.sw.model.conv.ConvShape` of a convolution."""
+        return ConvShape(tuple(self.input_map), self.kernel, self.stride, self.padding, self.pool, self.out_features)
+
+    @property
+    def conv_map(self):
+        """``(OH, OW)`` of a convolution's output before pooling."""
+        return self.conv_shape.conv_map
+
+    @property
+    def output_map(self):
+        """``(PH, PW, out)``: a convolution's output feature map after pooling."""
+        return self.conv_shape.output_map
+
+    @property
+    def input_size(self):
+        """Values the layer consumes per image: ``H * W * C`` of a convolution, ``in_features`` of a dense layer."""
+        return int(np.prod(self.input_map)) if self.is_conv else self.in_features
+
+    @property
+    def output_size(self):
+        """Values the layer emits per image: ``PH * PW * out`` of a convolution, ``out_features`` of a dense layer."""
+        return int(np.prod(self.output_map)) if self.is_conv else self.out_features
+
+    @property
+    def positions(self):
+        """Output positions per image (``OH * OW`` for a convolution, 1 for a dense layer): dot products per channel."""
+        return self.conv_shape.positions if self.is_conv else 1
 
     def effective_weights(self):
         """``int64`` ``(out, in)``: the integer each tap multiplies by in the accumulator (FGQ: ``t * alpha_q``)."""
@@ -186,8 +238,10 @@ def read_container(data):
     magic, version, header_len, payload_len = _PREAMBLE.unpack_from(data)
     if magic != MAGIC:
         raise ModelFileError(f"not a lowbit model file: magic {magic!r}, expected {MAGIC!r}")
-    if version != FORMAT_VERSION:
-        raise ModelFileError(f"unsupported format version {version}; this lowbit reads version {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise ModelFileError(
+            f"unsupported format version {version}; this lowbit reads versions {', '.join(map(str, READABLE_VERSIONS))}"
+        )
     if header_len > _MAX_HEADER:
         raise ModelFileError(f"corrupt preamble: header length {header_len} exceeds {_MAX_HEADER} bytes")
     expected = _PREAMBLE.size + header_len + payload_len + _DIGEST
@@ -333,6 +387,8 @@ _LAYER_FIELDS = (
     "n_terms",
     "group_size",
 )
+#: Version 2's fields of a convolution (0 and ``[]`` in a dense layer; absent from version 1 files).
+_CONV_FIELDS = ("kernel", "stride", "padding", "pool", "input_map")
 _LAYER_STRINGS = {
     "weight_kind": tuple(WeightKind),
     "input_kind": tuple(InputKind),
@@ -346,6 +402,8 @@ def model_to_bytes(model):
     layers, arrays = [], {}
     for index, layer in enumerate(model.layers):
         entry = {name: getattr(layer, name) for name in _LAYER_FIELDS}
+        entry.update({name: getattr(layer, name) for name in _CONV_FIELDS[:-1]})
+        entry["input_map"] = [int(size) for size in layer.input_map]
         entry["arrays"] = {}
         for name, array in layer.arrays().items():
             key = f"layers.{index}.{name}"
@@ -372,10 +430,11 @@ def model_from_bytes(data):
     """Parse and validate model file bytes; raises :class:`ModelFileError` naming the problem."""
     header, arrays = read_container(data)
     fmt, version = header.get("format"), header.get("version")
-    if fmt != "lowbit-model" or not _is_plain_int(version) or version != FORMAT_VERSION:
+    preamble_version = int.from_bytes(bytes(data)[8:12], "little")
+    if fmt != "lowbit-model" or not _is_plain_int(version) or version != preamble_version:
         raise ModelFileError(
             f"header names format {_show(fmt)} version {_show(version)}, "
-            f"expected 'lowbit-model' version {FORMAT_VERSION}"
+            f"expected 'lowbit-model' version {preamble_version} (the preamble's)"
         )
     for key in ("scheme", "classes", "layers"):
         if key not in header:
@@ -393,7 +452,7 @@ def model_from_bytes(data):
         raise ModelFileError(f"header 'layers' must be a non-empty list, not {_show(header['layers'])}")
     layers, used = [], {}
     for index, entry in enumerate(header["layers"]):
-        layers.append(_layer_from_header(index, entry, arrays, used))
+        layers.append(_layer_from_header(index, entry, arrays, used, version))
     model = LowbitModel(header["scheme"], header["classes"], layers, metadata)
     validate_model(model)
     unused = [key for key in arrays if key not in used]
@@ -402,22 +461,30 @@ def model_from_bytes(data):
     return model
 
 
-def _layer_from_header(index, entry, arrays, used):
+def _layer_from_header(index, entry, arrays, used, version=FORMAT_VERSION):
     """The :class:`LayerRecord` of one layer's header entry (types and arrays checked; values later)."""
     if not isinstance(entry, dict):
         raise ModelFileError(f"layer {index}: expected a JSON object, not {_show(entry)}")
-    missing = [name for name in _LAYER_FIELDS + ("arrays",) if name not in entry]
+    fields = _LAYER_FIELDS + (_CONV_FIELDS if version >= 2 else ())
+    missing = [name for name in fields + ("arrays",) if name not in entry]
     if missing:
         raise ModelFileError(f"layer {index}: header lacks {', '.join(missing)}")
-    unknown = [name for name in entry if name not in _LAYER_FIELDS + ("arrays",)]
+    unknown = [name for name in entry if name not in fields + ("arrays",)]
     if unknown:
         raise ModelFileError(
-            f"layer {index}: unknown key {_show(unknown[0])} (a layer has {', '.join(_LAYER_FIELDS)} and arrays)"
+            f"layer {index}: unknown key {_show(unknown[0])} (a version {version} layer has "
+            f"{', '.join(fields)} and arrays)"
+        )
+    shape = entry.get("input_map", [])
+    if not isinstance(shape, list):
+        raise ModelFileError(
+            f"layer {index}: input_map must be a list [height, width, channels] or [], not {_show(shape)}"
         )
     for name, allowed in _LAYER_STRINGS.items():
         if not isinstance(entry[name], str):
             raise ModelFileError(f"layer {index}: {name} must be one of {', '.join(allowed)}, not {_show(entry[name])}")
-    kwargs = {name: entry[name] for name in _LAYER_FIELDS}
+    kwargs = {name: entry[name] for name in fields}
+    kwargs["input_map"] = tuple(shape)
     refs = entry["arrays"]
     if not isinstance(refs, dict):
         raise ModelFileError(
@@ -532,10 +599,19 @@ def validate_model(model):
             )
         if index > 0:
             prev = model.layers[index - 1]
-            if layer.in_features != prev.out_features:
+            if layer.is_conv and not prev.is_conv:
+                raise ModelFileError(
+                    f"layer {index}: a convolution follows the input or another convolution, not a dense layer"
+                )
+            if layer.is_conv and tuple(layer.input_map) != prev.output_map:
+                raise ModelFileError(
+                    f"layer {index}: input_map {list(layer.input_map)} does not match the "
+                    f"{list(prev.output_map)} output map (height, width, channels) of layer {index - 1}"
+                )
+            if not layer.is_conv and layer.in_features != prev.output_size:
                 raise ModelFileError(
                     f"layer {index}: in_features {layer.in_features} does not match the "
-                    f"{prev.out_features} outputs of layer {index - 1}"
+                    f"{prev.output_size} outputs of layer {index - 1}"
                 )
             if prev.output_kind == "threshold":
                 levels = activation_levels(layer.input_kind, layer.input_bits)
@@ -557,6 +633,7 @@ def _validate_layer(index, layer, last):
         raise ModelFileError(f"layer {index}: {error}") from None
     _check_int_field(index, "in_features", layer.in_features, 1, _MAX_FEATURES)
     _check_int_field(index, "out_features", layer.out_features, 1, _MAX_FEATURES)
+    _validate_geometry(index, layer, last)
     _check_int_field(
         index, f"weight_bits of {layer.weight_kind} weights", layer.weight_bits, *WEIGHTS[layer.weight_kind].bits
     )
@@ -595,6 +672,51 @@ def _validate_layer(index, layer, last):
     elif layer.alpha_q is not None:
         raise ModelFileError(f"layer {index}: {layer.weight_kind} weights have no alpha_q")
     _validate_output(index, layer, last, is_float)
+
+
+def _validate_geometry(index, layer, last):
+    """A convolution's kernel, stride, padding, pooling and input map; a dense layer's zeros."""
+    _check_int_field(index, "kernel", layer.kernel, 0, _MAX_KERNEL)
+    if not layer.is_conv:
+        for name in _CONV_FIELDS[1:-1]:
+            if not _is_int(getattr(layer, name)) or getattr(layer, name) != 0:
+                raise ModelFileError(
+                    f"layer {index}: {name} must be 0 in a dense layer (kernel 0), not {_show(getattr(layer, name))}"
+                )
+        if tuple(layer.input_map) != ():
+            raise ModelFileError(
+                f"layer {index}: a dense layer (kernel 0) has input_map [], not {_show(layer.input_map)}"
+            )
+        return
+    if last:
+        raise ModelFileError(f"layer {index}: the last layer must be dense (the classifier), not a convolution")
+    _check_int_field(index, "stride", layer.stride, 1, layer.kernel)
+    _check_int_field(index, "padding", layer.padding, 0, layer.kernel - 1)
+    _check_int_field(index, "pool", layer.pool, 1, _MAX_KERNEL)
+    shape = tuple(layer.input_map)
+    if len(shape) != 3 or not all(_is_int(size) and 1 <= size <= _MAX_FEATURES for size in shape):
+        raise ModelFileError(
+            f"layer {index}: input_map must be [height, width, channels] of integers from 1 to {_MAX_FEATURES}, "
+            f"not {_show(list(shape))}"
+        )
+    if int(np.prod(shape)) > _MAX_FEATURES:
+        raise ModelFileError(f"layer {index}: input_map {list(shape)} holds more than {_MAX_FEATURES} values")
+    taps = layer.kernel * layer.kernel * shape[2]
+    if layer.in_features != taps:
+        raise ModelFileError(
+            f"layer {index}: in_features {layer.in_features} of a {layer.kernel}x{layer.kernel} convolution over "
+            f"{shape[2]} channels must be {taps} (kernel * kernel * channels)"
+        )
+    if min(layer.conv_map) < 1:
+        raise ModelFileError(
+            f"layer {index}: a {layer.kernel}x{layer.kernel} kernel with padding {layer.padding} does not fit "
+            f"the {shape[0]}x{shape[1]} input map"
+        )
+    if min(layer.output_map[:2]) < 1:
+        raise ModelFileError(
+            f"layer {index}: {layer.pool}x{layer.pool} pooling of the {layer.conv_map[0]}x{layer.conv_map[1]} "
+            "output map leaves nothing"
+        )
 
 
 def _validate_weight_values(index, layer, w):

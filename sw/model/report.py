@@ -2,7 +2,8 @@
 
 Definitions (per inference of one sample; see ``docs/arithmetic.md``):
 
-- **MACs**: ``in_features * out_features``.
+- **MACs**: ``in_features * out_features`` of a dense layer; a convolution does that at each of its
+  ``OH * OW`` output positions (``in_features = k * k * C``), so ``OH * OW * k * k * C * out``.
 - **ACE** (PokeBNN): ``MACs * weight_bits * activation_bits``; a float operand counts 16 bits. Ternary
   weights and activations (TWN, FGQ's ``t``, FATNN's {-1, 0, 1} and {0, 1, 2}) count 2 bits. n-hot counts
   ``n`` (its partial products; a lowbit choice). FGQ adds one ``8 x activation_bits`` multiply per group.
@@ -103,7 +104,7 @@ class ModelCost:
 
 
 def _layer_cost(index, layer):
-    macs = layer.in_features * layer.out_features
+    macs = layer.positions * layer.in_features * layer.out_features
     kind, out = layer.weight_kind, layer.out_features
     a_info, w_info = INPUTS[layer.input_kind], WEIGHTS[kind]
     a_bits = layer.input_bits if a_info.ace_bits == "bits" else a_info.ace_bits
@@ -115,7 +116,7 @@ def _layer_cost(index, layer):
         groups = macs // layer.group_size
         ace += groups * 8 * a_bits
         removed = 1 - 1 / layer.group_size
-        aux += groups * 8
+        aux += layer.alpha_q.size * 8
     if kind in ("nhot", "int"):
         terms = float(nhot_term_count(layer.weights, layer.weight_bits).mean())
         removed = 1.0 if kind == "nhot" else None
@@ -138,9 +139,14 @@ def _layer_cost(index, layer):
             "nhot": f"{layer.n_terms}-hot{layer.weight_bits}",
         }[kind]
     )
+    if layer.is_conv:
+        (height, width, channels), k = layer.input_map, layer.kernel
+        shape = f"conv{k}x{k}/{layer.stride} {height}x{width}x{channels}->{'x'.join(map(str, layer.output_map))}"
+    else:
+        shape = f"{layer.in_features}x{layer.out_features}"
     return LayerCost(
         index,
-        f"{layer.in_features}x{layer.out_features}",
+        shape,
         short_in,
         short_w,
         macs,
@@ -149,7 +155,7 @@ def _layer_cost(index, layer):
         ace,
         0 if binary else macs,
         macs if binary else 0,
-        macs * storage,
+        layer.in_features * out * storage,
         aux,
         acc_bits,
         removed,

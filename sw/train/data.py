@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FEATURES", "CLASSES", "DigitsSplit", "load_digits_split"]
+__all__ = ["FEATURES", "CLASSES", "IMAGE_MAP", "DigitsSplit", "load_digits_split"]
 
 FEATURES = 64
+#: A digit as a feature map ``(height, width, channels)``: its 64 pixels are row-major, so HWC with one channel.
+IMAGE_MAP = (8, 8, 1)
 CLASSES = 10
 
 

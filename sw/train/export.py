@@ -6,6 +6,10 @@ accumulator at which :meth:`QuantLayer.fold_code` (a monotone float64 function o
 reaches code ``i``, found by bisection over the accumulator's reachable range. A negative batch-norm
 scale makes the function fall, and the channel is marked ``descending`` (``out = sum_i [acc <= T_i]``).
 Thresholds that no reachable accumulator crosses sit just outside the range (``lo - 1`` or ``hi + 1``).
+
+A convolution has no descending channel: export negates the weights of such a channel (every weight
+kind is symmetric) and its thresholds, ``acc <= T`` being ``-acc >= -T``, so that each channel's code rises
+with its accumulator and max-pooling the codes is max-pooling the accumulators (``docs/conv.md``).
 """
 
 import numpy as np
@@ -21,10 +25,7 @@ __all__ = ["export_model", "fold_thresholds", "layer_input"]
 
 def layer_input(net, index):
     """``(kind, bits)`` of the input activation of layer ``index`` of ``net``."""
-    if index == 0:
-        return net.input_kind()
-    quantizer = net.layers[index - 1].out_quant
-    return quantizer.kind, quantizer.bits
+    return net.layer_input(index)
 
 
 def _check_foldable(index, layer):
@@ -104,6 +105,21 @@ def export_model(net, scheme, metadata=None):
     return model
 
 
+def _set_conv(record, conv):
+    """A convolution's geometry (a :class:`lowbit.sw.model.conv.ConvShape`, or None) into its record."""
+    if conv is not None:
+        record.kernel, record.stride, record.padding = conv.kernel, conv.stride, conv.padding
+        record.pool, record.input_map = conv.pool, tuple(conv.input_map)
+
+
+def _rise(record):
+    """Turn each descending channel of ``record`` into an ascending one: ``-w`` and ``-T``."""
+    flip = record.descending.astype(bool)
+    record.weights[flip] = -record.weights[flip]
+    record.thresholds[flip] = -record.thresholds[flip]  # a non-increasing row becomes non-decreasing
+    record.descending = np.zeros_like(record.descending)
+
+
 def _float_layers(net):
     layers = []
     for layer in net.layers:
@@ -120,6 +136,7 @@ def _float_layers(net):
         if not layer.last:
             scale, shift = layer.bn_affine()
             record.scale, record.shift = scale.numpy(), shift.numpy()
+        _set_conv(record, layer.conv)
         layers.append(record)
     return layers
 
@@ -135,6 +152,7 @@ def _integer_layers(net):
     steps = net.input_steps()
     for index, layer in enumerate(net.layers):
         iw = layer.integer_weight()
+        conv = layer.conv
         input_kind, input_bits = layer_input(net, index)
         quantizer = layer.weight_quant
         record = LayerRecord(
@@ -149,6 +167,7 @@ def _integer_layers(net):
             n_terms=getattr(quantizer, "n_terms", 0) if quantizer.kind == "nhot" else 0,
             group_size=quantizer.group_size if quantizer.kind == "fgq" else 0,
         )
+        _set_conv(record, conv)
         if iw.alpha_q is not None:
             record.alpha_q = iw.alpha_q.numpy().astype(np.uint8)
         if layer.last:
@@ -162,5 +181,7 @@ def _integer_layers(net):
             lo, hi = accumulator_range(iw.effective().numpy(), input_kind, input_bits)
             record.thresholds, record.descending = fold_thresholds(layer, steps[index], lo, hi)
             record.output_levels = layer.out_quant.levels
+            if conv is not None:
+                _rise(record)
         layers.append(record)
     return layers

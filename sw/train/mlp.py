@@ -1,7 +1,11 @@
-"""The quantized MLP of the main job (64 inputs -> hidden layers -> 10), its per-layer configuration and
-the integer forward pass that export and the golden model must reproduce exactly.
+"""The quantized network of the main job (64 inputs -> [convolutions] -> hidden layers -> 10), its per-layer
+configuration and the integer forward pass that export and the golden model must reproduce exactly.
 
-A hidden layer is ``linear -> batch-norm -> [DPReLU] -> activation quantizer``; the last layer is a bare
+A hidden layer is ``linear -> batch-norm -> [DPReLU] -> activation quantizer``; a convolution is the same
+with a ``k x k`` convolution in place of the linear map (its input padded with the code
+:func:`lowbit.sw.kinds.encodings.pad_code`, the value the golden model pads with) and ``max-pooling`` after
+the quantizer (on codes, see :mod:`lowbit.sw.model.conv`). Between layers the activations travel
+flattened in HWC order, as the model file and the golden model keep them. The last layer is a bare
 linear layer (no bias, one positive scale for the whole layer), so its raw integer accumulator has the
 argmax of the float logits. The input of layer 0 is the unsigned k-bit pixel codes of
 :func:`lowbit.sw.model.inputs.input_codes`.
@@ -17,16 +21,19 @@ Two forward passes:
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from lowbit.sw.kinds import InputKind, WeightKind
+from lowbit.sw.kinds.encodings import activation_values, pad_code
+from lowbit.sw.model.conv import ConvShape, max_pool, windows
 from lowbit.sw.model.inputs import input_scale
 from lowbit.sw.train import quant
-from lowbit.sw.train.data import CLASSES, FEATURES
+from lowbit.sw.train.data import CLASSES, FEATURES, IMAGE_MAP
 
-__all__ = ["WeightSpec", "ActivationSpec", "NetworkConfig", "QuantLayer", "QuantMLP", "WEIGHT_KINDS"]
+__all__ = ["WeightSpec", "ActivationSpec", "ConvSpec", "NetworkConfig", "QuantLayer", "QuantMLP", "WEIGHT_KINDS"]
 
 WEIGHT_KINDS = tuple(str(kind) for kind in WeightKind)
 HIDDEN_ACTIVATIONS = tuple(str(kind) for kind in InputKind)
@@ -88,29 +95,68 @@ class ActivationSpec:
 
 
 @dataclass(frozen=True)
+class ConvSpec:
+    """A ``kernel x kernel`` convolution of ``channels`` outputs, ``stride``, ``padding`` taps on each side
+    and ``pool x pool`` max-pooling (1: none) after its activation."""
+
+    channels: int
+    kernel: int = 3
+    stride: int = 1
+    padding: int = 1
+    pool: int = 1
+
+    def __post_init__(self):
+        for name, low in (("channels", 1), ("kernel", 1), ("stride", 1), ("padding", 0), ("pool", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"convolution {name} must be an integer of at least {low}, not {value!r}")
+        if self.padding >= self.kernel or self.stride > self.kernel:
+            raise ValueError(
+                f"a {self.kernel}x{self.kernel} convolution takes padding 0 .. {self.kernel - 1} and stride "
+                f"1 .. {self.kernel}, not padding {self.padding} and stride {self.stride}"
+            )
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
-    """Per-layer precision: ``input_bits`` (0 = float input), hidden widths, one :class:`WeightSpec` per layer
-    and one :class:`ActivationSpec` per hidden layer (the output of layer ``l``, the input of ``l + 1``)."""
+    """Per-layer precision: ``input_bits`` (0 = float input), ``convs`` (:class:`ConvSpec`, first), hidden
+    widths, one :class:`WeightSpec` per layer and one :class:`ActivationSpec` per convolution and hidden
+    layer (the output of layer ``l``, the input of ``l + 1``)."""
 
     input_bits: int
     hidden: tuple
     weights: tuple
     activations: tuple
     name: str = "custom"
+    convs: tuple = ()
 
     def __post_init__(self):
-        if len(self.weights) != len(self.hidden) + 1:
-            raise ValueError(
-                f"{len(self.hidden)} hidden layers need {len(self.hidden) + 1} weight specs, not {len(self.weights)}"
-            )
-        if len(self.activations) != len(self.hidden):
-            raise ValueError(
-                f"{len(self.hidden)} hidden layers need {len(self.hidden)} activation specs, "
-                f"not {len(self.activations)}"
-            )
+        inner = len(self.convs) + len(self.hidden)
+        what = (
+            f"{len(self.convs)} convolutions and {len(self.hidden)} hidden layers"
+            if self.convs
+            else (f"{len(self.hidden)} hidden layers")
+        )
+        if len(self.weights) != inner + 1:
+            raise ValueError(f"{what} need {inner + 1} weight specs, not {len(self.weights)}")
+        if len(self.activations) != inner:
+            raise ValueError(f"{what} need {inner} activation specs, not {len(self.activations)}")
         for width in self.hidden:
             if isinstance(width, bool) or not isinstance(width, int) or width < 1:
                 raise ValueError(f"hidden widths must be positive integers, not {width!r}")
+        for spec in self.convs:
+            if not isinstance(spec, ConvSpec):
+                raise ValueError(f"convs must be ConvSpec entries, not {spec!r}")
+        shapes = self.conv_shapes
+        if len(shapes) < len(self.convs) or any(min(shape.output_map[:2]) < 1 for shape in shapes):
+            index = next(
+                i for i, shape in enumerate(shapes + (None,)) if shape is None or min(shape.output_map[:2]) < 1
+            )
+            spec, height, width = self.convs[index], *(shapes[index - 1].output_map[:2] if index else IMAGE_MAP[:2])
+            raise ValueError(
+                f"convolution {index} ({spec.kernel}x{spec.kernel}, padding {spec.padding}, stride {spec.stride}, "
+                f"pooling {spec.pool}) leaves nothing of its {height}x{width} input map"
+            )
         if self.input_bits != 0 and not (isinstance(self.input_bits, int) and 1 <= self.input_bits <= 8):
             raise ValueError(f"input_bits must be 0 (float) or an integer from 1 to 8, not {self.input_bits!r}")
         floats = [spec.kind == "float" for spec in self.weights + self.activations]
@@ -129,8 +175,23 @@ class NetworkConfig:
             )
 
     @property
+    def conv_shapes(self):
+        """The :class:`ConvShape` of each convolution, from the digit's map (:data:`IMAGE_MAP`) on."""
+        shapes, input_map = [], IMAGE_MAP
+        for spec in self.convs:
+            shape = ConvShape(input_map, spec.kernel, spec.stride, spec.padding, spec.pool, spec.channels)
+            if min(shape.conv_map) < 1:
+                break  # reported by __post_init__
+            shapes.append(shape)
+            input_map = shape.output_map
+        return tuple(shapes)
+
+    @property
     def widths(self):
-        return (FEATURES,) + tuple(self.hidden) + (CLASSES,)
+        """Inputs of the first dense layer (the last map flattened, or the 64 pixels), the hidden widths
+        and the classes."""
+        first = int(np.prod(self.conv_shapes[-1].output_map)) if self.convs else FEATURES
+        return (first,) + tuple(self.hidden) + (CLASSES,)
 
     def replace(self, **changes):
         return replace(self, **changes)
@@ -138,11 +199,17 @@ class NetworkConfig:
 
 class QuantLayer(nn.Module):
     """One layer: ``z = linear(x, fake_quant(W))``, then ``out_quant(dprelu(bn(z)))`` (hidden layers) or
-    ``z * logit_scale`` (the last layer)."""
+    ``z * logit_scale`` (the last layer).
 
-    def __init__(self, in_features, out_features, weight_spec, activation_spec=None):
+    With ``conv`` (a :class:`ConvShape`) the layer is a convolution: ``W`` is the ``(out, k * k * C)``
+    matrix of the model file (``(ky, kx, c)`` order), applied to every window of the input map padded
+    with ``pad_value``, and its output is max-pooled; ``x`` is the map flattened in HWC order.
+    """
+
+    def __init__(self, in_features, out_features, weight_spec, activation_spec=None, conv=None, pad_value=0.0):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
+        self.conv, self.pad_value = conv, pad_value
         self.weight_spec, self.activation_spec = weight_spec, activation_spec
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
@@ -154,22 +221,40 @@ class QuantLayer(nn.Module):
             # A positive temperature for training the softmax; it does not change the argmax.
             self.log_logit_scale = nn.Parameter(torch.tensor(0.0), requires_grad=weight_spec.kind != "float")
         else:
-            self.bn = nn.BatchNorm1d(out_features)
+            self.bn = nn.BatchNorm1d(out_features) if conv is None else nn.BatchNorm2d(out_features)
             self.dprelu = quant.DPReLU(out_features) if activation_spec.dprelu else None
             self.out_quant = activation_spec.quantizer()
 
     def forward(self, x):
-        z = F.linear(x, self.weight_quant(self.weight))
+        w = self.weight_quant(self.weight)
+        if self.conv is None:
+            z = F.linear(x, w)
+        else:
+            (height, width, channels), k, p = self.conv.input_map, self.conv.kernel, self.conv.padding
+            maps = x.reshape(len(x), height, width, channels).permute(0, 3, 1, 2)
+            maps = F.pad(maps, (p, p, p, p), value=self.pad_value)
+            z = F.conv2d(
+                maps, w.reshape(self.out_features, k, k, channels).permute(0, 3, 1, 2), stride=self.conv.stride
+            )
         if self.last:
             return z * torch.exp(self.log_logit_scale)
         z = self.bn(z)
         if self.dprelu is not None:
-            z = self.dprelu(z)
-        return self.out_quant(z)
+            z = self.dprelu(z) if self.conv is None else self.dprelu(z.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        y = self.out_quant(z)
+        if self.conv is not None:
+            y = F.max_pool2d(y, self.conv.pool) if self.conv.pool > 1 else y
+            y = y.permute(0, 2, 3, 1).reshape(len(x), -1)
+        return y
 
     def integer_weight(self):
         """The :class:`lowbit.sw.train.quant.IntegerWeight` export writes and the integer pass computes with."""
         return self.weight_quant.integer(self.weight)
+
+    def float_output(self, z):
+        """A float (fp32) hidden layer's output in float64: ``relu(bn(z))`` (channels on the last axis)."""
+        scale, shift = self.bn_affine()
+        return torch.relu(z * scale + shift)
 
     def bn_affine(self):
         """Eval-mode batch-norm as float64 ``(scale, shift)``: ``bn(z) = z * scale + shift``."""
@@ -198,17 +283,37 @@ class QuantLayer(nn.Module):
 
 
 class QuantMLP(nn.Module):
-    """The MLP of :class:`NetworkConfig`. Inputs are pixel *codes* ``(batch, 64)`` (a float tensor of integers)."""
+    """The network of :class:`NetworkConfig` (an MLP, or convolutions then dense layers). Inputs are pixel
+    *codes* ``(batch, 64)`` (a float tensor of integers)."""
 
     def __init__(self, config):
         super().__init__()
         self.config = config
-        widths = config.widths
+        shapes, widths = config.conv_shapes, config.widths
+        inner = len(config.activations)
         layers = []
         for index, spec in enumerate(config.weights):
-            act = config.activations[index] if index < len(config.hidden) else None
-            layers.append(QuantLayer(widths[index], widths[index + 1], spec, act))
+            act = config.activations[index] if index < inner else None
+            if index < len(shapes):
+                shape = shapes[index]
+                layer = QuantLayer(shape.taps, shape.channels, spec, act, conv=shape)
+            else:
+                dense = index - len(shapes)
+                layer = QuantLayer(widths[dense], widths[dense + 1], spec, act)
+            layers.append(layer)
         self.layers = nn.ModuleList(layers)
+        steps = self.input_steps()
+        for index, layer in enumerate(self.layers):
+            if layer.conv is not None and not self.is_float:
+                kind, bits = self.layer_input(index)
+                layer.pad_value = float(activation_values(pad_code(kind, bits), kind, bits)) * float(steps[index])
+
+    def layer_input(self, index):
+        """``(kind, bits)`` of the input activation of layer ``index``."""
+        if index == 0:
+            return self.input_kind()
+        quantizer = self.layers[index - 1].out_quant
+        return quantizer.kind, quantizer.bits
 
     @property
     def is_float(self):
@@ -245,16 +350,17 @@ class QuantMLP(nn.Module):
         codes = torch.as_tensor(codes, dtype=torch.float64)
         steps = self.input_steps()
         record = {"codes": [], "accumulators": []}
-        values = codes
         for index, layer in enumerate(self.layers):
             record["codes"].append(codes.to(torch.int64))
+            kind, bits = self.layer_input(index)
+            taps = _taps(layer, codes, pad_code(kind, bits))
+            values = taps if index == 0 else self.layers[index - 1].out_quant.value(taps)
             iw = layer.integer_weight()
             acc = values @ iw.effective().T  # exact: integers far below 2**53
-            record["accumulators"].append(acc.to(torch.int64))
+            record["accumulators"].append(acc.reshape(len(codes), -1).to(torch.int64))
             if layer.last:
                 break
-            codes = layer.fold_code(acc, steps[index])
-            values = layer.out_quant.value(codes)
+            codes = _pooled(layer, layer.fold_code(acc, steps[index]))
         return record if trace else record["accumulators"][-1]
 
     def _float_forward(self, codes, trace):
@@ -262,10 +368,26 @@ class QuantMLP(nn.Module):
         record = {"codes": [], "accumulators": []}
         for layer in self.layers:
             record["codes"].append(x)
-            z = x @ layer.weight.detach().double().T
-            record["accumulators"].append(z)
+            z = _taps(layer, x, 0.0) @ layer.weight.detach().double().T
+            record["accumulators"].append(z.reshape(len(x), -1))
             if layer.last:
                 break
-            scale, shift = layer.bn_affine()
-            x = torch.relu(z * scale + shift)
+            x = _pooled(layer, layer.float_output(z))
         return record if trace else record["accumulators"][-1]
+
+
+def _taps(layer, x, pad):
+    """``x`` ``(batch, features)`` itself for a dense layer; for a convolution every window of its input
+    map padded with ``pad``, ``(batch, OH, OW, k * k * C)`` (:func:`lowbit.sw.model.conv.windows`)."""
+    if layer.conv is None:
+        return x
+    shape = layer.conv
+    maps = x.numpy().reshape(len(x), *shape.input_map)
+    return torch.from_numpy(windows(maps, shape.kernel, shape.stride, shape.padding, pad))
+
+
+def _pooled(layer, y):
+    """A layer's output ``(batch, [OH, OW,] out)``, max-pooled and flattened (HWC) for a convolution."""
+    if layer.conv is None:
+        return y
+    return torch.from_numpy(max_pool(y.numpy(), layer.conv.pool)).reshape(len(y), -1)

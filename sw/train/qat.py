@@ -21,7 +21,7 @@ Every run uses the fixed digits split (:func:`lowbit.sw.train.data.load_digits_s
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +34,17 @@ from lowbit.sw.model.file import load_model, save_model
 from lowbit.sw.model.inputs import input_codes
 from lowbit.sw.train.data import load_digits_split
 from lowbit.sw.train.export import export_model
-from lowbit.sw.train.mlp import ActivationSpec, NetworkConfig, QuantMLP, WeightSpec
-from lowbit.sw.train.schemes import ALL_SCHEMES, SCHEMES, TABLE_SCHEMES, VARIANTS
+from lowbit.sw.train.mlp import ActivationSpec, ConvSpec, NetworkConfig, QuantMLP, WeightSpec
+from lowbit.sw.train.schemes import ALL_SCHEMES, ARCHS, SCHEMES, TABLE_SCHEMES, VARIANTS
 
 __all__ = [
     "SCHEMES",
     "ALL_SCHEMES",
     "VARIANTS",
     "TABLE_SCHEMES",
+    "ARCHS",
+    "ARCHITECTURES",
+    "DIGITS_CNN",
     "TrainSettings",
     "TrainResult",
     "scheme_config",
@@ -57,6 +60,12 @@ __all__ = [
 ]
 
 DEFAULT_HIDDEN = (256, 256)
+#: The digits CNN: two 3 x 3 convolutions (16 and 32 channels, padding 1), each followed by 2 x 2
+#: max-pooling, then the classifier: 8x8x1 -> 4x4x16 -> 2x2x32 -> 10.
+DIGITS_CNN = (ConvSpec(16, pool=2), ConvSpec(32, pool=2))
+#: Per architecture of :data:`ARCHS`: its convolutions and the default widths of the dense layers after them.
+ARCHITECTURES = {"mlp": ((), DEFAULT_HIDDEN), "cnn": (DIGITS_CNN, ())}
+assert tuple(ARCHITECTURES) == ARCHS
 
 # Epochs and learning rate per scheme (n-hot: the fine-tuning stage; uniform8 is its first stage).
 _DEFAULT_EPOCHS = {
@@ -89,7 +98,8 @@ _DEFAULT_LR = {
 class TrainSettings:
     """Training knobs. ``None`` means the scheme's default (epochs, lr)."""
 
-    hidden: tuple = DEFAULT_HIDDEN
+    hidden: tuple | None = None  # the dense layers' widths; None: the architecture's (256, 256 for mlp, none for cnn)
+    arch: str = "mlp"  # one of ARCHS
     input_bits: int = 8
     activation: str | None = None  # override of the hidden activations: binary ternary fatnn uint<k>
     epochs: int | None = None
@@ -100,6 +110,11 @@ class TrainSettings:
     batch_size: int = 64
     seed: int = 0  # initial weights and batch order (the data split is fixed)
     progress: bool = True
+
+    def layers(self):
+        """``(convs, hidden)`` of the network: the architecture's convolutions and the dense widths."""
+        convs, hidden = ARCHITECTURES[self.arch]
+        return convs, hidden if self.hidden is None else tuple(self.hidden)
 
 
 @dataclass
@@ -136,18 +151,31 @@ def _activation_spec(name, dprelu=False):
 
 
 def scheme_config(
-    scheme, hidden=DEFAULT_HIDDEN, input_bits=8, activation=None, group_size=None, fgq_method="threshold"
+    scheme,
+    hidden=DEFAULT_HIDDEN,
+    input_bits=8,
+    activation=None,
+    group_size=None,
+    fgq_method="threshold",
+    convs=(),
 ):
     """The :class:`NetworkConfig` of a scheme: per-layer weight precision and hidden activations.
 
     ``activation`` (``binary``, ``ternary``, ``fatnn``, ``uint4``, ``uint8``...) overrides the scheme's
-    hidden activations; ``group_size`` overrides FGQ's N, ``fgq_method`` its per-group rule.
+    hidden activations; ``group_size`` overrides FGQ's N, ``fgq_method`` its per-group rule. ``convs``
+    (:class:`lowbit.sw.train.mlp.ConvSpec`) come before the hidden layers and take the scheme's hidden
+    precision (weights and activations).
     """
-    hidden = tuple(hidden)
-    depth = len(hidden)
+    hidden, convs = tuple(hidden), tuple(convs)
+    depth = len(convs) + len(hidden)
     if scheme == "fp32":
         return NetworkConfig(
-            0, hidden, (WeightSpec("float"),) * (depth + 1), (ActivationSpec("float"),) * depth, name=scheme
+            0,
+            hidden,
+            (WeightSpec("float"),) * (depth + 1),
+            (ActivationSpec("float"),) * depth,
+            name=scheme,
+            convs=convs,
         )
     if scheme == "binary":
         weights = (WeightSpec("binary"),) * depth + (WeightSpec("int", bits=8, granularity="layer"),)
@@ -177,7 +205,23 @@ def scheme_config(
     specs = tuple(_activation_spec(act, dprelu=scheme == "binary") for _ in range(depth))
     if scheme in ("fgq", "fgq64"):
         specs = tuple(ActivationSpec("uint", bits=s.bits, clip=1.0) if s.kind == "uint" else s for s in specs)
-    return NetworkConfig(input_bits, hidden, weights, specs, name=scheme)
+    config = NetworkConfig(input_bits, hidden, weights, specs, name=scheme, convs=convs)
+    if scheme in ("fgq", "fgq64") and convs:
+        groups = [fgq_conv_group(n, shape.input_map[2]) for shape in config.conv_shapes]
+        weights = tuple(replace(spec, group_size=g) for spec, g in zip(weights, groups))
+        config = config.replace(weights=weights + config.weights[len(groups) :])
+    return config
+
+
+def fgq_conv_group(n, channels):
+    """FGQ's group size in a convolution of ``channels`` input channels: groups run along the input
+    channels at one kernel position (Mellempudi et al., arXiv 1705.01462), so ``n``, or all ``channels``
+    when there are fewer (the first layer's one channel: a scale per weight)."""
+    if channels < n:
+        return channels
+    if channels % n:
+        raise ValueError(f"FGQ groups of {n} do not divide a convolution's {channels} input channels")
+    return n
 
 
 def _codes(net, pixels):
@@ -236,21 +280,20 @@ def fgq_from_float(float_net, split, group_size=4, act_bits=8, activation=None, 
     Weights and batch-norm statistics are copied; each hidden activation's clip is calibrated to the
     largest post-ReLU value of the float network on the training split (``act_bits``-bit unsigned).
     """
-    hidden = float_net.config.hidden
+    hidden, convs = float_net.config.hidden, float_net.config.convs
     activation = activation or f"uint{act_bits}"
     if not activation.startswith("uint"):
         raise ValueError(f"FGQ takes unsigned k-bit activations (uint<k>), not {activation!r}")
-    config = scheme_config("fgq", hidden, activation=activation, group_size=group_size, fgq_method=method)
+    config = scheme_config("fgq", hidden, activation=activation, group_size=group_size, fgq_method=method, convs=convs)
     net = QuantMLP(config)
     float_net.eval()
-    x = torch.as_tensor(split.x_train, dtype=torch.float64) / 16
-    for source, target in zip(float_net.layers, net.layers):
+    # each hidden layer's output: the next layer's input in the float64 pass (pooling keeps the largest)
+    outputs = float_net.integer_forward(torch.as_tensor(split.x_train, dtype=torch.float64), trace=True)["codes"][1:]
+    for source, target, x in zip(float_net.layers, net.layers, outputs + [None]):
         target.weight.copy_(source.weight)
         if source.last:
             break
         target.bn.load_state_dict(source.bn.state_dict())
-        scale, shift = source.bn_affine()
-        x = torch.relu(x @ source.weight.double().T * scale + shift)
         target.out_quant.clip.fill_(float(x.max()) if float(x.max()) > 0 else 1.0)
     net.eval()
     return net
@@ -264,7 +307,8 @@ def _settings_for(scheme, settings):
 
 def _new_net(scheme, settings):
     torch.manual_seed(settings.seed)
-    return QuantMLP(scheme_config(scheme, settings.hidden, settings.input_bits, settings.activation))
+    convs, hidden = settings.layers()
+    return QuantMLP(scheme_config(scheme, hidden, settings.input_bits, settings.activation, convs=convs))
 
 
 def train_scheme(scheme, settings=None, split=None, pretrained=None):
@@ -373,7 +417,8 @@ def export_and_check(result, split, out, settings):
     integer pass. Returns ``(model, summary)``: the summary is one row of :func:`write_results`."""
     metadata = {
         "seed": settings.seed,
-        "hidden": list(settings.hidden),
+        "arch": settings.arch,
+        "hidden": list(settings.layers()[1]),
         "input_bits": settings.input_bits,
         "float_accuracy": result.float_accuracy,
         "integer_accuracy": result.integer_accuracy,

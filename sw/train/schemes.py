@@ -1,7 +1,10 @@
 """The schemes lowbit trains, by name (standard library only, so that the command line and the Python
 API can list them without importing PyTorch)."""
 
-__all__ = ["SCHEMES", "ALL_SCHEMES", "VARIANTS", "TABLE_SCHEMES", "TRAINABLE", "INTEGER_SCHEMES"]
+__all__ = ["SCHEMES", "ALL_SCHEMES", "VARIANTS", "TABLE_SCHEMES", "TRAINABLE", "INTEGER_SCHEMES", "ARCHS"]
+
+#: The network architectures ``lowbit train --arch`` builds (their layers: :data:`lowbit.sw.train.qat.ARCHITECTURES`).
+ARCHS = ("mlp", "cnn")
 
 #: The five papers' schemes and fp32; :data:`ALL_SCHEMES` adds the uniform 8-bit baseline and FGQ with N = 64.
 SCHEMES = ("fp32", "binary", "twn", "fgq", "fatnn", "nhot1", "nhot2", "nhot3")

@@ -151,7 +151,7 @@ def test_other_version():
     with pytest.raises(
         ModelFileError,
         match=rf"unsupported format version {FORMAT_VERSION + 1}; "
-        rf"this lowbit reads version {FORMAT_VERSION}",
+        rf"this lowbit reads versions 1, {FORMAT_VERSION}",
     ):
         model_from_bytes(bytes(data))
 
@@ -269,9 +269,9 @@ INCONSISTENT = {
     "no layers": (lambda h: h.update(layers=[]), None, r"header 'layers' must be a non-empty list"),
     "no scheme": (lambda h: h.pop("scheme"), None, r"header lacks 'scheme'"),
     "header version": (
-        lambda h: h.update(version=2),
+        lambda h: h.update(version=1),
         None,
-        r"header names format 'lowbit-model' version 2, expected 'lowbit-model' version 1",
+        r"header names format 'lowbit-model' version 1, expected 'lowbit-model' version 2 \(the preamble's\)",
     ),
     "missing field": (lambda h: h["layers"][0].pop("out_features"), None, r"layer 0: header lacks out_features"),
     "unknown array": (
@@ -425,8 +425,8 @@ def test_deep_nesting_is_refused():
         ),
         (lambda t: "[" + t + "]", r"^corrupt header: expected a JSON object, not list$"),
         (
-            lambda t: t.replace('"version":1', '"version":true', 1),
-            r"^header names format 'lowbit-model' version True, expected 'lowbit-model' version 1$",
+            lambda t: t.replace('"version":2', '"version":true', 1),
+            r"^header names format 'lowbit-model' version True, expected 'lowbit-model' version 2 \(the preamble's\)$",
         ),
         (
             lambda t: t.replace('"classes":10', '"classes":10.0', 1),
@@ -467,7 +467,10 @@ LAYER_TYPES = {
         lambda h: h["layers"][0]["arrays"].update(weights=0),
         r"^layer 0: array weights must name a key of the array table \(a string\), not 0$",
     ),
-    "unknown layer key": (_set(1, bias=0), r"^layer 1: unknown key 'bias' \(a layer has in_features, .* and arrays\)$"),
+    "unknown layer key": (
+        _set(1, bias=0),
+        r"^layer 1: unknown key 'bias' \(a version 2 layer has in_features, .* and arrays\)$",
+    ),
     "n_terms null": (_set(1, n_terms=None), r"^layer 1: n_terms must be an integer from 1 to 8, not None$"),
     "n_terms string": (_set(1, n_terms="2"), r"^layer 1: n_terms must be an integer from 1 to 8, not '2'$"),
     "n_terms bool": (_set(1, n_terms=True), r"^layer 1: n_terms must be an integer from 1 to 8, not True$"),
@@ -502,7 +505,7 @@ LAYER_TYPES = {
     "layer not an object": (lambda h: h["layers"].__setitem__(1, None), r"^layer 1: expected a JSON object, not None$"),
     "unknown header key": (
         lambda h: h.update(comment="x"),
-        r"^header has unknown key 'comment' \(a version 1 header "
+        r"^header has unknown key 'comment' \(a version 2 header "
         r"has format, .*; free-form data belongs in 'metadata'\)$",
     ),
     "metadata list": (lambda h: h.update(metadata=[1]), r"^header 'metadata' must be a JSON object, not \[1\]$"),

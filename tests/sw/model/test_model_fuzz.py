@@ -22,6 +22,7 @@ from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.kinds import INPUTS, WEIGHTS, InputKind, WeightKind
 from lowbit.sw.kinds.encodings import nhot_nearest
 from lowbit.sw.model.file import (
+    FORMAT_VERSION,
     MAGIC,
     LayerRecord,
     LowbitModel,
@@ -130,7 +131,7 @@ def bases():
 # --- building variants --------------------------------------------------------------------------------
 
 
-def sign(header_bytes, payload, version=1, header_len=None, payload_len=None):
+def sign(header_bytes, payload, version=FORMAT_VERSION, header_len=None, payload_len=None):
     """A container around raw header bytes and a payload, with a valid checksum."""
     header_len = len(header_bytes) if header_len is None else header_len
     payload_len = len(payload) if payload_len is None else payload_len
@@ -389,7 +390,7 @@ def raw_text_variant(rng, header_bytes, payload, i):
         ("control character", text.replace('"mixed"', '"mi\nxed"', 1).replace('"fp32"', '"f\x01p"', 1)),
         ("escaped scheme", text.replace('"scheme":"', '"scheme":"\\u0000', 1)),
         ("lone surrogate", text.replace('"scheme":"', '"scheme":"\\ud800', 1)),
-        ("version true", text.replace('"version":1', '"version":true', 1)),
+        ("version true", text.replace('"version":2', '"version":true', 1)),
     ]
     name, new = cases[i % len(cases)]
     if new is None:
@@ -441,7 +442,7 @@ def resigned_variants(base, seed, count):
             if rng.random() < 0.8:
                 yield raw_text_variant(rng, header_bytes, payload, i)
             elif rng.random() < 0.5:
-                version = int(rng.choice([0, 2, 1 << 31]))
+                version = int(rng.choice([0, 3, 1 << 31]))
                 yield f"version {version}", sign(header_bytes, payload, version=version)
             else:  # lengths in the preamble that disagree with the file, under a valid checksum
                 delta = int(rng.choice([-8, -1, 1, 8, 1 << 30]))
