@@ -528,7 +528,14 @@ def main(argv=None):
             ]
         new = {(r["key"], r.get("pipeline_depth")) for r in records}
         whole = {r["key"] for r in records if "pipeline_depth" not in r}  # skipped or not built: every depth
-        kept = [r for r in last["rows"] if (r["key"], r.get("pipeline_depth")) not in new and r["key"] not in whole]
+        built_keys = {r["key"] for r in records}
+        kept = [
+            r
+            for r in last["rows"]
+            if (r["key"], r.get("pipeline_depth")) not in new
+            and r["key"] not in whole
+            and not ("pipeline_depth" not in r and r["key"] in built_keys)  # a skipped row now built
+        ]
         for record in kept:
             record.setdefault("command", last["command"])
         records += kept
