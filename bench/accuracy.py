@@ -10,10 +10,15 @@ accuracy table is the Markdown table written here (section ``accuracy`` of READM
 Each scheme is trained by :func:`lowbit.sw.train.qat.train_all`, the code path of ``lowbit train --all``,
 so seed k gives here the model ``lowbit train --scheme S --seed k`` writes (tests/sw/train/test_reproducible.py).
 
-    .venv/bin/python bench/accuracy.py [--hidden 256,256] [--seeds 0,1,2] [--schemes fp32,binary,...]
+``--arch cnn`` trains the digits CNN instead (models in build/accuracy-models/cnn-seed<k>/) and writes
+bench/results/accuracy_cnn.{json,md}, and the README section ``accuracy-cnn``: each scheme's CNN beside its
+MLP of bench/results/accuracy.json (accuracy, weight bits, MACs).
+
+    .venv/bin/python bench/accuracy.py [--arch mlp|cnn] [--hidden 256,256] [--seeds 0,1,2] [--schemes fp32,...]
 """
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import replace
@@ -23,13 +28,17 @@ import torch
 from readme import update_section
 
 from lowbit.sw.train.qat import TABLE_SCHEMES, TrainSettings, train_all, write_results
+from lowbit.sw.train.schemes import ARCHS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", default="256,256", help="hidden widths (default 256,256)")
+    parser.add_argument("--arch", choices=ARCHS, default="mlp", help="the network (default mlp)")
+    parser.add_argument(
+        "--hidden", default=None, help="hidden widths, comma-separated (default: the architecture's, 256,256 for mlp)"
+    )
     parser.add_argument("--seeds", default="0,1,2", help="training seeds; the first one's models fill the table")
     parser.add_argument("--schemes", default=",".join(TABLE_SCHEMES))
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"))
@@ -38,15 +47,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    settings = TrainSettings(
-        hidden=tuple(int(w) for w in args.hidden.split(",")), seed=seeds[0], progress=not args.no_progress
-    )
+    hidden = None if args.hidden is None else tuple(int(w) for w in args.hidden.split(",") if w.strip())
+    settings = TrainSettings(hidden=hidden, arch=args.arch, seed=seeds[0], progress=not args.no_progress)
+    name = "accuracy" if args.arch == "mlp" else f"accuracy_{args.arch}"
+    prefix = "" if args.arch == "mlp" else f"{args.arch}-"
     schemes = tuple(s for s in args.schemes.split(",") if s)
     start = time.perf_counter()
     runs = {}
     for seed in seeds:
         print(f"training seed {seed}", flush=True)
-        runs[seed] = train_all(Path(args.models) / f"seed{seed}", replace(settings, seed=seed), schemes)
+        runs[seed] = train_all(Path(args.models) / f"{prefix}seed{seed}", replace(settings, seed=seed), schemes)
     seconds = time.perf_counter() - start
     seed_accuracy = {
         s["scheme"]: [next(r["golden_accuracy"] for r in runs[seed] if r["scheme"] == s["scheme"]) for seed in seeds]
@@ -56,19 +66,58 @@ def main(argv=None):
     results.mkdir(parents=True, exist_ok=True)
     write_results(
         runs[seeds[0]],
-        results / "accuracy.json",
-        results / "accuracy.md",
+        results / f"{name}.json",
+        results / f"{name}.md",
         settings,
         round(seconds, 1),
         seed_accuracy if len(seeds) > 1 else None,
         seeds,
     )
-    table = (results / "accuracy.md").read_text()
+    table = (results / f"{name}.md").read_text()
+    if args.arch != "mlp" and (results / "accuracy.json").exists():
+        table = beside_mlp(
+            json.loads((results / "accuracy.json").read_text()), json.loads((results / f"{name}.json").read_text())
+        )
+        (results / f"{name}_vs_mlp.md").write_text(table)
     if args.results == str(ROOT / "bench" / "results"):
-        update_section("accuracy", table)
+        update_section(name.replace("_", "-"), table)
     print(table)
-    print(f"total {seconds:.0f} s; wrote {results / 'accuracy.json'} and {results / 'accuracy.md'}")
+    print(f"total {seconds:.0f} s; wrote {results / name}.json and .md")
     return 0 if all(s["golden_equals_pytorch"] for run in runs.values() for s in run) else 1
+
+
+def _mean(row):
+    return row.get("mean_accuracy") if row.get("mean_accuracy") is not None else row["golden_accuracy"]
+
+
+def beside_mlp(mlp, other):
+    """Markdown: each scheme of ``other`` (a CNN's accuracy.json) beside its MLP: golden accuracy (seed 0
+    and the mean over seeds), weight bits and MACs, and whether the CNN is at least as accurate (on the
+    means) with fewer weight bits."""
+    mlps = {r["scheme"]: r for r in mlp["results"]}
+    lines = [
+        "| scheme | MLP golden % (mean) | CNN golden % (mean) | MLP weight bits | CNN weight bits | MLP MACs "
+        "| CNN MACs | golden == PyTorch | CNN at least as accurate (means), fewer weight bits |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in other["results"]:
+        base = mlps.get(row["scheme"])
+        pct = lambda r: f"{100 * r['golden_accuracy']:.2f} ({100 * _mean(r):.2f})"  # noqa: E731
+        if base is None:
+            lines.append(
+                f"| {row['scheme']} | — | {pct(row)} | — | {row['weight_bits']:,} | — | {row['macs']:,} | — | — |"
+            )
+            continue
+        verdict = (
+            f"{'yes' if _mean(row) >= _mean(base) else '**no**'}, "
+            f"{'yes' if row['weight_bits'] < base['weight_bits'] else '**no**'}"
+        )
+        lines.append(
+            f"| {row['scheme']} | {pct(base)} | {pct(row)} | {base['weight_bits']:,} | {row['weight_bits']:,} "
+            f"| {base['macs']:,} | {row['macs']:,} "
+            f"| {'yes' if row['golden_equals_pytorch'] else '**no**'} | {verdict} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
