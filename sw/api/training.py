@@ -182,7 +182,7 @@ def train(
 
     ``epochs`` (default: the scheme's), ``pretrain_epochs`` (the fp32 stage of FGQ, the uniform8 stage of
     n-hot), ``finetune_epochs`` (FGQ's optional fine-tuning), ``lr``, ``batch_size`` (at least 2),
-    ``arch`` (``mlp`` or ``cnn``: the digits CNN, two 3 x 3 convolutions with 2 x 2 max-pooling), ``hidden``
+    ``arch`` (``mlp`` or ``cnn``: the digits CNN, three 3 x 3 convolutions and 2 x 2 max-pooling), ``hidden``
     widths of the dense layers (default: 256, 256 for ``mlp``, none for ``cnn``), ``input_bits`` (1 .. 8),
     ``activation`` (``binary``, ``ternary``, ``fatnn``,
     ``uint<k>``: overrides the scheme's hidden activations), ``fgq_method`` (``threshold`` or ``exact``),

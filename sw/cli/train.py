@@ -39,8 +39,8 @@ def add_train_arguments(parser):
         "--arch",
         choices=ARCHS,
         default="mlp",
-        help="the network: mlp (dense layers) or cnn (two 3x3 convolutions of 16 and 32 channels, each with "
-        "2x2 max-pooling, then the classifier) (default mlp)",
+        help="the network: mlp (dense layers) or cnn (three 3x3 convolutions of 32, 32 and 64 channels, the "
+        "last two with 2x2 max-pooling, then the classifier) (default mlp)",
     )
     parser.add_argument(
         "--hidden",

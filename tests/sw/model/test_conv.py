@@ -24,12 +24,13 @@ from lowbit.sw.model.file import (
     validate_model,
     write_container,
 )
+from lowbit.sw.model.inputs import input_codes
 from lowbit.sw.model.report import format_report, model_cost
 from lowbit.sw.protocol import ProtocolError
 from lowbit.sw.train.data import load_digits_split
 from lowbit.sw.train.export import export_model
 from lowbit.sw.train.mlp import ConvSpec, QuantMLP
-from lowbit.sw.train.qat import DIGITS_CNN, evaluate, fgq_from_float, fit, scheme_config
+from lowbit.sw.train.qat import DIGITS_CNN, fgq_from_float, fit, scheme_config
 
 SEED = 20261207
 
@@ -279,16 +280,18 @@ def fp32_cnn(split):
     return fit(net, split, 2, 3e-3, progress=False)
 
 
+#: Test images the trained CNNs are compared on (the golden model of an 8-bit CNN takes seconds on all 360).
+IMAGES = 90
+
+
 def _check_golden_equals_pytorch(net, split, scheme):
     model = model_from_bytes(model_to_bytes(export_model(net, scheme)))
-    _, _, torch_pred = evaluate(net, split)
-    codes = torch.as_tensor(np.asarray(split.x_test), dtype=torch.float64)
+    pixels = split.x_test[:IMAGES]
+    codes = torch.as_tensor(np.asarray(pixels), dtype=torch.float64)
     if not net.is_float:
-        from lowbit.sw.model.inputs import input_codes
-
-        codes = torch.as_tensor(input_codes(split.x_test, net.config.input_bits), dtype=torch.float64)
+        codes = torch.as_tensor(input_codes(pixels, net.config.input_bits), dtype=torch.float64)
     golden = GoldenNetwork(model)
-    trace = golden.run(split.x_test, trace=True)
+    trace = golden.run(pixels, trace=True)
     torch_trace = net.integer_forward(codes, trace=True)
     steps = net.input_steps()
     for index, layer in enumerate(net.layers):
@@ -302,7 +305,7 @@ def _check_golden_equals_pytorch(net, split, scheme):
                 len(expected), -1
             )
         assert np.array_equal(trace["accumulators"][index], expected), f"layer {index} accumulators"
-    assert np.array_equal(golden.predict(split.x_test), torch_pred)
+    assert np.array_equal(golden.predict(pixels), torch_trace["accumulators"][-1].numpy().argmax(axis=1))
     return model
 
 
@@ -312,14 +315,14 @@ def test_trained_cnn_golden_equals_pytorch(scheme, split):
     net = QuantMLP(scheme_config(scheme, (), convs=DIGITS_CNN))
     fit(net, split, 1, 3e-3, progress=False)
     model = _check_golden_equals_pytorch(net, split, scheme)
-    assert [layer.is_conv for layer in model.layers] == [True, True, False]
-    assert model.layers[1].output_map == (2, 2, 32) and model.layers[2].in_features == 128
+    assert [layer.is_conv for layer in model.layers] == [True, True, True, False]
+    assert model.layers[2].output_map == (2, 2, 64) and model.layers[3].in_features == 256
 
 
-@pytest.mark.parametrize("group_size,groups", [(4, [1, 4, 4]), (64, [1, 16, 64])])
+@pytest.mark.parametrize("group_size,groups", [(4, [1, 4, 4, 4]), (64, [1, 32, 32, 64])])
 def test_fgq_cnn_from_the_float_cnn(fp32_cnn, split, group_size, groups):
     """FGQ's groups run along the input channels of a convolution: the first layer's one channel gives
-    groups of 1, the second's 16 channels groups of min(N, 16)."""
+    groups of 1, the next ones' 32 channels groups of min(N, 32)."""
     net = fgq_from_float(fp32_cnn, split, group_size)
     model = _check_golden_equals_pytorch(net, split, "fgq")
     assert [layer.group_size for layer in model.layers] == groups
