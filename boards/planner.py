@@ -29,7 +29,7 @@ predicted LUT4 position (the images/s per LUT a benchmark compares with FINN's).
 import dataclasses
 from dataclasses import dataclass
 
-from lowbit.sw.host.plan import default_geometry, output_parts, tile_layers
+from lowbit.sw.host.plan import default_geometry, has_windows, output_parts, tile_layers
 from lowbit.sw.host.runner import resident_mode
 from lowbit.sw.protocol import ProtocolError
 from lowbit.sw.protocol.frames import BITS_PER_CHARACTER, CRC_BYTES, HEADER_BYTES, MAX_FRAME_WORDS
@@ -150,20 +150,23 @@ class TilePlan:
 
 def _layer_costs(model, geometry):
     """Each layer's cost per image, summed over its output parts (:func:`lowbit.sw.host.output_parts`: a
-    layer larger than the tile runs in parts, each taking the whole input vector again)."""
+    layer larger than the tile runs in parts, each taking the whole input vector again); a convolution's
+    vectors are its windows, which the host cuts and sends (:func:`lowbit.sw.host.has_windows`), one per
+    output position."""
     costs = []
-    for index, config in enumerate(tile_layers(model, geometry)):
+    for index, (layer, config) in enumerate(zip(model.layers, tile_layers(model, geometry))):
         parts = [
             dataclasses.replace(config, out_features=stop - start) for start, stop in output_parts(config, geometry)
         ]
+        vectors = layer.positions
         costs.append(
             LayerCost(
                 index,
                 config.in_features,
                 config.out_features,
-                sum(geometry.cycles_per_vector(part) for part in parts),
-                sum(geometry.input_words(part) for part in parts),
-                sum(geometry.output_words(part) for part in parts),
+                vectors * sum(geometry.cycles_per_vector(part) for part in parts),
+                vectors * sum(geometry.input_words(part) for part in parts),
+                vectors * sum(geometry.output_words(part) for part in parts),
             )
         )
     return tuple(costs)
@@ -184,7 +187,7 @@ def plan_board(model, board):
         except ProtocolError as error:
             plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, error=str(error)))
             continue
-        resident = resident_mode(tile_layers(model, geometry), geometry)
+        resident = resident_mode(tile_layers(model, geometry), geometry, windows=has_windows(model))
         plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, layers, resident=resident))
     return plans
 
@@ -252,6 +255,8 @@ class Search:
             f"; the most {OBJECTIVE_TEXT[self.objective]}"
         )
         if self.best is None:
+            if self.smallest is None:
+                return f"{head}; no geometry runs the model"
             return f"{head}; the smallest needs {self.smallest} LUT4"
         return head + "\n" + self.best.text()
 
@@ -268,10 +273,13 @@ def _geometries(model, pe, simd, blocks_fit, deep_rows):
     halved (output parts) until they fit the block RAM (``blocks_fit``, a function of a geometry); and
     each of the two with ``deep_rows`` weight rows, where the FPGA keeps so deep a weight memory in
     other blocks (the UP5K's SPRAMs, beside its block RAM; ``None``: no such blocks)."""
-    resident = default_geometry(model, pe, simd, resident=True)
     streaming = default_geometry(model, pe, simd)
-    deep = [] if deep_rows is None else [g for g in (resident, streaming) if g.max_weight_rows < deep_rows]
-    yield resident
+    # a model with convolutions runs a layer at a time (lowbit.sw.host.has_windows)
+    resident = None if has_windows(model) else default_geometry(model, pe, simd, resident=True)
+    both = [g for g in (resident, streaming) if g is not None]
+    deep = [] if deep_rows is None else [g for g in both if g.max_weight_rows < deep_rows]
+    if resident is not None:
+        yield resident
     yield from (dataclasses.replace(g, max_weight_rows=deep_rows) for g in deep)
     while not blocks_fit(streaming) and streaming.max_out_features > pe:
         streaming = dataclasses.replace(
@@ -313,7 +321,7 @@ def plan_tile(model, board, geometry):
 
     module = board_module(board)
     layers = _layer_costs(model, geometry)
-    resident = resident_mode(tile_layers(model, geometry), geometry)
+    resident = resident_mode(tile_layers(model, geometry), geometry, windows=has_windows(model))
     return TilePlan(
         "planned", geometry, module.CLOCK_HZ, module.BAUD, layers, resident=resident, resources=predict(board, geometry)
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lowbit.sw.api._common import _check_int, _run
 from lowbit.sw.api.models import _model
+from lowbit.sw.model.report import model_cost
 from lowbit.sw.protocol import MODES  # noqa: F401  (re-exported: how a model runs on a tile, ``mode``)
 
 #: The tile backends of :func:`tile_run`.
@@ -55,24 +56,27 @@ def check_fit(model, geometry, *, tile="the tile", mode="auto"):
     """The :class:`LayerConfig` of each layer of ``model`` on a tile of ``geometry``; raises
     :class:`ProtocolError` ``"the model does not fit <tile>: layer ..."`` when the tile cannot run it, or
     (``mode="resident"``) cannot hold the whole model (:data:`lowbit.sw.protocol.MODES`)."""
-    from lowbit.sw.host import resident_mode, tile_layers
+    from lowbit.sw.host import has_windows, resident_mode, tile_layers
     from lowbit.sw.protocol import ProtocolError
 
     mode = _check_mode(mode)
+    model = _model(model)
     try:
-        configs = tile_layers(_model(model), geometry)
-        resident_mode(configs, geometry, mode)
+        configs = tile_layers(model, geometry)
+        resident_mode(configs, geometry, mode, windows=has_windows(model))
     except ProtocolError as error:
         raise ProtocolError(f"the model does not fit {tile}: {error}") from None
     return configs
 
 
-def run_mode(configs, geometry, mode="auto"):
-    """How :func:`tile_run` runs the layers ``configs`` (:func:`check_fit`) on a tile of ``geometry`` in
-    ``mode`` (``"auto"``, ``"resident"``, ``"streaming"``): ``"resident"`` or ``"streaming"``."""
-    from lowbit.sw.host import resident_mode
+def run_mode(configs, geometry, mode="auto", *, model=None):
+    """How :func:`tile_run` runs the layers ``configs`` (:func:`check_fit`) of ``model`` on a tile of
+    ``geometry`` in ``mode`` (``"auto"``, ``"resident"``, ``"streaming"``): ``"resident"`` or ``"streaming"``
+    (always for a model with convolutions)."""
+    from lowbit.sw.host import has_windows, resident_mode
 
-    return "resident" if resident_mode(configs, geometry, _check_mode(mode)) else "streaming"
+    windows = model is not None and has_windows(_model(model))
+    return "resident" if resident_mode(configs, geometry, _check_mode(mode), windows=windows) else "streaming"
 
 
 @dataclass
@@ -96,10 +100,14 @@ class TileRun:
     simulation: dict | None = None
     link: object = None
     mode: str | None = None
+    macs_per_image: int | None = None
 
     @property
     def useful_macs(self):
-        """MACs of the model on the whole batch (``in_features * out_features`` per layer and vector)."""
+        """MACs of the model on the whole batch: ``macs_per_image`` (:func:`lowbit.sw.model.report.model_cost`:
+        ``in_features * out_features`` per dense layer, times the output positions of a convolution) per image."""
+        if self.macs_per_image is not None:
+            return len(self.outputs) * self.macs_per_image
         return len(self.outputs) * sum(c.in_features * c.out_features for c in self.configs)
 
     @property
@@ -139,8 +147,8 @@ def _drive(interface, model, pixels, progress, max_batch, desc, mode, classes=Fa
         bar = tqdm(total=len(model.layers) * len(pixels), desc=desc, unit="vector", leave=False, file=sys.stderr)
 
     def update(layer, done, batch):
-        if bar is not None:
-            bar.n = layer * batch + done
+        if bar is not None:  # a convolution's batch is its windows: count images
+            bar.n = layer * len(pixels) + done * len(pixels) // batch
             bar.refresh()
 
     try:
@@ -281,7 +289,8 @@ def tile_run(
             tile.busy_cycles,
             False,
             time.perf_counter() - start,
-            mode=run_mode(configs, geometry, mode),
+            mode=run_mode(configs, geometry, mode, model=model),
+            macs_per_image=model_cost(model).total_macs,
         )
     from lowbit.sim.tile_transport import run_model_on_tile
 
@@ -310,6 +319,7 @@ def tile_run(
         time.perf_counter() - start,
         simulation=result,
         mode=result["mode"],
+        macs_per_image=model_cost(model).total_macs,
     )
 
 
@@ -354,7 +364,8 @@ def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, mode,
         False,
         seconds,
         link=link.stats,
-        mode=run_mode(configs, geometry, mode),
+        mode=run_mode(configs, geometry, mode, model=model),
+        macs_per_image=model_cost(model).total_macs,
     )
 
 

@@ -7,7 +7,7 @@ golden model and through the Verilog tile in Verilator (as ``lowbit run MODEL --
 
 from lowbit.sw import api
 from lowbit.sw.cli.arguments import positive_int
-from lowbit.sw.train.schemes import INTEGER_SCHEMES
+from lowbit.sw.train.schemes import ARCHS, INTEGER_SCHEMES
 
 __all__ = ["DEMO_SCHEMES", "cached_model", "add_demo_arguments", "run_demo"]
 
@@ -19,6 +19,12 @@ def add_demo_arguments(parser):
     parser.add_argument(
         "--scheme", default="binary", choices=DEMO_SCHEMES, help="the scheme to train and run (default binary)"
     )
+    parser.add_argument(
+        "--arch",
+        choices=ARCHS,
+        default="mlp",
+        help="the network (default mlp); cnn: the digits CNN, whose windows the host cuts (a layer at a time)",
+    )
     parser.add_argument("--retrain", action="store_true", help="train again even if a model is cached")
     parser.add_argument(
         "--limit", type=positive_int, metavar="N", help="only the first N test images (default all 360)"
@@ -28,13 +34,13 @@ def add_demo_arguments(parser):
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
-def cached_model(scheme, *, retrain=False, progress=True, step=""):
-    """The path of a trained model of ``scheme`` (default settings) in ``build/models``: reused when it
-    loads, else trained, exported and saved there."""
+def cached_model(scheme, *, retrain=False, progress=True, step="", arch="mlp"):
+    """The path of a trained model of ``scheme`` (default settings, network ``arch``) in ``build/models``:
+    reused when it loads, else trained, exported and saved there."""
     from lowbit.sw.model.file import ModelFileError
     from lowbit.sw.paths import build_dir
 
-    path = build_dir("models") / f"{scheme}.lbm"
+    path = build_dir("models") / (f"{scheme}.lbm" if arch == "mlp" else f"{scheme}-{arch}.lbm")
     if path.exists() and not retrain:
         try:
             api.load_model(path)
@@ -43,11 +49,11 @@ def cached_model(scheme, *, retrain=False, progress=True, step=""):
         except ModelFileError as error:
             print(f"{step} the cached model is unusable ({error}); training again".strip())
     print(
-        f"{step} training the {scheme} scheme on the digits (quantization-aware), exporting {path} ...".strip(),
+        f"{step} training the {scheme} {arch} on the digits (quantization-aware), exporting {path} ...".strip(),
         flush=True,
     )
     # One thread (as lowbit train): the trained model is reproducible.
-    _, summary = api.train_and_check(scheme, out=path, threads=1, progress=progress)
+    _, summary = api.train_and_check(scheme, out=path, threads=1, progress=progress, arch=arch)
     print(f"      trained in {summary['seconds']:.0f} s: integer accuracy {100 * summary['integer_accuracy']:.2f} %")
     return path
 
@@ -55,7 +61,7 @@ def cached_model(scheme, *, retrain=False, progress=True, step=""):
 def run_demo(args):
     from lowbit.sw.cli.run import run_arguments, run_run
 
-    path = cached_model(args.scheme, retrain=args.retrain, progress=args.progress, step="[1/2]")
+    path = cached_model(args.scheme, retrain=args.retrain, progress=args.progress, step="[1/2]", arch=args.arch)
     print(
         "[2/2] the test split through the golden model and through the Verilog tile in Verilator "
         "(driver -> compiled harness -> Verilator) ...",

@@ -213,7 +213,9 @@ def _run_serial(args, model):
     def started(geometry):
         print(f"board on {args.port} ({baud} baud): {geometry.describe()}", flush=True)
         configs = api.check_fit(model, geometry, tile="the board's tile", mode=args.mode or "auto")
-        _print_header(args, model, len(pixels), geometry, api.run_mode(configs, geometry, args.mode or "auto"))
+        _print_header(
+            args, model, len(pixels), geometry, api.run_mode(configs, geometry, args.mode or "auto", model=model)
+        )
 
     try:
         run = api.tile_run(
@@ -272,7 +274,7 @@ def run_run(args):
     configs = api.check_fit(model, geometry, mode=mode)  # a model the tile cannot run fails here
     pixels, labels = api.test_images(args.limit)
     golden = api.golden(model, pixels)
-    _print_header(args, model, len(pixels), geometry, api.run_mode(configs, geometry, mode))
+    _print_header(args, model, len(pixels), geometry, api.run_mode(configs, geometry, mode, model=model))
     run = api.tile_run(
         args.model,
         pixels,

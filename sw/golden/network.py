@@ -26,10 +26,9 @@ from lowbit.sw.kinds.encodings import (
     encode_fatnn_activation,
     encode_ternary,
     nhot_terms,
-    pad_code,
 )
 from lowbit.sw.kinds.packing import pack_bits
-from lowbit.sw.model.conv import max_pool, windows
+from lowbit.sw.model.conv import layer_outputs, layer_taps
 from lowbit.sw.model.inputs import model_input
 
 __all__ = ["GoldenNetwork", "run_network", "predict", "class_index"]
@@ -77,7 +76,7 @@ class GoldenNetwork:
             if x.shape[1] != layer.input_size:
                 raise ValueError(f"layer takes {layer.input_size} inputs, not {x.shape[1]}")
             batch = len(x)
-            taps = _taps(layer, x)
+            taps = layer_taps(layer, x)
             if layer.weight_kind == "float":
                 acc = taps.astype(np.float64) @ layer.weights.astype(np.float64).T
             else:
@@ -87,8 +86,7 @@ class GoldenNetwork:
                 x = np.maximum(acc * layer.scale + layer.shift, 0.0)
             elif layer.output_kind == "threshold":
                 x = multithreshold(acc, layer.thresholds, layer.descending).astype(np.int64)
-            if layer.is_conv:
-                x = max_pool(x.reshape(batch, *layer.conv_map, layer.out_features), layer.pool).reshape(batch, -1)
+            x = layer_outputs(layer, x, batch)
         return record if trace else record["accumulators"][-1]
 
     def predict(self, pixels):
@@ -104,16 +102,6 @@ def run_network(model, pixels, trace=False):
 def predict(model, pixels):
     """:meth:`GoldenNetwork.predict` of ``model`` on digits pixels."""
     return GoldenNetwork(model).predict(pixels)
-
-
-def _taps(layer, x):
-    """The dot products' inputs: ``x`` itself for a dense layer, every window of a convolution's input
-    map (``(batch * OH * OW, kernel * kernel * C)``, padded with :func:`pad_code`; 0.0 for float layers)."""
-    if not layer.is_conv:
-        return x
-    pad = 0.0 if layer.input_kind == "float" else pad_code(layer.input_kind, layer.input_bits)
-    maps = x.reshape(len(x), *layer.input_map)
-    return windows(maps, layer.kernel, layer.stride, layer.padding, pad).reshape(-1, layer.in_features)
 
 
 def _prepare(layer):

@@ -25,7 +25,7 @@ from lowbit.sw.host.packing import (
     pack_weights,
     unpack_outputs,
 )
-from lowbit.sw.host.plan import default_geometry, layer_config, layer_part, output_parts, tile_layers
+from lowbit.sw.host.plan import default_geometry, has_windows, layer_config, layer_part, output_parts, tile_layers
 from lowbit.sw.host.runner import MODES, resident_mode, run_codes, run_model
 from lowbit.sw.host.transport import TileError, Transport, TransportError
 
@@ -38,6 +38,7 @@ __all__ = [
     "default_geometry",
     "layer_config",
     "tile_layers",
+    "has_windows",
     "output_parts",
     "layer_part",
     "clamp_thresholds",

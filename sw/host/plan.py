@@ -16,6 +16,8 @@ __all__ = [
     "fits_signed",
     "default_geometry",
     "fgq_group_size",
+    "has_windows",
+    "NO_RESIDENT_WINDOWS",
     "DEFAULT_ARRAY",
 ]
 
@@ -24,13 +26,10 @@ def layer_config(layer):
     """The :class:`LayerConfig` of a model-file layer (:class:`lowbit.sw.model.file.LayerRecord`).
 
     The last layer (``output_kind`` ``accumulator``) gets
-    ``output_levels`` 0. Raises :class:`ProtocolError` for a layer the protocol cannot express.
+    ``output_levels`` 0. A convolution's is that of its dot product (``k * k * C`` inputs), which the tile
+    runs once per window (:func:`has_windows`). Raises :class:`ProtocolError` for a layer the protocol
+    cannot express.
     """
-    if getattr(layer, "is_conv", False):
-        raise ProtocolError(
-            f"a {layer.kernel}x{layer.kernel} convolution: the tile runs dense layers (convolutions run on the "
-            "golden model)"
-        )
     try:
         weight_kind, input_kind = WeightKind.parse(layer.weight_kind), InputKind.parse(layer.input_kind)
     except ValueError as error:
@@ -49,6 +48,21 @@ def layer_config(layer):
         levels,
         int(layer.group_size) if weight_kind == WeightKind.FGQ else 0,
     )
+
+
+def has_windows(model):
+    """Whether ``model`` has convolutions. The host cuts their windows and pools their outputs
+    (:func:`lowbit.sw.model.conv.layer_taps`, :func:`~lowbit.sw.model.conv.layer_outputs`) and the tile
+    runs each window as a vector, a layer at a time: the tile has no sliding-window generator yet, so
+    such a model never runs resident."""
+    return any(getattr(layer, "is_conv", False) for layer in model.layers)
+
+
+#: Why a model with convolutions does not run resident (:func:`has_windows`).
+NO_RESIDENT_WINDOWS = (
+    "the model has convolutions, whose windows the host cuts: it runs a layer at a time (mode streaming); "
+    "the tile has no sliding-window generator yet"
+)
 
 
 def _accumulator_span(layer, config):
@@ -151,6 +165,8 @@ def default_geometry(model, pe=None, simd=None, *, resident=False):
     ``resident``: a tile that also holds the whole model (LOAD_MODEL): ``max_layers`` its number of layers,
     the weight rows of all its layers and the output folds of all its layers (``max_out_features``).
     Raises :class:`ProtocolError` naming a layer no family runs, or a model no one family runs."""
+    if resident and has_windows(model):
+        raise ProtocolError(NO_RESIDENT_WINDOWS)
     configs, families = [], []
     for index, layer in enumerate(model.layers):
         try:

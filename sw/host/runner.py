@@ -14,7 +14,8 @@ from lowbit.sw.host.packing import (
     pack_weights,
     unpack_outputs,
 )
-from lowbit.sw.host.plan import layer_config, layer_part, output_parts, tile_layers
+from lowbit.sw.host.plan import NO_RESIDENT_WINDOWS, has_windows, layer_config, layer_part, output_parts, tile_layers
+from lowbit.sw.model.conv import layer_outputs, layer_taps
 from lowbit.sw.model.inputs import model_input
 from lowbit.sw.protocol import MODES, ProtocolError, model_refusal_reason
 
@@ -36,14 +37,19 @@ def check_mode(mode):
     return mode
 
 
-def resident_mode(configs, geometry, mode="auto"):
+def resident_mode(configs, geometry, mode="auto", *, windows=False):
     """Whether :func:`run_codes` runs the layers ``configs`` (:class:`LayerConfig`, from :func:`tile_layers`)
     resident on a tile of ``geometry`` in ``mode``: ``"streaming"`` never; ``"auto"`` when the tile has
     resident mode (``max_layers`` > 0) and holds the model (:meth:`TileGeometry.model_check`; a layer that
     needs output parts never fits); ``"resident"`` always, raising :class:`ProtocolError` with the reason
-    (:func:`lowbit.sw.protocol.model_refusal_reason`) when the tile cannot hold the model."""
+    (:func:`lowbit.sw.protocol.model_refusal_reason`) when the tile cannot hold the model. ``windows``: the
+    model has convolutions (:func:`lowbit.sw.host.plan.has_windows`), which never run resident."""
     check_mode(mode)
     if mode == "streaming":
+        return False
+    if windows:
+        if mode == "resident":
+            raise ProtocolError(f"the tile cannot hold the model resident: {NO_RESIDENT_WINDOWS}")
         return False
     code = geometry.model_check(configs)
     if mode == "auto":
@@ -67,8 +73,9 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
     Streaming: each layer (each part of :func:`output_parts`, for a layer larger than the tile) is
     configured and loaded once and the whole batch streams through it in RUN commands of at most
     ``max_batch`` vectors (and never beyond ``MAX_LENGTH`` words), its outputs becoming the next layer's
-    input. ``progress(layer, done, batch)`` is called after each RUN; the commands are tagged with the
-    layer index.
+    input. A convolution's vectors are the windows of each image (the host cuts them and pools the
+    outputs: :func:`lowbit.sw.model.conv.layer_taps`, :func:`~lowbit.sw.model.conv.layer_outputs`).
+    ``progress(layer, done, batch)`` is called after each RUN; the commands are tagged with the layer index.
 
     Resident: LOAD_MODEL, LOAD_WEIGHTS and LOAD_THRESHOLDS of the whole model once, then the batch in RUN
     commands (bounded as above by layer 0's input and the last layer's output words), each answered with
@@ -81,7 +88,7 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
     geometry = interface.geometry or await interface.identify()
     configs = tile_layers(model, geometry)
     codes = np.asarray(codes)
-    if resident_mode(configs, geometry, mode):
+    if resident_mode(configs, geometry, mode, windows=has_windows(model)):
         return await _run_resident(interface, model, configs, codes, progress, max_batch, classes)
     plans = []
     for layer, config in zip(model.layers, configs):
@@ -92,9 +99,11 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
                 (start, stop, layer_config(part), pack_weights(part, geometry), pack_thresholds(part, geometry))
             )
         plans.append(parts)
-    batch = len(codes)
-    for index, (config, parts) in enumerate(zip(configs, plans)):
+    images = len(codes)
+    for index, (layer, config, parts) in enumerate(zip(model.layers, configs, plans)):
         interface.tag = index
+        codes = layer_taps(layer, codes)
+        batch = len(codes)
         outputs = np.zeros((batch, config.out_features), np.int64)
         for number, (first, last, part, weights, thresholds) in enumerate(parts):
             await interface.configure(part)
@@ -107,7 +116,7 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
                 outputs[start : start + len(chunk), first:last] = unpack_outputs(words, part, geometry, len(chunk))
                 if progress is not None:
                     progress(index, (number * batch + start + len(chunk)) // len(parts), batch)
-        codes = outputs
+        codes = layer_outputs(layer, outputs, images)
     interface.tag = None
     return class_index(codes) if classes else codes.astype(np.int64)
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ConvShape", "conv_output_size", "pooled_size", "windows", "max_pool"]
+from lowbit.sw.kinds.encodings import pad_code
+
+__all__ = ["ConvShape", "conv_output_size", "pooled_size", "windows", "max_pool", "layer_taps", "layer_outputs"]
 
 
 def conv_output_size(size, kernel, stride, padding):
@@ -87,3 +89,24 @@ def max_pool(maps, pool):
     ph, pw = pooled_size(height, pool), pooled_size(width, pool)
     cut = maps[:, : ph * pool, : pw * pool]
     return cut.reshape(batch, ph, pool, pw, pool, channels).max(axis=(2, 4))
+
+
+def layer_taps(layer, x):
+    """The dot products' inputs of a model-file layer (:class:`lowbit.sw.model.file.LayerRecord`) on its
+    input ``x`` ``(batch, input_size)``: ``x`` itself for a dense layer; for a convolution every window of
+    its input map, padded with the input kind's :func:`pad_code` (0.0 for float layers),
+    ``(batch * OH * OW, kernel * kernel * C)``, image by image and row-major over the positions."""
+    if not layer.is_conv:
+        return x
+    pad = 0.0 if layer.input_kind == "float" else pad_code(layer.input_kind, layer.input_bits)
+    maps = np.asarray(x).reshape(len(x), *layer.input_map)
+    return windows(maps, layer.kernel, layer.stride, layer.padding, pad).reshape(-1, layer.in_features)
+
+
+def layer_outputs(layer, y, batch):
+    """A layer's output per image from its dot products' outputs ``y`` (``(batch * OH * OW, out)`` of a
+    convolution, in :func:`layer_taps`' order): max-pooled and flattened (HWC), ``(batch, output_size)``;
+    ``y`` itself for a dense layer."""
+    if not layer.is_conv:
+        return y
+    return max_pool(np.asarray(y).reshape(batch, *layer.conv_map, layer.out_features), layer.pool).reshape(batch, -1)

@@ -40,7 +40,8 @@ def train_models(folder, models, *, epochs, seed):
 def check_tile_run(result, model, pixels, geometry, label):
     """A run of ``model`` on ``pixels`` (:func:`lowbit.sim.tile_transport.run_model_on_tile`'s ``result``):
     every output equal to the golden model's, and the MAC array busy exactly ``ceil(out/PE) *
-    ceil(in/SIMD) * planes`` cycles per image and layer. ``label`` (with the seed) heads a failure."""
+    ceil(in/SIMD) * planes`` cycles per image and layer (per window of a convolution). ``label`` (with the
+    seed) heads a failure."""
     import numpy as np
 
     from lowbit.sw.golden import GoldenNetwork
@@ -50,7 +51,8 @@ def check_tile_run(result, model, pixels, geometry, label):
     assert got.shape == expected.shape
     assert (got == expected).all(), f"{label}: {int((got != expected).sum())} of {expected.size} outputs differ"
     configs = tile_layers(model, geometry)
-    assert result["mac_beats"] == len(pixels) * sum(geometry.cycles_per_vector(c) for c in configs)
+    per_image = sum(layer.positions * geometry.cycles_per_vector(c) for layer, c in zip(model.layers, configs))
+    assert result["mac_beats"] == len(pixels) * per_image
 
 
 def check_script(geometry, steps, seed):
