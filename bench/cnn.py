@@ -1,0 +1,257 @@
+"""Convolutional networks on the tile: the digits CNN of each scheme in Verilator, and FINN's CNV-W1A1
+topology planned on the ULX3S (a benchmark).
+
+``python bench/cnn.py`` writes ``bench/results/cnn.{json,md}`` and the README section ``cnn``:
+
+- per scheme (binary, twn, fatnn, nhot2; the models ``lowbit demo --arch cnn`` trains, reused from
+  ``build/models``): the 360 test digits through the Verilog tile in Verilator on the family's default
+  array, a layer at a time with the host cutting the windows; outputs equal to the golden model, and per
+  layer the windows per image, the RUN cycles per image and the MAC utilization (useful MACs, ``windows *
+  k*k*C * out * planes``, over ``PE * SIMD * RUN cycles``);
+- per scheme and board: the board's declared tile that runs the model (``lowbit plan``'s cycle model),
+  images/s of its MAC array at the tile's clock and over the board's serial link (which carries every
+  window: the host cuts them);
+- CNV-W1A1 (FINN's binary CNN for CIFAR-10: six 3x3 convolutions 64-64-128-128-256-256 without padding,
+  2x2 max-pooling after the second and fourth, dense 512-512-10; 8-bit input, binary weights and
+  activations, the classifier's weights 8-bit as lowbit's binary scheme has them), random weights: the
+  tile ``lowbit plan --board ulx3s`` sizes for it (objective: MAC-array images/s per LUT4), its cycles per
+  image from the tile's cycle model, checked against the reference tile (ModelTile's busy cycles on one
+  image, == the model), and images/s per predicted LUT4 beside FINN's 0.117 (CNV-W1A1 on its 26,072
+  LUTs at 3,052 images/s).
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from readme import update_section
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCHEMES = ("binary", "twn", "fatnn", "nhot2")
+BOARDS = ("icebreaker", "ulx3s")
+FINN_CNV = {"luts": 26_072, "images_per_s": 3_052, "images_per_s_per_lut": 0.117}
+UTILIZATION_TARGET = 0.80
+
+
+def digits_case(scheme, progress):
+    from lowbit.boards.planner import plan_board
+    from lowbit.sim.tile_transport import run_model_on_tile
+    from lowbit.sw.cli.demo import cached_model
+    from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.host import default_geometry, tile_layers
+    from lowbit.sw.model.file import load_model
+    from lowbit.sw.train.data import load_digits_split
+
+    path = cached_model(scheme, progress=progress, arch="cnn")
+    model = load_model(path)
+    geometry = default_geometry(model)
+    configs = tile_layers(model, geometry)
+    pixels = load_digits_split().x_test
+    golden = GoldenNetwork(model).run(pixels)
+    result = run_model_on_tile(path, pixels, geometry, progress=progress)
+    images = len(pixels)
+    layers = []
+    for index, (layer, config, figures) in enumerate(zip(model.layers, configs, result["layers"])):
+        planes = geometry.planes(config)
+        vectors = sum(r["batch"] for r in figures["runs"])
+        useful = vectors * config.in_features * config.out_features * planes
+        layers.append(
+            {
+                "layer": index,
+                "shape": f"conv{layer.kernel}x{layer.kernel}/{layer.stride} "
+                f"{'x'.join(map(str, layer.input_map))}->{'x'.join(map(str, layer.output_map))}"
+                if layer.is_conv
+                else f"{config.in_features}x{config.out_features}",
+                "windows_per_image": vectors // images,
+                "cycles_per_image": figures["run_cycles"] / images,
+                "busy_cycles_per_image": figures["busy_cycles"] / images,
+                "utilization": useful / (geometry.pe * geometry.simd * figures["run_cycles"]),
+                "conv3x3": layer.is_conv and layer.kernel == 3,
+            }
+        )
+    boards = {}
+    for board in BOARDS:
+        plan = next((p for p in plan_board(model, board) if p.error is None), None)
+        boards[board] = (
+            {"tile": None}
+            if plan is None
+            else {
+                "tile": f"{plan.tile} (PE {plan.geometry.pe} x SIMD {plan.geometry.simd}) "
+                f"at {plan.clock_hz / 1e6:g} MHz",
+                "cycles_per_image": plan.cycles_per_image,
+                "images_per_s": plan.images_per_s,
+                "link_images_per_s": plan.link_images_per_s,
+            }
+        )
+    return {
+        "scheme": scheme,
+        "geometry": f"{geometry.family.name.lower()} PE {geometry.pe} x SIMD {geometry.simd}",
+        "equal": int((np.asarray(result["outputs"]) == golden).sum()),
+        "total": int(golden.size),
+        "accuracy": float(model.metadata.get("integer_accuracy", float("nan"))),
+        "cycles_per_image": result["run_cycles"] / images,
+        "layers": layers,
+        "boards": boards,
+    }
+
+
+def cnv_w1a1(seed=0):
+    """FINN's CNV-W1A1 topology as a lowbit model file with random weights and thresholds."""
+    from lowbit.sw.model.file import LayerRecord, LowbitModel, validate_model
+
+    rng = np.random.default_rng(seed)
+    layers, in_map = [], (32, 32, 3)
+    convs = ((64, 1), (64, 2), (128, 1), (128, 2), (256, 1), (256, 1))
+    for index, (channels, pool) in enumerate(convs):
+        taps = 9 * in_map[2]
+        first = index == 0
+        layer = LayerRecord(
+            taps,
+            channels,
+            "binary",
+            1,
+            "uint" if first else "binary",
+            8 if first else 1,
+            "threshold",
+            rng.choice(np.array([-1, 1], np.int8), (channels, taps)),
+            output_levels=2,
+            kernel=3,
+            stride=1,
+            padding=0,
+            pool=pool,
+            input_map=in_map,
+        )
+        lo, hi = layer.accumulator_range()
+        layer.thresholds = ((lo + hi) // 2)[:, None]
+        layer.descending = np.zeros(channels, bool)
+        layers.append(layer)
+        in_map = layer.output_map
+    width = int(np.prod(in_map))
+    for out in (512, 512):
+        layer = LayerRecord(
+            width, out, "binary", 1, "binary", 1, "threshold", rng.choice([-1, 1], (out, width)).astype(np.int8)
+        )
+        layer.output_levels, layer.thresholds, layer.descending = 2, np.zeros((out, 1), np.int64), np.zeros(out, bool)
+        layers.append(layer)
+        width = out
+    layers.append(
+        LayerRecord(
+            width, 10, "int", 8, "binary", 1, "accumulator", rng.integers(-127, 128, (10, width)).astype(np.int8)
+        )
+    )
+    model = LowbitModel("cnv-w1a1", 10, layers)
+    validate_model(model)
+    return model
+
+
+def cnv_case():
+    import asyncio
+
+    from lowbit.boards.planner import plan_tile, search_board
+    from lowbit.sim.reference import ModelTile
+    from lowbit.sw.host import TileInterface, run_codes
+    from lowbit.sw.model.report import model_cost
+
+    model = cnv_w1a1()
+    search = search_board(model, "ulx3s", objective="efficiency")
+    plan = search.best
+    if plan is None:
+        return {"error": search.text()}
+    geometry = plan.geometry
+    # The cycle model against the reference tile on one image.
+    tile = ModelTile(geometry)
+    codes = np.random.default_rng(1).integers(0, 256, (1, 32 * 32 * 3))
+    started = time.perf_counter()
+    asyncio.run(run_codes(TileInterface(tile, geometry), model, codes))
+    reference_seconds = time.perf_counter() - started
+    planned = plan_tile(model, "ulx3s", geometry)
+    luts = plan.resources.luts
+    return {
+        "geometry": f"{geometry.family.name.lower()} PE {geometry.pe} x SIMD {geometry.simd}",
+        "macs_per_image": model_cost(model).total_macs,
+        "cycles_per_image": planned.cycles_per_image,
+        "reference_tile_busy_cycles": int(tile.busy_cycles),
+        "cycle_model_equal": int(tile.busy_cycles) == planned.cycles_per_image,
+        "reference_seconds": reference_seconds,
+        "clock_hz": plan.clock_hz,
+        "images_per_s": plan.images_per_s,
+        "link_images_per_s": plan.link_images_per_s,
+        "predicted_luts": luts,
+        "images_per_s_per_lut": plan.images_per_s / luts,
+        "lanes": geometry.pe * geometry.simd,
+        "layers": [
+            {"cycles": layer.cycles, "shape": f"{layer.in_features}x{layer.out_features}"} for layer in plan.layers
+        ],
+    }
+
+
+def markdown(result):
+    lines = [
+        "| scheme | tile (default array) | outputs equal | cycles per image "
+        "| layer: windows per image, cycles per image, MAC utilization "
+        "| iCEBreaker: tile, images/s (MAC array / link) | ULX3S: tile, images/s (MAC array / link) |",
+        "|---|---|---:|---:|---|---|---|",
+    ]
+    for case in result["digits"]:
+        layers = "; ".join(
+            f"{r['layer']} {r['shape']}: {r['windows_per_image']}, {r['cycles_per_image']:,.0f}, "
+            f"{100 * r['utilization']:.1f} %"
+            for r in case["layers"]
+        )
+        boards = [
+            "—" if b["tile"] is None else f"{b['tile']}: {b['images_per_s']:,.0f} / {b['link_images_per_s']:,.1f}"
+            for b in (case["boards"][name] for name in BOARDS)
+        ]
+        lines.append(
+            f"| {case['scheme']} | {case['geometry']} | {case['equal']} of {case['total']} "
+            f"| {case['cycles_per_image']:,.0f} | {layers} | {boards[0]} | {boards[1]} |"
+        )
+    conv = [r["utilization"] for case in result["digits"] for r in case["layers"] if r["conv3x3"] and r["layer"] > 0]
+    lines += [
+        "",
+        f"- MAC utilization of the 3x3 convolutions after the first (target >= {100 * UTILIZATION_TARGET:.0f} %): "
+        f"{100 * min(conv):.1f} to {100 * max(conv):.1f} %; the first layers (9 taps of one channel on 8 or 16 "
+        "lanes, 8 input planes) are below it.",
+    ]
+    cnv = result["cnv_w1a1"]
+    if "error" in cnv:
+        lines.append(f"- CNV-W1A1 on the ULX3S: {cnv['error']}")
+    else:
+        lines.append(
+            f"- **CNV-W1A1 on the ULX3S** (the planner's tile for MAC-array images/s per LUT4: {cnv['geometry']}, "
+            f"{cnv['lanes']} lanes, {cnv['predicted_luts']:,} LUT4 predicted, {cnv['clock_hz'] / 1e6:g} MHz): "
+            f"{cnv['cycles_per_image']:,} cycles per image (the reference tile's busy cycles on one image: "
+            f"{cnv['reference_tile_busy_cycles']:,}, {'equal' if cnv['cycle_model_equal'] else '**different**'}), "
+            f"{cnv['images_per_s']:,.1f} images/s of the MAC array, **{cnv['images_per_s_per_lut']:.5f} images/s per "
+            f"LUT4** against FINN's {FINN_CNV['images_per_s_per_lut']} ({FINN_CNV['images_per_s']:,} images/s on "
+            f"{FINN_CNV['luts']:,} LUTs); {cnv['link_images_per_s']:.3f} images/s over the serial link, which carries "
+            "every window (the host cuts them)."
+        )
+    lines.append(f"- Run: `python bench/cnn.py`, {result['seconds']:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schemes", default=",".join(SCHEMES))
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = {"digits": [digits_case(s, args.progress) for s in args.schemes.split(",") if s]}
+    result["cnv_w1a1"] = cnv_case()
+    result["seconds"] = time.perf_counter() - started
+    result["command"] = "bench/cnn.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cnn.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = markdown(result)
+    (RESULTS / "cnn.md").write_text(text)
+    update_section("cnn", text)
+    print(text)
+    return 0 if all(c["equal"] == c["total"] for c in result["digits"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
