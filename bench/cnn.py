@@ -227,8 +227,11 @@ def markdown(result):
             f"{cnv['reference_tile_busy_cycles']:,}, {'equal' if cnv['cycle_model_equal'] else '**different**'}), "
             f"{cnv['images_per_s']:,.1f} images/s of the MAC array, **{cnv['images_per_s_per_lut']:.5f} images/s per "
             f"LUT4** against FINN's {FINN_CNV['images_per_s_per_lut']} ({FINN_CNV['images_per_s']:,} images/s on "
-            f"{FINN_CNV['luts']:,} LUTs); {cnv['link_images_per_s']:.3f} images/s over the serial link, which carries "
-            "every window (the host cuts them)."
+            f"{FINN_CNV['luts']:,} LUTs at 100 MHz; the same cycles at 100 MHz would give "
+            f"{cnv['images_per_s_per_lut'] * 100e6 / cnv['clock_hz']:.3f}, a clock the board's tile does not run at); "
+            f"{cnv['link_images_per_s']:.3f} images/s over the serial link, which carries every window (the host cuts "
+            f"them). The first layer (27 taps of 8-bit pixels: 8 planes) takes "
+            f"{100 * cnv['layers'][0]['cycles'] / cnv['cycles_per_image']:.0f} % of the cycles."
         )
     lines.append(f"- Run: `python bench/cnn.py`, {result['seconds']:.0f} s.")
     return "\n".join(lines) + "\n"
