@@ -368,3 +368,38 @@ def test_cost_report_counts_every_output_position(split):
 def test_the_tile_refuses_convolutions_in_one_line():
     with pytest.raises(ProtocolError, match=r"^a 3x3 convolution: the tile runs dense layers"):
         layer_config(conv_model().layers[0])
+
+
+# --- the command line and the Python API -------------------------------------------------------------
+
+
+def test_train_and_report_a_cnn_from_the_command_line(tmp_path, capsys):
+    from lowbit.sw.cli import main
+
+    path = tmp_path / "twn.lbm"
+    assert (
+        main(["train", "--scheme", "twn", "--arch", "cnn", "--epochs", "1", "--no-progress", "--out", str(path)]) == 0
+    )
+    assert "(equals PyTorch)" in capsys.readouterr().out
+    assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "conv3x3/1 8x8x1->8x8x32" in out and "conv3x3/1 4x4x32->2x2x64" in out and "256x10" in out
+    assert main(["run", str(path), "--backend", "model", "--limit", "4", "--mode", "resident"]) == 2
+    assert "the model has convolutions, whose windows the host cuts" in capsys.readouterr().err
+
+
+def test_arch_options_checked_before_training():
+    from lowbit.sw import api
+
+    with pytest.raises(ValueError, match=r"^arch must be one of mlp, cnn, not 'rnn'$"):
+        api.train("twn", arch="rnn")
+    with pytest.raises(
+        ValueError, match=r"^hidden must be a sequence of positive widths such as \(256, 256\), not \(\)$"
+    ):
+        api.train("twn", hidden=())
+    model = api.train(
+        "twn", arch="cnn", hidden=(16,), epochs=1
+    )  # a dense layer between the convolutions and the classifier
+    assert [layer.is_conv for layer in model.layers] == [True, True, True, False, False]
+    assert model.layers[3].in_features == 256 and model.layers[3].out_features == 16
+    assert model.metadata["arch"] == "cnn" and model.metadata["hidden"] == [16]
