@@ -7,7 +7,6 @@ from pathlib import Path
 
 from lowbit.sw.api._common import _check_int, _run
 from lowbit.sw.api.models import _model
-from lowbit.sw.model.report import model_cost
 from lowbit.sw.protocol import MODES  # noqa: F401  (re-exported: how a model runs on a tile, ``mode``)
 
 #: The tile backends of :func:`tile_run`.
@@ -290,7 +289,7 @@ def tile_run(
             False,
             time.perf_counter() - start,
             mode=run_mode(configs, geometry, mode, model=model),
-            macs_per_image=model_cost(model).total_macs,
+            macs_per_image=_macs(model),
         )
     from lowbit.sim.tile_transport import run_model_on_tile
 
@@ -319,8 +318,15 @@ def tile_run(
         time.perf_counter() - start,
         simulation=result,
         mode=result["mode"],
-        macs_per_image=model_cost(model).total_macs,
+        macs_per_image=_macs(model),
     )
+
+
+def _macs(model):
+    """MACs of ``model`` per image (:func:`lowbit.sw.model.report.model_cost`)."""
+    from lowbit.sw.model.report import model_cost
+
+    return model_cost(model).total_macs
 
 
 def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, mode, progress, on_geometry, classes):
@@ -365,7 +371,7 @@ def _serial_run(model, pixels, *, port, baud, timeout, retries, max_batch, mode,
         seconds,
         link=link.stats,
         mode=run_mode(configs, geometry, mode, model=model),
-        macs_per_image=model_cost(model).total_macs,
+        macs_per_image=_macs(model),
     )
 
 

@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from lowbit.sw.golden import GoldenNetwork
+from lowbit.sw.host import default_geometry, has_windows, resident_mode, tile_layers
 from lowbit.sw.host.plan import layer_config
 from lowbit.sw.kinds.encodings import activation_values, pad_code
 from lowbit.sw.model.conv import max_pool, windows
@@ -365,9 +366,15 @@ def test_cost_report_counts_every_output_position(split):
     assert "conv3x3/1 6x5x1->6x5x4" in text and "conv3x3/1 6x5x4->3x2x3" in text
 
 
-def test_the_tile_refuses_convolutions_in_one_line():
-    with pytest.raises(ProtocolError, match=r"^a 3x3 convolution: the tile runs dense layers"):
-        layer_config(conv_model().layers[0])
+def test_a_convolution_configures_the_tile_as_its_dot_product():
+    """The host cuts the windows: CONFIGURE carries the dot product of k * k * C inputs; resident is refused."""
+    model = conv_model()
+    assert [(c.in_features, c.out_features) for c in map(layer_config, model.layers)] == [(9, 4), (36, 3), (18, 2)]
+    geometry = default_geometry(model)
+    with pytest.raises(ProtocolError, match=r"^the tile cannot hold the model resident: the model has convolutions"):
+        resident_mode(tile_layers(model, geometry), geometry, "resident", windows=has_windows(model))
+    with pytest.raises(ProtocolError, match=r"^the model has convolutions, whose windows the host cuts"):
+        default_geometry(model, resident=True)
 
 
 # --- the command line and the Python API -------------------------------------------------------------
