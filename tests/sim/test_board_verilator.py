@@ -7,7 +7,8 @@ period; IDENTIFY with the board's 24-bit heartbeat; a second session after one a
 Every bench runs the board's own 3 Mbaud UART (6 cycles per bit of its 18 MHz PLL clock) and 0.1 s ACK
 timeout. The tile is the iCEBreaker's resident one (``icebreaker.RESIDENT_GEOMETRY``, which the UP5K
 holds: BINARY PE 2 x SIMD 16, 3 layers; the tile lowbit plan sizes for the digits model); a layer at a
-time over the link is tests/sim/test_link_verilator.py's."""
+time over the link is tests/sim/test_link_verilator.py's, and a small binary CNN's here (the host cutting
+its windows)."""
 
 import asyncio
 import math
@@ -204,6 +205,48 @@ def test_model_over_the_link(trained):
     assert heartbeat["edges"] >= result["cycles"] // half - 2, (
         f"{where}: {heartbeat['edges']} heartbeat edges in {result['cycles']} cycles"
     )
+
+
+def test_cnn_over_the_link(tmp_path):
+    """A small binary CNN on the same board core over the bit-level UART, a layer at a time: the host cuts
+    each image's windows (stride 2, padding 1, a 3x3 pool dropping a row) and pools the tile's outputs;
+    every output == the golden model, no frame bad or resent."""
+    import torch
+
+    from lowbit.sw.model.file import load_model, save_model
+    from lowbit.sw.train.data import load_digits_split
+    from lowbit.sw.train.export import export_model
+    from lowbit.sw.train.mlp import ConvSpec, QuantMLP
+    from lowbit.sw.train.qat import fit, scheme_config
+
+    torch.set_num_threads(1)
+    torch.manual_seed(TRAIN_SEED)
+    split = load_digits_split()
+    convs = (ConvSpec(8), ConvSpec(12, stride=2), ConvSpec(10, pool=3))
+    net = fit(QuantMLP(scheme_config("binary", (), convs=convs)), split, 2, 3e-3, progress=False, seed=TRAIN_SEED)
+    path = tmp_path / "binary-cnn.lbm"
+    save_model(export_model(net, "binary"), path)
+    model, pixels = load_model(path), split.x_test[:3]
+    spec = {
+        "seed": SEED,
+        "divisor": DIVISOR,
+        "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
+        "geometry": geometry_to_json(GEOMETRY),
+        "heartbeat_bits": HEARTBEAT_BITS,
+        "model": str(path),
+        "max_batch": 64,
+        "mode": "streaming",
+        "flip_host_seqs": [],
+        "cut_host_seqs": [],
+        "flip_board_seqs": [],
+        "cut_board_seqs": [],
+    }
+    core = BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS)
+    result = run_board_bench(core, "model_over_the_link", spec, name=f"cnn-streaming-{SEED}", pixels=pixels)
+    got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
+    where = f"seed {SEED} (training seed {TRAIN_SEED})"
+    assert got.shape == expected.shape and (got == expected).all(), f"{where}: {got} != {expected}"
+    assert result["board"]["bad_frames"] == 0 and result["host"]["resent"] == 0, f"{where}: {result}"
 
 
 def test_identify_at_board_baud():
