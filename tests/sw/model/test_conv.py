@@ -410,3 +410,25 @@ def test_arch_options_checked_before_training():
     assert [layer.is_conv for layer in model.layers] == [True, True, True, False, False]
     assert model.layers[3].in_features == 256 and model.layers[3].out_features == 16
     assert model.metadata["arch"] == "cnn" and model.metadata["hidden"] == [16]
+
+
+def test_planner_counts_the_windows_as_the_reference_tile_runs_them():
+    """lowbit plan's cycles per image for a CNN (windows x cycles per vector, per layer) == the reference
+    tile's busy cycles on one image, and the words per image count every window."""
+    import asyncio
+
+    from lowbit.boards.planner import plan_tile
+    from lowbit.sim.reference import ModelTile
+    from lowbit.sw.host import TileInterface, run_codes
+
+    model = conv_model()
+    geometry = default_geometry(model, 2, 8)
+    plan = plan_tile(model, "icebreaker", geometry)
+    tile = ModelTile(geometry)
+    codes = np.random.default_rng(SEED).integers(0, 16, (1, 30))
+    asyncio.run(run_codes(TileInterface(tile, geometry), model, codes))
+    assert plan.cycles_per_image == tile.busy_cycles
+    assert not plan.resident and [layer.cycles for layer in plan.layers][:2] == [
+        30 * geometry.cycles_per_vector(c) for c in tile_layers(model, geometry)[:2]
+    ]
+    assert plan.layers[0].input_words == 30 * geometry.input_words(tile_layers(model, geometry)[0])
