@@ -43,6 +43,7 @@ def digits_case(scheme, progress):
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.host import default_geometry, tile_layers
     from lowbit.sw.model.file import load_model
+    from lowbit.sw.model.report import model_cost
     from lowbit.sw.train.data import load_digits_split
 
     path = cached_model(scheme, progress=progress, arch="cnn")
@@ -53,7 +54,7 @@ def digits_case(scheme, progress):
     golden = GoldenNetwork(model).run(pixels)
     result = run_model_on_tile(path, pixels, geometry, progress=progress)
     images = len(pixels)
-    layers = []
+    layers, costs = [], model_cost(model).layers
     for index, (layer, config, figures) in enumerate(zip(model.layers, configs, result["layers"])):
         planes = geometry.planes(config)
         vectors = sum(r["batch"] for r in figures["runs"])
@@ -61,10 +62,7 @@ def digits_case(scheme, progress):
         layers.append(
             {
                 "layer": index,
-                "shape": f"conv{layer.kernel}x{layer.kernel}/{layer.stride} "
-                f"{'x'.join(map(str, layer.input_map))}->{'x'.join(map(str, layer.output_map))}"
-                if layer.is_conv
-                else f"{config.in_features}x{config.out_features}",
+                "shape": costs[index].shape,
                 "windows_per_image": vectors // images,
                 "cycles_per_image": figures["run_cycles"] / images,
                 "busy_cycles_per_image": figures["busy_cycles"] / images,

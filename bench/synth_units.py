@@ -529,14 +529,14 @@ def main(argv=None):
             ]
         new = {(r["key"], r.get("pipeline_depth")) for r in records}
         whole = {r["key"] for r in records if "pipeline_depth" not in r}  # skipped or not built: every depth
-        built_keys = {r["key"] for r in records}
-        kept = [
-            r
-            for r in last["rows"]
-            if (r["key"], r.get("pipeline_depth")) not in new
-            and r["key"] not in whole
-            and not ("pipeline_depth" not in r and r["key"] in built_keys)  # a skipped row now built
-        ]
+        keys = {r["key"] for r in records}
+
+        def replaced(row):  # a row without a depth (skipped, not built) gives way to any row of its key
+            if "pipeline_depth" not in row:
+                return row["key"] in keys
+            return (row["key"], row["pipeline_depth"]) in new or row["key"] in whole
+
+        kept = [r for r in last["rows"] if not replaced(r)]
         for record in kept:
             record.setdefault("command", last["command"])
         records += kept

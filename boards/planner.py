@@ -187,7 +187,7 @@ def plan_board(model, board):
         except ProtocolError as error:
             plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, error=str(error)))
             continue
-        resident = resident_mode(tile_layers(model, geometry), geometry, windows=has_windows(model))
+        resident = resident_mode(tile_layers(model, geometry), geometry, model=model)
         plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, layers, resident=resident))
     return plans
 
@@ -321,7 +321,7 @@ def plan_tile(model, board, geometry):
 
     module = board_module(board)
     layers = _layer_costs(model, geometry)
-    resident = resident_mode(tile_layers(model, geometry), geometry, windows=has_windows(model))
+    resident = resident_mode(tile_layers(model, geometry), geometry, model=model)
     return TilePlan(
         "planned", geometry, module.CLOCK_HZ, module.BAUD, layers, resident=resident, resources=predict(board, geometry)
     )

@@ -157,7 +157,7 @@ def run_model_on_tile(
     import time
 
     from lowbit.sim.harness import HarnessTransport
-    from lowbit.sw.host import TileInterface, has_windows, resident_mode, run_model, tile_layers
+    from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
     from lowbit.sw.model.file import load_model
 
     model = load_model(model_path)
@@ -170,7 +170,7 @@ def run_model_on_tile(
     else:
         library = tile_library(geometry, waves=suffix, quiet=quiet)
     configs = tile_layers(model, geometry)
-    resident = resident_mode(configs, geometry, mode, windows=has_windows(model))
+    resident = resident_mode(configs, geometry, mode, model=model)
     bar = None
     if progress:
         from tqdm import tqdm

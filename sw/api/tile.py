@@ -55,14 +55,14 @@ def check_fit(model, geometry, *, tile="the tile", mode="auto"):
     """The :class:`LayerConfig` of each layer of ``model`` on a tile of ``geometry``; raises
     :class:`ProtocolError` ``"the model does not fit <tile>: layer ..."`` when the tile cannot run it, or
     (``mode="resident"``) cannot hold the whole model (:data:`lowbit.sw.protocol.MODES`)."""
-    from lowbit.sw.host import has_windows, resident_mode, tile_layers
+    from lowbit.sw.host import resident_mode, tile_layers
     from lowbit.sw.protocol import ProtocolError
 
     mode = _check_mode(mode)
     model = _model(model)
     try:
         configs = tile_layers(model, geometry)
-        resident_mode(configs, geometry, mode, windows=has_windows(model))
+        resident_mode(configs, geometry, mode, model=model)
     except ProtocolError as error:
         raise ProtocolError(f"the model does not fit {tile}: {error}") from None
     return configs
@@ -72,10 +72,10 @@ def run_mode(configs, geometry, mode="auto", *, model=None):
     """How :func:`tile_run` runs the layers ``configs`` (:func:`check_fit`) of ``model`` on a tile of
     ``geometry`` in ``mode`` (``"auto"``, ``"resident"``, ``"streaming"``): ``"resident"`` or ``"streaming"``
     (always for a model with convolutions)."""
-    from lowbit.sw.host import has_windows, resident_mode
+    from lowbit.sw.host import resident_mode
 
-    windows = model is not None and has_windows(_model(model))
-    return "resident" if resident_mode(configs, geometry, _check_mode(mode), windows=windows) else "streaming"
+    model = None if model is None else _model(model)
+    return "resident" if resident_mode(configs, geometry, _check_mode(mode), model=model) else "streaming"
 
 
 @dataclass

@@ -21,12 +21,7 @@ from lowbit.sw.golden.units import (
     ternary_dot,
 )
 from lowbit.sw.kinds import INPUTS, golden_unit, nhot_terms_needed
-from lowbit.sw.kinds.encodings import (
-    activation_values,
-    encode_fatnn_activation,
-    encode_ternary,
-    nhot_terms,
-)
+from lowbit.sw.kinds.encodings import activation_values, encode_fatnn_activation, encode_ternary, nhot_terms
 from lowbit.sw.kinds.packing import pack_bits
 from lowbit.sw.model.conv import layer_outputs, layer_taps
 from lowbit.sw.model.inputs import model_input

@@ -37,17 +37,17 @@ def check_mode(mode):
     return mode
 
 
-def resident_mode(configs, geometry, mode="auto", *, windows=False):
+def resident_mode(configs, geometry, mode="auto", *, model=None):
     """Whether :func:`run_codes` runs the layers ``configs`` (:class:`LayerConfig`, from :func:`tile_layers`)
     resident on a tile of ``geometry`` in ``mode``: ``"streaming"`` never; ``"auto"`` when the tile has
     resident mode (``max_layers`` > 0) and holds the model (:meth:`TileGeometry.model_check`; a layer that
     needs output parts never fits); ``"resident"`` always, raising :class:`ProtocolError` with the reason
-    (:func:`lowbit.sw.protocol.model_refusal_reason`) when the tile cannot hold the model. ``windows``: the
-    model has convolutions (:func:`lowbit.sw.host.plan.has_windows`), which never run resident."""
+    (:func:`lowbit.sw.protocol.model_refusal_reason`) when the tile cannot hold the model. A ``model`` (the
+    layers' model) with convolutions (:func:`lowbit.sw.host.plan.has_windows`) never runs resident."""
     check_mode(mode)
     if mode == "streaming":
         return False
-    if windows:
+    if model is not None and has_windows(model):
         if mode == "resident":
             raise ProtocolError(f"the tile cannot hold the model resident: {NO_RESIDENT_WINDOWS}")
         return False
@@ -88,7 +88,7 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
     geometry = interface.geometry or await interface.identify()
     configs = tile_layers(model, geometry)
     codes = np.asarray(codes)
-    if resident_mode(configs, geometry, mode, windows=has_windows(model)):
+    if resident_mode(configs, geometry, mode, model=model):
         return await _run_resident(interface, model, configs, codes, progress, max_batch, classes)
     plans = []
     for layer, config in zip(model.layers, configs):

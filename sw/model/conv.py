@@ -19,7 +19,17 @@ import numpy as np
 
 from lowbit.sw.kinds.encodings import pad_code
 
-__all__ = ["ConvShape", "conv_output_size", "pooled_size", "windows", "max_pool", "layer_taps", "layer_outputs"]
+__all__ = [
+    "ConvShape",
+    "conv_output_size",
+    "pooled_size",
+    "windows",
+    "max_pool",
+    "window_rows",
+    "pooled_rows",
+    "layer_taps",
+    "layer_outputs",
+]
 
 
 def conv_output_size(size, kernel, stride, padding):
@@ -91,22 +101,33 @@ def max_pool(maps, pool):
     return cut.reshape(batch, ph, pool, pw, pool, channels).max(axis=(2, 4))
 
 
+def window_rows(shape, x, pad_value):
+    """The windows of a convolution of :class:`ConvShape` ``shape`` on its input maps ``x`` ``(batch, H * W *
+    C)`` (flattened HWC), padded with ``pad_value``: one row per window, ``(batch * OH * OW, taps)``, image by
+    image and row-major over the positions."""
+    maps = np.asarray(x).reshape(len(x), *shape.input_map)
+    return windows(maps, shape.kernel, shape.stride, shape.padding, pad_value).reshape(-1, shape.taps)
+
+
+def pooled_rows(shape, y, batch):
+    """A convolution's outputs per image from one row per window ``y`` (``(batch * OH * OW, channels)``, in
+    :func:`window_rows`' order): max-pooled and flattened (HWC), ``(batch, PH * PW * channels)``."""
+    return max_pool(np.asarray(y).reshape(batch, *shape.conv_map, shape.channels), shape.pool).reshape(batch, -1)
+
+
 def layer_taps(layer, x):
     """The dot products' inputs of a model-file layer (:class:`lowbit.sw.model.file.LayerRecord`) on its
-    input ``x`` ``(batch, input_size)``: ``x`` itself for a dense layer; for a convolution every window of
-    its input map, padded with the input kind's :func:`pad_code` (0.0 for float layers),
-    ``(batch * OH * OW, kernel * kernel * C)``, image by image and row-major over the positions."""
+    input ``x`` ``(batch, input_size)``: ``x`` itself for a dense layer; for a convolution its
+    :func:`window_rows`, padded with the input kind's :func:`pad_code` (0.0 for float layers)."""
     if not layer.is_conv:
         return x
     pad = 0.0 if layer.input_kind == "float" else pad_code(layer.input_kind, layer.input_bits)
-    maps = np.asarray(x).reshape(len(x), *layer.input_map)
-    return windows(maps, layer.kernel, layer.stride, layer.padding, pad).reshape(-1, layer.in_features)
+    return window_rows(layer.conv_shape, x, pad)
 
 
 def layer_outputs(layer, y, batch):
-    """A layer's output per image from its dot products' outputs ``y`` (``(batch * OH * OW, out)`` of a
-    convolution, in :func:`layer_taps`' order): max-pooled and flattened (HWC), ``(batch, output_size)``;
-    ``y`` itself for a dense layer."""
+    """A layer's output per image from its dot products' outputs ``y``: a convolution's
+    :func:`pooled_rows`, ``(batch, output_size)``; ``y`` itself for a dense layer."""
     if not layer.is_conv:
         return y
-    return max_pool(np.asarray(y).reshape(batch, *layer.conv_map, layer.out_features), layer.pool).reshape(batch, -1)
+    return pooled_rows(layer.conv_shape, y, batch)

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from lowbit.sw.kinds import InputKind, WeightKind
 from lowbit.sw.kinds.encodings import activation_values, pad_code
-from lowbit.sw.model.conv import ConvShape, max_pool, windows
+from lowbit.sw.model.conv import ConvShape, pooled_rows, window_rows
 from lowbit.sw.model.inputs import input_scale
 from lowbit.sw.train import quant
 from lowbit.sw.train.data import CLASSES, FEATURES, IMAGE_MAP
@@ -147,16 +147,13 @@ class NetworkConfig:
         for spec in self.convs:
             if not isinstance(spec, ConvSpec):
                 raise ValueError(f"convs must be ConvSpec entries, not {spec!r}")
-        shapes = self.conv_shapes
-        if len(shapes) < len(self.convs) or any(min(shape.output_map[:2]) < 1 for shape in shapes):
-            index = next(
-                i for i, shape in enumerate(shapes + (None,)) if shape is None or min(shape.output_map[:2]) < 1
-            )
-            spec, height, width = self.convs[index], *(shapes[index - 1].output_map[:2] if index else IMAGE_MAP[:2])
-            raise ValueError(
-                f"convolution {index} ({spec.kernel}x{spec.kernel}, padding {spec.padding}, stride {spec.stride}, "
-                f"pooling {spec.pool}) leaves nothing of its {height}x{width} input map"
-            )
+        for index, (spec, shape) in enumerate(zip(self.convs, self.conv_shapes)):
+            if min(shape.output_map[:2]) < 1:
+                height, width, _ = shape.input_map
+                raise ValueError(
+                    f"convolution {index} ({spec.kernel}x{spec.kernel}, padding {spec.padding}, stride "
+                    f"{spec.stride}, pooling {spec.pool}) leaves nothing of its {height}x{width} input map"
+                )
         if self.input_bits != 0 and not (isinstance(self.input_bits, int) and 1 <= self.input_bits <= 8):
             raise ValueError(f"input_bits must be 0 (float) or an integer from 1 to 8, not {self.input_bits!r}")
         floats = [spec.kind == "float" for spec in self.weights + self.activations]
@@ -179,11 +176,8 @@ class NetworkConfig:
         """The :class:`ConvShape` of each convolution, from the digit's map (:data:`IMAGE_MAP`) on."""
         shapes, input_map = [], IMAGE_MAP
         for spec in self.convs:
-            shape = ConvShape(input_map, spec.kernel, spec.stride, spec.padding, spec.pool, spec.channels)
-            if min(shape.conv_map) < 1:
-                break  # reported by __post_init__
-            shapes.append(shape)
-            input_map = shape.output_map
+            shapes.append(ConvShape(input_map, spec.kernel, spec.stride, spec.padding, spec.pool, spec.channels))
+            input_map = shapes[-1].output_map
         return tuple(shapes)
 
     @property
@@ -206,10 +200,10 @@ class QuantLayer(nn.Module):
     with ``pad_value``, and its output is max-pooled; ``x`` is the map flattened in HWC order.
     """
 
-    def __init__(self, in_features, out_features, weight_spec, activation_spec=None, conv=None, pad_value=0.0):
+    def __init__(self, in_features, out_features, weight_spec, activation_spec=None, conv=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.conv, self.pad_value = conv, pad_value
+        self.conv, self.pad_value = conv, 0.0  # the network sets a convolution's pad value (QuantMLP)
         self.weight_spec, self.activation_spec = weight_spec, activation_spec
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
@@ -360,7 +354,7 @@ class QuantMLP(nn.Module):
             record["accumulators"].append(acc.reshape(len(codes), -1).to(torch.int64))
             if layer.last:
                 break
-            codes = _pooled(layer, layer.fold_code(acc, steps[index]))
+            codes = _pooled(layer, layer.fold_code(acc, steps[index]), len(codes))
         return record if trace else record["accumulators"][-1]
 
     def _float_forward(self, codes, trace):
@@ -372,22 +366,17 @@ class QuantMLP(nn.Module):
             record["accumulators"].append(z.reshape(len(x), -1))
             if layer.last:
                 break
-            x = _pooled(layer, layer.float_output(z))
+            x = _pooled(layer, layer.float_output(z), len(x))
         return record if trace else record["accumulators"][-1]
 
 
 def _taps(layer, x, pad):
-    """``x`` ``(batch, features)`` itself for a dense layer; for a convolution every window of its input
-    map padded with ``pad``, ``(batch, OH, OW, k * k * C)`` (:func:`lowbit.sw.model.conv.windows`)."""
-    if layer.conv is None:
-        return x
-    shape = layer.conv
-    maps = x.numpy().reshape(len(x), *shape.input_map)
-    return torch.from_numpy(windows(maps, shape.kernel, shape.stride, shape.padding, pad))
+    """``x`` ``(batch, features)`` itself for a dense layer; a convolution's
+    :func:`lowbit.sw.model.conv.window_rows`, padded with ``pad``."""
+    return x if layer.conv is None else torch.from_numpy(window_rows(layer.conv, x.numpy(), pad))
 
 
-def _pooled(layer, y):
-    """A layer's output ``(batch, [OH, OW,] out)``, max-pooled and flattened (HWC) for a convolution."""
-    if layer.conv is None:
-        return y
-    return torch.from_numpy(max_pool(y.numpy(), layer.conv.pool)).reshape(len(y), -1)
+def _pooled(layer, y, batch):
+    """A layer's output per image: ``y`` itself for a dense layer; a convolution's
+    :func:`lowbit.sw.model.conv.pooled_rows`."""
+    return y if layer.conv is None else torch.from_numpy(pooled_rows(layer.conv, y.numpy(), batch))

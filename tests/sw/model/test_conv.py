@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from lowbit.sw.golden import GoldenNetwork
-from lowbit.sw.host import default_geometry, has_windows, resident_mode, tile_layers
+from lowbit.sw.host import default_geometry, resident_mode, tile_layers
 from lowbit.sw.host.plan import layer_config
 from lowbit.sw.kinds.encodings import activation_values, pad_code
 from lowbit.sw.model.conv import max_pool, windows
@@ -372,7 +372,7 @@ def test_a_convolution_configures_the_tile_as_its_dot_product():
     assert [(c.in_features, c.out_features) for c in map(layer_config, model.layers)] == [(9, 4), (36, 3), (18, 2)]
     geometry = default_geometry(model)
     with pytest.raises(ProtocolError, match=r"^the tile cannot hold the model resident: the model has convolutions"):
-        resident_mode(tile_layers(model, geometry), geometry, "resident", windows=has_windows(model))
+        resident_mode(tile_layers(model, geometry), geometry, "resident", model=model)
     with pytest.raises(ProtocolError, match=r"^the model has convolutions, whose windows the host cuts"):
         default_geometry(model, resident=True)
 
