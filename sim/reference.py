@@ -5,6 +5,7 @@ tile in simulation or a board; the tests compare the two word for word.
 """
 
 import collections
+import dataclasses
 
 import numpy as np
 
@@ -22,8 +23,9 @@ from lowbit.sw.golden.units import (
 from lowbit.sw.host.packing import (
     WORD_MASK,
     int_plane_weights,
-    pack_inputs,
+    lane_pad_code,
     padded_shape,
+    pixel_lanes,
     rows_of_words,
     signed32,
     unpack_inputs,
@@ -31,12 +33,14 @@ from lowbit.sw.host.packing import (
 )
 from lowbit.sw.host.transport import Transport, TransportError
 from lowbit.sw.kinds import FGQ_SCALE_BITS, Family, InputKind, WeightKind, tile_unit
-from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary
+from lowbit.sw.kinds.encodings import encode_fatnn_activation, encode_ternary, pad_code
 from lowbit.sw.kinds.packing import pack_bits
+from lowbit.sw.model.conv import max_pool, windows
 from lowbit.sw.protocol import (
     MAX_LENGTH,
     ErrorCode,
     LayerConfig,
+    MapWalk,
     Opcode,
     Response,
     TileGeometry,
@@ -44,6 +48,7 @@ from lowbit.sw.protocol import (
     model_error,
     output_code_bits,
     parse_header,
+    walk_of,
 )
 
 __all__ = ["ModelTile", "search_thresholds"]
@@ -61,9 +66,11 @@ _UNDECODABLE = LayerConfig(0, 0, WeightKind.BINARY, 1, 0, InputKind.BINARY, 1, 0
 
 
 def _decode_layer(words):
+    """The layer of its LOAD_MODEL words: CONFIGURE's three, and on a tile that walks maps its walk's two."""
     try:
-        return LayerConfig.decode(words)
-    except ValueError:  # a kind field that names no kind
+        walk = MapWalk.decode(words[3:]) if len(words) > 3 else None
+        return LayerConfig(*dataclasses.astuple(LayerConfig.decode(words[:3]))[:-1], walk=walk)
+    except ValueError:  # a kind field that names no kind, or a walk's field out of range
         return _UNDECODABLE
 
 
@@ -216,13 +223,14 @@ class ModelTile(Transport):
 
     def _load_model(self, payload):
         self._forget()
-        if not payload or len(payload) != 1 + 3 * payload[0]:
+        n = self.geometry.model_layer_words
+        if not payload or len(payload) != 1 + n * payload[0]:
             raise _Refusal(ErrorCode.BAD_LENGTH)
         count = payload[0]
         if count > self.geometry.max_layers:  # model_error refuses the count before reading any layer
             layers = [_UNDECODABLE] * count
         else:
-            layers = [_decode_layer(payload[1 + 3 * i : 4 + 3 * i]) for i in range(count)]
+            layers = [_decode_layer(payload[1 + n * i : 1 + n * (i + 1)]) for i in range(count)]
         code = model_error(layers, self.geometry)
         if code:
             raise _Refusal(ErrorCode(code))
@@ -313,13 +321,14 @@ class ModelTile(Transport):
         batch = len(payload) // per_vector
         if batch * (1 if classify else g.output_words(last)) > MAX_LENGTH:  # more than a DATA header can say
             raise _Refusal(ErrorCode.BAD_LENGTH)
-        codes = unpack_inputs(payload, first, g, batch)  # (batch, IP)
-        out = self._layer_outputs(0, first, codes)
-        for index in range(1, len(layers)):  # model mode: the hidden layers' codes never leave the tile
-            config, previous = layers[index], layers[index - 1]
-            # its padded channels dropped, padded as RUN's inputs are
-            words = pack_inputs(out[:, : previous.out_features], config, g)
-            out = self._layer_outputs(index, config, unpack_inputs(words, config, g, batch))
+        out = unpack_inputs(payload, first, g, batch)  # (batch, input rows * SIMD): every lane as sent
+        for index, config in enumerate(layers):  # model mode: the hidden layers' codes never leave the tile
+            self.busy_cycles += batch * g.cycles_per_vector(config)
+            pooled = self._pooled(config, self._layer_outputs(index, config, self._taps(config, out)), batch)
+            if index + 1 < len(layers):  # the next layer's rows: its live codes, zero bits beyond them
+                live = pooled[..., : config.out_features].reshape(batch, -1)
+                out = pixel_lanes(live, layers[index + 1], g, lane_pad_code(layers[index + 1]))
+        out = pooled.reshape(batch, -1)  # the last layer's one pixel, its padded channels too
         if classify:
             return class_index(out[:, : last.out_features]).tolist()
         if last.last:
@@ -328,10 +337,32 @@ class ModelTile(Transport):
         out_bits = ((out[..., None] >> np.arange(k)) & 1).reshape(batch, g.out_folds(last) * g.pe * k)
         return words_of_rows(out_bits).tolist()
 
+    def _taps(self, config, rows):
+        """The inputs ``(batch * positions, in_folds * simd)`` of a layer's dot products from its input rows'
+        codes ``(batch, input rows * simd)``: a dense layer's one vector; a walk's windows at the positions
+        it walks, a padded tap (outside the map) the input kind's pad code on the live lanes and zero bits
+        (:func:`lane_pad_code`) beyond them, as the tile's pad row."""
+        g, walk = self.geometry, walk_of(config)
+        if config.walk is None:
+            return rows
+        lanes, p = g.channel_groups(config) * g.simd, walk.padding
+        pad = np.full(lanes, lane_pad_code(config), dtype=np.int64)
+        pad[: config.in_features] = pad_code(str(config.input_kind), config.input_bits)
+        maps = np.empty((len(rows), walk.height + 2 * p, walk.width + 2 * p, lanes), dtype=np.int64)
+        maps[:] = pad
+        maps[:, p : p + walk.height, p : p + walk.width] = rows.reshape(len(rows), walk.height, walk.width, lanes)
+        cut = windows(maps, walk.kernel, walk.stride, 0, 0)
+        return cut[:, : walk.out_height * walk.pool, : walk.out_width * walk.pool].reshape(-1, walk.taps * lanes)
+
+    def _pooled(self, config, out, batch):
+        """A layer's outputs ``(batch * positions, OP)`` max-pooled: ``(batch, pooled pixels, OP)``."""
+        walk = walk_of(config)
+        maps = out.reshape(batch, walk.out_height * walk.pool, walk.out_width * walk.pool, -1)
+        return max_pool(maps, walk.pool).reshape(batch, walk.out_height * walk.out_width, -1)
+
     def _layer_outputs(self, index, config, codes):
-        """``(batch, OP)`` outputs of layer ``index`` (``config``) on its padded input ``codes``: the
-        accumulators of a last layer, else the output codes; counts the MAC array's cycles."""
-        self.busy_cycles += len(codes) * self.geometry.cycles_per_vector(config)
+        """``(n, OP)`` outputs of layer ``index`` (``config``) on its padded input ``codes``: the
+        accumulators of a last layer, else the output codes."""
         self._running, thresholds = index, self._thresholds[index]
         acc = self._wrap(self._accumulate(config, codes) + thresholds["bias"])
         if config.last:

@@ -8,7 +8,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from lowbit.sw.kinds import runs_on
+from lowbit.sw.kinds import INPUTS, runs_on
+from lowbit.sw.kinds.encodings import pad_code
 from lowbit.sw.protocol import (
     WORD_BITS,
     InputKind,
@@ -18,6 +19,7 @@ from lowbit.sw.protocol import (
     count_weight_planes,
     input_rows_per_word_log2,
     output_code_bits,
+    walk_sizes,
 )
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "ACT_UINT",
     "LayerLayout",
     "CheckSignature",
+    "walk_fields",
     "Configuration",
 ]
 
@@ -52,7 +55,18 @@ class LayerLayout(data.StructLayout):
     (:func:`~lowbit.sw.protocol.input_rows_per_word_log2`, rows below a word) and ``in_row_bits`` the
     bits of one; ``record_words``: words per channel in LOAD_THRESHOLDS;
     ``fold_bits``: output bits per output fold; ``weight_rows``: the layer's weight rows;
-    ``out_features``: its outputs (a resident model's hidden layer pads its activations beyond them).
+    ``out_features``: its outputs (a resident model's hidden layer pads its activations beyond them);
+    ``input_rows``: the rows of an input vector (a walk's whole input map).
+
+    On a tile that walks maps (:attr:`~lowbit.sw.protocol.TileGeometry.maps`) also the layer's
+    :class:`~lowbit.sw.protocol.MapWalk` (``height``, ``width``, ``kernel``, ``stride``, ``padding``,
+    ``pool``, ``out_height``, ``out_width``), ``in_features`` (channels per pixel), ``groups`` and
+    ``out_groups`` (rows per input and output pixel), ``pool_area`` (``pool**2``), ``pad_planes`` (which of
+    the first two planes of a padded tap's row are set, :func:`pad_planes`) and the walk's address steps
+    in rows: ``row_stride`` (a map row), ``step_x`` / ``step_y`` (the next position across / down),
+    ``pool_x`` / ``pool_y`` (the next pooled pixel across / down), ``origin`` (from the first window's
+    top left, ``padding`` rows and columns outside the map, to the map's first row) and ``pool_step``
+    (``pool * stride``: input pixels between pooled pixels).
     """
 
     def __init__(self, geometry):
@@ -79,8 +93,48 @@ class LayerLayout(data.StructLayout):
                 "output_words": field_bits(g.max_out_folds * g.pe),
                 "weight_rows": field_bits(g.max_weight_rows),
                 "out_features": field_bits(g.max_out_features),
+                "input_rows": field_bits(g.max_in_folds),
             }
+            | (_walk_layout(g) if g.maps else {})
         )
+
+
+def _walk_layout(geometry):
+    rows, steps = field_bits(geometry.max_in_folds), field_bits(32 * geometry.max_in_folds)
+    fields = {"height": 8, "width": 8, "kernel": 4, "stride": 2, "padding": 4, "pool": 4, "out_height": 8}
+    fields |= {"out_width": 8, "in_features": 16, "groups": rows, "out_groups": rows, "pool_area": 8}
+    fields |= {"pad_planes": 2, "row_stride": rows, "pool_step": 8}
+    return fields | {name: steps for name in ("step_x", "step_y", "pool_x", "pool_y", "origin")}
+
+
+def pad_planes(input_kind, input_bits):
+    """Which of the first two bit-planes of an input row hold a padded tap's code
+    (:func:`lowbit.sw.kinds.encodings.pad_code`) as a 1 on the live lanes: bit ``j`` for plane ``j`` (binary
+    +1: the code's plane; FATNN's code 0: both of ``code - 1``'s ``nz`` and ``sign``; the kinds whose pad
+    code is all-zero bits, 0)."""
+    code = pad_code(input_kind, input_bits)
+    if input_kind == "binary":
+        return code
+    if input_kind in ("ternary", "fatnn"):
+        return int(code != 1) | (int(code == 0) << 1)
+    return 0 if code == 0 else None
+
+
+def walk_fields(words):
+    """The :class:`~lowbit.sw.protocol.MapWalk` of a layer's two walk words, as Amaranth values: two zero
+    words (a kernel of 0) are :data:`~lowbit.sw.protocol.DENSE`."""
+    first, second = words
+    dense = first[16:20] == 0
+    return SimpleNamespace(
+        height=Mux(dense, 1, first[0:8]),
+        width=Mux(dense, 1, first[8:16]),
+        kernel=Mux(dense, 1, first[16:20]),
+        stride=Mux(dense, 1, first[20:24]),
+        padding=Mux(dense, 0, first[24:28]),
+        pool=Mux(dense, 1, first[28:32]),
+        out_height=Mux(dense, 1, second[0:8]),
+        out_width=Mux(dense, 1, second[8:16]),
+    )
 
 
 def max_in_rows_log2(geometry):
@@ -97,11 +151,12 @@ def field_bits(largest):
 
 class CheckSignature(wiring.Signature):
     """A CONFIGURE check, seen from the command decoder: it holds the command's three payload words on
-    ``words``, reads ``error`` (an :class:`~lowbit.sw.protocol.ErrorCode`, 0: none) ``CHECK_LATENCY``
+    ``words`` (and, on a tile that walks maps, the layer's two walk words after them: zero for CONFIGURE),
+    reads ``error`` (an :class:`~lowbit.sw.protocol.ErrorCode`, 0: none) ``CHECK_LATENCY``
     cycles later, and pulses ``accept`` to make the words the layer."""
 
-    def __init__(self):
-        super().__init__({"words": Out(data.ArrayLayout(WORD_BITS, 3)), "error": In(8), "accept": Out(1)})
+    def __init__(self, words=3):
+        super().__init__({"words": Out(data.ArrayLayout(WORD_BITS, words)), "error": In(8), "accept": Out(1)})
 
 
 def _ceil_shift(value, log2):
@@ -130,7 +185,7 @@ class Configuration(wiring.Component):
         self.out_bits_max = output_code_bits(geometry.max_thresholds + 1)
         super().__init__(
             {
-                "check": In(CheckSignature()),
+                "check": In(CheckSignature(geometry.model_layer_words)),
                 "layer": Out(LayerLayout(geometry)),
             }
         )
@@ -163,7 +218,15 @@ class Configuration(wiring.Component):
             group_size=group_size,
         )
         # stage 1: folds, planes, words per row, from the words themselves
-        n_ifolds = stage(_ceil_shift(in_f, simd_log2), "ifolds")
+        n_groups = stage(_ceil_shift(in_f, simd_log2), "groups")
+        sizes = None
+        if g.maps:  # the walk's sizes (protocol.walk_sizes), registered
+            fields.walk = walk = walk_fields([cfg[3], cfg[4]])
+            sizes = {name: stage(value, name) for name, value in walk_sizes(fields, g).items()}
+            n_ifolds, n_input_rows = sizes["in_folds"], sizes["input_rows"]
+        else:
+            fields.walk = None
+            n_ifolds = n_input_rows = n_groups
         n_ofolds = stage(_ceil_shift(out_f, pe_log2), "ofolds")
         weight_serial = Value.cast(runs_on("weight_bitserial", fields, g.family))
         input_serial = Value.cast(runs_on("input_bitserial", fields, g.family))
@@ -185,9 +248,9 @@ class Configuration(wiring.Component):
         n_in_row_bits = stage(row_bits, "in_row_bits") if plane_inputs else Const(row_bits)
         if max_in_rows_log2(g):
             n_in_rows_log2 = stage(input_rows_per_word_log2(row_bits), "in_rows_log2")
-            n_in_groups = _ceil_shift(n_ifolds, n_in_rows_log2)  # a word (or a wide row's words) each
+            n_in_groups = _ceil_shift(n_input_rows, n_in_rows_log2)  # a word (or a wide row's words) each
         else:
-            n_in_rows_log2, n_in_groups = Const(0, 1), n_ifolds
+            n_in_rows_log2, n_in_groups = Const(0, 1), n_input_rows
         # output bits per fold: PE accumulator words (last layer) or PE codes of out_k bits
         n_fold_bits = stage(Mux(levels == 0, g.pe * WORD_BITS, out_k * g.pe), "fold_bits")
         # stage 2: the word counts of a vector and of the thresholds; rows per input fold
@@ -199,7 +262,7 @@ class Configuration(wiring.Component):
         n_weight_rows = stage(n_rows_per_ifold * n_ifolds, "weight_rows")
         n_weight_words = stage(n_weight_rows * g.weight_row_words, "weight_words")
         check = Signal(8)  # an error code is 8 bits wide in the ERROR response
-        m.d.comb += check.eq(configure_error(fields, g, n_weight_rows, Mux))
+        m.d.comb += check.eq(configure_error(fields, g, n_weight_rows, Mux, sizes))
         m.d.sync += self.check.error.eq(check)
 
         act_mode = Mux(input_serial, ACT_UINT, Mux(ik == InputKind.BINARY.code, ACT_BINARY, ACT_TERNARY))
@@ -223,7 +286,39 @@ class Configuration(wiring.Component):
             "output_words": n_output_words,
             "weight_rows": n_weight_rows,
             "out_features": out_f,
+            "input_rows": n_input_rows,
         }
+        if g.maps:
+            derived |= self._walk_derived(stage, fields, walk, n_groups, ik)
         with m.If(self.check.accept):
             m.d.sync += [self.layer[name].eq(value) for name, value in derived.items()]
         return m
+
+    def _walk_derived(self, stage, fields, walk, n_groups, ik):
+        """The walk's fields of :class:`LayerLayout`: its words, then its address steps (stages 2 and 3)."""
+        g = self.geometry
+        simd_log2 = exact_log2(g.simd)
+        derived = {name: getattr(walk, name) for name in vars(walk)}
+        planes = Const(0, 2)
+        for kind in INPUTS:
+            if g.plane_inputs and str(kind) in ("binary", "ternary", "fatnn"):
+                planes = Mux(ik == kind.code, pad_planes(str(kind), 1 if str(kind) == "binary" else 2), planes)
+        row_stride = stage(walk.width * n_groups, "row_stride")  # stage 2
+        step_x = stage(walk.stride * n_groups, "step_x")
+        pool_step = stage(walk.pool * walk.stride, "pool_step")
+        step_y = stage(walk.stride * row_stride, "step_y")  # stage 3
+        derived |= {
+            "in_features": fields.in_features,
+            "groups": n_groups,
+            "out_groups": _ceil_shift(fields.out_features, simd_log2),
+            "pool_area": stage(walk.pool * walk.pool, "pool_area"),
+            "pad_planes": planes,
+            "row_stride": row_stride,
+            "step_x": step_x,
+            "step_y": step_y,
+            "pool_x": stage(walk.pool * step_x, "pool_x"),
+            "pool_y": stage(walk.pool * step_y, "pool_y"),
+            "origin": stage(walk.padding * (row_stride + n_groups), "origin"),
+            "pool_step": pool_step,
+        }
+        return derived

@@ -10,7 +10,7 @@ from amaranth.utils import exact_log2
 
 from lowbit.sw.protocol import MAX_LENGTH, WORD_BITS, ErrorCode, Opcode, Response, chain_error, header
 
-from .config import CHECK_LATENCY, CheckSignature, LayerLayout, field_bits, max_in_rows_log2
+from .config import CHECK_LATENCY, CheckSignature, LayerLayout, field_bits, max_in_rows_log2, walk_fields
 from .memories import record_field_bits, record_fields, write_port_signature
 from .search import SearchWrite
 from .sequencer import BanksSignature, WalkSignature
@@ -75,7 +75,7 @@ class Decoder(wiring.Component):
                 "i": In(stream.Signature(WORD_BITS)),
                 "o": Out(stream.Signature(WORD_BITS)),
                 "outputs": In(stream.Signature(WORD_BITS)),
-                "check": Out(CheckSignature()),
+                "check": Out(CheckSignature(g.model_layer_words)),
                 "layer": In(LayerLayout(g)),
                 "w_wr": In(write_port_signature(g, "weights")),
                 "i_wr": In(write_port_signature(g, "inputs")),
@@ -113,7 +113,7 @@ class Decoder(wiring.Component):
         resp_kind, resp_idx = Signal(2), Signal(3)
         # a word of a weight row, an input row, CONFIGURE or a layer table entry (rows of over 256 words:
         # the n-hot tile at PE 16 x SIMD 64 has 320)
-        chunk = Signal(range(max(g.weight_row_words, g.max_input_row_words, 4)))
+        chunk = Signal(range(max(g.weight_row_words, g.max_input_row_words, g.model_layer_words + 1)))
         row = Signal(range(max(g.max_weight_rows, 2 * g.max_in_folds, 2) + 1))
         channel, word = Signal(16), Signal(9)
         out_left = Signal(24)  # RUN's output words still to leave (at most MAX_LENGTH)
@@ -126,20 +126,23 @@ class Decoder(wiring.Component):
         # --- resident models: the layer table and the model's totals --------------------------------
         model_mode = Signal()  # 1 after an accepted LOAD_MODEL (never on a tile without resident models)
         resident = bool(g.max_layers)
+        per_layer = g.model_layer_words  # words per layer in LOAD_MODEL and the table
         if resident:
-            m.submodules.table = table = Memory(shape=WORD_BITS, depth=3 * g.max_layers, init=[])
+            m.submodules.table = table = Memory(shape=WORD_BITS, depth=per_layer * g.max_layers, init=[])
             tab_wr, tab_rd = table.write_port(), table.read_port()
             n_layers, layer_idx = Signal(8), Signal(8)
-            table_addr = Signal(range(3 * g.max_layers + 5))
+            table_addr = Signal(range(per_layer * (g.max_layers + 2)))
             # The sums over the model's layers (each within the tile's memories, or CONFIGURE refuses it).
             total_rows = Signal(field_bits(g.max_layers * g.max_weight_rows))
             total_folds = Signal(field_bits(g.max_layers * g.max_out_folds))
             total_wwords = Signal(field_bits(g.max_layers * g.max_weight_rows * g.weight_row_words))
             total_twords = Signal.like(layer.threshold_words)
             model_in_words, model_out_words = Signal.like(layer.input_words), Signal.like(layer.output_words)
-            model_in_row_words, model_ifolds = Signal.like(layer.in_row_words), Signal.like(layer.ifolds)
+            model_in_row_words, model_ifolds = Signal.like(layer.in_row_words), Signal.like(layer.input_rows)
             model_in_rows_log2, model_in_row_bits = Signal.like(layer.in_rows_log2), Signal.like(layer.in_row_bits)
-            prev = SimpleNamespace(out_features=Signal(16), output_levels=Signal(9))
+            prev = SimpleNamespace(out_features=Signal(16), output_levels=Signal(9), walk=None)
+            if g.maps:  # the pooled map the layer before emits
+                prev.walk = SimpleNamespace(out_height=Signal(8, init=1), out_width=Signal(8, init=1))
             m.d.comb += [
                 self.model.eq(model_mode),
                 self.classify.eq(model_mode & (opcode == Opcode.CLASSIFY)),
@@ -159,7 +162,7 @@ class Decoder(wiring.Component):
                 "in_row_words": model_in_row_words,
                 "in_rows_log2": model_in_rows_log2,
                 "in_row_bits": model_in_row_bits,
-                "ifolds": model_ifolds,
+                "input_rows": model_ifolds,
             }
 
         def count(name):
@@ -169,13 +172,14 @@ class Decoder(wiring.Component):
             return Mux(model_mode, model_counts[name], layer[name])
 
         def cfg_fields(words):
-            """The fields of a layer's CONFIGURE words that :func:`chain_error` reads."""
+            """The fields of a layer's CONFIGURE (and walk) words that :func:`chain_error` reads."""
             return SimpleNamespace(
                 in_features=words[0][:16],
                 out_features=words[0][16:],
                 input_kind=words[1][12:16],
                 input_bits=words[1][16:20],
                 output_levels=words[2][:9],
+                walk=walk_fields([words[3], words[4]]) if g.maps else None,
             )
 
         in_hdr_op, in_hdr_len = self.i.payload[24:], self.i.payload[:24]
@@ -316,6 +320,8 @@ class Decoder(wiring.Component):
 
             with m.State("CONFIG"):
                 m.d.comb += self.i.ready.eq(1)
+                if g.maps:  # CONFIGURE's layer is dense: no walk words
+                    m.d.sync += [self.check.words[3].eq(0), self.check.words[4].eq(0)]
                 with m.If(self.i.valid):
                     with m.Switch(chunk):
                         for k in range(3):
@@ -384,7 +390,7 @@ class Decoder(wiring.Component):
                 with m.If(self.i.valid):
                     count = self.i.payload
                     m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(remaining - 1 != count * 3):
+                    with m.If(remaining - 1 != count * per_layer):
                         reject(ErrorCode.BAD_LENGTH)
                     with m.Elif(count == 0):
                         reject(ErrorCode.UNSUPPORTED)
@@ -413,10 +419,10 @@ class Decoder(wiring.Component):
                 with m.State("MODEL_LOAD"):  # layer `layer_idx`'s words from the table into `check`
                     m.d.comb += [tab_rd.addr.eq(table_addr + chunk), tab_rd.en.eq(1)]
                     m.d.sync += chunk.eq(chunk + 1)
-                    for k in range(3):
+                    for k in range(per_layer):
                         with m.If(chunk == k + 1):
                             m.d.sync += self.check.words[k].eq(tab_rd.data)
-                    with m.If(chunk == 3):
+                    with m.If(chunk == per_layer):
                         m.d.sync += check_wait.eq(0)
                         m.next = "MODEL_CHECK"
 
@@ -438,6 +444,11 @@ class Decoder(wiring.Component):
                                 prev.out_features.eq(fields.out_features),
                                 prev.output_levels.eq(fields.output_levels),
                             ]
+                            if g.maps:
+                                m.d.sync += [
+                                    prev.walk.out_height.eq(fields.walk.out_height),
+                                    prev.walk.out_width.eq(fields.walk.out_width),
+                                ]
                             m.next = "MODEL_SUM"
 
                 with m.State("MODEL_SUM"):  # the accepted layer's fields into the model's totals
@@ -452,13 +463,13 @@ class Decoder(wiring.Component):
                             model_in_row_words.eq(layer.in_row_words),
                             model_in_rows_log2.eq(layer.in_rows_log2),
                             model_in_row_bits.eq(layer.in_row_bits),
-                            model_ifolds.eq(layer.ifolds),
+                            model_ifolds.eq(layer.input_rows),
                         ]
                     with m.If(layer_idx == n_layers - 1):
                         m.d.sync += model_out_words.eq(layer.output_words)
                         m.next = "MODEL_TOTAL"
                     with m.Else():
-                        m.d.sync += [layer_idx.eq(layer_idx + 1), table_addr.eq(table_addr + 3), chunk.eq(0)]
+                        m.d.sync += [layer_idx.eq(layer_idx + 1), table_addr.eq(table_addr + per_layer), chunk.eq(0)]
                         m.next = "MODEL_LOAD"
 
                 with m.State("MODEL_TOTAL"):  # the memories hold the whole model, or TOO_LARGE
@@ -516,7 +527,7 @@ class Decoder(wiring.Component):
         left = remaining - take  # the batch's words not yet taken after this cycle
         with m.If(take):
             m.d.sync += remaining.eq(left)
-        last_row = row == count("ifolds") - 1
+        last_row = row == count("input_rows") - 1
         with m.If(write):
             with m.If(chunk == count("in_row_words") - 1):  # the row is written
                 m.d.sync += chunk.eq(0)
@@ -543,10 +554,17 @@ class Decoder(wiring.Component):
     def _runner(self, m, model_mode, n_layers, tab_rd):
         """The layer runner of a resident model: each vector of a RUN through the model's layers."""
         g, walk, layer = self.geometry, self.walk, self.layer
-        index, addr, step = Signal(8), Signal(range(3 * g.max_layers + 5)), Signal(3)
+        per_layer = g.model_layer_words
+        index, addr, step = Signal(8), Signal(range(per_layer * (g.max_layers + 2))), Signal(3)
         wait = Signal(range(CHECK_LATENCY + 1))
         w_base, f_base, folds = Signal.like(walk.w_base), Signal.like(walk.f_base), Signal.like(layer.ofolds)
         next_input = Signal(8)  # the next layer's input kind and bits (bits 19..12 of its CONFIGURE word 1)
+        if g.maps:  # the layer is done when every fold its walk issued (walk.folds, once it is done) has left
+            taken = Signal.like(walk.folds)
+            done = ~walk.busy & (taken == walk.folds)
+        else:  # ... when its ofolds-th fold leaves
+            taken = Signal()
+            done = self.fold_taken & (folds == layer.ofolds - 1)
         odd = index[0]  # even layers read the host's bank and write the activation bank, odd ones the reverse
         m.d.comb += [
             walk.model.eq(model_mode),
@@ -562,13 +580,13 @@ class Decoder(wiring.Component):
                 with m.If(model_mode & walk.host_full):
                     m.d.sync += [index.eq(0), addr.eq(0), step.eq(0), w_base.eq(0), f_base.eq(0)]
                     m.next = "LOAD"
-            with m.State("LOAD"):  # the layer's three words into `check`, then the next layer's word 1
-                m.d.comb += [tab_rd.addr.eq(addr + Mux(step == 3, 4, step)), tab_rd.en.eq(1)]
+            with m.State("LOAD"):  # the layer's words into `check`, then the next layer's word 1
+                m.d.comb += [tab_rd.addr.eq(addr + Mux(step == per_layer, per_layer + 1, step)), tab_rd.en.eq(1)]
                 m.d.sync += step.eq(step + 1)
-                for k in range(3):
+                for k in range(per_layer):
                     with m.If(step == k + 1):
                         m.d.sync += self.check.words[k].eq(tab_rd.data)
-                with m.If(step == 4):
+                with m.If(step == per_layer + 1):
                     m.d.sync += [next_input.eq(tab_rd.data[12:20]), wait.eq(0)]
                     m.next = "CHECK"
             with m.State("CHECK"):  # the configuration's pipeline, then the layer is the tile's
@@ -578,21 +596,21 @@ class Decoder(wiring.Component):
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += [walk.start.eq(1), self.wb_start.eq(1)]
-                m.d.sync += folds.eq(0)
+                m.d.sync += [folds.eq(0), taken.eq(0)]
                 m.next = "WAIT"
             with m.State("WAIT"):  # until the layer's last fold has left the engine
                 with m.If(self.fold_taken):
-                    m.d.sync += folds.eq(folds + 1)
-                    with m.If(folds == layer.ofolds - 1):
-                        with m.If(index == n_layers - 1):
-                            m.d.comb += walk.release.eq(1)
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.d.sync += [
-                                index.eq(index + 1),
-                                addr.eq(addr + 3),
-                                step.eq(0),
-                                w_base.eq(w_base + layer.weight_rows),
-                                f_base.eq(f_base + layer.ofolds),
-                            ]
-                            m.next = "LOAD"
+                    m.d.sync += [folds.eq(folds + 1), taken.eq(taken + 1)]
+                with m.If(done):
+                    with m.If(index == n_layers - 1):
+                        m.d.comb += walk.release.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [
+                            index.eq(index + 1),
+                            addr.eq(addr + per_layer),
+                            step.eq(0),
+                            w_base.eq(w_base + layer.weight_rows),
+                            f_base.eq(f_base + layer.ofolds),
+                        ]
+                        m.next = "LOAD"

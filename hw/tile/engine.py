@@ -109,6 +109,11 @@ class Engine(wiring.Component):
         m.d.comb += [array.i.valid.eq(self.i.valid), self.i.ready.eq(array.i.ready)]
         shared, channels = array.i.payload.shared, array.i.payload.channels
         row = self.input_row
+        if g.maps:  # a padded tap's row: the pad code's planes on the live lanes (config.pad_planes)
+            live = Signal(g.simd)
+            m.d.comb += [live[t].eq(beat.live > t) for t in range(g.simd)]
+            pad_row = Cat(Mux(layer.pad_planes[0], live, 0), Mux(layer.pad_planes[1], live, 0))
+            row = Mux(beat.pad, pad_row, self.input_row)
         if g.plane_inputs:
             plane = Signal(g.simd)
             with m.Switch(beat.plane):

@@ -146,6 +146,11 @@ class Tile(wiring.Component):
                 writeback.out_features.eq(config.layer.out_features),
                 writeback.ofolds.eq(config.layer.ofolds),
             ]
+            if g.maps:
+                m.d.comb += [
+                    writeback.pool_area.eq(config.layer.pool_area),
+                    writeback.out_groups.eq(config.layer.out_groups),
+                ]
             # CLASSIFY: the last layer's accumulator words become a class index per vector.
             m.submodules.classes = classes = ClassIndex(g)
             classify = decoder.classify

@@ -40,6 +40,11 @@ class Writeback(wiring.Component):
     - ``wr`` (a write port of the input memory): a whole row the cycle it is complete; ``wr.en`` is
       never high when no fold is taken, so the host's words may use the port in the other cycles.
 
+    On a tile that walks maps, the folds are those of the pixels of a map, ``pool_area`` consecutive folds
+    of each output fold (a pool window's positions, :class:`~lowbit.hw.tile.sequencer.Sequencer`) of which
+    it keeps each channel's largest code (max-pooling, exact because every channel's codes rise with its
+    accumulator), and each pooled pixel's ``out_groups`` rows follow the one before.
+
     Throughput: a fold per cycle when ``pe <= simd``, else a row per cycle (``pe / simd`` cycles a fold).
     """
 
@@ -57,6 +62,7 @@ class Writeback(wiring.Component):
                 "ofolds": In(17),
                 "wr": Out(write_port_signature(g, "inputs")),
             }
+            | ({"pool_area": In(8), "out_groups": In(16)} if g.maps else {})
         )
 
     def _encode(self, m, codes, row_index):
@@ -100,13 +106,31 @@ class Writeback(wiring.Component):
         m = Module()
         kb = self.code_bits
         fold = [self.i.payload.codes[c] for c in range(g.pe)]
-        folds = Signal(17)  # folds taken in this layer
-        take = self.i.valid & self.i.ready
+        folds = Signal(17)  # folds taken in this layer (in this pixel, on a tile that walks maps)
+        arrived = self.i.valid & self.i.ready
+        base = self.dst * g.max_in_folds
+        if g.maps:  # max-pooling: the largest code of each channel over the pool window's folds
+            member, pixel = Signal(8), Signal(range(g.max_in_folds + 1))
+            pooled = [Signal(kb, name=f"pooled{c}") for c in range(g.pe)]
+            best = [Signal(kb, name=f"best{c}") for c in range(g.pe)]
+            for c in range(g.pe):
+                m.d.comb += best[c].eq(Mux((member == 0) | (fold[c] > pooled[c]), fold[c], pooled[c]))
+            last_member = member == self.pool_area - 1
+            take = arrived & last_member
+            fold = best
+            with m.If(self.start):
+                m.d.sync += [member.eq(0), pixel.eq(0)]
+            with m.Elif(arrived):
+                m.d.sync += [member.eq(Mux(last_member, 0, member + 1))] + [pooled[c].eq(best[c]) for c in range(g.pe)]
+            with m.If(take & (folds == self.ofolds - 1)):  # the pixel's last fold: the next pixel's rows
+                m.d.sync += pixel.eq(pixel + self.out_groups)
+            base = base + pixel
+        else:
+            take, last_member = arrived, Const(1)
         with m.If(self.start):
             m.d.sync += folds.eq(0)
         with m.Elif(take):
-            m.d.sync += folds.eq(folds + 1)
-        base = self.dst * g.max_in_folds
+            m.d.sync += folds.eq(Mux((folds == self.ofolds - 1) & Const(g.maps), 0, folds + 1))
         m.d.comb += self.wr.data.eq(0)
         if g.pe <= g.simd:
             per_row = g.simd // g.pe  # folds per row
@@ -136,13 +160,13 @@ class Writeback(wiring.Component):
             last_sub = sub == rows - 1
             with m.If(self.start):
                 m.d.sync += sub.eq(0)
-            with m.Elif(self.i.valid):
+            with m.Elif(self.i.valid & last_member):
                 m.d.sync += sub.eq(Mux(last_sub, 0, sub + 1))
             needed = row_index * g.simd < self.out_features  # rows wholly beyond the outputs stay unwritten
             m.d.comb += [
-                self.i.ready.eq(last_sub),
+                self.i.ready.eq(last_sub | ~last_member),
                 self.wr.addr.eq(base + row_index),
                 self.wr.data.eq(self._encode(m, row_codes, row_index)),
-                self.wr.en.eq(Mux(self.i.valid & needed, -1, 0)),
+                self.wr.en.eq(Mux(self.i.valid & last_member & needed, -1, 0)),
             ]
         return m

@@ -23,7 +23,7 @@ def add_demo_arguments(parser):
         "--arch",
         choices=ARCHS,
         default="mlp",
-        help="the network (default mlp); cnn: the digits CNN, whose windows the host cuts (a layer at a time)",
+        help="the network (default mlp); cnn: the digits CNN",
     )
     parser.add_argument("--retrain", action="store_true", help="train again even if a model is cached")
     parser.add_argument(

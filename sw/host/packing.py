@@ -8,7 +8,7 @@ from lowbit.sw.host.plan import fits_signed, layer_config
 from lowbit.sw.kinds import FGQ_SCALE_BITS, Family, InputKind, WeightKind, nhot_terms_needed
 from lowbit.sw.kinds.encodings import encode_ternary, nhot_terms
 from lowbit.sw.kinds.packing import pack_bits, unpack_bits
-from lowbit.sw.protocol import WORD_BITS, ProtocolError, output_code_bits, refusal_reason
+from lowbit.sw.protocol import WORD_BITS, ProtocolError, output_code_bits, refusal_reason, walk_of
 
 __all__ = [
     "pack_weights",
@@ -28,6 +28,8 @@ __all__ = [
     "signed32",
     "int_plane_weights",
     "fgq_tile_scales",
+    "lane_pad_code",
+    "pixel_lanes",
     "WORD_MASK",
 ]
 
@@ -53,6 +55,25 @@ def _pad(array, shape):
 
 def padded_shape(config, geometry):
     return (geometry.out_folds(config) * geometry.pe, geometry.in_folds(config) * geometry.simd)
+
+
+def lane_pad_code(config):
+    """The code of an input lane beyond a layer's inputs (a row's padding lanes): 1 for ternary and FATNN
+    (both planes of ``code - 1`` zero), else 0. It contributes nothing: the lane's weights are zero."""
+    return 1 if config.input_kind in (InputKind.TERNARY, InputKind.FATNN) else 0
+
+
+def pixel_lanes(values, config, geometry, fill):
+    """Per-pixel values ``(n, pixels * C)`` (``C`` = ``in_features`` of a layer that walks a map) padded to
+    whole rows per pixel, ``(n, pixels * groups * simd)``, the new lanes ``fill``: how a map lies in the
+    input memory, and how a walk's weights lie in its rows (each tap's channels in whole rows). A dense
+    layer's values are padded to its ``in_folds * simd`` lanes."""
+    values = np.asarray(values)
+    channels, lanes = config.in_features, geometry.channel_groups(config) * geometry.simd
+    pixels = values.shape[1] // channels
+    out = np.full((len(values), pixels, lanes), fill, dtype=values.dtype)
+    out[..., :channels] = values.reshape(len(values), pixels, channels)
+    return out.reshape(len(values), pixels * lanes)
 
 
 def _int_planes(w, bits):
@@ -85,8 +106,10 @@ def fgq_tile_scales(layer, config, geometry):
     return _pad(per_tap, padded_shape(config, geometry))[:, :: geometry.group_size]
 
 
-def pack_weights(layer, geometry):
+def pack_weights(layer, geometry, config=None):
     """LOAD_WEIGHTS' payload of a model-file layer: ``uint32`` words, :meth:`TileGeometry.weight_words` of them.
+    ``config``: the layer's :class:`LayerConfig` on the tile (default :func:`layer_config`; a walk's lays
+    each tap's ``in_features`` weights in whole rows, :func:`pixel_lanes`).
 
     Row ``(o_fold * weight_planes + p) * in_folds + i_fold`` holds output channels ``o_fold * PE + c`` and
     inputs ``i_fold * SIMD + t``; padding channels and taps are all-zero. Binary family: slot ``c`` at
@@ -97,12 +120,15 @@ def pack_weights(layer, geometry):
     bit ``c * slot_bits``: ``w_nz`` (SIMD bits), ``w_sign`` (SIMD bits), then the ``SIMD / group_size``
     scales of :func:`fgq_tile_scales`, 8 bits each.
     """
-    config = layer_config(layer)
+    config = layer_config(layer) if config is None else config
     if geometry.check(config) is not None:
         raise ProtocolError(f"the tile cannot run the layer: {refusal_reason(config, geometry)}")
     out_pad, in_pad = padded_shape(config, geometry)
     of, nf, pe, simd = geometry.out_folds(config), geometry.in_folds(config), geometry.pe, geometry.simd
-    w = _pad(np.asarray(layer.weights, dtype=np.int64), (out_pad, in_pad))
+    w = np.asarray(layer.weights, dtype=np.int64)
+    if config.walk is not None:
+        w = pixel_lanes(w, config, geometry, 0)
+    w = _pad(w, (out_pad, in_pad))
     if geometry.family == Family.BINARY:
         planes = _int_planes(w, config.weight_bits) if config.weight_kind == WeightKind.INT else (w > 0)[None]
         slots = planes.astype(np.uint8).reshape(len(planes), of, pe, nf, simd).transpose(1, 0, 3, 2, 4)
@@ -179,7 +205,7 @@ def tile_bias(config, weights, geometry):
         if config.weight_kind == WeightKind.INT:
             return np.zeros(config.out_features, np.int64)
         if config.input_kind == InputKind.BINARY:
-            return np.full(config.out_features, config.in_features, np.int64)
+            return np.full(config.out_features, config.dot_length, np.int64)
         return ((1 << config.input_bits) - 1) * (w > 0).sum(axis=1)
     if config.input_kind == InputKind.FATNN:
         return w.sum(axis=1)
@@ -214,10 +240,12 @@ def pack_thresholds(layer, geometry, *, record_words=None):
     return (_pad(table, (out_pad,)) & WORD_MASK).astype(np.uint32).reshape(-1)
 
 
-def pack_model_weights(layers, geometry):
-    """LOAD_WEIGHTS' payload of a resident model (model-file ``layers``): every layer's :func:`pack_weights`,
-    layer 0 first; :meth:`TileGeometry.model_weight_words` words."""
-    return np.concatenate([np.zeros(0, np.uint32)] + [pack_weights(layer, geometry) for layer in layers])
+def pack_model_weights(layers, geometry, configs=None):
+    """LOAD_WEIGHTS' payload of a resident model (model-file ``layers``, their ``configs`` on the tile): every
+    layer's :func:`pack_weights`, layer 0 first; :meth:`TileGeometry.model_weight_words` words."""
+    configs = [None] * len(layers) if configs is None else configs
+    words = [pack_weights(layer, geometry, config) for layer, config in zip(layers, configs)]
+    return np.concatenate([np.zeros(0, np.uint32), *words])
 
 
 def pack_model_thresholds(layers, geometry):
@@ -251,7 +279,7 @@ def _input_words_of_rows(rows, config, geometry):
     """Input rows ``(batch * in_folds, input_row_bits)`` to RUN's words: per vector, its rows
     :meth:`TileGeometry.input_rows_per_word` to a word (row ``j`` of a word at bit ``j * input_row_bits``,
     the vector's last word zero-padded), or each row its :meth:`TileGeometry.input_row_words` words."""
-    per, folds = geometry.input_rows_per_word(config), geometry.in_folds(config)
+    per, folds = geometry.input_rows_per_word(config), geometry.input_rows(config)
     row_bits = rows.shape[1]
     grouped = np.zeros((len(rows) // folds, -(-folds // per) * per, row_bits), dtype=rows.dtype)
     grouped[:, :folds] = rows.reshape(-1, folds, row_bits)
@@ -260,7 +288,7 @@ def _input_words_of_rows(rows, config, geometry):
 
 def input_rows_of_words(words, config, geometry, batch):
     """Inverse of :func:`_input_words_of_rows`: RUN's words of ``batch`` vectors to their input rows."""
-    per, folds = geometry.input_rows_per_word(config), geometry.in_folds(config)
+    per, folds = geometry.input_rows_per_word(config), geometry.input_rows(config)
     row_bits = geometry.input_row_bits(config)
     groups = -(-folds // per)
     rows = rows_of_words(words, batch * groups, per * row_bits).reshape(batch, groups * per, row_bits)
@@ -284,7 +312,8 @@ def _input_codes_of_rows(bits, config, geometry, batch):
 
 
 def pack_inputs(codes, layer_config, geometry):
-    """RUN's payload for input codes ``(batch, in_features)``: ``uint32`` words, per vector ``in_folds`` rows
+    """RUN's payload for input codes ``(batch, in_features)`` (a walk's whole map, ``(batch, height * width *
+    in_features)``, a pixel's codes in whole rows): ``uint32`` words, per vector :meth:`TileGeometry.input_rows` rows
     (:meth:`TileGeometry.input_words`: rows of less than a word share words), each the bit string of
     :meth:`TileGeometry.input_row_bits`
     (popcount family: plane-major, binary the code, ternary and FATNN the ``nz`` and ``sign`` planes of
@@ -293,20 +322,21 @@ def pack_inputs(codes, layer_config, geometry):
     Padding taps are all-zero bits."""
     codes = np.asarray(codes, dtype=np.int64)
     config = layer_config
-    if codes.ndim != 2 or codes.shape[1] != config.in_features:
-        raise ValueError(f"codes must have shape (batch, {config.in_features}), not {codes.shape}")
+    walk = walk_of(config)
+    size = walk.height * walk.width * config.in_features
+    if codes.ndim != 2 or codes.shape[1] != size:
+        raise ValueError(f"codes must have shape (batch, {size}), not {codes.shape}")
+    pad = lane_pad_code(config)
     if config.input_kind in (InputKind.TERNARY, InputKind.FATNN):
-        limit, pad = 3, 1
+        limit = 3
     else:
-        limit, pad = 1 << (1 if config.input_kind == InputKind.BINARY else config.input_bits), 0
+        limit = 1 << (1 if config.input_kind == InputKind.BINARY else config.input_bits)
     if codes.size and (codes.min() < 0 or codes.max() >= limit):
         raise ValueError(
             f"{config.input_kind.name.lower()} input codes must lie in 0 .. {limit - 1}, "
             f"not {int(codes.max() if codes.max() >= limit else codes.min())}"
         )
-    in_pad = padded_shape(config, geometry)[1]
-    padded = np.full((len(codes), in_pad), pad, dtype=np.int64)
-    padded[:, : config.in_features] = codes
+    padded = pixel_lanes(codes, config, geometry, pad)
     return _input_words_of_rows(_input_planes(padded, config, geometry), config, geometry)
 
 

@@ -6,7 +6,16 @@ import dataclasses
 
 from lowbit.sw.kinds import TILE_SUPPORT, Family, InputKind, WeightKind, family_for, nhot_terms_needed, pairings
 from lowbit.sw.kinds.encodings import signed_bits
-from lowbit.sw.protocol import MAX_N_TERMS, ErrorCode, LayerConfig, ProtocolError, TileGeometry, refusal_reason
+from lowbit.sw.protocol import (
+    MAX_N_TERMS,
+    ErrorCode,
+    LayerConfig,
+    MapWalk,
+    ProtocolError,
+    TileGeometry,
+    refusal_reason,
+    walk_sizes,
+)
 
 __all__ = [
     "layer_config",
@@ -17,6 +26,7 @@ __all__ = [
     "default_geometry",
     "fgq_group_size",
     "has_windows",
+    "map_layers",
     "NO_RESIDENT_WINDOWS",
     "DEFAULT_ARRAY",
 ]
@@ -51,18 +61,55 @@ def layer_config(layer):
 
 
 def has_windows(model):
-    """Whether ``model`` has convolutions. The host cuts their windows and pools their outputs
-    (:func:`lowbit.sw.model.conv.layer_taps`, :func:`~lowbit.sw.model.conv.layer_outputs`) and the tile
-    runs each window as a vector, a layer at a time: the tile has no sliding-window generator yet, so
-    such a model never runs resident."""
+    """Whether ``model`` has convolutions. A layer at a time, the host cuts their windows and pools their
+    outputs (:func:`lowbit.sw.model.conv.layer_taps`, :func:`~lowbit.sw.model.conv.layer_outputs`) and
+    the tile runs each window as a vector; resident, on a tile that walks maps (:func:`map_layers`), the
+    tile walks them itself."""
     return any(getattr(layer, "is_conv", False) for layer in model.layers)
 
 
-#: Why a model with convolutions does not run resident (:func:`has_windows`).
+#: Why a model with convolutions does not run resident on a tile that does not walk maps.
 NO_RESIDENT_WINDOWS = (
-    "the model has convolutions, whose windows the host cuts: it runs a layer at a time (mode streaming); "
-    "the tile has no sliding-window generator yet"
+    "the model has convolutions and the tile does not walk feature maps (a tile generated with maps=True "
+    "does): it runs a layer at a time (mode streaming), the host cutting the windows"
 )
+
+
+def map_layers(model):
+    """The :class:`LayerConfig` of each layer of ``model`` resident on a tile that walks maps, with its
+    :class:`~lowbit.sw.protocol.MapWalk`: the first convolution's windows are cut by the host (its few
+    channels would fill a fraction of the lanes), so the tile walks them as a 1 x 1 convolution over the
+    map of windows and pools its outputs; every later convolution is walked as it is (``in_features``: its
+    input channels); a dense layer after a map of more than one pixel is the convolution of a kernel as
+    large as the (square) map. Dense layers after vectors are dense. :class:`ProtocolError` for a dense
+    layer after a map that is not square."""
+    configs, pixels = [], (1, 1)  # the map the layer before emits
+    for index, layer in enumerate(model.layers):
+        try:
+            config = layer_config(layer)
+        except ProtocolError as error:
+            raise ProtocolError(f"layer {index}: {error}") from None
+        if layer.is_conv:
+            shape = layer.conv_shape
+            (oh, ow), (ph, pw) = shape.conv_map, shape.output_map[:2]
+            if index == 0:
+                walk = MapWalk(oh, ow, 1, 1, 0, shape.pool, ph, pw)
+            else:
+                h, w, channels = shape.input_map
+                walk = MapWalk(h, w, shape.kernel, shape.stride, shape.padding, shape.pool, ph, pw)
+                config = dataclasses.replace(config, in_features=channels)
+            pixels = (ph, pw)
+        elif pixels != (1, 1):
+            h, w = pixels
+            if h != w:
+                raise ProtocolError(f"layer {index}: a dense layer after a {h}x{w} map; the tile walks square maps")
+            walk = MapWalk(h, w, h, 1, 0, 1, 1, 1)
+            config = dataclasses.replace(config, in_features=config.in_features // (h * w))
+            pixels = (1, 1)
+        else:
+            walk = None
+        configs.append(dataclasses.replace(config, walk=walk))
+    return configs
 
 
 def _accumulator_span(layer, config):
@@ -165,8 +212,7 @@ def default_geometry(model, pe=None, simd=None, *, resident=False):
     ``resident``: a tile that also holds the whole model (LOAD_MODEL): ``max_layers`` its number of layers,
     the weight rows of all its layers and the output folds of all its layers (``max_out_features``).
     Raises :class:`ProtocolError` naming a layer no family runs, or a model no one family runs."""
-    if resident and has_windows(model):
-        raise ProtocolError(NO_RESIDENT_WINDOWS)
+    maps = resident and has_windows(model)
     configs, families = [], []
     for index, layer in enumerate(model.layers):
         try:
@@ -206,18 +252,26 @@ def default_geometry(model, pe=None, simd=None, *, resident=False):
     probe = TileGeometry(family, pe, simd, 1, 1, 1, n_terms=n_terms, group_size=group_size)
     out_features = max(c.out_features for c in configs)
     rows = max(probe.weight_rows(c) for c in configs)
+    in_features = max(c.in_features for c in configs)
     max_layers = 0
     if resident:
         if len(configs) > 255:
             raise ProtocolError(f"a resident model has at most 255 layers, not {len(configs)}")
         max_layers = len(configs)
+        if maps:  # the walks' dot products and maps, each in a bank of the input memory
+            configs = map_layers(model)
+            sizes = [walk_sizes(c, probe) for c in configs]
+            folds = max(max(x["in_folds"], x["input_rows"], x["output_rows"]) for x in sizes)
+            in_features = max(in_features, folds * simd)
         out_features = max(out_features, sum(probe.out_folds(c) for c in configs) * pe)
         rows = sum(probe.weight_rows(c) for c in configs)
+    if in_features > 0xFFFF:
+        raise ProtocolError(f"the model needs {in_features} inputs per bank; a tile holds at most {0xFFFF}")
     return TileGeometry(
         family,
         pe,
         simd,
-        max_in_features=max(c.in_features for c in configs),
+        max_in_features=in_features,
         max_out_features=out_features,
         max_weight_rows=rows,
         acc_width=min(width, 32),
@@ -226,4 +280,5 @@ def default_geometry(model, pe=None, simd=None, *, resident=False):
         n_terms=n_terms,
         max_layers=max_layers,
         group_size=group_size,
+        maps=maps,
     )

@@ -14,7 +14,15 @@ from lowbit.sw.host.packing import (
     pack_weights,
     unpack_outputs,
 )
-from lowbit.sw.host.plan import NO_RESIDENT_WINDOWS, has_windows, layer_config, layer_part, output_parts, tile_layers
+from lowbit.sw.host.plan import (
+    NO_RESIDENT_WINDOWS,
+    has_windows,
+    layer_config,
+    layer_part,
+    map_layers,
+    output_parts,
+    tile_layers,
+)
 from lowbit.sw.model.conv import layer_outputs, layer_taps
 from lowbit.sw.model.inputs import model_input
 from lowbit.sw.protocol import MODES, ProtocolError, model_refusal_reason
@@ -43,14 +51,17 @@ def resident_mode(configs, geometry, mode="auto", *, model=None):
     resident mode (``max_layers`` > 0) and holds the model (:meth:`TileGeometry.model_check`; a layer that
     needs output parts never fits); ``"resident"`` always, raising :class:`ProtocolError` with the reason
     (:func:`lowbit.sw.protocol.model_refusal_reason`) when the tile cannot hold the model. A ``model`` (the
-    layers' model) with convolutions (:func:`lowbit.sw.host.plan.has_windows`) never runs resident."""
+    layers' model) with convolutions (:func:`lowbit.sw.host.plan.has_windows`) runs resident only on a tile
+    that walks maps, as its :func:`~lowbit.sw.host.plan.map_layers`."""
     check_mode(mode)
     if mode == "streaming":
         return False
     if model is not None and has_windows(model):
-        if mode == "resident":
-            raise ProtocolError(f"the tile cannot hold the model resident: {NO_RESIDENT_WINDOWS}")
-        return False
+        if not geometry.maps:
+            if mode == "resident":
+                raise ProtocolError(f"the tile cannot hold the model resident: {NO_RESIDENT_WINDOWS}")
+            return False
+        configs = map_layers(model)
     code = geometry.model_check(configs)
     if mode == "auto":
         return bool(geometry.max_layers) and code is None
@@ -89,6 +100,9 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
     configs = tile_layers(model, geometry)
     codes = np.asarray(codes)
     if resident_mode(configs, geometry, mode, model=model):
+        if has_windows(model):  # the tile walks the maps; the host cuts the first layer's windows
+            configs = map_layers(model)
+            codes = layer_taps(model.layers[0], codes).reshape(len(codes), -1)
         return await _run_resident(interface, model, configs, codes, progress, max_batch, classes)
     plans = []
     for layer, config in zip(model.layers, configs):
@@ -126,7 +140,7 @@ async def _run_resident(interface, model, configs, codes, progress, max_batch, c
     (RUN, or CLASSIFY for ``classes``)."""
     geometry = interface.geometry
     first, last = configs[0], configs[-1]
-    weights = pack_model_weights(model.layers, geometry)
+    weights = pack_model_weights(model.layers, geometry, configs)
     thresholds = pack_model_thresholds(model.layers, geometry)
     batch = len(codes)
     interface.tag = "model"

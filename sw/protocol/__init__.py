@@ -42,6 +42,11 @@ __all__ = [
     "header",
     "parse_header",
     "LayerConfig",
+    "MapWalk",
+    "DENSE",
+    "walk_of",
+    "walk_sizes",
+    "walk_conditions",
     "TileGeometry",
     "output_code_bits",
     "configure_error",
@@ -76,7 +81,7 @@ class Opcode(enum.IntEnum):
     LOAD_THRESHOLDS = 0x03  #: per output channel: bias, descending flag, thresholds
     RUN = 0x04  #: a batch of input vectors (:meth:`TileGeometry.input_words` each)
     IDENTIFY = 0x05  #: no payload; answered with DATA: the tile's parameters
-    LOAD_MODEL = 0x06  #: 1 + 3 L words: L, then every layer's CONFIGURE words: resident mode
+    LOAD_MODEL = 0x06  #: 1 + 3 L words (5 L on a tile that walks maps): L, then every layer's words: resident mode
     CLASSIFY = 0x07  #: RUN of a resident model, answered with each vector's class index (one word)
 
 
@@ -125,10 +130,94 @@ def output_code_bits(levels):
 
 
 @dataclass(frozen=True)
+class MapWalk:
+    """How a resident layer walks a feature map on a tile that walks maps (:attr:`TileGeometry.maps`): its
+    input map is ``height`` x ``width`` pixels of the layer's ``in_features`` channels, stored pixel by
+    pixel (HWC) as ``ceil(in_features / simd)`` input rows each; the layer is a ``kernel`` x ``kernel``
+    convolution of ``stride`` with ``padding`` taps of the input kind's pad code on each side, followed by
+    ``pool`` x ``pool`` max-pooling of stride ``pool`` on the output codes, of which it computes the
+    ``out_height`` x ``out_width`` pooled pixels (at most what fits: ``(out * pool - 1) * stride + kernel
+    <= size + 2 * padding``). A dense layer is :data:`DENSE`: one pixel, a 1 x 1 kernel.
+
+    Its two words follow the layer's CONFIGURE words in LOAD_MODEL: ``height | width << 8 | kernel << 16
+    | stride << 20 | padding << 24 | pool << 28`` and ``out_height | out_width << 8``; two zero words are
+    :data:`DENSE`."""
+
+    height: int
+    width: int
+    kernel: int
+    stride: int
+    padding: int
+    pool: int
+    out_height: int
+    out_width: int
+
+    def __post_init__(self):
+        for name, low, high in (
+            ("height", 1, 255),
+            ("width", 1, 255),
+            ("kernel", 1, 15),
+            ("stride", 1, 15),
+            ("padding", 0, 15),
+            ("pool", 1, 15),
+            ("out_height", 1, 255),
+            ("out_width", 1, 255),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ProtocolError(f"{name} must be an integer from {low} to {high}, not {value!r}")
+
+    @property
+    def taps(self):
+        """Pixels in a window: ``kernel * kernel``."""
+        return self.kernel * self.kernel
+
+    @property
+    def positions(self):
+        """Output positions the layer computes per vector: every pooled pixel's ``pool * pool``."""
+        return self.out_height * self.out_width * self.pool * self.pool
+
+    def encode(self):
+        """The two words that follow the layer's CONFIGURE words in LOAD_MODEL."""
+        if self == DENSE:
+            return [0, 0]
+        first = (
+            self.height
+            | (self.width << 8)
+            | (self.kernel << 16)
+            | (self.stride << 20)
+            | (self.padding << 24)
+            | (self.pool << 28)
+        )
+        return [first, self.out_height | (self.out_width << 8)]
+
+    @classmethod
+    def decode(cls, words):
+        """The walk of the two words (None for two zero words: a dense layer); :class:`ProtocolError` for a
+        field out of range."""
+        first, second = words
+        if first == 0 and second == 0:
+            return None
+        fields = [first & 0xFF, (first >> 8) & 0xFF] + [(first >> s) & 0xF for s in (16, 20, 24, 28)]
+        return cls(*fields, second & 0xFF, (second >> 8) & 0xFF)
+
+
+#: The walk of a dense layer: one pixel, a 1 x 1 kernel, no padding or pooling.
+DENSE = MapWalk(1, 1, 1, 1, 0, 1, 1, 1)
+
+
+def walk_of(layer):
+    """A layer's :class:`MapWalk`: its ``walk``, or :data:`DENSE`."""
+    return DENSE if layer.walk is None else layer.walk
+
+
+@dataclass(frozen=True)
 class LayerConfig:
     """One layer as the tile sees it. ``output_levels`` is 0 for the last layer (raw accumulators),
     else the number of codes its thresholds emit (``thresholds`` per channel = ``output_levels - 1``);
-    ``group_size`` is an FGQ layer's N (inputs per scale), 0 for every other kind."""
+    ``group_size`` is an FGQ layer's N (inputs per scale), 0 for every other kind. ``walk`` (a resident
+    layer on a tile that walks maps: :class:`MapWalk`; None for a dense layer) makes ``in_features`` the
+    channels of each input pixel; the layer's dot products then have ``kernel**2 * in_features`` inputs."""
 
     in_features: int
     out_features: int
@@ -139,6 +228,7 @@ class LayerConfig:
     input_bits: int
     output_levels: int
     group_size: int = 0
+    walk: MapWalk | None = None
 
     def __post_init__(self):
         for name, high in (
@@ -155,6 +245,15 @@ class LayerConfig:
                 raise ProtocolError(f"{name} must be an integer from 0 to {high}, not {value!r}")
         object.__setattr__(self, "weight_kind", WeightKind.parse(self.weight_kind))
         object.__setattr__(self, "input_kind", InputKind.parse(self.input_kind))
+        if self.walk == DENSE:
+            object.__setattr__(self, "walk", None)
+        if self.walk is not None and not isinstance(self.walk, MapWalk):
+            raise ProtocolError(f"walk must be a MapWalk or None, not {self.walk!r}")
+
+    @property
+    def dot_length(self):
+        """Inputs of each of the layer's dot products: ``in_features``, times the window's pixels for a walk."""
+        return self.in_features * walk_of(self).taps
 
     @property
     def last(self):
@@ -166,7 +265,7 @@ class LayerConfig:
         return 0 if self.last else self.output_levels - 1
 
     def encode(self):
-        """The three payload words of CONFIGURE."""
+        """The three payload words of CONFIGURE (a walk is not among them: :meth:`TileGeometry.model_words`)."""
         return [
             self.in_features | (self.out_features << 16),
             self.weight_kind.code
@@ -227,6 +326,7 @@ class TileGeometry:
     exponent_bits: int = 3
     max_layers: int = 0
     group_size: int = 0
+    maps: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "family", Family(self.family))
@@ -261,6 +361,10 @@ class TileGeometry:
             raise ProtocolError(f"acc_width must be between 2 and {WORD_BITS}, not {self.acc_width}")
         if not isinstance(self.max_layers, int) or isinstance(self.max_layers, bool) or not 0 <= self.max_layers <= 255:
             raise ProtocolError(f"max_layers must be an integer from 0 to 255, not {self.max_layers!r}")
+        if not isinstance(self.maps, bool):
+            raise ProtocolError(f"maps must be True or False, not {self.maps!r}")
+        if self.maps and (not self.max_layers or self.family == Family.FGQ):
+            raise ProtocolError("only a resident tile (max_layers > 0) of a family other than fgq walks maps")
 
     # --- per tile -------------------------------------------------------------------------------------
     def encode(self):
@@ -275,7 +379,7 @@ class TileGeometry:
             self.pe | (self.simd << 16),
             self.max_in_features | (self.max_out_features << 16),
             self.max_weight_rows,
-            self.max_thresholds | (self.group_size << 16),
+            self.max_thresholds | (self.maps << 15) | (self.group_size << 16),
         ]
 
     @classmethod
@@ -289,12 +393,13 @@ class TileGeometry:
             w2 >> 16,
             w3,
             acc_width=(w0 >> 16) & 0xFF,
-            max_thresholds=w4 & 0xFFFF,
+            max_thresholds=w4 & 0x7FFF,
             max_input_bits=(w0 >> 12) & 0xF,
             n_terms=(w0 >> 4) & 0xF,
             exponent_bits=(w0 >> 8) & 0xF,
             max_layers=(w0 >> 24) & 0xFF,
             group_size=w4 >> 16,
+            maps=bool((w4 >> 15) & 1),
         )
 
     def label(self):
@@ -314,6 +419,8 @@ class TileGeometry:
             text += f", a scale per {self.group_size} inputs"
         if self.max_layers:
             text += f", resident models of up to {self.max_layers} layers"
+        if self.maps:
+            text += " that walk feature maps"
         return text
 
     @property
@@ -380,8 +487,17 @@ class TileGeometry:
             return self.simd * self.input_planes(layer)
         return self.simd * self.max_input_bits
 
-    def in_folds(self, layer):
+    def channel_groups(self, layer):
+        """Input rows per pixel (per input vector of a dense layer): ``ceil(in_features / simd)``."""
         return _ceil_div(layer.in_features, self.simd)
+
+    def in_folds(self, layer):
+        """Input folds of a dot product: the window's pixels times :meth:`channel_groups` (:func:`walk_sizes`)."""
+        return walk_sizes(layer, self)["in_folds"]
+
+    def input_rows(self, layer):
+        """Input rows of one input vector, a walk's whole input map (:func:`walk_sizes`)."""
+        return walk_sizes(layer, self)["input_rows"]
 
     def out_folds(self, layer):
         return _ceil_div(layer.out_features, self.pe)
@@ -418,9 +534,9 @@ class TileGeometry:
         return self.out_folds(layer) * self.pe * (2 + layer.thresholds)
 
     def input_words(self, layer):
-        """Words of one input vector in RUN: its ``in_folds`` rows, :meth:`input_rows_per_word` to a word
+        """Words of one input vector in RUN: its :meth:`input_rows`, :meth:`input_rows_per_word` to a word
         (the last word of a vector zero-padded) or :meth:`input_row_words` words each."""
-        return _ceil_div(self.in_folds(layer), self.input_rows_per_word(layer)) * self.input_row_words(layer)
+        return _ceil_div(self.input_rows(layer), self.input_rows_per_word(layer)) * self.input_row_words(layer)
 
     def output_words(self, layer):
         """Words of one output vector in RUN's DATA: the codes of its ``out_folds * pe`` (padded) channels
@@ -431,8 +547,8 @@ class TileGeometry:
         return _ceil_div(self.out_folds(layer) * self.pe * output_code_bits(layer.output_levels), WORD_BITS)
 
     def cycles_per_vector(self, layer):
-        """MAC-array cycles per input vector: ceil(out/PE) * ceil(in/SIMD) * planes."""
-        return self.out_folds(layer) * self.in_folds(layer) * self.planes(layer)
+        """MAC-array cycles per input vector: ceil(out/PE) * in_folds * planes, at every position of a walk."""
+        return walk_of(layer).positions * self.out_folds(layer) * self.in_folds(layer) * self.planes(layer)
 
     def check(self, layer):
         """The :class:`ErrorCode` the tile answers CONFIGURE with, or ``None`` if it accepts the layer."""
@@ -445,9 +561,22 @@ class TileGeometry:
         """Words per channel in a resident model's LOAD_THRESHOLDS: bias, descending and ``max_thresholds``."""
         return 2 + self.max_thresholds
 
+    @property
+    def model_layer_words(self):
+        """Words per layer in LOAD_MODEL: CONFIGURE's three, and a walk's two on a tile that walks maps."""
+        return 5 if self.maps else 3
+
     def model_words(self, layers):
-        """The payload of LOAD_MODEL: the number of layers, then each layer's CONFIGURE words."""
-        return [len(layers)] + [word for layer in layers for word in layer.encode()]
+        """The payload of LOAD_MODEL: the number of layers, then each layer's CONFIGURE words (and, on a tile
+        that walks maps, its :class:`MapWalk`'s words). :class:`ProtocolError` for a walk on another tile."""
+        words = [len(layers)]
+        for index, layer in enumerate(layers):
+            words += layer.encode()
+            if self.maps:
+                words += walk_of(layer).encode()
+            elif layer.walk is not None:
+                raise ProtocolError(f"layer {index} walks a feature map: the tile does not walk maps")
+        return words
 
     def model_weight_words(self, layers):
         """Words of a resident model's LOAD_WEIGHTS: every layer's weight rows, layer 0 first."""
@@ -518,14 +647,19 @@ def chain_error(previous, layer, last, select):
     """The :class:`ErrorCode` of ``layer`` in a resident model after ``previous`` (None for layer 0), 0 when
     they chain: a hidden layer emits codes and the last its accumulators (``output_levels == 0`` exactly
     when ``last``); a layer takes as many inputs as the layer before emits outputs, and its input kind has
-    as many codes as the layer before emits levels. Else UNSUPPORTED. On integers or Amaranth values (as
+    as many codes as the layer before emits levels; its input map (:class:`MapWalk`) is the map the layer
+    before emits, and the last layer emits one pixel. Else UNSUPPORTED. On integers or Amaranth values (as
     :func:`configure_error`; ``last`` is then a 1-bit value)."""
-    bad = (layer.output_levels == 0) != last
+    walk = walk_of(layer)
+    bad = ((layer.output_levels == 0) != last) | (last & ((walk.out_height != 1) | (walk.out_width != 1)))
     if previous is not None:
+        before = walk_of(previous)
         bad = (
             bad
             | (layer.in_features != previous.out_features)
             | (count_input_levels(layer, select) != previous.output_levels)
+            | (walk.height != before.out_height)
+            | (walk.width != before.out_width)
         )
     return select(bad, int(ErrorCode.UNSUPPORTED), 0)
 
@@ -576,8 +710,18 @@ def model_refusal_reason(layers, geometry):
                 )
             return f"layer {index} is hidden: it must emit codes (output_levels >= 2), not accumulators"
         previous = layers[index - 1] if index else None
+        walk = walk_of(layer)
+        if last and (walk.out_height, walk.out_width) != (1, 1):
+            return f"the last layer ({index}) emits a {walk.out_height}x{walk.out_width} map, not one pixel"
         if previous is not None and layer.in_features != previous.out_features:
             return f"layer {index} takes {layer.in_features} inputs, layer {index - 1} emits {previous.out_features}"
+        if previous is not None:
+            before = walk_of(previous)
+            if (walk.height, walk.width) != (before.out_height, before.out_width):
+                return (
+                    f"layer {index} walks a {walk.height}x{walk.width} map, layer {index - 1} emits "
+                    f"{before.out_height}x{before.out_width}"
+                )
         if chain_error(previous, layer, last, _select):
             return (
                 f"layer {index}'s {layer.input_kind} input has {count_input_levels(layer, _select)} codes, "
@@ -592,7 +736,52 @@ def model_refusal_reason(layers, geometry):
     return None
 
 
-def configure_error(layer, geometry, weight_rows, select):
+def walk_sizes(layer, geometry):
+    """What the check of a layer's :class:`MapWalk` compares, on integers or Amaranth values (the tile
+    registers each): ``in_folds`` (a dot product's folds: the window's pixels times the channel groups),
+    ``input_rows`` and ``output_rows`` (the input and pooled output maps' rows) and ``reach_height`` /
+    ``reach_width`` (how far into the padded map the last window walked reaches)."""
+    walk, log2 = walk_of(layer), geometry.simd.bit_length() - 1
+    groups = (layer.in_features + geometry.simd - 1) >> log2
+    out_groups = (layer.out_features + geometry.simd - 1) >> log2
+    return {
+        "in_folds": walk.kernel * walk.kernel * groups,
+        "input_rows": walk.height * walk.width * groups,
+        "output_rows": walk.out_height * walk.out_width * out_groups,
+        "reach_height": (walk.out_height * walk.pool - 1) * walk.stride + walk.kernel,
+        "reach_width": (walk.out_width * walk.pool - 1) * walk.stride + walk.kernel,
+    }
+
+
+def walk_conditions(layer, geometry, sizes):
+    """``(unsupported, too_large)`` of a layer's :class:`MapWalk` on a tile that walks maps, given its
+    :func:`walk_sizes` ``sizes``: a kernel, stride (1 or 2), padding (less than the kernel) or pool out of
+    range, a pooled last layer, a walk beyond the padded map; a dot product, an input map or a pooled
+    output map of more than ``max_in_folds`` rows (a bank of the input memory)."""
+    g, walk = geometry, walk_of(layer)
+    unsupported = (
+        (walk.kernel < 1)
+        | (walk.stride < 1)
+        | (walk.stride > 2)
+        | (walk.padding >= walk.kernel)
+        | (walk.pool < 1)
+        | (walk.height < 1)
+        | (walk.width < 1)
+        | (walk.out_height < 1)
+        | (walk.out_width < 1)
+        | ((layer.output_levels == 0) & (walk.pool > 1))
+        | (sizes["reach_height"] > walk.height + 2 * walk.padding)
+        | (sizes["reach_width"] > walk.width + 2 * walk.padding)
+    )
+    too_large = (
+        (sizes["in_folds"] > g.max_in_folds)
+        | (sizes["input_rows"] > g.max_in_folds)
+        | (((walk.out_height > 1) | (walk.out_width > 1)) & (sizes["output_rows"] > g.max_in_folds))
+    )
+    return unsupported, too_large
+
+
+def configure_error(layer, geometry, weight_rows, select, sizes=None):
     """The :class:`ErrorCode` of CONFIGURE, 0 when the layer is accepted: UNSUPPORTED for a layer the
     tile's family cannot run (:func:`lowbit.sw.kinds.support_error`), a size of zero or more thresholds
     than the tile holds; then TOO_LARGE for a layer beyond its memories.
@@ -615,7 +804,30 @@ def configure_error(layer, geometry, weight_rows, select):
         | (layer.out_features > g.max_out_features)
         | (weight_rows > g.max_weight_rows)
     )
+    if g.maps:
+        walk_unsupported, walk_too_large = walk_conditions(layer, g, walk_sizes(layer, g) if sizes is None else sizes)
+        unsupported, too_large = unsupported | walk_unsupported, too_large | walk_too_large
+    elif layer.walk is not None:
+        unsupported = True
     return select(unsupported, int(ErrorCode.UNSUPPORTED), select(too_large, int(ErrorCode.TOO_LARGE), 0))
+
+
+def _walk_reason(layer, walk, sizes, g):
+    """Why :func:`walk_conditions` refuses a walk, in words (None if it does not)."""
+    if walk.stride > 2:
+        return f"the tile walks maps with stride 1 or 2, not {walk.stride}"
+    if walk.padding >= walk.kernel:
+        return f"padding {walk.padding} must be less than the kernel ({walk.kernel})"
+    if layer.output_levels == 0 and walk.pool > 1:
+        return "the last layer cannot pool (its outputs are accumulators)"
+    for axis in ("height", "width"):
+        size = getattr(walk, axis)
+        if sizes[f"reach_{axis}"] > size + 2 * walk.padding:
+            return f"{getattr(walk, 'out_' + axis)} pooled outputs do not fit a map {axis} of {size}"
+    for name in ("in_folds", "input_rows", "output_rows"):
+        if sizes[name] > g.max_in_folds and (name != "output_rows" or walk.out_height * walk.out_width > 1):
+            return f"its {name.replace('_', ' ')} ({sizes[name]}) exceed the tile's {g.max_in_folds} rows per bank"
+    return None
 
 
 def refusal_reason(layer, geometry):
@@ -628,6 +840,13 @@ def refusal_reason(layer, geometry):
         return reason
     if layer.output_levels == 1:
         return "a hidden layer emits at least 2 levels"
+    if layer.walk is not None and not g.maps:
+        return "the tile does not walk feature maps"
+    if layer.walk is not None:
+        walk = layer.walk
+        reason = _walk_reason(layer, walk, walk_sizes(layer, g), g)
+        if reason:
+            return reason
     if layer.thresholds > g.max_thresholds:
         return f"{layer.thresholds} thresholds per channel exceed the tile's {g.max_thresholds}"
     if g.check(layer) == ErrorCode.TOO_LARGE:

@@ -1,8 +1,10 @@
-"""Convolutional networks on the Verilog tile in Verilator, a layer at a time: the host cuts each image's
+"""Convolutional networks on the Verilog tile in Verilator. A layer at a time: the host cuts each image's
 windows (padded with the input kind's pad code) and pools the outputs, the tile runs every window as a
-vector. A small CNN per scheme (binary, TWN, FATNN, 2-hot) with stride 2, padding 0 and 1, a pooling
-window that drops a row, and widths that divide neither PE nor SIMD, trained briefly, with random idle
-input and back-pressure: every output == the golden model, the MAC beats == the cycle model."""
+vector. Resident, on a tile that walks maps: the tile walks each map itself (padding, stride, pooling) and
+only the first layer's windows go in. A small CNN per scheme (binary, TWN, FATNN, 2-hot) with stride 2,
+padding 0 and 1, a pooling window that drops a row, and widths that divide neither PE nor SIMD, trained
+briefly, with random idle input and back-pressure: every output == the golden model, the MAC beats == the
+cycle model."""
 
 import numpy as np
 import pytest
@@ -57,13 +59,36 @@ def test_cnn_on_tile(models, scheme, pe, simd, seed=20261207):
     check_tile_run(result, model, pixels, geometry, f"{scheme} CNN PE {pe} SIMD {simd} seed {seed}")
 
 
+#: Resident geometries: (PE, SIMD) with PE < SIMD, PE > SIMD and both small (maps of 8 x 8 pixels of 8
+#: and 12 channels: one, two or three rows a pixel).
+RESIDENT = [("binary", 4, 8), ("twn", 16, 8), ("fatnn", 8, 16), ("nhot2", 4, 4)]
+
+
+@pytest.mark.parametrize("scheme, pe, simd", RESIDENT)
+def test_resident_cnn_walks_its_maps_on_tile(models, scheme, pe, simd, seed=20261207):
+    """The whole CNN resident on a tile that walks maps: LOAD_MODEL carries each layer's walk, RUN the
+    first layer's windows; the tile pads, strides and pools on the chip. == golden, beats == cycle model."""
+    trained, pixels = models
+    path, model = trained[scheme]
+    geometry = default_geometry(model, pe, simd, resident=True)
+    assert geometry.maps
+    result = run_model_on_tile(
+        path, pixels, geometry, mode="resident", idle=True, backpressure=True, seed=seed, quiet=True
+    )
+    assert result["mode"] == "resident"
+    check_tile_run(result, model, pixels, geometry, f"resident {scheme} CNN PE {pe} SIMD {simd} seed {seed}")
+    assert result["mac_beats"] == result["busy_cycles"]
+
+
 def test_cnn_on_the_reference_tile_and_resident_refused(models):
-    """The reference tile runs the CNNs alike (== golden); resident mode is refused in one line, since the
-    tile has no sliding-window generator yet."""
+    """The reference tile runs the CNNs alike (== golden), a layer at a time and resident on a tile that
+    walks maps; resident mode on a tile that does not is refused in one line."""
     trained, pixels = models
     for scheme, (path, model) in trained.items():
         run = api.tile_run(path, pixels, backend="model")
         assert run.mode == "streaming" and np.array_equal(run.outputs, api.golden(model, pixels)), scheme
         assert run.useful_macs == len(pixels) * api.cost(model).total_macs
-    with pytest.raises(ProtocolError, match=r"the model has convolutions, whose windows the host cuts"):
-        api.tile_run(path, pixels, backend="model", mode="resident")
+        run = api.tile_run(path, pixels, backend="model", mode="resident")
+        assert run.mode == "resident" and np.array_equal(run.outputs, api.golden(model, pixels)), scheme
+    with pytest.raises(ProtocolError, match=r"the model has convolutions and the tile does not walk feature maps"):
+        api.tile_run(path, pixels, backend="model", mode="resident", geometry=default_geometry(model))

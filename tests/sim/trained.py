@@ -40,18 +40,23 @@ def train_models(folder, models, *, epochs, seed):
 def check_tile_run(result, model, pixels, geometry, label):
     """A run of ``model`` on ``pixels`` (:func:`lowbit.sim.tile_transport.run_model_on_tile`'s ``result``):
     every output equal to the golden model's, and the MAC array busy exactly ``ceil(out/PE) *
-    ceil(in/SIMD) * planes`` cycles per image and layer (per window of a convolution). ``label`` (with the
-    seed) heads a failure."""
+    ceil(in/SIMD) * planes`` cycles per image and layer (per window of a convolution; resident on a tile that
+    walks maps, per position it walks: :meth:`TileGeometry.cycles_per_vector` of the walks). ``label``
+    (with the seed) heads a failure."""
     import numpy as np
 
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.host import tile_layers
+    from lowbit.sw.host.plan import has_windows, map_layers
 
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
     assert got.shape == expected.shape
     assert (got == expected).all(), f"{label}: {int((got != expected).sum())} of {expected.size} outputs differ"
-    configs = tile_layers(model, geometry)
-    per_image = sum(layer.positions * geometry.cycles_per_vector(c) for layer, c in zip(model.layers, configs))
+    if result["mode"] == "resident" and has_windows(model):
+        per_image = sum(geometry.cycles_per_vector(c) for c in map_layers(model))
+    else:
+        configs = tile_layers(model, geometry)
+        per_image = sum(layer.positions * geometry.cycles_per_vector(c) for layer, c in zip(model.layers, configs))
     assert result["mac_beats"] == len(pixels) * per_image
 
 

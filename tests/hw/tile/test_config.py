@@ -99,6 +99,7 @@ def expected_fields(g, layer):
         act_mode = ACT_TERNARY
     return {
         "ifolds": g.in_folds(layer),
+        "input_rows": g.input_rows(layer),
         "ofolds": g.out_folds(layer),
         "planes": g.planes(layer),
         "weight_plane_mode": int(g.family == Family.POPCOUNT and layer.weight_kind == WeightKind.INT),

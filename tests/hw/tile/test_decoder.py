@@ -38,6 +38,7 @@ FLOWS = {"steady": {}, "stalls": {"ready_pattern": (1, 0, 1, 1, 0), "valid_patte
 def layer_fields(g, layer):
     return {
         "ifolds": g.in_folds(layer),
+        "input_rows": g.input_rows(layer),
         "ofolds": g.out_folds(layer),
         "weight_words": g.weight_words(layer),
         "threshold_words": g.threshold_words(layer),
