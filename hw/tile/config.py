@@ -8,8 +8,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from lowbit.sw.kinds import INPUTS, runs_on
-from lowbit.sw.kinds.encodings import pad_code
+from lowbit.sw.kinds import INPUTS, runs_on, tap_pad_code
 from lowbit.sw.protocol import (
     WORD_BITS,
     InputKind,
@@ -109,10 +108,10 @@ def _walk_layout(geometry):
 
 def pad_planes(input_kind, input_bits):
     """Which of the first two bit-planes of an input row hold a padded tap's code
-    (:func:`lowbit.sw.kinds.encodings.pad_code`) as a 1 on the live lanes: bit ``j`` for plane ``j`` (binary
+    (:func:`lowbit.sw.kinds.tap_pad_code`) as a 1 on the live lanes: bit ``j`` for plane ``j`` (binary
     +1: the code's plane; FATNN's code 0: both of ``code - 1``'s ``nz`` and ``sign``; the kinds whose pad
     code is all-zero bits, 0)."""
-    code = pad_code(input_kind, input_bits)
+    code = tap_pad_code(input_kind, input_bits)
     if input_kind == "binary":
         return code
     if input_kind in ("ternary", "fatnn"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 __all__ = [
+    "tap_pad_code",
     "WeightKind",
     "InputKind",
     "Family",
@@ -185,6 +186,17 @@ INPUTS = {
 }
 
 _SIGNED_PLANES = (WeightKind.BINARY, WeightKind.TERNARY, WeightKind.FATNN)
+
+
+def tap_pad_code(kind, bits):
+    """The code a padded tap of a convolution takes for activations of ``kind`` at ``bits``: the code of
+    value 0, or for ``binary`` activations, which have no zero, the code of +1, as Larq's ``pad_values=1``
+    (Geiger and Team, "Larq: An open-source library for training binarized neural networks", JOSS 2020).
+    Training, the golden model and the hardware all pad with it (``docs/conv.md``;
+    :func:`lowbit.sw.kinds.encodings.pad_code` checks the kind and bits first)."""
+    info = INPUTS[kind]
+    values = [info.value(code, bits) for code in range(info.levels(bits))]
+    return values.index(0) if 0 in values else values.index(1)
 
 
 def golden_unit(weight_kind, input_kind):

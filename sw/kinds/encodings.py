@@ -12,7 +12,7 @@ NumPy only. Every function is vectorised over leading axes and returns small uns
 
 import numpy as np
 
-from lowbit.sw.kinds import INPUTS, InputKind
+from lowbit.sw.kinds import INPUTS, InputKind, tap_pad_code
 
 __all__ = [
     "ACTIVATION_KINDS",
@@ -148,15 +148,10 @@ def activation_values(codes, kind, bits=None):
 
 
 def pad_code(kind, bits=None):
-    """The code a padded tap of a convolution takes: the code of value 0, or for ``binary`` activations,
-    which have no zero, the code of +1 (code 1), as Larq's ``pad_values=1`` (Geiger and Team, "Larq: An
-    open-source library for training binarized neural networks", JOSS 2020). Training, the golden model
-    and the hardware all pad with it (``docs/conv.md``)."""
-    info, bits = _activation(kind, bits)
-    codes = np.arange(info.levels(bits))
-    values = info.value(codes, bits)
-    zero = np.flatnonzero(values == 0)
-    return int(zero[0]) if zero.size else int(np.flatnonzero(values == 1)[0])
+    """The code a padded tap of a convolution takes (:func:`lowbit.sw.kinds.tap_pad_code`: value 0, or for
+    ``binary`` activations, which have no zero, +1), the kind and bits checked."""
+    bits = _activation(kind, bits)[1]
+    return tap_pad_code(kind, bits)
 
 
 def signed_bits(lo, hi):
