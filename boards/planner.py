@@ -29,7 +29,7 @@ predicted LUT4 position (the images/s per LUT a benchmark compares with FINN's).
 import dataclasses
 from dataclasses import dataclass
 
-from lowbit.sw.host.plan import default_geometry, has_windows, output_parts, tile_layers
+from lowbit.sw.host.plan import default_geometry, has_windows, map_layers, output_parts, tile_layers
 from lowbit.sw.host.runner import resident_mode
 from lowbit.sw.protocol import ProtocolError
 from lowbit.sw.protocol.frames import BITS_PER_CHARACTER, CRC_BYTES, HEADER_BYTES, MAX_FRAME_WORDS
@@ -148,11 +148,24 @@ class TilePlan:
         return "\n".join(lines)
 
 
-def _layer_costs(model, geometry):
+def _layer_costs(model, geometry, resident=False):
     """Each layer's cost per image, summed over its output parts (:func:`lowbit.sw.host.output_parts`: a
     layer larger than the tile runs in parts, each taking the whole input vector again); a convolution's
     vectors are its windows, which the host cuts and sends (:func:`lowbit.sw.host.has_windows`), one per
-    output position."""
+    output position. ``resident`` on a tile that walks maps: each layer's walk (:func:`map_layers`), the
+    first layer's input the map of its windows."""
+    if resident and has_windows(model):
+        return tuple(
+            LayerCost(
+                index,
+                config.in_features,
+                config.out_features,
+                geometry.cycles_per_vector(config),
+                geometry.input_words(config),
+                geometry.output_words(config),
+            )
+            for index, config in enumerate(map_layers(model))
+        )
     costs = []
     for index, (layer, config) in enumerate(zip(model.layers, tile_layers(model, geometry))):
         parts = [
@@ -183,11 +196,11 @@ def plan_board(model, board):
     for tile, geometry in board_tiles(board):
         clock_hz = module.CLOCKS_HZ[tile]
         try:
-            layers = _layer_costs(model, geometry)
+            resident = resident_mode(tile_layers(model, geometry), geometry, model=model)
+            layers = _layer_costs(model, geometry, resident)
         except ProtocolError as error:
             plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, error=str(error)))
             continue
-        resident = resident_mode(tile_layers(model, geometry), geometry, model=model)
         plans.append(TilePlan(tile, geometry, clock_hz, module.BAUD, layers, resident=resident))
     return plans
 
@@ -274,8 +287,10 @@ def _geometries(model, pe, simd, blocks_fit, deep_rows):
     each of the two with ``deep_rows`` weight rows, where the FPGA keeps so deep a weight memory in
     other blocks (the UP5K's SPRAMs, beside its block RAM; ``None``: no such blocks)."""
     streaming = default_geometry(model, pe, simd)
-    # a model with convolutions runs a layer at a time (lowbit.sw.host.has_windows)
-    resident = None if has_windows(model) else default_geometry(model, pe, simd, resident=True)
+    try:  # a model with convolutions: a tile that walks maps (none where the walks need what it lacks)
+        resident = default_geometry(model, pe, simd, resident=True)
+    except ProtocolError:
+        resident = None
     both = [g for g in (resident, streaming) if g is not None]
     deep = [] if deep_rows is None else [g for g in both if g.max_weight_rows < deep_rows]
     if resident is not None:
@@ -320,8 +335,8 @@ def plan_tile(model, board, geometry):
     from lowbit.boards.resources import predict
 
     module = board_module(board)
-    layers = _layer_costs(model, geometry)
     resident = resident_mode(tile_layers(model, geometry), geometry, model=model)
+    layers = _layer_costs(model, geometry, resident)
     return TilePlan(
         "planned", geometry, module.CLOCK_HZ, module.BAUD, layers, resident=resident, resources=predict(board, geometry)
     )

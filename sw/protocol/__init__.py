@@ -140,8 +140,8 @@ class MapWalk:
     <= size + 2 * padding``). A dense layer is :data:`DENSE`: one pixel, a 1 x 1 kernel.
 
     Its two words follow the layer's CONFIGURE words in LOAD_MODEL: ``height | width << 8 | kernel << 16
-    | stride << 20 | padding << 24 | pool << 28`` and ``out_height | out_width << 8``; two zero words are
-    :data:`DENSE`."""
+    | stride << 20 | padding << 24 | pool << 28`` and ``out_height | out_width << 8``; a kernel of 0 is
+    :data:`DENSE` (the other fields are then not read: a dense layer's two words are zero)."""
 
     height: int
     width: int
@@ -193,10 +193,10 @@ class MapWalk:
 
     @classmethod
     def decode(cls, words):
-        """The walk of the two words (None for two zero words: a dense layer); :class:`ProtocolError` for a
+        """The walk of the two words (None for a kernel of 0: a dense layer); :class:`ProtocolError` for a
         field out of range."""
         first, second = words
-        if first == 0 and second == 0:
+        if (first >> 16) & 0xF == 0:
             return None
         fields = [first & 0xFF, (first >> 8) & 0xFF] + [(first >> s) & 0xF for s in (16, 20, 24, 28)]
         return cls(*fields, second & 0xFF, (second >> 8) & 0xFF)

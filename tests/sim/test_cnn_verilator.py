@@ -9,13 +9,15 @@ cycle model."""
 import numpy as np
 import pytest
 
+from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import run_model_on_tile
 from lowbit.sw import api
 from lowbit.sw.host import default_geometry
-from lowbit.sw.protocol import ProtocolError
+from lowbit.sw.protocol import LayerConfig, MapWalk, Opcode, ProtocolError, header
 from lowbit.sw.train.mlp import ConvSpec
 
-from .trained import check_tile_run
+from .test_resident_verilator import _responses
+from .trained import check_script, check_tile_run
 
 pytestmark = pytest.mark.verilator
 
@@ -92,3 +94,78 @@ def test_cnn_on_the_reference_tile_and_resident_refused(models):
         assert run.mode == "resident" and np.array_equal(run.outputs, api.golden(model, pixels)), scheme
     with pytest.raises(ProtocolError, match=r"the model has convolutions and the tile does not walk feature maps"):
         api.tile_run(path, pixels, backend="model", mode="resident", geometry=default_geometry(model))
+
+
+def _walk_model(rng, geometry):
+    """A random two- or three-layer model that walks maps (binary weights; uint 4-bit or binary input;
+    binary activations), valid or not: random map sizes, kernels, strides, paddings and pools, the output maps as
+    large as fit (or one larger), the last layer a walk as large as the map before (or dense after 1x1)."""
+    layers, height, width = [], int(rng.integers(2, 7)), int(rng.integers(2, 7))
+    channels, input_kind, bits = int(rng.integers(1, 20)), *(("uint", 4) if rng.random() < 0.5 else ("binary", 1))
+    for _ in range(int(rng.integers(1, 3))):
+        kernel = int(rng.integers(1, 4))
+        stride, padding, pool = int(rng.integers(1, 3)), int(rng.integers(0, kernel)), int(rng.integers(1, 3))
+        conv = [(size + 2 * padding - kernel) // stride + 1 for size in (height, width)]
+        out = [max(1, c // pool + (rng.random() < 0.05)) for c in conv]
+        walk = MapWalk(height, width, kernel, stride, padding, pool, *out)
+        features = int(rng.integers(1, 24))
+        layers.append(LayerConfig(channels, features, "binary", 1, 0, input_kind, bits, 2, walk=walk))
+        height, width, channels, input_kind, bits = *out, features, "binary", 1
+    side = MapWalk(height, width, height, 1, 0, 1, 1, 1) if (height, width) != (1, 1) else None
+    layers.append(LayerConfig(channels, int(rng.integers(1, 12)), "binary", 1, 0, input_kind, bits, 0, walk=side))
+    return layers
+
+
+def _thresholds(rng, layers, geometry):
+    """Random records (bias, descending, threshold) whose codes vary: the binary array's raw accumulator is
+    -2 d (binary input) or -sum 2**p d_p (uint planes), so a bias about half its range and thresholds near 0."""
+    records = []
+    for layer in layers:
+        span = layer.dot_length * (2 if str(layer.input_kind) == "binary" else 15)
+        channels = geometry.out_folds(layer) * geometry.pe
+        record = np.zeros((channels, geometry.record_words), np.int64)
+        record[:, 0] = rng.integers(span // 4, 3 * span // 4 + 1, channels)
+        record[:, 1] = rng.integers(0, 2, channels)
+        record[:, 2] = rng.integers(-4, 5, channels)
+        records.append(record.reshape(-1))
+    return (np.concatenate(records) & 0xFFFFFFFF).astype(np.uint32).tolist()
+
+
+def test_walks_against_the_reference_tile(models, seed=20261208):
+    """LOAD_MODEL with walks on the Verilog tile that walks maps (the binary resident test's), word for word
+    against the reference tile: random models (valid, and walks that do not fit, chain or are out of range:
+    ERROR with the same code), random weights, thresholds and input words (padding lanes included), RUN's
+    outputs; and LOAD_MODEL of three words a layer (BAD_LENGTH), random walk words."""
+    trained, pixels = models
+    _, model = trained["binary"]
+    geometry = default_geometry(model, 4, 8, resident=True)  # the Verilog of the binary resident test
+
+    rng = np.random.default_rng(seed)
+    reference, steps, ran = ModelTile(geometry), [], 0
+
+    def send(words):
+        steps.extend([{"send": words}, {"expect": _responses(reference, words)}])
+
+    for _ in range(60):
+        layers = _walk_model(rng, geometry)
+        words = [len(layers)]
+        for layer in layers:
+            walk = layer.walk.encode() if layer.walk is not None else [0, 0]
+            if rng.random() < 0.05:  # a random walk word
+                walk[int(rng.integers(0, 2))] = int(rng.integers(0, 1 << 32))
+            words += layer.encode() + walk
+        send([header(Opcode.LOAD_MODEL, len(words))] + words)
+        if geometry.model_check(layers) is not None:
+            continue
+        ran += 1
+        weights = rng.integers(0, 1 << 32, geometry.model_weight_words(layers)).tolist()
+        thresholds = _thresholds(rng, layers, geometry)
+        inputs = rng.integers(0, 1 << 32, geometry.input_words(layers[0]) * int(rng.integers(1, 4))).tolist()
+        send([header(Opcode.LOAD_WEIGHTS, len(weights))] + weights)
+        send([header(Opcode.LOAD_THRESHOLDS, len(thresholds))] + thresholds)
+        send([header(Opcode.RUN, len(inputs))] + inputs)
+    three = [1] + LayerConfig(9, 4, "binary", 1, 0, "uint", 4, 0).encode()
+    send([header(Opcode.LOAD_MODEL, len(three))] + three)
+    send([header(Opcode.IDENTIFY, 0)])
+    assert ran >= 10
+    check_script(geometry, steps, seed)
