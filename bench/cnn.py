@@ -8,6 +8,10 @@ topology planned on the ULX3S (a benchmark).
   array, a layer at a time with the host cutting the windows; outputs equal to the golden model, and per
   layer the windows per image, the RUN cycles per image and the MAC utilization (useful MACs, ``windows *
   k*k*C * out * planes``, over ``PE * SIMD * RUN cycles``);
+- per scheme, the same digits resident on the same array with the tile walking the maps (``maps=True``;
+  only the first layer's windows go in): outputs equal, the RUN cycles per image, the MAC beats against
+  the cycle model, and per layer the cycles of its walk and its MAC utilization (the useful MACs of the
+  positions it walks over ``PE * SIMD`` times its cycles), and the words per image over the link;
 - per scheme and board: the board's declared tile that runs the model (``lowbit plan``'s cycle model),
   images/s of its MAC array at the tile's clock and over the board's serial link (which carries every
   window: the host cuts them);
@@ -70,6 +74,7 @@ def digits_case(scheme, progress):
                 "conv3x3": layer.is_conv and layer.kernel == 3,
             }
         )
+    resident = resident_case(path, model, pixels, golden, progress)
     boards = {}
     for board in BOARDS:
         plan = next((p for p in plan_board(model, board) if p.error is None), None)
@@ -92,7 +97,51 @@ def digits_case(scheme, progress):
         "accuracy": float(model.metadata.get("integer_accuracy", float("nan"))),
         "cycles_per_image": result["run_cycles"] / images,
         "layers": layers,
+        "resident": resident,
         "boards": boards,
+    }
+
+
+def resident_case(path, model, pixels, golden, progress):
+    """The digits resident on the family's default array, the tile walking the maps."""
+    from lowbit.sim.tile_transport import run_model_on_tile
+    from lowbit.sw.host import default_geometry
+    from lowbit.sw.host.plan import map_layers
+    from lowbit.sw.model.report import model_cost
+
+    geometry = default_geometry(model, resident=True)
+    result = run_model_on_tile(path, pixels, geometry, mode="resident", progress=progress)
+    images, costs = len(pixels), model_cost(model).layers
+    configs = map_layers(model)
+    layers = []
+    for index, (layer, config) in enumerate(zip(model.layers, configs)):
+        cycles = geometry.cycles_per_vector(config)
+        walk = config.walk
+        positions = 1 if walk is None else walk.positions
+        useful = positions * config.dot_length * config.out_features * geometry.planes(config)
+        layers.append(
+            {
+                "layer": index,
+                "shape": costs[index].shape,
+                "walk": None
+                if walk is None
+                else f"{walk.height}x{walk.width} k{walk.kernel} s{walk.stride} p{walk.padding} pool{walk.pool}",
+                "cycles_per_image": cycles,
+                "utilization": useful / (geometry.pe * geometry.simd * cycles),
+                "conv3x3": layer.is_conv and layer.kernel == 3,
+            }
+        )
+    busy = sum(layer["cycles_per_image"] for layer in layers)
+    return {
+        "geometry": f"{geometry.family.name.lower()} PE {geometry.pe} x SIMD {geometry.simd}",
+        "equal": int((np.asarray(result["outputs"]) == golden).sum()),
+        "total": int(golden.size),
+        "cycles_per_image": result["run_cycles"] / images,
+        "busy_cycles_per_image": busy,
+        "mac_beats_equal": result["mac_beats"] == busy * images,
+        "words_up_per_image": geometry.input_words(configs[0]),
+        "words_down_per_image": geometry.output_words(configs[-1]),
+        "layers": layers,
     }
 
 
@@ -168,6 +217,7 @@ def cnv_case():
     planned = plan_tile(model, "ulx3s", geometry)
     luts = plan.resources.luts
     return {
+        "link_plan": _cnv_link_plan(model, codes),
         "geometry": f"{geometry.family.name.lower()} PE {geometry.pe} x SIMD {geometry.simd}",
         "macs_per_image": model_cost(model).total_macs,
         "cycles_per_image": planned.cycles_per_image,
@@ -183,6 +233,35 @@ def cnv_case():
         "layers": [
             {"cycles": layer.cycles, "shape": f"{layer.in_features}x{layer.out_features}"} for layer in plan.layers
         ],
+    }
+
+
+def _cnv_link_plan(model, codes):
+    """CNV-W1A1 on the ULX3S tile the planner sizes for images/s delivered over the link: resident on a tile
+    that walks maps where one fits (only the first layer's windows cross the link); its cycles checked on
+    the reference tile as above."""
+    import asyncio
+
+    from lowbit.boards.planner import search_board
+    from lowbit.sim.reference import ModelTile
+    from lowbit.sw.host import TileInterface, run_codes
+
+    plan = search_board(model, "ulx3s", objective="link").best
+    if plan is None:
+        return None
+    tile = ModelTile(plan.geometry)
+    asyncio.run(run_codes(TileInterface(tile, plan.geometry), model, codes))
+    g = plan.geometry
+    return {
+        "geometry": f"{g.family.name.lower()} PE {g.pe} x SIMD {g.simd}{' walking maps' if g.maps else ''}",
+        "resident": plan.resident,
+        "cycles_per_image": plan.cycles_per_image,
+        "reference_tile_busy_cycles": int(tile.busy_cycles),
+        "images_per_s": plan.images_per_s,
+        "link_images_per_s": plan.link_images_per_s,
+        "words_up_per_image": plan.up_words,
+        "predicted_luts": plan.resources.luts,
+        "images_per_s_per_lut": plan.images_per_s / plan.resources.luts,
     }
 
 
@@ -207,11 +286,35 @@ def markdown(result):
             f"| {case['scheme']} | {case['geometry']} | {case['equal']} of {case['total']} "
             f"| {case['cycles_per_image']:,.0f} | {layers} | {boards[0]} | {boards[1]} |"
         )
+    lines += [
+        "",
+        "Resident, the tile walking the maps (same array, `maps=True`; only the first layer's windows go in):",
+        "",
+        "| scheme | tile | outputs equal | cycles per image (MAC beats == cycle model) "
+        "| layer: walk, cycles per image, MAC utilization | words per image up / down |",
+        "|---|---|---:|---:|---|---:|",
+    ]
+    for case in result["digits"]:
+        r = case["resident"]
+        layers = "; ".join(
+            f"{x['layer']} {x['shape']}: {x['walk'] or 'dense'}, {x['cycles_per_image']:,}, "
+            f"{100 * x['utilization']:.1f} %"
+            for x in r["layers"]
+        )
+        lines.append(
+            f"| {case['scheme']} | {r['geometry']} | {r['equal']} of {r['total']} | {r['cycles_per_image']:,.0f} "
+            f"({r['busy_cycles_per_image']:,} busy, {'yes' if r['mac_beats_equal'] else '**no**'}) | {layers} "
+            f"| {r['words_up_per_image']:,} / {r['words_down_per_image']:,} |"
+        )
     conv = [r["utilization"] for case in result["digits"] for r in case["layers"] if r["conv3x3"] and r["layer"] > 0]
+    walked = [
+        r["utilization"] for case in result["digits"] for r in case["resident"]["layers"] if r["conv3x3"] and r["layer"]
+    ]
     lines += [
         "",
         f"- MAC utilization of the 3x3 convolutions after the first (target >= {100 * UTILIZATION_TARGET:.0f} %): "
-        f"{100 * min(conv):.1f} to {100 * max(conv):.1f} %; the first layers (9 taps of one channel on 8 or 16 "
+        f"{100 * min(conv):.1f} to {100 * max(conv):.1f} % a layer at a time, {100 * min(walked):.1f} to "
+        f"{100 * max(walked):.1f} % walked on the tile; the first layers (9 taps of one channel on 8 or 16 "
         "lanes, 8 input planes) are below it.",
     ]
     cnv = result["cnv_w1a1"]
@@ -231,6 +334,18 @@ def markdown(result):
             f"them). The first layer (27 taps of 8-bit pixels: 8 planes) takes "
             f"{100 * cnv['layers'][0]['cycles'] / cnv['cycles_per_image']:.0f} % of the cycles."
         )
+        link = cnv.get("link_plan")
+        if link is not None:
+            lines.append(
+                f"- CNV-W1A1 on the ULX3S tile the planner sizes for images/s over the link: {link['geometry']}, "
+                f"{'resident' if link['resident'] else 'a layer at a time'}, "
+                f"{link['predicted_luts']:,} LUT4 predicted: "
+                f"{link['cycles_per_image']:,} cycles per image (reference tile: {link['reference_tile_busy_cycles']:,}"
+                f", {'equal' if link['reference_tile_busy_cycles'] == link['cycles_per_image'] else '**different**'}), "
+                f"{link['images_per_s']:,.1f} images/s of the MAC array ({link['images_per_s_per_lut']:.5f} per LUT4), "
+                f"{link['link_images_per_s']:.2f} images/s over the link ({link['words_up_per_image']:,} words up per "
+                "image: the first layer's windows)."
+            )
     lines.append(f"- Run: `python bench/cnn.py`, {result['seconds']:.0f} s.")
     return "\n".join(lines) + "\n"
 
@@ -251,7 +366,8 @@ def main(argv=None):
     (RESULTS / "cnn.md").write_text(text)
     update_section("cnn", text)
     print(text)
-    return 0 if all(c["equal"] == c["total"] for c in result["digits"]) else 1
+    equal = all(c["equal"] == c["total"] and c["resident"]["equal"] == c["total"] for c in result["digits"])
+    return 0 if equal else 1
 
 
 if __name__ == "__main__":

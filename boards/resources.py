@@ -89,13 +89,20 @@ def modelled(board, family):
 
 def predict_luts(board, geometry):
     """Predicted LUT4 positions of ``board``'s top level with a tile of ``geometry``; ``None`` when the
-    model of that board and family has not been fitted."""
+    model of that board and family has not been fitted. A tile that walks maps adds what
+    ``bench/walk_cost.py`` measured for the board's FPGA family (:mod:`lowbit.boards.walk_model`)."""
     from lowbit.boards.resource_model import COEFFICIENTS
 
     coefficients = COEFFICIENTS.get(board, {}).get(geometry.family.name)
     if coefficients is None:
         return None
-    return round(sum(c * x for c, x in zip(coefficients, features(geometry))))
+    luts = round(sum(c * x for c, x in zip(coefficients, features(geometry))))
+    if geometry.maps:  # the map walk, measured apart (the logic model's tiles have none)
+        from lowbit.boards.build import BOARDS
+        from lowbit.boards.walk_model import WALK_LUTS
+
+        luts += WALK_LUTS[BOARDS[board][1]]
+    return luts
 
 
 #: Per family: the block RAM (type, its shapes (width, depth), the width of a write-enable byte: the

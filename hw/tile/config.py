@@ -221,7 +221,15 @@ class Configuration(wiring.Component):
         sizes = None
         if g.maps:  # the walk's sizes (protocol.walk_sizes), registered
             fields.walk = walk = walk_fields([cfg[3], cfg[4]])
-            sizes = {name: stage(value, name) for name, value in walk_sizes(fields, g).items()}
+            limit = g.max_in_folds + 1  # a size beyond a bank: refused whatever its value (saturated)
+
+            def walk_stage(value, name):
+                if name in ("groups", "out_groups", "row_stride", "out_row"):
+                    value = Mux(value > limit, limit, value)[: field_bits(limit)]
+                return stage(value, name)
+
+            sizes = walk_sizes(fields, g, Mux, walk_stage)
+            sizes = {name: stage(value, f"walk_{name}") for name, value in sizes.items()}
             n_ifolds, n_input_rows = sizes["in_folds"], sizes["input_rows"]
         else:
             fields.walk = None
@@ -288,36 +296,20 @@ class Configuration(wiring.Component):
             "input_rows": n_input_rows,
         }
         if g.maps:
-            derived |= self._walk_derived(stage, fields, walk, n_groups, ik)
+            derived |= self._walk_derived(sizes, fields, walk, ik)
         with m.If(self.check.accept):
             m.d.sync += [self.layer[name].eq(value) for name, value in derived.items()]
         return m
 
-    def _walk_derived(self, stage, fields, walk, n_groups, ik):
-        """The walk's fields of :class:`LayerLayout`: its words, then its address steps (stages 2 and 3)."""
+    def _walk_derived(self, sizes, fields, walk, ik):
+        """The walk's fields of :class:`LayerLayout`: its words, and its sizes and steps (registers)."""
         g = self.geometry
-        simd_log2 = exact_log2(g.simd)
         derived = {name: getattr(walk, name) for name in vars(walk)}
         planes = Const(0, 2)
         for kind in INPUTS:
             if g.plane_inputs and str(kind) in ("binary", "ternary", "fatnn"):
                 planes = Mux(ik == kind.code, pad_planes(str(kind), 1 if str(kind) == "binary" else 2), planes)
-        row_stride = stage(walk.width * n_groups, "row_stride")  # stage 2
-        step_x = stage(walk.stride * n_groups, "step_x")
-        pool_step = stage(walk.pool * walk.stride, "pool_step")
-        step_y = stage(walk.stride * row_stride, "step_y")  # stage 3
-        derived |= {
-            "in_features": fields.in_features,
-            "groups": n_groups,
-            "out_groups": _ceil_shift(fields.out_features, simd_log2),
-            "pool_area": stage(walk.pool * walk.pool, "pool_area"),
-            "pad_planes": planes,
-            "row_stride": row_stride,
-            "step_x": step_x,
-            "step_y": step_y,
-            "pool_x": stage(walk.pool * step_x, "pool_x"),
-            "pool_y": stage(walk.pool * step_y, "pool_y"),
-            "origin": stage(walk.padding * (row_stride + n_groups), "origin"),
-            "pool_step": pool_step,
-        }
+        names = ("groups", "out_groups", "row_stride", "step_x", "step_y", "pool_x", "pool_y", "origin", "pool_step")
+        derived |= {name: sizes[name] for name in names}
+        derived |= {"in_features": fields.in_features, "pool_area": walk.pool * walk.pool, "pad_planes": planes}
         return derived

@@ -488,8 +488,8 @@ class TileGeometry:
         return self.simd * self.max_input_bits
 
     def channel_groups(self, layer):
-        """Input rows per pixel (per input vector of a dense layer): ``ceil(in_features / simd)``."""
-        return _ceil_div(layer.in_features, self.simd)
+        """Input rows per pixel (per vector of a dense layer): ``ceil(in_features / simd)`` (:func:`walk_sizes`)."""
+        return walk_sizes(layer, self)["groups"]
 
     def in_folds(self, layer):
         """Input folds of a dot product: the window's pixels times :meth:`channel_groups` (:func:`walk_sizes`)."""
@@ -736,20 +736,45 @@ def model_refusal_reason(layers, geometry):
     return None
 
 
-def walk_sizes(layer, geometry):
-    """What the check of a layer's :class:`MapWalk` compares, on integers or Amaranth values (the tile
-    registers each): ``in_folds`` (a dot product's folds: the window's pixels times the channel groups),
-    ``input_rows`` and ``output_rows`` (the input and pooled output maps' rows) and ``reach_height`` /
-    ``reach_width`` (how far into the padded map the last window walked reaches)."""
+def walk_sizes(layer, geometry, select=_select, stage=None):
+    """The sizes of a layer's :class:`MapWalk`, on integers or Amaranth values (``select`` as in
+    :func:`configure_error`): ``groups`` / ``out_groups`` (rows per input / output pixel), ``row_stride``
+    (rows per map row), ``in_folds`` (a dot product's folds: the window's pixels times the channel
+    groups), ``input_rows`` and ``output_rows`` (the input and pooled output maps' rows), ``reach_height`` /
+    ``reach_width`` (how far into the padded map the last window walked reaches) and the walk's address
+    steps in rows: ``step_x`` / ``step_y`` (the next position across / down), ``pool_x`` / ``pool_y`` (the
+    next pooled pixel across / down), ``origin`` (the first window's top left, ``padding`` rows and columns
+    before the map) and ``pool_step`` (input pixels between pooled pixels).
+
+    ``stage(value, name)`` (the tile's: a register stage) is applied to the values that later ones are
+    computed from, so that no product feeds a product in one cycle. A stride is 1 or 2 (:func:`walk_conditions`
+    refuses others; the sizes of a refused walk are not used)."""
+    stage = stage or (lambda value, name: value)
     walk, log2 = walk_of(layer), geometry.simd.bit_length() - 1
-    groups = (layer.in_features + geometry.simd - 1) >> log2
-    out_groups = (layer.out_features + geometry.simd - 1) >> log2
+
+    def strided(value):
+        return select(walk.stride == 2, value << 1, value)
+
+    groups = stage((layer.in_features + geometry.simd - 1) >> log2, "groups")
+    out_groups = stage((layer.out_features + geometry.simd - 1) >> log2, "out_groups")
+    row_stride = stage(walk.width * groups, "row_stride")
+    out_row = stage(walk.out_width * out_groups, "out_row")
+    step_x, step_y = stage(strided(groups), "step_x"), stage(strided(row_stride), "step_y")
     return {
-        "in_folds": walk.kernel * walk.kernel * groups,
-        "input_rows": walk.height * walk.width * groups,
-        "output_rows": walk.out_height * walk.out_width * out_groups,
-        "reach_height": (walk.out_height * walk.pool - 1) * walk.stride + walk.kernel,
-        "reach_width": (walk.out_width * walk.pool - 1) * walk.stride + walk.kernel,
+        "groups": groups,
+        "out_groups": out_groups,
+        "row_stride": row_stride,
+        "in_folds": stage(walk.kernel * walk.kernel, "taps") * groups,
+        "input_rows": walk.height * row_stride,
+        "output_rows": walk.out_height * out_row,
+        "reach_height": strided(walk.out_height * walk.pool - 1) + walk.kernel,
+        "reach_width": strided(walk.out_width * walk.pool - 1) + walk.kernel,
+        "step_x": step_x,
+        "step_y": step_y,
+        "pool_x": walk.pool * step_x,
+        "pool_y": walk.pool * step_y,
+        "origin": walk.padding * (row_stride + groups),
+        "pool_step": strided(walk.pool),
     }
 
 

@@ -22,7 +22,7 @@ from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import geometry_to_json
 from lowbit.sim.verilator import run_board_bench
 from lowbit.sw.golden import GoldenNetwork
-from lowbit.sw.host import TileInterface, run_model
+from lowbit.sw.host import TileInterface, default_geometry, run_model
 from lowbit.sw.protocol import Opcode, parse_header
 from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, WINDOW_FRAMES
 
@@ -207,10 +207,13 @@ def test_model_over_the_link(trained):
     )
 
 
-def test_cnn_over_the_link(tmp_path):
-    """A small binary CNN on the same board core over the bit-level UART, a layer at a time: the host cuts
-    each image's windows (stride 2, padding 1, a 3x3 pool dropping a row) and pools the tile's outputs;
-    every output == the golden model, no frame bad or resent."""
+@pytest.mark.parametrize("mode", ["streaming", "resident"])
+def test_cnn_over_the_link(tmp_path, mode):
+    """A small binary CNN on the board core over the bit-level UART (stride 2, padding 1, a 3x3 pool
+    dropping a row). Streaming, on the same board core: the host cuts each image's windows and pools the
+    tile's outputs. Resident, on a board core whose tile (the same array) walks maps: the whole CNN on the
+    tile, only the first layer's windows over the link. Every output == the golden model, no frame bad or
+    resent."""
     import torch
 
     from lowbit.sw.model.file import load_model, save_model
@@ -227,22 +230,26 @@ def test_cnn_over_the_link(tmp_path):
     path = tmp_path / "binary-cnn.lbm"
     save_model(export_model(net, "binary"), path)
     model, pixels = load_model(path), split.x_test[:3]
+    geometry = GEOMETRY
+    if mode == "resident":
+        geometry = default_geometry(model, GEOMETRY.pe, GEOMETRY.simd, resident=True)
+        assert geometry.maps
     spec = {
         "seed": SEED,
         "divisor": DIVISOR,
         "ack_timeout_cycles": ACK_TIMEOUT_CYCLES,
-        "geometry": geometry_to_json(GEOMETRY),
+        "geometry": geometry_to_json(geometry),
         "heartbeat_bits": HEARTBEAT_BITS,
         "model": str(path),
         "max_batch": 64,
-        "mode": "streaming",
+        "mode": mode,
         "flip_host_seqs": [],
         "cut_host_seqs": [],
         "flip_board_seqs": [],
         "cut_board_seqs": [],
     }
-    core = BoardCore(GEOMETRY, DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS)
-    result = run_board_bench(core, "model_over_the_link", spec, name=f"cnn-streaming-{SEED}", pixels=pixels)
+    core = BoardCore(geometry, DIVISOR, clock_hz=CLOCK_HZ, heartbeat_bits=HEARTBEAT_BITS)
+    result = run_board_bench(core, "model_over_the_link", spec, name=f"cnn-{mode}-{SEED}", pixels=pixels)
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
     where = f"seed {SEED} (training seed {TRAIN_SEED})"
     assert got.shape == expected.shape and (got == expected).all(), f"{where}: {got} != {expected}"
