@@ -7,6 +7,7 @@ golden model and through the Verilog tile in Verilator (as ``lowbit run MODEL --
 
 from lowbit.sw import api
 from lowbit.sw.cli.arguments import positive_int
+from lowbit.sw.protocol import MODES
 from lowbit.sw.train.schemes import ARCHS, INTEGER_SCHEMES
 
 __all__ = ["DEMO_SCHEMES", "cached_model", "add_demo_arguments", "run_demo"]
@@ -31,6 +32,12 @@ def add_demo_arguments(parser):
     )
     parser.add_argument("--pe", type=positive_int, help="output channels of the MAC array (default per family)")
     parser.add_argument("--simd", type=positive_int, help="inputs per cycle of the MAC array (default per family)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="as lowbit run's: resident loads the whole model into a tile that holds it (a CNN: a tile that "
+        "walks the maps), streaming runs a layer at a time (default: auto)",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
@@ -67,4 +74,5 @@ def run_demo(args):
         "(driver -> compiled harness -> Verilator) ...",
         flush=True,
     )
-    return run_run(run_arguments(path, "sim", pe=args.pe, simd=args.simd, limit=args.limit, progress=args.progress))
+    options = {"pe": args.pe, "simd": args.simd, "limit": args.limit, "progress": args.progress, "mode": args.mode}
+    return run_run(run_arguments(path, "sim", **options))

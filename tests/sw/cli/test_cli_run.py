@@ -207,3 +207,12 @@ def test_counts_refused_at_parse_time(capsys, command, option):
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"lowbit {command[0]}: error: argument {option}: invalid value '{value}': expected a positive integer"
     )
+
+
+def test_demo_mode_refused_at_parse_time(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--mode", "fast"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "lowbit demo: error: argument --mode: invalid choice: 'fast' (choose from 'auto', 'resident', 'streaming')"
+    )
