@@ -60,13 +60,20 @@ def expected_beats(g, ifolds, ofolds, planes, weight_plane_mode, bank):
     return beats
 
 
-def run(layer, vectors, ready_pattern=(1,), fill_gap=0):
+def plain_beat(beat, w, i):
+    """A beat as :func:`expected_beats` lists it."""
+    return (beat.first, beat.last, beat.double, beat.neg, beat.o_fold, beat.plane, w, i)
+
+
+def run(layer, vectors, ready_pattern=(1,), fill_gap=0, *, geometry=GEOMETRY, total=None, beat_of=plain_beat):
     """Fill ``vectors`` banks one after the other (waiting while none is free, then ``fill_gap`` idle
-    cycles), take the beats (ready per ``ready_pattern``); return the beats, the banks filled and the
-    cycle of each beat."""
-    bench = Bench(GEOMETRY)
+    cycles), take ``total`` beats (default: ``ifolds * ofolds * planes`` a vector; ready per
+    ``ready_pattern``), each as ``beat_of(beat, weight row, input row)``; return the beats, the banks
+    filled and the cycle of each beat."""
+    bench = Bench(geometry)
     seq = bench.sequencer
-    total = vectors * layer["ifolds"] * layer["ofolds"] * layer["planes"]
+    if total is None:
+        total = vectors * layer["ifolds"] * layer["ofolds"] * layer["planes"]
     beats, banks, cycles, fills = [], [], [], []
 
     async def source(ctx):
@@ -97,7 +104,7 @@ def run(layer, vectors, ready_pattern=(1,), fill_gap=0):
             )
             cycle += 1
             if valid and ready:
-                beats.append((beat.first, beat.last, beat.double, beat.neg, beat.o_fold, beat.plane, w, i))
+                beats.append(beat_of(beat, w, i))
                 cycles.append(cycle)
 
     sim = Simulator(bench)

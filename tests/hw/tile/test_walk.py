@@ -7,12 +7,11 @@ import dataclasses
 import itertools
 
 import pytest
-from amaranth.sim import Simulator
 
 from lowbit.hw.tile.sequencer import Sequencer
 from lowbit.sw.protocol import Family, LayerConfig, MapWalk, TileGeometry, walk_sizes
 
-from .test_sequencer import Bench
+from .test_sequencer import run
 
 GEOMETRY = TileGeometry(
     Family.BINARY, 2, 8, max_in_features=512, max_out_features=16, max_weight_rows=1024, max_layers=2, maps=True
@@ -70,43 +69,10 @@ def expected_walk(g, config, planes, weight_plane_mode, bank):
     return beats
 
 
-def run(fields, total, vectors, ready_pattern):
-    bench = Bench(GEOMETRY)
-    seq = bench.sequencer
-    beats = []
-
-    async def source(ctx):
-        for field, value in fields.items():
-            ctx.set(seq.layer[field], value)
-        for _ in range(vectors):
-            while not ctx.get(seq.banks.free):
-                await ctx.tick()
-            ctx.set(seq.banks.filled, 1)
-            await ctx.tick()
-            ctx.set(seq.banks.filled, 0)
-
-    async def sink(ctx):
-        cycle = 0
-        while len(beats) < total:
-            assert cycle < 20 * total + 100, f"{len(beats)} of {total} beats"
-            ctx.set(seq.o.ready, ready_pattern[cycle % len(ready_pattern)])
-            _, _, beat, w, i, valid, ready = await ctx.tick().sample(
-                seq.o.payload, bench.weights_data, bench.inputs_data, seq.o.valid, seq.o.ready
-            )
-            cycle += 1
-            if valid and ready:
-                row = None if beat.pad else i
-                beats.append(
-                    (beat.first, beat.last, beat.double, beat.neg, beat.o_fold, beat.plane, w, row, beat.pad)
-                    + (beat.live,)
-                )
-
-    sim = Simulator(bench)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
-    return beats
+def walk_beat(beat, w, i):
+    """A beat as :func:`expected_walk` lists it (a pad beat's input row is not read)."""
+    row = None if beat.pad else i
+    return (beat.first, beat.last, beat.double, beat.neg, beat.o_fold, beat.plane, w, row, beat.pad, beat.live)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "dense" if c[0] is None else "x".join(map(str, c[0].encode())))
@@ -117,7 +83,7 @@ def test_walk_beats(case, ready_pattern):
     assert GEOMETRY.check(config) is None
     fields = layer_fields(GEOMETRY, config, planes, weight_plane_mode)
     expected = [beat for bank in (0, 1) for beat in expected_walk(GEOMETRY, config, planes, weight_plane_mode, bank)]
-    beats = run(fields, len(expected), 2, ready_pattern)
+    beats = run(fields, 2, ready_pattern, geometry=GEOMETRY, total=len(expected), beat_of=walk_beat)[0]
     assert beats == expected
     assert len(expected) == 2 * GEOMETRY.cycles_per_vector(config) // GEOMETRY.planes(config) * planes
 
