@@ -140,11 +140,16 @@ class TilePlan:
             f"  bound by the {'link' if link < compute else 'MAC array'}; layer {bound.index} "
             f"({bound.in_features} -> {bound.out_features}) takes {share:.0%} of the cycles",
         ]
+        last = len(self.layers) - 1
         for layer in self.layers:
-            lines.append(
-                f"  layer {layer.index}: {layer.in_features} -> {layer.out_features}, {layer.cycles} cycles, "
-                f"{layer.input_words} words up, {layer.output_words} down per image"
-            )
+            text = f"  layer {layer.index}: {layer.in_features} -> {layer.out_features}, {layer.cycles} cycles"
+            if not self.resident:
+                text += f", {layer.input_words} words up, {layer.output_words} down per image"
+            elif layer.index in (0, last):  # resident: only the first layer's inputs and the last's outputs
+                up = f"{layer.input_words} words up" if layer.index == 0 else ""
+                down = f"{layer.output_words} down" if layer.index == last else ""
+                text += ", " + ", ".join(filter(None, (up, down))) + " per image"
+            lines.append(text)
         return "\n".join(lines)
 
 
