@@ -9,7 +9,8 @@ topology planned on the ULX3S (a benchmark).
   layer the windows per image, the RUN cycles per image and the MAC utilization (useful MACs, ``windows *
   k*k*C * out * planes``, over ``PE * SIMD * RUN cycles``);
 - per scheme, the same digits resident on the same array with the tile walking the maps (``maps=True``;
-  only the first layer's windows go in): outputs equal, the RUN cycles per image, the MAC beats against
+  only the image goes in, or the first layer's windows where they take fewer words): outputs equal, the
+  RUN cycles per image, the MAC beats against
   the cycle model, and per layer the cycles of its walk and its MAC utilization (the useful MACs of the
   positions it walks over ``PE * SIMD`` times its cycles), and the words per image over the link;
 - per scheme and board: the board's declared tile that runs the model (``lowbit plan``'s cycle model),
@@ -106,13 +107,13 @@ def resident_case(path, model, pixels, golden, progress):
     """The digits resident on the family's default array, the tile walking the maps."""
     from lowbit.sim.tile_transport import run_model_on_tile
     from lowbit.sw.host import default_geometry
-    from lowbit.sw.host.plan import map_layers
+    from lowbit.sw.host.plan import first_windows, map_layers
     from lowbit.sw.model.report import model_cost
 
     geometry = default_geometry(model, resident=True)
     result = run_model_on_tile(path, pixels, geometry, mode="resident", progress=progress)
     images, costs = len(pixels), model_cost(model).layers
-    configs = map_layers(model)
+    configs = map_layers(model, geometry)
     layers = []
     for index, (layer, config) in enumerate(zip(model.layers, configs)):
         cycles = geometry.cycles_per_vector(config)
@@ -139,6 +140,7 @@ def resident_case(path, model, pixels, golden, progress):
         "cycles_per_image": result["run_cycles"] / images,
         "busy_cycles_per_image": busy,
         "mac_beats_equal": result["mac_beats"] == busy * images,
+        "first_windows": first_windows(model, geometry),
         "words_up_per_image": geometry.input_words(configs[0]),
         "words_down_per_image": geometry.output_words(configs[-1]),
         "layers": layers,
@@ -245,6 +247,7 @@ def _cnv_link_plan(model, codes):
     from lowbit.boards.planner import search_board
     from lowbit.sim.reference import ModelTile
     from lowbit.sw.host import TileInterface, run_codes
+    from lowbit.sw.host.plan import first_windows
 
     plan = search_board(model, "ulx3s", objective="link").best
     if plan is None:
@@ -262,6 +265,7 @@ def _cnv_link_plan(model, codes):
         "words_up_per_image": plan.up_words,
         "predicted_luts": plan.resources.luts,
         "images_per_s_per_lut": plan.images_per_s / plan.resources.luts,
+        "first_windows": first_windows(model, g) if g.maps else "host",
     }
 
 
@@ -288,11 +292,12 @@ def markdown(result):
         )
     lines += [
         "",
-        "Resident, the tile walking the maps (same array, `maps=True`; only the first layer's windows go in):",
+        "Resident, the tile walking the maps (same array, `maps=True`; up the link the image, or the first "
+        "layer's windows where they take fewer words):",
         "",
         "| scheme | tile | outputs equal | cycles per image (MAC beats == cycle model) "
-        "| layer: walk, cycles per image, MAC utilization | words per image up / down |",
-        "|---|---|---:|---:|---|---:|",
+        "| layer: walk, cycles per image, MAC utilization | up the link | words per image up / down |",
+        "|---|---|---:|---:|---|---|---:|",
     ]
     for case in result["digits"]:
         r = case["resident"]
@@ -304,6 +309,7 @@ def markdown(result):
         lines.append(
             f"| {case['scheme']} | {r['geometry']} | {r['equal']} of {r['total']} | {r['cycles_per_image']:,.0f} "
             f"({r['busy_cycles_per_image']:,} busy, {'yes' if r['mac_beats_equal'] else '**no**'}) | {layers} "
+            f"| {'the image' if r['first_windows'] == 'tile' else 'the windows'} "
             f"| {r['words_up_per_image']:,} / {r['words_down_per_image']:,} |"
         )
     conv = [r["utilization"] for case in result["digits"] for r in case["layers"] if r["conv3x3"] and r["layer"] > 0]
@@ -336,6 +342,7 @@ def markdown(result):
         )
         link = cnv.get("link_plan")
         if link is not None:
+            up = "the image" if link["first_windows"] == "tile" else "the first layer's windows"
             lines.append(
                 f"- CNV-W1A1 on the ULX3S tile the planner sizes for images/s over the link: {link['geometry']}, "
                 f"{'resident' if link['resident'] else 'a layer at a time'}, "
@@ -344,7 +351,7 @@ def markdown(result):
                 f", {'equal' if link['reference_tile_busy_cycles'] == link['cycles_per_image'] else '**different**'}), "
                 f"{link['images_per_s']:,.1f} images/s of the MAC array ({link['images_per_s_per_lut']:.5f} per LUT4), "
                 f"{link['link_images_per_s']:.2f} images/s over the link ({link['words_up_per_image']:,} words up per "
-                "image: the first layer's windows)."
+                f"image: {up})."
             )
     lines.append(f"- Run: `python bench/cnn.py`, {result['seconds']:.0f} s.")
     return "\n".join(lines) + "\n"

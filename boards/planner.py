@@ -169,7 +169,7 @@ def _layer_costs(model, geometry, resident=False):
                 geometry.input_words(config),
                 geometry.output_words(config),
             )
-            for index, config in enumerate(map_layers(model))
+            for index, config in enumerate(map_layers(model, geometry))
         )
     costs = []
     for index, (layer, config) in enumerate(zip(model.layers, tile_layers(model, geometry))):

@@ -173,7 +173,7 @@ def run_model_on_tile(
     configs = tile_layers(model, geometry)
     resident = resident_mode(configs, geometry, mode, model=model)
     if resident and has_windows(model):  # the layers the tile walks
-        configs = map_layers(model)
+        configs = map_layers(model, geometry)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -27,6 +27,9 @@ __all__ = [
     "fgq_group_size",
     "has_windows",
     "map_layers",
+    "first_windows",
+    "resident_input",
+    "FIRST_WINDOWS",
     "NO_RESIDENT_WINDOWS",
     "DEFAULT_ARRAY",
 ]
@@ -75,14 +78,22 @@ NO_RESIDENT_WINDOWS = (
 )
 
 
-def map_layers(model):
-    """The :class:`LayerConfig` of each layer of ``model`` resident on a tile that walks maps, with its
-    :class:`~lowbit.sw.protocol.MapWalk`: the first convolution's windows are cut by the host (its few
-    channels would fill a fraction of the lanes), so the tile walks them as a 1 x 1 convolution over the
-    map of windows and pools its outputs; every later convolution is walked as it is (``in_features``: its
-    input channels); a dense layer after a map of more than one pixel is the convolution of a kernel as
-    large as the (square) map. Dense layers after vectors are dense. :class:`ProtocolError` for a dense
-    layer after a map that is not square."""
+#: Who cuts the windows of a resident CNN's first convolution (:func:`first_windows`): the host, or the tile.
+FIRST_WINDOWS = ("host", "tile")
+
+
+def map_layers(model, geometry, windows=None):
+    """The :class:`LayerConfig` of each layer of ``model`` resident on a tile of ``geometry`` that walks
+    maps, with its :class:`~lowbit.sw.protocol.MapWalk`. The first convolution's windows are cut by the host
+    (``windows`` ``"host"``: the tile walks them as a 1 x 1 convolution over the map of windows and pools
+    its outputs) or walked by the tile (``"tile"``: only the image goes in); default
+    :func:`first_windows`. Every later convolution is walked as it is (``in_features``: its input
+    channels); a dense layer after a square map of more than one pixel is the convolution of a kernel as
+    large as the map. Dense layers after vectors are dense. :class:`ProtocolError` for a dense layer after
+    a map that is not square."""
+    windows = first_windows(model, geometry) if windows is None else windows
+    if windows not in FIRST_WINDOWS:
+        raise ValueError(f"windows must be one of {', '.join(map(repr, FIRST_WINDOWS))}, not {windows!r}")
     configs, pixels = [], (1, 1)  # the map the layer before emits
     for index, layer in enumerate(model.layers):
         try:
@@ -92,7 +103,7 @@ def map_layers(model):
         if layer.is_conv:
             shape = layer.conv_shape
             (oh, ow), (ph, pw) = shape.conv_map, shape.output_map[:2]
-            if index == 0:
+            if index == 0 and windows == "host":
                 walk = MapWalk(oh, ow, 1, 1, 0, shape.pool, ph, pw)
             else:
                 h, w, channels = shape.input_map
@@ -110,6 +121,29 @@ def map_layers(model):
             walk = None
         configs.append(dataclasses.replace(config, walk=walk))
     return configs
+
+
+def first_windows(model, geometry):
+    """Who cuts the first convolution's windows of ``model`` resident on a tile of ``geometry`` that walks
+    maps: ``"tile"`` when the image takes fewer words of RUN than its windows (each pixel's few channels
+    fill a row of ``SIMD`` lanes, each window's ``k * k * C`` taps fewer rows than ``k * k`` pixels: the
+    link carries less, the MAC array walks the first layer's taps one pixel a fold), else ``"host"`` (the
+    windows fill more of the lanes: fewer cycles for as many words or fewer)."""
+    if not model.layers[0].is_conv:
+        return "host"
+    host, tile = (map_layers(model, geometry, windows)[0] for windows in FIRST_WINDOWS)
+    return "tile" if geometry.input_words(tile) < geometry.input_words(host) else "host"
+
+
+def resident_input(model, geometry, codes):
+    """The input vectors of ``model`` resident on a tile of ``geometry`` that walks maps, from its first
+    layer's input ``codes`` ``(batch, input_size)``: the first convolution's windows (``(batch, positions *
+    taps)``) when the host cuts them (:func:`first_windows`), else the image itself."""
+    from lowbit.sw.model.conv import layer_taps
+
+    if first_windows(model, geometry) == "host":
+        return layer_taps(model.layers[0], codes).reshape(len(codes), -1)
+    return codes
 
 
 def _accumulator_span(layer, config):
@@ -258,9 +292,10 @@ def default_geometry(model, pe=None, simd=None, *, resident=False):
         if len(configs) > 255:
             raise ProtocolError(f"a resident model has at most 255 layers, not {len(configs)}")
         max_layers = len(configs)
-        if maps:  # the walks' dot products and maps, each in a bank of the input memory
-            configs = map_layers(model)
-            sizes = [walk_sizes(c, probe) for c in configs]
+        if maps:  # the walks' dot products and maps, each in a bank of the input memory, either windows
+            variants = [map_layers(model, probe, windows) for windows in FIRST_WINDOWS]
+            configs = max(variants, key=lambda layers: sum(probe.weight_rows(c) for c in layers))
+            sizes = [walk_sizes(c, probe) for layers in variants for c in layers]
             folds = max(max(x["in_folds"], x["input_rows"], x["output_rows"]) for x in sizes)
             in_features = max(in_features, folds * simd)
         out_features = max(out_features, sum(probe.out_folds(c) for c in configs) * pe)

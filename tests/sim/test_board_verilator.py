@@ -23,6 +23,7 @@ from lowbit.sim.tile_transport import geometry_to_json
 from lowbit.sim.verilator import run_board_bench
 from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.host import TileInterface, default_geometry, run_model
+from lowbit.sw.host.plan import first_windows
 from lowbit.sw.protocol import Opcode, parse_header
 from lowbit.sw.protocol.frames import MAX_FRAME_WORDS, WINDOW_FRAMES
 
@@ -212,8 +213,8 @@ def test_cnn_over_the_link(tmp_path, mode):
     """A small binary CNN on the board core over the bit-level UART (stride 2, padding 1, a 3x3 pool
     dropping a row). Streaming, on the same board core: the host cuts each image's windows and pools the
     tile's outputs. Resident, on a board core whose tile (the same array) walks maps: the whole CNN on the
-    tile, only the first layer's windows over the link. Every output == the golden model, no frame bad or
-    resent."""
+    tile, only the first layer's windows over the link (on 16 lanes a window takes a row, as a pixel
+    would). Every output == the golden model, no frame bad or resent."""
     import torch
 
     from lowbit.sw.model.file import load_model, save_model
@@ -233,7 +234,7 @@ def test_cnn_over_the_link(tmp_path, mode):
     geometry = GEOMETRY
     if mode == "resident":
         geometry = default_geometry(model, GEOMETRY.pe, GEOMETRY.simd, resident=True)
-        assert geometry.maps
+        assert geometry.maps and first_windows(model, geometry) == "host"
     spec = {
         "seed": SEED,
         "divisor": DIVISOR,

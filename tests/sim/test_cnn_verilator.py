@@ -1,10 +1,10 @@
 """Convolutional networks on the Verilog tile in Verilator. A layer at a time: the host cuts each image's
 windows (padded with the input kind's pad code) and pools the outputs, the tile runs every window as a
 vector. Resident, on a tile that walks maps: the tile walks each map itself (padding, stride, pooling) and
-only the first layer's windows go in. A small CNN per scheme (binary, TWN, FATNN, 2-hot) with stride 2,
-padding 0 and 1, a pooling window that drops a row, and widths that divide neither PE nor SIMD, trained
-briefly, with random idle input and back-pressure: every output == the golden model, the MAC beats == the
-cycle model."""
+only the image goes in (or the first layer's windows, where they take fewer words). A small CNN per
+scheme (binary, TWN, FATNN, 2-hot) with stride 2, padding 0 and 1, a pooling window that drops a row,
+and widths that divide neither PE nor SIMD, trained briefly, with random idle input and back-pressure:
+every output == the golden model, the MAC beats == the cycle model."""
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ from lowbit.sim.reference import ModelTile
 from lowbit.sim.tile_transport import run_model_on_tile
 from lowbit.sw import api
 from lowbit.sw.host import default_geometry
+from lowbit.sw.host.plan import first_windows
 from lowbit.sw.protocol import LayerConfig, MapWalk, Opcode, ProtocolError, header
 from lowbit.sw.train.mlp import ConvSpec
 
@@ -62,18 +63,20 @@ def test_cnn_on_tile(models, scheme, pe, simd, seed=20261207):
 
 
 #: Resident geometries: (PE, SIMD) with PE < SIMD, PE > SIMD and both small (maps of 8 x 8 pixels of 8
-#: and 12 channels: one, two or three rows a pixel).
-RESIDENT = [("binary", 4, 8), ("twn", 16, 8), ("fatnn", 8, 16), ("nhot2", 4, 4)]
+#: and 12 channels: one, two or three rows a pixel), and who cuts the first layer's windows there (the
+#: tile walks the image where it takes fewer words than the windows: a window's 9 taps fill 16 lanes).
+RESIDENT = [("binary", 4, 8, "tile"), ("twn", 16, 8, "tile"), ("fatnn", 8, 16, "host"), ("nhot2", 4, 4, "tile")]
 
 
-@pytest.mark.parametrize("scheme, pe, simd", RESIDENT)
-def test_resident_cnn_walks_its_maps_on_tile(models, scheme, pe, simd, seed=20261207):
+@pytest.mark.parametrize("scheme, pe, simd, windows", RESIDENT)
+def test_resident_cnn_walks_its_maps_on_tile(models, scheme, pe, simd, windows, seed=20261207):
     """The whole CNN resident on a tile that walks maps: LOAD_MODEL carries each layer's walk, RUN the
-    first layer's windows; the tile pads, strides and pools on the chip. == golden, beats == cycle model."""
+    image (or the first layer's windows); the tile pads, strides and pools on the chip. == golden, beats ==
+    cycle model."""
     trained, pixels = models
     path, model = trained[scheme]
     geometry = default_geometry(model, pe, simd, resident=True)
-    assert geometry.maps
+    assert geometry.maps and first_windows(model, geometry) == windows
     result = run_model_on_tile(
         path, pixels, geometry, mode="resident", idle=True, backpressure=True, seed=seed, quiet=True
     )

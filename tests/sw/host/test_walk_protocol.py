@@ -12,7 +12,7 @@ import pytest
 from lowbit.sim.reference import ModelTile
 from lowbit.sw.golden import GoldenNetwork
 from lowbit.sw.host import TileInterface, default_geometry, pack_weights, run_model
-from lowbit.sw.host.plan import map_layers
+from lowbit.sw.host.plan import first_windows, map_layers
 from lowbit.sw.kinds import tap_pad_code
 from lowbit.sw.kinds.encodings import pad_code
 from lowbit.sw.protocol import (
@@ -108,21 +108,37 @@ def test_pad_code_defined_once():
 
 
 def test_map_layers_of_a_cnn_and_its_weights_per_tap():
-    """The host's walks: the first convolution's windows as a 1 x 1 walk over its output map, the second
-    convolution walked as it is (in_features: its channels), the dense layer after a 3 x 3 map a 3 x 3
-    kernel; each tap's weights in whole rows of SIMD."""
+    """The host's walks: the first convolution's windows as a 1 x 1 walk over its output map (or the
+    convolution walked on the image), the second convolution walked as it is (in_features: its channels),
+    the dense layer after a 3 x 3 map a 3 x 3 kernel; each tap's weights in whole rows of SIMD."""
     model = conv_model(stride=2, pool=1)
-    first, second, last = map_layers(model)
+    geometry = default_geometry(model, 2, 8, resident=True)
+    first, second, last = map_layers(model, geometry, "host")
     assert (first.in_features, first.walk) == (9, MapWalk(6, 5, 1, 1, 0, 1, 6, 5))
     assert (second.in_features, second.walk) == (4, MapWalk(6, 5, 3, 2, 1, 1, 3, 3))
     assert (last.in_features, last.walk) == (3, MapWalk(3, 3, 3, 1, 0, 1, 1, 1))
-    geometry = default_geometry(model, 2, 8, resident=True)
+    image = map_layers(model, geometry, "tile")[0]
+    assert (image.in_features, image.walk) == (1, MapWalk(6, 5, 3, 1, 1, 1, 6, 5))
     assert geometry.maps and geometry.model_check([first, second, last]) is None
+    assert geometry.model_check([image, second, last]) is None  # the default geometry holds either
     # the second layer's weights: 9 taps of 4 channels, each tap one row of 8 lanes (4 zero)
     words = pack_weights(model.layers[1], geometry, second)
     assert len(words) == geometry.weight_words(second) == geometry.out_folds(second) * 9 * geometry.weight_row_words
     with pytest.raises(ProtocolError, match=r"^layer 2: a dense layer after a 3x2 map; the tile walks square maps$"):
-        map_layers(conv_model())
+        map_layers(conv_model(), geometry)
+    with pytest.raises(ValueError, match=r"^windows must be one of 'host', 'tile', not 'both'$"):
+        map_layers(model, geometry, "both")
+
+
+@pytest.mark.parametrize("pe, simd, windows", [(2, 8, "tile"), (4, 4, "tile"), (2, 16, "host")])
+def test_first_windows_cut_where_they_cost_fewer_words(pe, simd, windows):
+    """The image (30 pixels of one 4-bit channel: a row each) against its windows (30 windows of 9 taps:
+    ceil(9 / SIMD) rows each): the tile walks the image when it takes fewer words."""
+    model = conv_model(stride=2, pool=1)
+    geometry = default_geometry(model, pe, simd, resident=True)
+    assert first_windows(model, geometry) == windows
+    host, tile = (geometry.input_words(map_layers(model, geometry, w)[0]) for w in ("host", "tile"))
+    assert (tile < host) == (windows == "tile")
 
 
 @pytest.mark.parametrize(
@@ -131,13 +147,15 @@ def test_map_layers_of_a_cnn_and_its_weights_per_tap():
 @pytest.mark.parametrize("pool, padding", [(1, 1), (3, 1), (1, 0)])
 def test_resident_cnn_on_the_reference_tile(input_kind, weight_kind, pool, padding):
     """Every pad code (binary +1, ternary 0, FATNN's code 0) walked on the reference tile, resident, at
-    three arrays (PE below, equal to and above SIMD) == the golden model, the busy cycles those of the walks."""
+    four arrays (PE below, equal to and above SIMD; the image walked on the tile, or the host's windows)
+    == the golden model, the busy cycles those of the walks."""
     model = conv_model(weight_kind, input_kind, stride=2, pool=pool, padding=padding)
     pixels = np.random.default_rng(5).integers(0, 17, (7, 30)).astype(float)
     golden = GoldenNetwork(model).run(pixels)
-    for pe, simd in ((2, 8), (4, 4), (8, 4)):
+    for pe, simd in ((2, 8), (4, 4), (8, 4), (2, 16)):  # the image walked on the tile; the last: windows
         geometry = default_geometry(model, pe, simd, resident=True)
         tile = ModelTile(geometry)
         got = asyncio.run(run_model(TileInterface(tile, geometry), model, pixels, mode="resident"))
         assert np.array_equal(got, golden), (input_kind, pool, padding, pe, simd)
-        assert tile.busy_cycles == len(pixels) * sum(geometry.cycles_per_vector(c) for c in map_layers(model))
+        walks = map_layers(model, geometry)
+        assert tile.busy_cycles == len(pixels) * sum(geometry.cycles_per_vector(c) for c in walks)
