@@ -320,8 +320,8 @@ def markdown(result):
         "",
         f"- MAC utilization of the 3x3 convolutions after the first (target >= {100 * UTILIZATION_TARGET:.0f} %): "
         f"{100 * min(conv):.1f} to {100 * max(conv):.1f} % a layer at a time, {100 * min(walked):.1f} to "
-        f"{100 * max(walked):.1f} % walked on the tile; the first layers (9 taps of one channel on 8 or 16 "
-        "lanes, 8 input planes) are below it.",
+        f"{100 * max(walked):.1f} % walked on the tile; the first layers are below it (as windows, 9 taps of "
+        "one channel on 8 or 16 lanes; walked on the image, one channel's lane a fold).",
     ]
     cnv = result["cnv_w1a1"]
     if "error" in cnv:
