@@ -223,9 +223,8 @@ class Sequencer(wiring.Component):
             self.read.eq(advance),
         ]
         model = Signal()
-        wa = walk
-        m.d.comb += [model.eq(wa.model), wa.busy.eq(busy | self.o.valid), wa.host_bank.eq(bank), wa.folds.eq(folds)]
-        m.d.comb += wa.host_full.eq(full.bit_select(bank, 1))
+        m.d.comb += [model.eq(walk.model), walk.busy.eq(busy | self.o.valid), walk.host_bank.eq(bank)]
+        m.d.comb += [walk.folds.eq(folds), walk.host_full.eq(full.bit_select(bank, 1))]
 
         def begin(src, weights, records):
             origin = -layer.origin
@@ -259,9 +258,9 @@ class Sequencer(wiring.Component):
                 folds.eq(0),
             ]
 
-        with m.If(model & wa.start):
-            m.d.sync += begin(wa.src, wa.w_base, wa.f_base)
-        with m.If(wa.release):
+        with m.If(model & walk.start):
+            m.d.sync += begin(walk.src, walk.w_base, walk.f_base)
+        with m.If(walk.release):
             m.d.sync += [bank.eq(~bank), full.bit_select(bank, 1).eq(0)]
         with m.If(~model & ~busy & full.bit_select(bank, 1)):
             m.d.sync += begin(bank, 0, 0)
