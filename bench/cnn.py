@@ -9,7 +9,7 @@ topology planned on the ULX3S (a benchmark).
   layer the windows per image, the RUN cycles per image and the MAC utilization (useful MACs, ``windows *
   k*k*C * out * planes``, over ``PE * SIMD * RUN cycles``);
 - per scheme, the same digits resident on the same array with the tile walking the maps (``maps=True``;
-  only the image goes in, or the first layer's windows where they take fewer words): outputs equal, the
+  only the image goes in, or the first layer's windows where they take no more words): outputs equal, the
   RUN cycles per image, the MAC beats against
   the cycle model, and per layer the cycles of its walk and its MAC utilization (the useful MACs of the
   positions it walks over ``PE * SIMD`` times its cycles), and the words per image over the link;
@@ -293,7 +293,7 @@ def markdown(result):
     lines += [
         "",
         "Resident, the tile walking the maps (same array, `maps=True`; up the link the image, or the first "
-        "layer's windows where they take fewer words):",
+        "layer's windows where they take no more words):",
         "",
         "| scheme | tile | outputs equal | cycles per image (MAC beats == cycle model) "
         "| layer: walk, cycles per image, MAC utilization | up the link | words per image up / down |",

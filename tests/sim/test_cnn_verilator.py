@@ -1,7 +1,7 @@
 """Convolutional networks on the Verilog tile in Verilator. A layer at a time: the host cuts each image's
 windows (padded with the input kind's pad code) and pools the outputs, the tile runs every window as a
 vector. Resident, on a tile that walks maps: the tile walks each map itself (padding, stride, pooling) and
-only the image goes in (or the first layer's windows, where they take fewer words). A small CNN per
+only the image goes in (or the first layer's windows, where they take no more words). A small CNN per
 scheme (binary, TWN, FATNN, 2-hot) with stride 2, padding 0 and 1, a pooling window that drops a row,
 and widths that divide neither PE nor SIMD, trained briefly, with random idle input and back-pressure:
 every output == the golden model, the MAC beats == the cycle model."""
