@@ -29,7 +29,7 @@ predicted LUT4 position (the images/s per LUT a benchmark compares with FINN's).
 import dataclasses
 from dataclasses import dataclass
 
-from lowbit.sw.host.plan import default_geometry, has_windows, map_layers, output_parts, tile_layers
+from lowbit.sw.host.plan import default_geometry, has_windows, output_parts, resident_layers, tile_layers
 from lowbit.sw.host.runner import resident_mode
 from lowbit.sw.protocol import ProtocolError
 from lowbit.sw.protocol.frames import BITS_PER_CHARACTER, CRC_BYTES, HEADER_BYTES, MAX_FRAME_WORDS
@@ -157,8 +157,9 @@ def _layer_costs(model, geometry, resident=False):
     """Each layer's cost per image, summed over its output parts (:func:`lowbit.sw.host.output_parts`: a
     layer larger than the tile runs in parts, each taking the whole input vector again); a convolution's
     vectors are its windows, which the host cuts and sends (:func:`lowbit.sw.host.has_windows`), one per
-    output position. ``resident`` on a tile that walks maps: each layer's walk (:func:`map_layers`), the
-    first layer's input the map of its windows."""
+    output position. ``resident`` on a tile that walks maps: each layer's walk
+    (:func:`~lowbit.sw.host.plan.resident_layers`), the first layer's input the image or the map of its
+    windows."""
     if resident and has_windows(model):
         return tuple(
             LayerCost(
@@ -169,7 +170,7 @@ def _layer_costs(model, geometry, resident=False):
                 geometry.input_words(config),
                 geometry.output_words(config),
             )
-            for index, config in enumerate(map_layers(model, geometry))
+            for index, config in enumerate(resident_layers(model, geometry))
         )
     costs = []
     for index, (layer, config) in enumerate(zip(model.layers, tile_layers(model, geometry))):

@@ -69,7 +69,7 @@ def _decode_layer(words):
     """The layer of its LOAD_MODEL words: CONFIGURE's three, and on a tile that walks maps its walk's two."""
     try:
         walk = MapWalk.decode(words[3:]) if len(words) > 3 else None
-        return LayerConfig(*dataclasses.astuple(LayerConfig.decode(words[:3]))[:-1], walk=walk)
+        return dataclasses.replace(LayerConfig.decode(words[:3]), walk=walk)
     except ValueError:  # a kind field that names no kind, or a walk's field out of range
         return _UNDECODABLE
 

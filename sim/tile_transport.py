@@ -158,7 +158,7 @@ def run_model_on_tile(
 
     from lowbit.sim.harness import HarnessTransport
     from lowbit.sw.host import TileInterface, resident_mode, run_model, tile_layers
-    from lowbit.sw.host.plan import has_windows, map_layers
+    from lowbit.sw.host.plan import resident_layers
     from lowbit.sw.model.file import load_model
 
     model = load_model(model_path)
@@ -172,8 +172,8 @@ def run_model_on_tile(
         library = tile_library(geometry, waves=suffix, quiet=quiet)
     configs = tile_layers(model, geometry)
     resident = resident_mode(configs, geometry, mode, model=model)
-    if resident and has_windows(model):  # the layers the tile walks
-        configs = map_layers(model, geometry)
+    if resident:  # the layers as the tile runs them (a CNN's walks)
+        configs = resident_layers(model, geometry, configs)
     bar = None
     if progress:
         from tqdm import tqdm

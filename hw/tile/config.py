@@ -120,8 +120,8 @@ def pad_planes(input_kind, input_bits):
 
 
 def walk_fields(words):
-    """The :class:`~lowbit.sw.protocol.MapWalk` of a layer's two walk words, as Amaranth values: two zero
-    words (a kernel of 0) are :data:`~lowbit.sw.protocol.DENSE`."""
+    """The :class:`~lowbit.sw.protocol.MapWalk` of a layer's two walk words, as Amaranth values: a kernel
+    of 0 is :data:`~lowbit.sw.protocol.DENSE` (as :meth:`~lowbit.sw.protocol.MapWalk.decode` reads it)."""
     first, second = words
     dense = first[16:20] == 0
     return SimpleNamespace(

@@ -557,13 +557,12 @@ class Decoder(wiring.Component):
         per_layer = g.model_layer_words
         index, addr, step = Signal(8), Signal(range(per_layer * (g.max_layers + 2))), Signal(3)
         wait = Signal(range(CHECK_LATENCY + 1))
-        w_base, f_base, folds = Signal.like(walk.w_base), Signal.like(walk.f_base), Signal.like(layer.ofolds)
+        w_base, f_base = Signal.like(walk.w_base), Signal.like(walk.f_base)
+        folds = Signal.like(walk.folds if g.maps else layer.ofolds)  # the layer's folds that have left the engine
         next_input = Signal(8)  # the next layer's input kind and bits (bits 19..12 of its CONFIGURE word 1)
         if g.maps:  # the layer is done when every fold its walk issued (walk.folds, once it is done) has left
-            taken = Signal.like(walk.folds)
-            done = ~walk.busy & (taken == walk.folds)
+            done = ~walk.busy & (folds == walk.folds)
         else:  # ... when its ofolds-th fold leaves
-            taken = Signal()
             done = self.fold_taken & (folds == layer.ofolds - 1)
         odd = index[0]  # even layers read the host's bank and write the activation bank, odd ones the reverse
         m.d.comb += [
@@ -596,11 +595,11 @@ class Decoder(wiring.Component):
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += [walk.start.eq(1), self.wb_start.eq(1)]
-                m.d.sync += [folds.eq(0), taken.eq(0)]
+                m.d.sync += folds.eq(0)
                 m.next = "WAIT"
             with m.State("WAIT"):  # until the layer's last fold has left the engine
                 with m.If(self.fold_taken):
-                    m.d.sync += [folds.eq(folds + 1), taken.eq(taken + 1)]
+                    m.d.sync += folds.eq(folds + 1)
                 with m.If(done):
                     with m.If(index == n_layers - 1):
                         m.d.comb += walk.release.eq(1)

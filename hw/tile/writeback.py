@@ -107,6 +107,7 @@ class Writeback(wiring.Component):
         kb = self.code_bits
         fold = [self.i.payload.codes[c] for c in range(g.pe)]
         folds = Signal(17)  # folds taken in this layer (in this pixel, on a tile that walks maps)
+        last_fold = folds == self.ofolds - 1
         arrived = self.i.valid & self.i.ready
         base = self.dst * g.max_in_folds
         if g.maps:  # max-pooling: the largest code of each channel over the pool window's folds
@@ -122,15 +123,15 @@ class Writeback(wiring.Component):
                 m.d.sync += [member.eq(0), pixel.eq(0)]
             with m.Elif(arrived):
                 m.d.sync += [member.eq(Mux(last_member, 0, member + 1))] + [pooled[c].eq(best[c]) for c in range(g.pe)]
-            with m.If(take & (folds == self.ofolds - 1)):  # the pixel's last fold: the next pixel's rows
+            with m.If(take & last_fold):  # the pixel's last fold: the next pixel's rows
                 m.d.sync += pixel.eq(pixel + self.out_groups)
             base = base + pixel
         else:
             take, last_member = arrived, Const(1)
         with m.If(self.start):
             m.d.sync += folds.eq(0)
-        with m.Elif(take):
-            m.d.sync += folds.eq(Mux((folds == self.ofolds - 1) & Const(g.maps), 0, folds + 1))
+        with m.Elif(take):  # on a tile that walks maps, the folds count again from each pixel's first
+            m.d.sync += folds.eq(Mux(last_fold, 0, folds + 1) if g.maps else folds + 1)
         m.d.comb += self.wr.data.eq(0)
         if g.pe <= g.simd:
             per_row = g.simd // g.pe  # folds per row
@@ -143,7 +144,7 @@ class Writeback(wiring.Component):
                 m.d.comb += codes[t].eq(Mux(pos == slot, fold[c], buf[t]))
                 with m.If(take & (pos == slot)):
                     m.d.sync += buf[t].eq(fold[c])
-            complete = (pos == per_row - 1) | (folds == self.ofolds - 1)
+            complete = (pos == per_row - 1) | last_fold
             m.d.comb += [
                 self.i.ready.eq(1),
                 self.wr.addr.eq(base + row_index),

@@ -29,6 +29,7 @@ __all__ = [
     "map_layers",
     "first_windows",
     "resident_input",
+    "resident_layers",
     "FIRST_WINDOWS",
     "NO_RESIDENT_WINDOWS",
     "DEFAULT_ARRAY",
@@ -135,10 +136,20 @@ def first_windows(model, geometry):
     return "tile" if geometry.input_words(tile) < geometry.input_words(host) else "host"
 
 
+def resident_layers(model, geometry, configs=None):
+    """The :class:`LayerConfig` of each layer of ``model`` as a tile of ``geometry`` runs it resident:
+    :func:`map_layers` for a model with convolutions (:func:`has_windows`), else ``configs`` (default
+    :func:`tile_layers`)."""
+    if has_windows(model):
+        return map_layers(model, geometry)
+    return tile_layers(model, geometry) if configs is None else configs
+
+
 def resident_input(model, geometry, codes):
-    """The input vectors of ``model`` resident on a tile of ``geometry`` that walks maps, from its first
-    layer's input ``codes`` ``(batch, input_size)``: the first convolution's windows (``(batch, positions *
-    taps)``) when the host cuts them (:func:`first_windows`), else the image itself."""
+    """The input vectors of ``model`` resident on a tile of ``geometry``, from its first layer's input
+    ``codes`` ``(batch, input_size)``: a first convolution's windows (``(batch, positions * taps)``) when
+    the host cuts them (:func:`first_windows`), else ``codes`` themselves (the image, or a dense layer's
+    input)."""
     from lowbit.sw.model.conv import layer_taps
 
     if first_windows(model, geometry) == "host":

@@ -19,9 +19,9 @@ from lowbit.sw.host.plan import (
     has_windows,
     layer_config,
     layer_part,
-    map_layers,
     output_parts,
     resident_input,
+    resident_layers,
     tile_layers,
 )
 from lowbit.sw.model.conv import layer_outputs, layer_taps
@@ -62,7 +62,7 @@ def resident_mode(configs, geometry, mode="auto", *, model=None):
             if mode == "resident":
                 raise ProtocolError(f"the tile cannot hold the model resident: {NO_RESIDENT_WINDOWS}")
             return False
-        configs = map_layers(model, geometry)
+        configs = resident_layers(model, geometry)
     code = geometry.model_check(configs)
     if mode == "auto":
         return bool(geometry.max_layers) and code is None
@@ -101,8 +101,8 @@ async def run_codes(interface, model, codes, progress=None, *, max_batch=None, m
     configs = tile_layers(model, geometry)
     codes = np.asarray(codes)
     if resident_mode(configs, geometry, mode, model=model):
-        if has_windows(model):  # the tile walks the maps (the first layer's windows cut where it pays)
-            configs, codes = map_layers(model, geometry), resident_input(model, geometry, codes)
+        # a CNN's walks, and its image or its first layer's windows (where they take no more words)
+        configs, codes = resident_layers(model, geometry, configs), resident_input(model, geometry, codes)
         return await _run_resident(interface, model, configs, codes, progress, max_batch, classes)
     plans = []
     for layer, config in zip(model.layers, configs):

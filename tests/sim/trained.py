@@ -47,13 +47,13 @@ def check_tile_run(result, model, pixels, geometry, label):
 
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.host import tile_layers
-    from lowbit.sw.host.plan import has_windows, map_layers
+    from lowbit.sw.host.plan import has_windows, resident_layers
 
     got, expected = np.array(result["outputs"]), GoldenNetwork(model).run(pixels)
     assert got.shape == expected.shape
     assert (got == expected).all(), f"{label}: {int((got != expected).sum())} of {expected.size} outputs differ"
     if result["mode"] == "resident" and has_windows(model):
-        per_image = sum(geometry.cycles_per_vector(c) for c in map_layers(model, geometry))
+        per_image = sum(geometry.cycles_per_vector(c) for c in resident_layers(model, geometry))
     else:
         configs = tile_layers(model, geometry)
         per_image = sum(layer.positions * geometry.cycles_per_vector(c) for layer, c in zip(model.layers, configs))
