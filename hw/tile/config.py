@@ -31,6 +31,8 @@ __all__ = [
     "LayerLayout",
     "CheckSignature",
     "walk_fields",
+    "ternary_planes",
+    "pad_planes",
     "Configuration",
 ]
 
@@ -106,6 +108,12 @@ def _walk_layout(geometry):
     return fields | {name: steps for name in ("step_x", "step_y", "pool_x", "pool_y", "origin")}
 
 
+def ternary_planes(code):
+    """The ``nz`` and ``sign`` bits of ``code - 1`` (a ternary or FATNN input row's two planes) of a code 0, 1
+    or 2, on an integer or an Amaranth value."""
+    return code != 1, code == 0
+
+
 def pad_planes(input_kind, input_bits):
     """Which of the first two bit-planes of an input row hold a padded tap's code
     (:func:`lowbit.sw.kinds.tap_pad_code`) as a 1 on the live lanes: bit ``j`` for plane ``j`` (binary
@@ -115,7 +123,8 @@ def pad_planes(input_kind, input_bits):
     if input_kind == "binary":
         return code
     if input_kind in ("ternary", "fatnn"):
-        return int(code != 1) | (int(code == 0) << 1)
+        nz, sign = ternary_planes(code)
+        return int(nz) | (int(sign) << 1)
     return 0 if code == 0 else None
 
 

@@ -8,6 +8,7 @@ from amaranth.utils import exact_log2
 
 from lowbit.sw.protocol import WORD_BITS, InputKind, output_code_bits
 
+from .config import ternary_planes
 from .engine import FoldLayout
 from .memories import write_port_signature
 
@@ -88,9 +89,10 @@ class Writeback(wiring.Component):
             with m.Case(ROW_BINARY):
                 m.d.comb += bits[: g.simd].eq(Cat(codes[t][0] & live[t] for t in range(g.simd)))
             with m.Case(ROW_TERNARY):  # nz, sign of code - 1
+                planes = [ternary_planes(codes[t]) for t in range(g.simd)]
                 m.d.comb += [
-                    bits[: g.simd].eq(Cat((codes[t] != 1) & live[t] for t in range(g.simd))),
-                    bits[g.simd : 2 * g.simd].eq(Cat((codes[t] == 0) & live[t] for t in range(g.simd))),
+                    bits[: g.simd].eq(Cat(planes[t][0] & live[t] for t in range(g.simd))),
+                    bits[g.simd : 2 * g.simd].eq(Cat(planes[t][1] & live[t] for t in range(g.simd))),
                 ]
             with m.Case(ROW_UINT):  # plane j holds bit k - 1 - j
                 with m.Switch(self.bits):

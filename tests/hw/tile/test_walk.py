@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from lowbit.hw.tile.sequencer import Sequencer
-from lowbit.sw.protocol import Family, LayerConfig, MapWalk, TileGeometry, walk_sizes
+from lowbit.sw.protocol import Family, LayerConfig, MapWalk, TileGeometry, walk_of, walk_sizes
 
 from .test_sequencer import run
 
@@ -32,7 +32,7 @@ CASES = [
 
 def layer_fields(g, config, planes, weight_plane_mode):
     """The sequencer's layer fields of ``config`` (what the Configuration derives, from walk_sizes)."""
-    walk = config.walk or MapWalk(1, 1, 1, 1, 0, 1, 1, 1)
+    walk = walk_of(config)
     sizes = walk_sizes(config, g)
     fields = {name: getattr(walk, name) for name in (f.name for f in dataclasses.fields(MapWalk))}
     fields |= {name: sizes[name] for name in ("groups", "row_stride", "step_x", "step_y", "pool_x", "pool_y")}
@@ -47,7 +47,7 @@ def layer_fields(g, config, planes, weight_plane_mode):
 
 def expected_walk(g, config, planes, weight_plane_mode, bank):
     """(first, last, double, neg, o_fold, plane, weight row, input row or None, pad, live) of each beat."""
-    walk = config.walk or MapWalk(1, 1, 1, 1, 0, 1, 1, 1)
+    walk = walk_of(config)
     groups, ifolds, ofolds = g.channel_groups(config), g.in_folds(config), g.out_folds(config)
     beats = []
     pixels = itertools.product(range(walk.out_height), range(walk.out_width))
