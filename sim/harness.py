@@ -19,6 +19,7 @@ import ctypes
 import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from importlib.metadata import version
@@ -185,6 +186,9 @@ def build_harness(
                 if subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder).returncode:
                     raise RuntimeError(f"building the harness of {toplevel} failed: see {log}")
         library.with_suffix(".so.part").rename(library)
+        # The library is all a run loads: Verilator's C++ and objects (about 200 MB for a tile) would
+        # otherwise stay in the cache for every design ever built.
+        shutil.rmtree(folder / "obj")
         if not quiet:
             build_notice(f"built {toplevel} in {time.monotonic() - started:.0f} s")
     return library

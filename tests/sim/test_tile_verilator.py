@@ -52,14 +52,22 @@ def test_model_on_tile(models, scheme, pe, simd, resident, idle, backpressure, s
 
 def test_harness_reports_a_silent_tile(models):
     """A read of more words than the tile answers raises TransportError after the quiet cycles, naming
-    the cycle, instead of hanging; the harness's cycle count is the clock edges since reset."""
+    the cycle, instead of hanging; the harness's cycle count is the clock edges since reset. The build
+    keeps only what a run loads."""
     from lowbit.sim.harness import HarnessTransport
     from lowbit.sim.tile_transport import tile_library
     from lowbit.sw.host import TransportError
 
     _, model = models[0]["binary"]
     geometry = default_geometry(model, 8, 32)
-    transport = HarnessTransport(tile_library(geometry, quiet=True), timeout_cycles=500)
+    library = tile_library(geometry, quiet=True)
+    # The cache keeps the library and the build's log, not Verilator's objects (~200 MB a tile).
+    assert sorted(p.name for p in library.parent.iterdir() if not p.name.startswith(".")) == [
+        "build.log",
+        library.name,
+        "tile.v",
+    ]
+    transport = HarnessTransport(library, timeout_cycles=500)
     try:
         asyncio.run(transport.write([header(Opcode.IDENTIFY, 0)]))
         assert asyncio.run(transport.read(6))[1:] == geometry.encode()
