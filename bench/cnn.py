@@ -26,15 +26,12 @@ topology planned on the ULX3S (a benchmark).
 """
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from readme import update_section
+from readme import publish
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMES = ("binary", "twn", "fatnn", "nhot2")
 BOARDS = ("icebreaker", "ulx3s")
 FINN_CNV = {"luts": 26_072, "images_per_s": 3_052, "images_per_s_per_lut": 0.117}
@@ -367,11 +364,8 @@ def main(argv=None):
     result["cnv_w1a1"] = cnv_case()
     result["seconds"] = time.perf_counter() - started
     result["command"] = "bench/cnn.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cnn.json").write_text(json.dumps(result, indent=2) + "\n")
     text = markdown(result)
-    (RESULTS / "cnn.md").write_text(text)
-    update_section("cnn", text)
+    publish("cnn", result, text)
     print(text)
     equal = all(c["equal"] == c["total"] and c["resident"]["equal"] == c["total"] for c in result["digits"])
     return 0 if equal else 1

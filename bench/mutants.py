@@ -38,7 +38,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from readme import update_section
+from readme import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -679,10 +679,7 @@ def readme_text(results):
 
 def write_results(results):
     """``bench/results/mutants.{json,md}`` and the README's section."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "mutants.json").write_text(json.dumps(results, indent=1) + "\n")
-    (RESULTS / "mutants.md").write_text(markdown(results))
-    update_section("mutants", readme_text(results))
+    publish("mutants", results, markdown(results), readme_text=readme_text(results))
 
 
 def main(argv=None):

@@ -8,10 +8,12 @@ so that the figures the README quotes are those of the benchmark's latest run, w
 code that wrote ``bench/results/``.
 """
 
+import json
 import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def update_section(name, text, readme=README):
@@ -23,3 +25,12 @@ def update_section(name, text, readme=README):
             f"{readme}: no section {name!r} (markers '<!-- begin {name}: ... -->' and '<!-- end {name} -->')"
         )
     readme.write_text(pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), content, count=1))
+
+
+def publish(stem, data, text, section=None, readme_text=None):
+    """A benchmark's results: ``bench/results/<stem>.json`` (``data``) and ``<stem>.md`` (``text``), and
+    the README's section ``section`` (default ``stem``) set to ``readme_text`` (default ``text``)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    (RESULTS / f"{stem}.md").write_text(text)
+    update_section(section or stem, text if readme_text is None else readme_text)

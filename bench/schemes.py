@@ -14,15 +14,12 @@ board's budget (or why there is none).
 """
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from readme import update_section
+from readme import publish
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BOARDS = ("icebreaker", "ulx3s")
 
 
@@ -125,10 +122,7 @@ def main(argv=None):
     entries = [run_scheme(scheme, args.images, args.progress) for scheme in schemes]
     text = markdown(entries, args.images)
     if args.schemes is None and args.images == 360:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "schemes.json").write_text(json.dumps(entries, indent=1) + "\n")
-        (RESULTS / "schemes.md").write_text(text)
-        update_section("schemes", text)
+        publish("schemes", entries, text)
     print(text)
     print(f"total {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0

@@ -14,10 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from readme import update_section
+from readme import publish
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 MODEL_FILE = ROOT / "boards" / "walk_model.py"
 #: Per family, the arrays (PE, SIMD) measured: a small one and one of the boards' sizes.
 ARRAYS = {"ice40": ((8, 16), (4, 32)), "ecp5": ((8, 16), (16, 64))}
@@ -89,11 +88,8 @@ def main(argv=None):
     model = {family: max(r["lut4_added"] for r in rows if r["family"] == family) for family in ARRAYS}
     result = {"rows": rows, "model": model, "seconds": time.perf_counter() - started}
     result["command"] = "bench/walk_cost.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "walk_cost.json").write_text(json.dumps(result, indent=2) + "\n")
     text = markdown(result)
-    (RESULTS / "walk_cost.md").write_text(text)
-    update_section("walk-cost", text)
+    publish("walk_cost", result, text, section="walk-cost")
     MODEL_FILE.write_text(
         '"""LUT4 positions a tile that walks feature maps adds, per FPGA family: the largest difference\n'
         "``python bench/walk_cost.py`` measured (do not edit); :func:`lowbit.boards.resources.predict_luts`\n"
