@@ -99,12 +99,6 @@ def board_report(board, no_build, tile, geometry, clock_hz, seed):
     return report
 
 
-def luts_of(report):
-    """LUT4 positions the design takes: iCE40 logic cells, ECP5 nextpnr's total LUT4s (carry included)."""
-    cells = report.logic_cells
-    return (cells.get("total LUT4s") or cells.get("ICESTORM_LC"))[0]
-
-
 # --- the serial line ----------------------------------------------------------------------------------
 
 
@@ -255,7 +249,7 @@ def run_board(board, no_build, digits, tile="popcount", seed=None, luts=None):
             "sha256": report.sha256,
             "seconds": report.seconds,
             "error": report.error,
-            "lut4_positions": luts_of(report),
+            "lut4_positions": report.lut_positions,
         },
     }
     if report.fmax_mhz is None:

@@ -16,6 +16,11 @@ topology planned on the ULX3S (a benchmark).
 - per scheme and board: the board's declared tile that runs the model (``lowbit plan``'s cycle model),
   images/s of its MAC array at the tile's clock and over the board's serial link (which carries every
   window: the host cuts them);
+- per board, the binary digits CNN on the tile ``lowbit plan`` sizes for it (the most images/s over the
+  link: on the ULX3S a resident tile that walks maps, on the iCEBreaker, where a walk does not fit beside an
+  array, a layer at a time), built to a bitstream (``--no-build`` leaves this out): LUT4 positions against
+  the planner's prediction, block RAM, DSP, Fmax; the 360 digits through that tile in Verilator, outputs
+  equal, MAC beats against the plan's cycles, and images/s at Fmax, at the board's clock and over the link;
 - CNV-W1A1 (FINN's binary CNN for CIFAR-10: six 3x3 convolutions 64-64-128-128-256-256 without padding,
   2x2 max-pooling after the second and fourth, dense 512-512-10; 8-bit input, binary weights and
   activations, the classifier's weights 8-bit as lowbit's binary scheme has them), random weights: the
@@ -141,6 +146,56 @@ def resident_case(path, model, pixels, golden, progress):
         "words_up_per_image": geometry.input_words(configs[0]),
         "words_down_per_image": geometry.output_words(configs[-1]),
         "layers": layers,
+    }
+
+
+def built_case(board, progress):
+    """The binary digits CNN on the tile ``lowbit plan`` sizes for it on ``board`` (the most images/s over
+    the link), built to a bitstream (placer seed 1), and the 360 test digits through that tile in Verilator
+    in the mode the driver picks for it."""
+    from lowbit.boards.build import build
+    from lowbit.boards.planner import search_board
+    from lowbit.sim.tile_transport import run_model_on_tile
+    from lowbit.sw.cli.demo import cached_model
+    from lowbit.sw.golden import GoldenNetwork
+    from lowbit.sw.model.file import load_model
+    from lowbit.sw.paths import build_dir
+    from lowbit.sw.train.data import load_digits_split
+
+    path = cached_model("binary", progress=progress, arch="cnn")
+    model = load_model(path)
+    plan = search_board(model, board).best
+    g = plan.geometry
+    report = build(board, out_dir=build_dir("board") / f"{board}-cnn", seed=1, geometry=g, clock_hz=plan.clock_hz)
+    print(report.text(), flush=True)
+    pixels = load_digits_split().x_test
+    golden = GoldenNetwork(model).run(pixels)
+    result = run_model_on_tile(path, pixels, g, progress=progress)
+    images = len(pixels)
+    cycles = result["run_cycles"] / images
+    fmax = report.fmax_mhz * 1e6 if report.fmax_mhz else None
+    return {
+        "board": board,
+        "geometry": f"{g.family.name.lower()} PE {g.pe} x SIMD {g.simd}{' walking maps' if g.maps else ''}",
+        "mode": result["mode"],
+        "equal": int((np.asarray(result["outputs"]) == golden).sum()),
+        "total": int(golden.size),
+        "predicted_luts": plan.resources.luts,
+        "luts": report.lut_positions,
+        "ffs": report.ffs,
+        "bram": report.bram,
+        "dsp": report.dsp,
+        "fmax_mhz": report.fmax_mhz,
+        "clock_hz": plan.clock_hz,
+        "meets_timing": report.meets_timing,
+        "build_seconds": report.seconds,
+        "build_error": report.error,
+        "mac_beats_per_image": result["mac_beats"] / images,
+        "planned_cycles_per_image": plan.cycles_per_image,
+        "run_cycles_per_image": cycles,
+        "images_per_s_at_fmax": None if fmax is None else fmax / cycles,
+        "images_per_s_at_clock": plan.clock_hz / cycles,
+        "link_images_per_s": plan.link_images_per_s,
     }
 
 
@@ -350,6 +405,37 @@ def markdown(result):
                 f"{link['link_images_per_s']:.2f} images/s over the link ({link['words_up_per_image']:,} words up per "
                 f"image: {up})."
             )
+    built = result.get("built", [])
+    if built:
+        lines += [
+            "",
+            "The binary digits CNN on the tile `lowbit plan` sizes for each board (the most images/s over the link), "
+            "built to a bitstream (`lowbit.boards.build`, placer seed 1) and run on the 360 test digits in "
+            "Verilator (RUN cycles: the commands that carry images, their words streamed at one a cycle):",
+            "",
+            "| board | planned tile | mode | outputs equal | LUT4 (predicted) | FF | block RAM | DSP "
+            "| Fmax / clock | MAC beats per image (planned) | RUN cycles per image "
+            "| images/s at Fmax / at the clock / over the link |",
+            "|---|---|---|---:|---:|---:|---|---|---|---:|---:|---|",
+        ]
+        for b in built:
+            if b["build_error"]:
+                lines.append(f"| {b['board']} | {b['geometry']} | build failed: {b['build_error']} |")
+                continue
+            bram, dsp = (
+                ", ".join(f"{used} {name}" for name, (used, _) in b[key].items() if used) or "0"
+                for key in ("bram", "dsp")
+            )
+            at_fmax = "—" if b["images_per_s_at_fmax"] is None else f"{b['images_per_s_at_fmax']:,.0f}"
+            mode = "resident" if b["mode"] == "resident" else "a layer at a time"
+            lines.append(
+                f"| {b['board']} | {b['geometry']} | {mode} | {b['equal']} of {b['total']} "
+                f"| {b['luts']:,} ({b['predicted_luts']:,}) | {b['ffs']:,} | {bram} | {dsp} "
+                f"| {b['fmax_mhz']:.2f} / {b['clock_hz'] / 1e6:g} MHz{'' if b['meets_timing'] else ' (**fails**)'} "
+                f"| {b['mac_beats_per_image']:,.0f} ({b['planned_cycles_per_image']:,}) "
+                f"| {b['run_cycles_per_image']:,.0f} | {at_fmax} / {b['images_per_s_at_clock']:,.0f} "
+                f"/ {b['link_images_per_s']:,.1f} |"
+            )
     lines.append(f"- Run: `python bench/cnn.py`, {result['seconds']:.0f} s.")
     return "\n".join(lines) + "\n"
 
@@ -358,10 +444,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schemes", default=",".join(SCHEMES))
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument(
+        "--no-build", dest="build", action="store_false", help="leave out the planned tiles' bitstreams"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     result = {"digits": [digits_case(s, args.progress) for s in args.schemes.split(",") if s]}
     result["cnv_w1a1"] = cnv_case()
+    if args.build:
+        result["built"] = [built_case(board, args.progress) for board in BOARDS]
     result["seconds"] = time.perf_counter() - started
     result["command"] = "bench/cnn.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = markdown(result)

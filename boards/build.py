@@ -275,6 +275,12 @@ class BuildReport:
         )
 
     @property
+    def lut_positions(self):
+        """LUT4 positions the design takes (nextpnr): iCE40 logic cells, ECP5 LUT4s with the carries'."""
+        cells = self.logic_cells
+        return (cells.get("total LUT4s") or cells.get("ICESTORM_LC") or (None,))[0]
+
+    @property
     def meets_timing(self):
         return self.fmax_mhz is not None and self.target_mhz is not None and self.fmax_mhz >= self.target_mhz
 
