@@ -141,6 +141,14 @@ def _runner(build_dir, stems, optimise=None):
     return LowbitVerilator()
 
 
+def drop_precompiled_headers(build_dir):
+    """Remove the precompiled headers of a finished build (``*.gch``): Verilator splits a large design into
+    several C++ files compiled against one, about 90 MB each of ``fast`` and ``slow``, which nothing reads
+    once the simulator is linked (a later build of the design is a new folder)."""
+    for header in Path(build_dir).glob("*.gch"):
+        header.unlink()
+
+
 #: Verilator's options for the cocotb builds.
 BUILD_ARGS = ("-Wno-fatal", "-O3")
 
@@ -190,6 +198,7 @@ def build_design(verilog_text, toplevel, *, quiet=False):
                 log_file=build_dir / "build.log",
             )
             _copy_runtime(build_dir, runtime)
+            drop_precompiled_headers(build_dir)
             stamp.touch()
     return build_dir
 
