@@ -37,6 +37,8 @@ import time
 import numpy as np
 from readme import publish
 
+from boards import board_report
+
 SCHEMES = ("binary", "twn", "fatnn", "nhot2")
 BOARDS = ("icebreaker", "ulx3s")
 FINN_CNV = {"luts": 26_072, "images_per_s": 3_052, "images_per_s_per_lut": 0.117}
@@ -153,21 +155,18 @@ def built_case(board, progress):
     """The binary digits CNN on the tile ``lowbit plan`` sizes for it on ``board`` (the most images/s over
     the link), built to a bitstream (placer seed 1), and the 360 test digits through that tile in Verilator
     in the mode the driver picks for it."""
-    from lowbit.boards.build import build
     from lowbit.boards.planner import search_board
     from lowbit.sim.tile_transport import run_model_on_tile
     from lowbit.sw.cli.demo import cached_model
     from lowbit.sw.golden import GoldenNetwork
     from lowbit.sw.model.file import load_model
-    from lowbit.sw.paths import build_dir
     from lowbit.sw.train.data import load_digits_split
 
     path = cached_model("binary", progress=progress, arch="cnn")
     model = load_model(path)
     plan = search_board(model, board).best
     g = plan.geometry
-    report = build(board, out_dir=build_dir("board") / f"{board}-cnn", seed=1, geometry=g, clock_hz=plan.clock_hz)
-    print(report.text(), flush=True)
+    report = board_report(board, False, "cnn", g, plan.clock_hz, 1)  # build/board/<board>-cnn
     pixels = load_digits_split().x_test
     golden = GoldenNetwork(model).run(pixels)
     result = run_model_on_tile(path, pixels, g, progress=progress)
