@@ -226,7 +226,6 @@ class Configuration(wiring.Component):
             group_size=group_size,
         )
         # stage 1: folds, planes, words per row, from the words themselves
-        n_groups = stage(_ceil_shift(in_f, simd_log2), "groups")
         sizes = None
         if g.maps:  # the walk's sizes (protocol.walk_sizes), registered
             fields.walk = walk = walk_fields([cfg[3], cfg[4]])
@@ -240,9 +239,9 @@ class Configuration(wiring.Component):
             sizes = walk_sizes(fields, g, Mux, walk_stage)
             sizes = {name: stage(value, f"walk_{name}") for name, value in sizes.items()}
             n_ifolds, n_input_rows = sizes["in_folds"], sizes["input_rows"]
-        else:
+        else:  # a vector's rows (a walk's groups, in_folds and input_rows, as walk_sizes has them for DENSE)
             fields.walk = None
-            n_ifolds = n_input_rows = n_groups
+            n_ifolds = n_input_rows = stage(_ceil_shift(in_f, simd_log2), "groups")
         n_ofolds = stage(_ceil_shift(out_f, pe_log2), "ofolds")
         weight_serial = Value.cast(runs_on("weight_bitserial", fields, g.family))
         input_serial = Value.cast(runs_on("input_bitserial", fields, g.family))
